@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs the node:test suites: `node scripts/run-tests.mjs [DIR_OR_FILE...]` (default: test/).
+// Node 20's `--test` takes no globs, so this finds the *.test.ts files and hands them over.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function findTests(path) {
+  if (statSync(path).isFile()) return [path];
+  return readdirSync(path, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((entry) => {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) return entry.name === 'fixtures' ? [] : findTests(full);
+      return entry.name.endsWith('.test.ts') ? [full] : [];
+    });
+}
+
+const roots = process.argv.slice(2);
+const files = (roots.length ? roots : ['test']).flatMap(findTests);
+if (files.length === 0) {
+  console.error(`no *.test.ts files under ${roots.join(' ')}`);
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-timeout=120000', '--test-concurrency=2', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,8 @@
+// The connection layer's public surface.
+export * from './backoff.js';
+export * from './clock.js';
+export * from './connect.js';
+export * from './connection.js';
+export * from './heartbeat.js';
+export * from './logger.js';
+export * from './pending-requests.js';

@@ -1,0 +1,105 @@
+// Error classes shared by every layer. Pure: no I/O. One class per way a caller reacts
+// (see STYLE.md, "Errors"); each carries a stable `code` that also travels on the wire.
+
+/** Codes of protocol errors: the frame or the message was bad; close that connection. */
+export type ProtocolErrorCode =
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_INVALID_UTF8'
+  | 'ERR_INVALID_JSON'
+  | 'ERR_TOO_DEEP'
+  | 'ERR_FORBIDDEN_KEY'
+  | 'ERR_INVALID_MESSAGE'
+  | 'ERR_BAD_MAGIC';
+
+/** Codes of disconnections: the link is gone; retry later. */
+export type DisconnectionCode =
+  | 'ERR_CONNECTION_RESET'
+  | 'ERR_CONNECTION_REFUSED'
+  | 'ERR_UNREACHABLE'
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_BROKEN_PIPE'
+  | 'ERR_EOF'
+  | 'ERR_EOF_MID_FRAME'
+  | 'ERR_PEER_TIMEOUT'
+  | 'ERR_PROTOCOL'
+  | 'ERR_CLOSED'
+  | 'ERR_SOCKET';
+
+export type ErrorCode =
+  | ProtocolErrorCode
+  | DisconnectionCode
+  | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_BACKPRESSURE'
+  | 'ERR_ABORTED'
+  | 'ERR_UNKNOWN_TYPE'
+  | 'ERR_AUTH'
+  | 'ERR_VERSION'
+  | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_INTERNAL'
+  | 'ERR_CONFIG'
+  | 'ERR_REMOTE';
+
+export class PiclusterError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A bad frame or message from the peer. The connection that carried it is closed. */
+export class ProtocolError extends PiclusterError {
+  declare readonly code: ProtocolErrorCode;
+  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** The link is gone, however it went. Pending requests are rejected with it. Retry later. */
+export class DisconnectionError extends PiclusterError {
+  declare readonly code: DisconnectionCode;
+  constructor(code: DisconnectionCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A request got no reply in time. The link may still be fine. */
+export class TimeoutError extends PiclusterError {
+  constructor(message: string) {
+    super('ERR_REQUEST_TIMEOUT', message);
+  }
+}
+
+/** A bounded queue is full: wait for `'drain'` and try again. Nothing was queued. */
+export class BackpressureError extends PiclusterError {
+  constructor(message: string) {
+    super('ERR_BACKPRESSURE', message);
+  }
+}
+
+/** Authentication failed: stop and tell the operator. */
+export class AuthError extends PiclusterError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AUTH', message, options);
+  }
+}
+
+/** Bad configuration: exit 2 with one clear line. */
+export class ConfigError extends PiclusterError {
+  constructor(message: string) {
+    super('ERR_CONFIG', message);
+  }
+}
+
+/** The peer answered a request with an `error` message. */
+export class RemoteError extends PiclusterError {
+  /** The code the peer sent, as it sent it. */
+  readonly remoteCode: string;
+  constructor(remoteCode: string, message: string) {
+    super('ERR_REMOTE', message);
+    this.remoteCode = remoteCode;
+  }
+}

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it, type TestContext } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Connection } from '../../../src/connection/connection.js';
+import {
+  BackpressureError,
+  DisconnectionError,
+  encodeFrame,
+  type Message,
+  RemoteError,
+  TimeoutError,
+} from '../../../src/protocol/index.js';
+import { connectionPair, socketPair, waitFor } from '../../helpers/socket-pair.js';
+
+async function pair(t: TestContext, ...options: Parameters<typeof connectionPair>) {
+  const p = await connectionPair(...options);
+  t.after(p.cleanup);
+  return p;
+}
+
+/** Records every 'disconnect' a connection emits. */
+function disconnects(conn: Connection): DisconnectionError[] {
+  const seen: DisconnectionError[] = [];
+  conn.on('disconnect', (err) => seen.push(err));
+  return seen;
+}
+
+describe('Connection', () => {
+  it('delivers one-way messages in order', async (t) => {
+    const { a, b } = await pair(t);
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    for (let i = 0; i < 1000; i++) a.send('x-n', { i });
+    await waitFor(() => got.length === 1000);
+    assert.deepEqual(
+      got.map((m) => (m.p as { i: number }).i),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
+  });
+
+  it('batches the messages of one tick into one socket write', async (t) => {
+    const { a } = await pair(t);
+    let writes = 0;
+    const write = a.socket.write.bind(a.socket);
+    a.socket.write = ((...args: Parameters<typeof write>) => {
+      writes++;
+      return write(...args);
+    }) as typeof a.socket.write;
+    for (let i = 0; i < 500; i++) a.send('x-n', { i });
+    await delay(20);
+    assert.equal(writes, 1);
+  });
+
+  it('correlates replies with many requests in flight, answered out of order', async (t) => {
+    const { a, b } = await pair(t);
+    b.handle('x-echo', async (p) => {
+      await delay(Math.random() * 20);
+      return p;
+    });
+    const replies = await Promise.all(Array.from({ length: 500 }, (_, i) => a.request('x-echo', { i })));
+    assert.deepEqual(
+      replies,
+      Array.from({ length: 500 }, (_, i) => ({ i })),
+    );
+    assert.equal(a.pendingRequests, 0);
+  });
+
+  it('times out a request with TimeoutError, and drops the late reply', async (t) => {
+    const { a, b } = await pair(t);
+    b.handle('x-slow', async (t) => {
+      await delay(150);
+      return 'late';
+    });
+    await assert.rejects(
+      a.request('x-slow', {}, { timeoutMs: 50 }),
+      (err) => err instanceof TimeoutError && /timed out after 50 ms/.test(err.message),
+    );
+    await delay(200);
+    assert.equal(a.state, 'open');
+    assert.equal(await a.request('x-slow', {}, { timeoutMs: 1000 }), 'late');
+  });
+
+  it('answers an unknown request type with ERR_UNKNOWN_TYPE and stays up', async (t) => {
+    const { a } = await pair(t);
+    for (const t of ['x-nope', 'constructor', '__proto__', 'toString']) {
+      await assert.rejects(a.request(t), (err) => err instanceof RemoteError && err.remoteCode === 'ERR_UNKNOWN_TYPE');
+    }
+    assert.equal(a.state, 'open');
+  });
+
+  it('turns a failing handler into an error reply without leaking its message', async (t) => {
+    const { a, b } = await pair(t);
+    b.handle('x-boom', () => {
+      throw new Error('secret internals');
+    });
+    await assert.rejects(
+      a.request('x-boom'),
+      (err) => err instanceof RemoteError && err.remoteCode === 'ERR_INTERNAL' && !err.message.includes('secret'),
+    );
+  });
+
+  it('aborts a request through its signal', async (t) => {
+    const { a, b } = await pair(t);
+    b.handle('x-never', () => new Promise(() => {}));
+    const controller = new AbortController();
+    const reply = a.request('x-never', {}, { signal: controller.signal });
+    controller.abort(new Error('user gave up'));
+    await assert.rejects(reply, /user gave up/);
+  });
+
+  it('emits one disconnect and rejects every pending request when the peer goes away', async (t) => {
+    const { a, b } = await pair(t);
+    b.handle('x-never', () => new Promise(() => {}));
+    const seen = disconnects(a);
+    const pending = Array.from({ length: 10 }, () => a.request('x-never'));
+    await delay(20);
+    b.socket.resetAndDestroy();
+    const results = await Promise.allSettled(pending);
+    assert.ok(results.every((r) => r.status === 'rejected' && r.reason instanceof DisconnectionError));
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]?.code, 'ERR_CONNECTION_RESET');
+    assert.ok((results[0] as PromiseRejectedResult).reason === seen[0], 'requests get the same error');
+    assert.throws(
+      () => a.send('x-late', {}),
+      (err) => err === seen[0],
+    );
+    await assert.rejects(a.request('x-late'), (err) => err === seen[0]);
+    await delay(20);
+    assert.equal(seen.length, 1);
+  });
+
+  it('close() flushes what was sent, and both sides see one disconnect', async (t) => {
+    const { a, b } = await connectionPair();
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    const seenA = disconnects(a);
+    const seenB = disconnects(b);
+    for (let i = 0; i < 100; i++) a.send('x-n', { i });
+    await a.close();
+    await waitFor(() => seenB.length === 1);
+    assert.equal(got.length, 100);
+    assert.deepEqual([seenA.map((e) => e.code), seenB.map((e) => e.code)], [['ERR_CLOSED'], ['ERR_EOF']]);
+    await a.close(); // idempotent
+    a.destroy();
+    assert.equal(seenA.length, 1);
+  });
+
+  it('closes on a protocol error, tells the peer why, and reports ERR_PROTOCOL', async (t) => {
+    const { a: raw, b } = await socketPair();
+    const conn = new Connection(b);
+    const seen = disconnects(conn);
+    const received: Buffer[] = [];
+    raw.on('data', (d) => received.push(d));
+    raw.write(Buffer.from([0, 0, 0, 5, ...Buffer.from('nope!')]));
+    await once(raw, 'close');
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]?.code, 'ERR_PROTOCOL');
+    assert.equal((seen[0]?.cause as { code: string }).code, 'ERR_INVALID_JSON');
+    const reply = JSON.parse(Buffer.concat(received).subarray(4).toString()) as Message;
+    assert.deepEqual([reply.t, (reply.p as { code: string }).code], ['error', 'ERR_INVALID_JSON']);
+  });
+
+  it('reports ERR_EOF_MID_FRAME when the peer closes half-way through a frame', async (t) => {
+    const { a: raw, b } = await socketPair();
+    const conn = new Connection(b);
+    const seen = disconnects(conn);
+    const frame = encodeFrame({ t: 'x-a', p: 'hello' });
+    raw.end(frame.subarray(0, frame.length - 3));
+    await waitFor(() => seen.length === 1);
+    assert.equal(seen[0]?.code, 'ERR_EOF_MID_FRAME');
+  });
+
+  it('detects a silent peer within 3 heartbeat intervals', async (t) => {
+    const { a: raw, b } = await socketPair();
+    const conn = new Connection(b, { heartbeat: { intervalMs: 100 } });
+    const seen = disconnects(conn);
+    const started = Date.now();
+    const pings: Buffer[] = [];
+    raw.on('data', (d) => pings.push(d)); // reads, never answers
+    await waitFor(() => seen.length === 1, 2000);
+    const took = Date.now() - started;
+    assert.equal(seen[0]?.code, 'ERR_PEER_TIMEOUT');
+    assert.ok(took >= 300 && took < 500, `detected after ${took} ms`);
+    assert.ok(pings.length >= 1, 'pinged while waiting');
+    raw.destroy();
+  });
+
+  it('keeps a quiet but live link up: pings are answered', async (t) => {
+    const { a, b } = await pair(t, { heartbeat: { intervalMs: 50 } }, { heartbeat: { intervalMs: 50 } });
+    await delay(400);
+    assert.deepEqual([a.state, b.state], ['open', 'open']);
+  });
+
+  it('bounds the write queue: send returns false instead of growing, then drains', async (t) => {
+    const { a, b } = await pair(t, { maxQueuedBytes: 256 * 1024, heartbeat: false }, { heartbeat: false });
+    b.socket.pause(); // a consumer that stops reading
+    const payload = 'x'.repeat(1000);
+    let accepted = 0;
+    for (let round = 0; round < 100; round++) {
+      while (a.send('x-bulk', payload)) accepted++;
+      assert.ok(a.queuedBytes <= 256 * 1024, `queued ${a.queuedBytes}`);
+      await assert.rejects(a.request('x-any', payload), BackpressureError);
+      await delay(5);
+    }
+    const got: Message[] = [];
+    b.on('message', (m) => got.push(m));
+    const drained = once(a, 'drain');
+    b.socket.resume();
+    await drained;
+    await waitFor(() => got.length === accepted, 5000, `${accepted} messages`);
+    assert.ok(a.send('x-bulk', payload));
+  });
+
+  it('refuses to send a message over maxFrameBytes, and the link stays up', async (t) => {
+    const { a } = await pair(t, { maxFrameBytes: 100 });
+    assert.throws(() => a.send('x-big', 'y'.repeat(200)), { code: 'ERR_FRAME_TOO_LARGE' });
+    assert.equal(a.state, 'open');
+  });
+});

@@ -68,7 +68,7 @@ describe('Connection', () => {
 
   it('times out a request with TimeoutError, and drops the late reply', async (t) => {
     const { a, b } = await pair(t);
-    b.handle('x-slow', async (t) => {
+    b.handle('x-slow', async (_t) => {
       await delay(150);
       return 'late';
     });
@@ -130,7 +130,7 @@ describe('Connection', () => {
     assert.equal(seen.length, 1);
   });
 
-  it('close() flushes what was sent, and both sides see one disconnect', async (t) => {
+  it('close() flushes what was sent, and both sides see one disconnect', async (_t) => {
     const { a, b } = await connectionPair();
     const got: Message[] = [];
     b.on('message', (m) => got.push(m));
@@ -146,7 +146,7 @@ describe('Connection', () => {
     assert.equal(seenA.length, 1);
   });
 
-  it('closes on a protocol error, tells the peer why, and reports ERR_PROTOCOL', async (t) => {
+  it('closes on a protocol error, tells the peer why, and reports ERR_PROTOCOL', async (_t) => {
     const { a: raw, b } = await socketPair();
     const conn = new Connection(b);
     const seen = disconnects(conn);
@@ -156,12 +156,12 @@ describe('Connection', () => {
     await once(raw, 'close');
     assert.equal(seen.length, 1);
     assert.equal(seen[0]?.code, 'ERR_PROTOCOL');
-    assert.equal((seen[0]?.cause as { code: string }).code, 'ERR_INVALID_JSON');
+    assert.equal((seen[0]?.cause as { code?: string } | undefined)?.code, 'ERR_INVALID_JSON');
     const reply = JSON.parse(Buffer.concat(received).subarray(4).toString()) as Message;
     assert.deepEqual([reply.t, (reply.p as { code: string }).code], ['error', 'ERR_INVALID_JSON']);
   });
 
-  it('reports ERR_EOF_MID_FRAME when the peer closes half-way through a frame', async (t) => {
+  it('reports ERR_EOF_MID_FRAME when the peer closes half-way through a frame', async (_t) => {
     const { a: raw, b } = await socketPair();
     const conn = new Connection(b);
     const seen = disconnects(conn);
@@ -171,7 +171,7 @@ describe('Connection', () => {
     assert.equal(seen[0]?.code, 'ERR_EOF_MID_FRAME');
   });
 
-  it('detects a silent peer within 3 heartbeat intervals', async (t) => {
+  it('detects a silent peer within 3 heartbeat intervals', async (_t) => {
     const { a: raw, b } = await socketPair();
     const conn = new Connection(b, { heartbeat: { intervalMs: 100 } });
     const seen = disconnects(conn);

@@ -3,22 +3,24 @@
 // The delay is a pure function of the attempt number; `Backoff` adds the attempt counter and the
 // reset after a stable connection.
 
+import { DEFAULTS } from '../protocol/defaults.js';
+
 export interface ReconnectOptions {
+  /** First delay's ceiling, in ms. */
   initialDelayMs: number;
+  /** Largest delay, in ms. */
   maxDelayMs: number;
+  /** Growth per attempt. */
   factor: number;
+  /** A connection that stayed up this long resets the attempt counter, in ms. */
   resetAfterMs: number;
 }
 
 export const DEFAULT_RECONNECT: Readonly<ReconnectOptions> = Object.freeze({
-  /** First delay's ceiling, in ms. */
-  initialDelayMs: 250,
-  /** Largest delay, in ms. */
-  maxDelayMs: 8_000,
-  /** Growth per attempt. */
-  factor: 2,
-  /** A connection that stayed up this long resets the attempt counter, in ms. */
-  resetAfterMs: 30_000,
+  initialDelayMs: DEFAULTS.reconnectInitialDelayMs,
+  maxDelayMs: DEFAULTS.reconnectMaxDelayMs,
+  factor: DEFAULTS.reconnectFactor,
+  resetAfterMs: DEFAULTS.reconnectResetAfterMs,
 });
 
 /** The ceiling for attempt `attempt` (0-based): min(maxDelayMs, initialDelayMs * factor^attempt). */

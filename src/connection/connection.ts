@@ -6,6 +6,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { DEFAULTS } from '../protocol/defaults.js';
 import {
   BackpressureError,
   type DisconnectionCode,
@@ -28,7 +29,7 @@ export const DEFAULT_CONNECTION = Object.freeze({
   /** Bytes that may wait to be written (batch + socket buffer); past it `send` returns false. */
   maxQueuedBytes: 8 * 1024 * 1024,
   /** Default timeout of `request`, in ms. */
-  requestTimeoutMs: 10_000,
+  requestTimeoutMs: DEFAULTS.requestTimeoutMs,
   /** Requests in flight at once; past it `request` rejects with BackpressureError. */
   maxPendingRequests: 10_000,
   /** How long `close()` waits for the peer to finish before destroying the socket, in ms. */
@@ -78,6 +79,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly #batch = new FrameBatch();
   readonly #pending: PendingRequests;
   readonly #handlers = new Map<string, RequestHandler>();
+  #fallback: RequestHandler | undefined;
   readonly #heartbeat: Heartbeat | undefined;
   #state: ConnectionState = 'open';
   #error: DisconnectionError | undefined;
@@ -110,6 +112,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     socket.on('error', this.#socketOnError);
     socket.on('close', this.#socketOnClose);
     socket.on('drain', this.#socketOnDrain);
+    socket.resume(); // the opening reader may have paused it
     if (socket.destroyed) {
       queueMicrotask(() => this.#fail(new DisconnectionError('ERR_CLOSED', 'socket was already closed')));
     } else if (options.head && options.head.length > 0) {
@@ -136,9 +139,28 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.#pending.size;
   }
 
+  /** The heartbeat interval in force (0 when heartbeats are off). */
+  get heartbeatIntervalMs(): number {
+    return this.#heartbeat?.intervalMs ?? 0;
+  }
+
+  /** Changes the heartbeat interval, e.g. to the one the primary announced. */
+  setHeartbeatInterval(intervalMs: number): void {
+    this.#heartbeat?.setIntervalMs(intervalMs);
+  }
+
   /** Registers the handler for requests of type `type` (one per type). */
   handle(type: string, handler: RequestHandler): this {
     this.#handlers.set(type, handler);
+    return this;
+  }
+
+  /**
+   * Registers the handler for request types with no handler of their own. Without one, such a
+   * request gets an ERR_UNKNOWN_TYPE error reply and the link stays up.
+   */
+  handleUnknown(handler: RequestHandler | undefined): this {
+    this.#fallback = handler;
     return this;
   }
 
@@ -295,7 +317,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   #handleRequest(message: Message, id: number): void {
-    const handler = this.#handlers.get(message.t);
+    const handler = this.#handlers.get(message.t) ?? this.#fallback;
     if (handler === undefined) {
       this.#replyError(id, 'ERR_UNKNOWN_TYPE', `unknown request type "${message.t}"`);
       return;

@@ -3,10 +3,11 @@
 // A side that has sent nothing for one interval sends `ping`; a peer that has sent nothing for
 // `maxMissed` intervals is stale. One timer, always armed for the nearest of the two deadlines.
 
+import { DEFAULTS } from '../protocol/defaults.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
 
-export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
-export const DEFAULT_MAX_MISSED_HEARTBEATS = 3;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = DEFAULTS.heartbeatIntervalMs;
+export const DEFAULT_MAX_MISSED_HEARTBEATS = DEFAULTS.maxMissedHeartbeats;
 
 export interface HeartbeatOptions {
   /** Silence after which a side sends `ping`, in ms. Default 5000. */
@@ -19,7 +20,7 @@ export interface HeartbeatOptions {
 }
 
 export class Heartbeat {
-  readonly intervalMs: number;
+  #intervalMs: number;
   readonly maxMissed: number;
   readonly #clock: Clock;
   readonly #sendPing: () => void;
@@ -30,9 +31,9 @@ export class Heartbeat {
   #stopped = false;
 
   constructor(options: HeartbeatOptions) {
-    this.intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    this.#intervalMs = options.intervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.maxMissed = options.maxMissed ?? DEFAULT_MAX_MISSED_HEARTBEATS;
-    if (!(this.intervalMs > 0)) throw new RangeError(`heartbeat intervalMs must be > 0, got ${this.intervalMs}`);
+    if (!(this.#intervalMs > 0)) throw new RangeError(`heartbeat intervalMs must be > 0, got ${this.#intervalMs}`);
     if (!(this.maxMissed >= 1)) throw new RangeError(`heartbeat maxMissed must be >= 1, got ${this.maxMissed}`);
     this.#clock = options.clock ?? systemClock;
     this.#sendPing = options.sendPing;
@@ -40,6 +41,19 @@ export class Heartbeat {
     const now = this.#clock.now();
     this.#lastSentAt = now;
     this.#lastReceivedAt = now;
+    this.#arm();
+  }
+
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  /** Adopts a new interval (the secondary takes the one the primary announces in `hello`). */
+  setIntervalMs(intervalMs: number): void {
+    if (!(intervalMs > 0)) throw new RangeError(`heartbeat intervalMs must be > 0, got ${intervalMs}`);
+    this.#intervalMs = intervalMs;
+    if (this.#stopped) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#arm();
   }
 
@@ -71,14 +85,26 @@ export class Heartbeat {
     this.#timer.unref?.();
   }
 
+  #confirmStale = (): void => {
+    if (this.#stopped) return;
+    const silentMs = this.#clock.now() - this.#lastReceivedAt;
+    if (silentMs >= this.deadAfterMs) {
+      this.#stopped = true;
+      this.#onStale(silentMs);
+    } else {
+      this.#arm();
+    }
+  };
+
   #onTimer = (): void => {
     this.#timer = undefined;
     if (this.#stopped) return;
     const now = this.#clock.now();
-    const silentMs = now - this.#lastReceivedAt;
-    if (silentMs >= this.deadAfterMs) {
-      this.#stopped = true;
-      this.#onStale(silentMs);
+    if (now - this.#lastReceivedAt >= this.deadAfterMs) {
+      // Timers run before the poll phase: after a stall of this process (SIGSTOP, a long GC),
+      // the peer's bytes may be waiting unread. Let them be read, then decide.
+      if (this.#clock.setImmediate) this.#clock.setImmediate(this.#confirmStale);
+      else this.#confirmStale();
       return;
     }
     if (now - this.#lastSentAt >= this.intervalMs) {

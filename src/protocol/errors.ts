@@ -82,8 +82,11 @@ export class BackpressureError extends PiclusterError {
 
 /** Authentication failed: stop and tell the operator. */
 export class AuthError extends PiclusterError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** True when the rejected proof was made with a node secret (the token may still work). */
+  readonly usedSecret: boolean;
+  constructor(message: string, options?: { cause?: unknown; usedSecret?: boolean }) {
     super('ERR_AUTH', message, options);
+    this.usedSecret = options?.usedSecret ?? false;
   }
 }
 

@@ -3,12 +3,13 @@
 // normal state, not an error: bytes are kept until a whole frame is there, however they were
 // split into chunks. A frame body is copied at most once, and only when it spans chunks.
 
+import { DEFAULTS } from './defaults.js';
 import { ProtocolError } from './errors.js';
 import { type Message, validateMessage } from './messages.js';
 import { decodeUtf8, MAX_JSON_DEPTH, parseJson } from './parse-json.js';
 
 export const FRAME_HEADER_BYTES = 4;
-export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_FRAME_BYTES = DEFAULTS.maxFrameBytes;
 
 export interface FrameDecoderOptions {
   /** Largest frame body accepted, in bytes, not counting the header. Default 1 MiB. */

@@ -1,0 +1,209 @@
+// Configuration: defaults < TOML file (--config / PICLUSTER_CONFIG) < PICLUSTER_* environment <
+// flags. Every value is validated once, and a bad one fails with one line naming the key, the
+// value and where it came from (exit 2 in the CLI).
+
+import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { ConfigError } from '../protocol/errors.js';
+import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } from './settings.js';
+
+export interface Config {
+  dataDir: string;
+  token: string | undefined;
+  bind: string;
+  port: number;
+  webBind: string;
+  webPort: number;
+  legacy: boolean;
+  primary: string[] | undefined;
+  name: string | undefined;
+  labels: Record<string, string>;
+  heartbeatIntervalMs: number;
+  handshakeTimeoutMs: number;
+  vitalsPeriodMs: number;
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+  outboxMaxSamples: number;
+  maxFrameBytes: number;
+  maxConnections: number;
+  maxHandshakes: number;
+  api: string;
+  apiToken: string | undefined;
+  logLevel: string;
+}
+
+export interface LoadConfigOptions {
+  roles: Role[];
+  /** Parsed flags as commander gives them (option names from `optionNameOf`), plus `config`. */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigOptions): Config {
+  const values = new Map<string, unknown>();
+  const sources = new Map<string, string>();
+  for (const s of SETTINGS) values.set(s.key, s.default);
+
+  const file = (flags.config as string | undefined) ?? env.PICLUSTER_CONFIG;
+  if (file) {
+    for (const [key, value] of Object.entries(readConfigFile(file))) {
+      const setting = SETTINGS.find((s) => s.key === key);
+      if (!setting) throw new ConfigError(`unknown key "${key}" in config file ${file}`);
+      const where = `config file ${file}`;
+      values.set(key, typeof value === 'string' ? parseText(setting, value, where) : value);
+      sources.set(key, where);
+    }
+  }
+  for (const s of SETTINGS) {
+    const name = envNameOf(s.key);
+    const text = env[name];
+    if (text !== undefined && text !== '') {
+      values.set(s.key, parseText(s, text, `environment ${name}`));
+      sources.set(s.key, `environment ${name}`);
+    }
+  }
+  for (const s of SETTINGS) {
+    const raw = flags[optionNameOf(s.key)];
+    if (raw === undefined) continue;
+    const where = `flag ${flagOf(s.key)}`;
+    values.set(s.key, typeof raw === 'string' ? parseText(s, raw, where) : raw);
+    sources.set(s.key, where);
+  }
+  for (const s of SETTINGS) {
+    const result = s.schema.safeParse(values.get(s.key));
+    if (!result.success) {
+      const where = sources.get(s.key) ?? 'defaults';
+      const issue = result.error.issues[0];
+      throw new ConfigError(
+        `invalid ${s.key} = ${JSON.stringify(values.get(s.key))} (from ${where}): ${issue?.message ?? 'rejected'}`,
+      );
+    }
+    values.set(s.key, result.data);
+  }
+
+  const tokenFile = values.get('tokenFile') as string | undefined;
+  if (tokenFile && values.get('token') === undefined) {
+    try {
+      values.set('token', readFileSync(tokenFile, 'utf8').trim());
+    } catch (err) {
+      throw new ConfigError(
+        `cannot read the token file ${tokenFile} (from ${sources.get('tokenFile')}): ${(err as Error).message}`,
+      );
+    }
+  }
+  if (roles.includes('secondary') && roles.length === 1 && !values.get('primary')) {
+    throw new ConfigError('no primary given: use --primary HOST:PORT (or PICLUSTER_PRIMARY)');
+  }
+  const get = <T>(key: string) => values.get(key) as T;
+  return {
+    dataDir: get('dataDir'),
+    token: get('token'),
+    bind: get('bind'),
+    port: get('port'),
+    webBind: get('webBind'),
+    webPort: get('webPort'),
+    legacy: get('legacy'),
+    primary: get('primary'),
+    name: get('name'),
+    labels: get('labels'),
+    heartbeatIntervalMs: get('heartbeat.intervalMs'),
+    handshakeTimeoutMs: get('handshake.timeoutMs'),
+    vitalsPeriodMs: get('vitals.periodMs'),
+    reconnectInitialDelayMs: get('reconnect.initialDelayMs'),
+    reconnectMaxDelayMs: get('reconnect.maxDelayMs'),
+    outboxMaxSamples: get('outbox.maxSamples'),
+    maxFrameBytes: get('maxFrameBytes'),
+    maxConnections: get('limits.maxConnections'),
+    maxHandshakes: get('limits.maxHandshakes'),
+    api: get('api'),
+    apiToken: get('apiToken'),
+    logLevel: get('logLevel'),
+  };
+}
+
+/** Reads a TOML config file into dotted keys: `[heartbeat] intervalMs = 1` → `heartbeat.intervalMs`. */
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid TOML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const out: Record<string, unknown> = {};
+  const walk = (obj: Record<string, unknown>, prefix: string) => {
+    for (const [k, v] of Object.entries(obj)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      const isTable = v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+      if (isTable && key !== 'labels') walk(v as Record<string, unknown>, key);
+      else out[key] = v;
+    }
+  };
+  walk(doc, '');
+  return out;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const BYTE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** Turns the text of an env variable or flag into the setting's type. */
+export function parseText(setting: Setting, text: string, where: string): unknown {
+  const fail = (expected: string): never => {
+    throw new ConfigError(`invalid ${setting.key} = ${JSON.stringify(text)} (from ${where}): expected ${expected}`);
+  };
+  const t = text.trim();
+  switch (setting.kind) {
+    case 'number':
+      return /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : fail('a number');
+    case 'duration': {
+      const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(t);
+      return m
+        ? Math.round(Number(m[1]) * (DURATION_UNITS[(m[2] ?? 'ms').toLowerCase()] ?? 1))
+        : fail('milliseconds, or a duration like "10s"');
+    }
+    case 'bytes': {
+      const m = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?$/i.exec(t);
+      return m
+        ? Math.round(Number(m[1]) * (BYTE_UNITS[(m[2] ?? 'b').toLowerCase()] ?? 1))
+        : fail('bytes, or a size like "1MiB"');
+    }
+    case 'boolean':
+      if (/^(true|1|yes|on)$/i.test(t)) return true;
+      if (/^(false|0|no|off)$/i.test(t)) return false;
+      return fail('true or false');
+    case 'list':
+      return t
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case 'labels': {
+      const labels: Record<string, string> = Object.create(null);
+      for (const pair of t
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) fail('labels as key=value,key=value');
+        const key = pair.slice(0, eq).trim();
+        if (['__proto__', 'constructor', 'prototype'].includes(key)) fail('a label key other than __proto__');
+        labels[key] = pair.slice(eq + 1).trim();
+      }
+      return { ...labels };
+    }
+    default:
+      return t;
+  }
+}

@@ -1,0 +1,115 @@
+// Runs the daemons of `picluster primary`, `secondary` and `up`: builds them from the config,
+// starts them in order, and on SIGINT/SIGTERM stops them in reverse order (a secondary says
+// goodbye and flushes its outbox; the primary closes links and flushes storage), then exits 0.
+
+import { join } from 'node:path';
+import type pino from 'pino';
+import { Primary } from '../primary/primary.js';
+import { Secondary } from '../secondary/secondary.js';
+import { startWebServer, type WebServer } from '../web/server.js';
+import type { Config } from './config.js';
+import { createLogger } from './logger.js';
+
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface DaemonRoles {
+  primary: boolean;
+  secondary: boolean;
+  version: string;
+}
+
+export async function runDaemons(config: Config, roles: DaemonRoles): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const stops: Array<() => Promise<void>> = [];
+  let primary: Primary | undefined;
+  try {
+    if (roles.primary) {
+      primary = new Primary({
+        dataDir: config.dataDir,
+        port: config.port,
+        bind: config.bind,
+        token: config.token,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
+        maxFrameBytes: config.maxFrameBytes,
+        maxConnections: config.maxConnections,
+        maxHandshakes: config.maxHandshakes,
+        legacy: config.legacy,
+        version: roles.version,
+        logger: log.child({ role: 'primary' }),
+      });
+      await primary.start();
+      const started = primary;
+      stops.unshift(() => started.stop());
+      const web: WebServer = await startWebServer(primary, {
+        port: config.webPort,
+        bind: config.webBind,
+        logger: log.child({ role: 'web' }),
+      });
+      stops.unshift(() => web.close());
+      log.info(
+        { api: `http://${config.webBind}:${web.port}/api/nodes` },
+        `picluster ${roles.version} primary up; see the nodes with: picluster status`,
+      );
+    }
+    if (roles.secondary) {
+      const local = primary !== undefined;
+      const listenHost = config.bind === '0.0.0.0' || config.bind === '::' ? '127.0.0.1' : config.bind;
+      const secondary = new Secondary({
+        primary: local ? [{ host: listenHost, port: (primary as Primary).port }] : (config.primary ?? []).join(','),
+        // `up` keeps its local node's files beside the primary's.
+        dataDir: local ? join(config.dataDir, 'local-node') : config.dataDir,
+        name: config.name,
+        labels: config.labels,
+        token: local ? (primary as Primary).token : config.token,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
+        vitalsPeriodMs: config.vitalsPeriodMs,
+        reconnect: { initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs },
+        outboxMaxSamples: config.outboxMaxSamples,
+        version: roles.version,
+        logger: log.child({ role: 'secondary' }),
+      });
+      await secondary.start();
+      stops.unshift(() => secondary.stop('shutdown'));
+      log.info({ nodeId: secondary.nodeId, name: secondary.name }, 'secondary started');
+    }
+  } catch (err) {
+    log.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    for (const stop of stops) await stop().catch(() => undefined);
+    process.exitCode = 1;
+    return;
+  }
+  await waitForSignal(log);
+  const timer = setTimeout(() => {
+    log.error({}, `shutdown took longer than ${STOP_TIMEOUT_MS} ms; exiting`);
+    process.exit(1);
+  }, STOP_TIMEOUT_MS);
+  timer.unref();
+  for (const stop of stops) {
+    try {
+      await stop();
+    } catch (err) {
+      log.error({ err }, 'error while stopping');
+      process.exitCode = 1;
+    }
+  }
+  clearTimeout(timer);
+  log.info({}, 'stopped');
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+function waitForSignal(log: pino.Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'stopping');
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

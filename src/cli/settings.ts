@@ -1,0 +1,266 @@
+// Every configuration setting in one table: key, default, flag, environment name, validation and
+// description. Config loading, `--help` and the README's configuration table all read it.
+
+import { z } from 'zod';
+import { DEFAULTS } from '../protocol/defaults.js';
+
+export type Role = 'primary' | 'secondary' | 'status';
+
+export interface Setting {
+  /** Dotted key as in the TOML file: `heartbeat.intervalMs` is `[heartbeat] intervalMs`. */
+  key: string;
+  default: unknown;
+  schema: z.ZodType;
+  /** What kind of text is accepted from env and flags. */
+  kind: 'number' | 'duration' | 'bytes' | 'string' | 'boolean' | 'list' | 'labels';
+  roles: Role[];
+  description: string;
+  /** Flag value placeholder for --help. */
+  arg?: string;
+}
+
+const port = z.number().int().min(0).max(65535);
+const positiveMs = z
+  .number()
+  .int()
+  .min(1)
+  .max(24 * 3600 * 1000);
+const host = z.string().min(1).max(253);
+
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: 'dataDir',
+    default: DEFAULTS.dataDir,
+    schema: z.string().min(1),
+    kind: 'string',
+    roles: ['primary', 'secondary'],
+    arg: 'DIR',
+    description: 'data directory (primary: primary.db, token; secondary: node id, node secret, outbox)',
+  },
+  {
+    key: 'token',
+    default: undefined,
+    schema: z.string().min(16).max(512).optional(),
+    kind: 'string',
+    roles: ['primary', 'secondary'],
+    arg: 'TOKEN',
+    description: 'cluster token (prefer --token-file or PICLUSTER_TOKEN: flags show in ps)',
+  },
+  {
+    key: 'tokenFile',
+    default: undefined,
+    schema: z.string().min(1).optional(),
+    kind: 'string',
+    roles: ['primary', 'secondary'],
+    arg: 'FILE',
+    description: 'read the cluster token from FILE',
+  },
+  {
+    key: 'bind',
+    default: DEFAULTS.bind,
+    schema: host,
+    kind: 'string',
+    roles: ['primary'],
+    arg: 'ADDR',
+    description: 'address the cluster port listens on',
+  },
+  {
+    key: 'port',
+    default: DEFAULTS.port,
+    schema: port,
+    kind: 'number',
+    roles: ['primary'],
+    arg: 'PORT',
+    description: 'cluster port',
+  },
+  {
+    key: 'webBind',
+    default: DEFAULTS.webBind,
+    schema: host,
+    kind: 'string',
+    roles: ['primary'],
+    arg: 'ADDR',
+    description: 'address of the dashboard, API and /metrics',
+  },
+  {
+    key: 'webPort',
+    default: DEFAULTS.webPort,
+    schema: port,
+    kind: 'number',
+    roles: ['primary'],
+    arg: 'PORT',
+    description: 'web port',
+  },
+  {
+    key: 'legacy',
+    default: false,
+    schema: z.boolean(),
+    kind: 'boolean',
+    roles: ['primary'],
+    description: 'also accept nodes of the original Python cluster (not yet implemented: they are refused)',
+  },
+  {
+    key: 'primary',
+    default: undefined,
+    schema: z.array(z.string().min(1)).min(1).optional(),
+    kind: 'list',
+    roles: ['secondary'],
+    arg: 'HOST:PORT[,...]',
+    description: 'primary address(es), tried in turn',
+  },
+  {
+    key: 'name',
+    default: undefined,
+    schema: z.string().min(1).max(256).optional(),
+    kind: 'string',
+    roles: ['secondary'],
+    arg: 'NAME',
+    description: 'node name (default: the hostname)',
+  },
+  {
+    key: 'labels',
+    default: {},
+    schema: z.record(z.string().max(64), z.string().max(256)),
+    kind: 'labels',
+    roles: ['secondary'],
+    arg: 'k=v,...',
+    description: 'node labels',
+  },
+  {
+    key: 'heartbeat.intervalMs',
+    default: DEFAULTS.heartbeatIntervalMs,
+    schema: positiveMs,
+    kind: 'duration',
+    roles: ['primary', 'secondary'],
+    arg: 'MS',
+    description: 'silence before a ping; 3 missed = dead',
+  },
+  {
+    key: 'handshake.timeoutMs',
+    default: DEFAULTS.handshakeTimeoutMs,
+    schema: positiveMs,
+    kind: 'duration',
+    roles: ['primary', 'secondary'],
+    arg: 'MS',
+    description: 'time to finish the handshake',
+  },
+  {
+    key: 'vitals.periodMs',
+    default: DEFAULTS.vitalsPeriodMs,
+    schema: z
+      .number()
+      .int()
+      .min(100)
+      .max(24 * 3600 * 1000),
+    kind: 'duration',
+    roles: ['secondary'],
+    arg: 'MS',
+    description: 'period of vitals samples',
+  },
+  {
+    key: 'reconnect.initialDelayMs',
+    default: DEFAULTS.reconnectInitialDelayMs,
+    schema: positiveMs,
+    kind: 'duration',
+    roles: ['secondary'],
+    arg: 'MS',
+    description: 'first reconnect delay ceiling (full jitter)',
+  },
+  {
+    key: 'reconnect.maxDelayMs',
+    default: DEFAULTS.reconnectMaxDelayMs,
+    schema: positiveMs,
+    kind: 'duration',
+    roles: ['secondary'],
+    arg: 'MS',
+    description: 'largest reconnect delay',
+  },
+  {
+    key: 'outbox.maxSamples',
+    default: DEFAULTS.outboxMaxSamples,
+    schema: z.number().int().min(1).max(10_000_000),
+    kind: 'number',
+    roles: ['secondary'],
+    arg: 'N',
+    description: 'unacknowledged samples kept (oldest dropped first)',
+  },
+  {
+    key: 'maxFrameBytes',
+    default: DEFAULTS.maxFrameBytes,
+    schema: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024),
+    kind: 'bytes',
+    roles: ['primary'],
+    arg: 'BYTES',
+    description: 'largest frame accepted',
+  },
+  {
+    key: 'limits.maxConnections',
+    default: DEFAULTS.maxConnections,
+    schema: z.number().int().min(1),
+    kind: 'number',
+    roles: ['primary'],
+    arg: 'N',
+    description: 'connections held at once',
+  },
+  {
+    key: 'limits.maxHandshakes',
+    default: DEFAULTS.maxHandshakes,
+    schema: z.number().int().min(1),
+    kind: 'number',
+    roles: ['primary'],
+    arg: 'N',
+    description: 'connections in the handshake at once',
+  },
+  {
+    key: 'api',
+    default: DEFAULTS.api,
+    schema: z.url(),
+    kind: 'string',
+    roles: ['status'],
+    arg: 'URL',
+    description: 'URL of the primary API',
+  },
+  {
+    key: 'apiToken',
+    default: undefined,
+    schema: z.string().min(1).optional(),
+    kind: 'string',
+    roles: ['status'],
+    arg: 'TOKEN',
+    description: 'admin token for the API (off loopback)',
+  },
+  {
+    key: 'logLevel',
+    default: 'info',
+    schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    kind: 'string',
+    roles: ['primary', 'secondary'],
+    arg: 'LEVEL',
+    description: 'log level',
+  },
+];
+
+/** `heartbeat.intervalMs` → `PICLUSTER_HEARTBEAT_INTERVAL_MS`. */
+export function envNameOf(key: string): string {
+  return `PICLUSTER_${key
+    .replace(/\./g, '_')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toUpperCase()}`;
+}
+
+/** `heartbeat.intervalMs` → `--heartbeat-interval-ms`. */
+export function flagOf(key: string): string {
+  return `--${key
+    .replace(/\./g, '-')
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .toLowerCase()}`;
+}
+
+/** `heartbeat.intervalMs` → `heartbeatIntervalMs` (commander's option name for the flag). */
+export function optionNameOf(key: string): string {
+  return key.replace(/\.([a-z])/g, (_, c: string) => c.toUpperCase());
+}

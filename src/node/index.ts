@@ -1,0 +1,5 @@
+// The node layer's public surface: what a machine is (info) and how it is doing (vitals).
+export type { DebugLogger } from './debug-logger.js';
+export * from './machine-info.js';
+export type { ExecFileText, ThrottledFlags } from './throttle-reader.js';
+export * from './vitals-reader.js';

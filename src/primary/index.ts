@@ -1,0 +1,4 @@
+// The primary layer's public surface.
+export * from './handshake.js';
+export * from './primary.js';
+export * from './registry.js';

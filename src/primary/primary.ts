@@ -1,0 +1,466 @@
+// The primary: listens on the cluster port, reads each connection's opening, runs the handshake,
+// keeps the registry and the store, acknowledges vitals once committed, answers queries.
+// A node's link dying never reaches further than its own session.
+
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join, resolve } from 'node:path';
+import { Connection, type RequestOptions } from '../connection/connection.js';
+import { type Logger, silentLogger } from '../connection/logger.js';
+import { randomHex } from '../protocol/auth.js';
+import { DEFAULTS } from '../protocol/defaults.js';
+import { DisconnectionError, PiclusterError } from '../protocol/errors.js';
+import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/messages.js';
+import type { StoredSample } from '../store/store.js';
+import { Store } from '../store/store.js';
+import { VitalsWriter } from '../store/vitals-writer.js';
+import { authenticate } from './handshake.js';
+import { readOpening } from './opening.js';
+import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
+
+export interface PrimaryOptions {
+  /** Directory of `primary.db`, `token` and `primary-id`. Default ./data. */
+  dataDir?: string;
+  /** Cluster port; 0 picks a free one. Default 12345. */
+  port?: number;
+  /** Address to listen on. Default all interfaces. */
+  bind?: string;
+  /** Cluster token; without one the primary reads or creates DATA/token (mode 0600). */
+  token?: string;
+  heartbeatIntervalMs?: number;
+  handshakeTimeoutMs?: number;
+  maxFrameBytes?: number;
+  maxConnections?: number;
+  maxHandshakes?: number;
+  /** Accept nodes of the original protocol (not yet supported: they are refused with a log line). */
+  legacy?: boolean;
+  /** picluster version announced to nodes. */
+  version?: string;
+  logger?: Logger;
+}
+
+export type PrimaryState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
+
+export interface PrimaryEvents {
+  /** A node's record changed state (joined, lost, left). */
+  node: [node: NodeView];
+  /** A sample was committed and acknowledged. */
+  vitals: [nodeId: string, sample: VitalsPayload];
+  listening: [port: number];
+}
+
+/** Counters for /metrics and tests. */
+export interface PrimaryStats {
+  accepted: number;
+  rejectedOpenings: number;
+  handshakeFailures: number;
+  authFailures: number;
+  reconnects: number;
+  framesIn: number;
+  duplicates: number;
+}
+
+export class Primary extends EventEmitter<PrimaryEvents> {
+  readonly dataDir: string;
+  readonly registry = new Registry();
+  readonly stats: PrimaryStats = {
+    accepted: 0,
+    rejectedOpenings: 0,
+    handshakeFailures: 0,
+    authFailures: 0,
+    reconnects: 0,
+    framesIn: 0,
+    duplicates: 0,
+  };
+  readonly #options: Required<Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir'>>;
+  readonly #log: Logger;
+  #state: PrimaryState = 'idle';
+  #server: net.Server | undefined;
+  #store: Store | undefined;
+  #writer: VitalsWriter | undefined;
+  #token = '';
+  #primaryId = '';
+  #handshakes = 0;
+  readonly #sockets = new Set<net.Socket>();
+  readonly #tokenGiven: string | undefined;
+  #unknownOpeningLogged = 0;
+
+  constructor(options: PrimaryOptions = {}) {
+    super();
+    this.dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
+    this.#tokenGiven = options.token;
+    this.#log = options.logger ?? silentLogger;
+    this.#options = {
+      port: options.port ?? DEFAULTS.port,
+      bind: options.bind ?? DEFAULTS.bind,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
+      maxConnections: options.maxConnections ?? DEFAULTS.maxConnections,
+      maxHandshakes: options.maxHandshakes ?? DEFAULTS.maxHandshakes,
+      legacy: options.legacy ?? false,
+      version: options.version ?? '0.0.0',
+    };
+  }
+
+  get state(): PrimaryState {
+    return this.#state;
+  }
+
+  get primaryId(): string {
+    return this.#primaryId;
+  }
+
+  /** The cluster token (for wiring a local secondary; never log it). */
+  get token(): string {
+    return this.#token;
+  }
+
+  get tokenFile(): string {
+    return join(this.dataDir, 'token');
+  }
+
+  /** The port actually listened on (after start). */
+  get port(): number {
+    return (this.#server?.address() as net.AddressInfo | null)?.port ?? this.#options.port;
+  }
+
+  get store(): Store {
+    if (!this.#store) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
+    return this.#store;
+  }
+
+  /** True once the listener and the store are up (what /healthz reports). */
+  get ready(): boolean {
+    return this.#state === 'listening';
+  }
+
+  nodes(): NodeView[] {
+    return this.registry.views();
+  }
+
+  node(id: string): NodeView | undefined {
+    const record = this.registry.get(id);
+    return record && toView(record);
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `primary already ${this.#state}`);
+    this.#state = 'starting';
+    mkdirSync(this.dataDir, { recursive: true });
+    this.#primaryId = readOrCreate(join(this.dataDir, 'primary-id'), () => randomUUID());
+    this.#token = this.#tokenGiven ?? this.#loadOrCreateToken();
+    const store = new Store(join(this.dataDir, 'primary.db'));
+    this.#store = store;
+    const markedLost = store.markOnlineNodesLost();
+    this.registry.load(store.allNodes(), (id) => store.latestVitals(id));
+    if (markedLost > 0)
+      this.#log.info({ nodes: markedLost }, 'nodes online at the last stop are lost until they reconnect');
+    this.#writer = new VitalsWriter(store, {
+      logger: this.#log,
+      onStored: (stored, batch) => this.#acknowledge(stored, batch),
+      onFailed: (nodeIds) => {
+        // Their samples stay in the nodes' outboxes: a fresh session resends them.
+        for (const id of nodeIds) this.registry.get(id)?.session?.destroy('storing vitals failed');
+      },
+    });
+    const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.#onSocket(socket));
+    server.maxConnections = this.#options.maxConnections;
+    this.#server = server;
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.port, this.#options.bind, () => {
+        server.off('error', reject);
+        resolveListen();
+      });
+    });
+    server.on('error', (err) => this.#log.error({ err }, 'cluster listener error'));
+    this.#state = 'listening';
+    this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
+    this.emit('listening', this.port);
+  }
+
+  /** Closes every session (nodes become lost, not left), flushes storage, closes the store. */
+  async stop(): Promise<void> {
+    if (this.#state !== 'listening' && this.#state !== 'starting') return;
+    this.#state = 'stopping';
+    const closed = new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
+    const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
+    await Promise.all(sessions.map((s) => s.close()));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+    this.#writer?.flush();
+    this.#store?.close();
+    this.#state = 'stopped';
+    this.#log.info({}, 'primary stopped');
+  }
+
+  /** Sends a request to an online node. */
+  request(nodeId: string, type: string, payload: unknown = {}, options?: RequestOptions): Promise<unknown> {
+    const session = this.registry.get(nodeId)?.session;
+    if (!session) {
+      return Promise.reject(new DisconnectionError('ERR_CLOSED', `node ${nodeId} is not connected`));
+    }
+    return session.request(type, payload, options);
+  }
+
+  #loadOrCreateToken(): string {
+    const file = this.tokenFile;
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    const token = randomHex(32);
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    this.#log.info(
+      { tokenFile: file },
+      `created the cluster token; join a node with: picluster secondary --primary <this host>:${this.#options.port} --token-file <a copy of ${file}>`,
+    );
+    return token;
+  }
+
+  async #onSocket(socket: net.Socket): Promise<void> {
+    this.stats.accepted++;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    // Until a Connection owns it, socket errors only mean "gone".
+    socket.on('error', () => socket.destroy());
+    if (this.#handshakes >= this.#options.maxHandshakes || this.#state !== 'listening') {
+      socket.destroy();
+      return;
+    }
+    this.#handshakes++;
+    const startedAt = Date.now();
+    let released = false;
+    const release = () => {
+      if (!released) this.#handshakes--;
+      released = true;
+    };
+    try {
+      const opening = await readOpening(socket, this.#options.handshakeTimeoutMs);
+      if (opening.kind !== 'native') {
+        release();
+        this.#rejectOpening(socket, opening.kind);
+        return;
+      }
+      const remainingMs = Math.max(1, this.#options.handshakeTimeoutMs - (Date.now() - startedAt));
+      this.#startSession(socket, opening.rest, remainingMs, release);
+    } catch (err) {
+      release();
+      this.#log.warn({ err }, 'connection setup failed');
+      socket.destroy();
+    }
+  }
+
+  #rejectOpening(socket: net.Socket, kind: string): void {
+    this.stats.rejectedOpenings++;
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (kind === 'legacy') {
+      this.#log.warn(
+        { peer },
+        'a node of the original protocol connected; legacy support is off (start with --legacy)',
+      );
+    } else if (kind !== 'closed' && this.#unknownOpeningLogged++ === 0) {
+      this.#log.warn({ peer, kind }, 'closed a connection that did not open with the picluster magic (logged once)');
+    }
+    socket.destroy();
+  }
+
+  #startSession(socket: net.Socket, head: Buffer, handshakeMs: number, release: () => void): void {
+    const conn = new Connection(socket, {
+      head,
+      heartbeat: { intervalMs: this.#options.heartbeatIntervalMs },
+      maxFrameBytes: this.#options.maxFrameBytes,
+      logger: this.#log,
+    });
+    const nonce = randomHex(32);
+    let record: NodeRecord | undefined;
+    const deadline = setTimeout(() => {
+      this.stats.handshakeFailures++;
+      conn.destroy('handshake not finished in time');
+    }, handshakeMs);
+    deadline.unref();
+    const endHandshake = () => {
+      clearTimeout(deadline);
+      release();
+    };
+    // Before `welcome` only `auth` is answered; anything else closes the link (FAULT-SCENARIOS #18).
+    conn.handleUnknown(() => {
+      queueMicrotask(() => void conn.close());
+      throw new PiclusterError('ERR_AUTH', 'authenticate first');
+    });
+    conn.on('message', (message) => {
+      if (record) this.#onMessage(record, conn, message);
+      else conn.destroy(`"${message.t}" before authentication`);
+    });
+    conn.on('disconnect', (err) => {
+      endHandshake();
+      if (record && record.session === conn) this.#onSessionEnd(record, err);
+    });
+    conn.handle('auth', (payload) => {
+      if (record) throw new PiclusterError('ERR_AUTH', 'already authenticated');
+      const result = authenticate(payload, {
+        nonce,
+        token: this.#token,
+        primaryId: this.#primaryId,
+        secretOf: (id) => this.#store?.getNodeSecret(id),
+        lastSeqOf: (id) => this.registry.get(id)?.lastSeq ?? 0,
+      });
+      if (!result.ok) {
+        this.stats.authFailures++;
+        this.#log.warn(
+          { peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code },
+          result.error.message,
+        );
+        queueMicrotask(() => void conn.close());
+        throw result.error;
+      }
+      endHandshake();
+      record = this.#admit(conn, result.auth, result.nodeSecret);
+      conn.handleUnknown(undefined);
+      conn.handle('query', (query) => this.#answerQuery(record as NodeRecord, query));
+      return result.welcome;
+    });
+    conn.send('hello', {
+      protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
+      primaryId: this.#primaryId,
+      nonce,
+      heartbeatMs: this.#options.heartbeatIntervalMs,
+      maxFrameBytes: this.#options.maxFrameBytes,
+    });
+  }
+
+  /** A node proved itself: take over any older session of the same id and mark it online. */
+  #admit(
+    conn: Connection,
+    auth: { nodeId: string; name: string; labels: Record<string, string>; machineId: string },
+    nodeSecret: string | undefined,
+  ): NodeRecord {
+    const store = this.store;
+    const now = Date.now();
+    const existing = this.registry.get(auth.nodeId);
+    if (existing?.session) {
+      // The newer link proved the same secret: it wins; the old one is a ghost of a dead link.
+      const old = existing.session;
+      existing.session = undefined;
+      old.destroy('replaced by a newer session of the same node');
+    }
+    if (existing) this.stats.reconnects++;
+    const record: NodeRecord = {
+      id: auth.nodeId,
+      name: auth.name,
+      labels: auth.labels,
+      address: conn.remoteAddress,
+      legacy: false,
+      state: 'online',
+      info: existing?.info ?? null,
+      vitals: existing?.vitals ?? null,
+      lastSeen: now,
+      connectedSince: now,
+      machineId: auth.machineId,
+      lastSeq: existing?.lastSeq ?? 0,
+      session: conn,
+    };
+    this.registry.set(record);
+    store.upsertNode({ ...record, now });
+    if (nodeSecret) store.setNodeSecret(record.id, nodeSecret);
+    store.addEvent(now, record.id, 'joined', { address: record.address, name: record.name });
+    this.#log.info({ nodeId: record.id, name: record.name, address: record.address }, 'node joined');
+    this.emit('node', toView(record));
+    return record;
+  }
+
+  #onMessage(record: NodeRecord, conn: Connection, message: Message): void {
+    this.stats.framesIn++;
+    record.lastSeen = Date.now();
+    switch (message.t) {
+      case 'vitals':
+        this.#onVitals(record, conn, message.p as VitalsPayload);
+        break;
+      case 'info':
+        record.info = message.p as InfoPayload;
+        this.store.setNodeInfo(record.id, record.info);
+        break;
+      case 'bye':
+        this.#setState(record, 'left', { reason: (message.p as { reason: string }).reason });
+        record.session = undefined;
+        void conn.close();
+        break;
+      default:
+        // Unknown one-way types are dropped; the link stays up (ARCHITECTURE.md, "message").
+        this.#log.debug({ nodeId: record.id, t: message.t }, 'dropped unknown one-way message');
+    }
+  }
+
+  #onVitals(record: NodeRecord, conn: Connection, sample: VitalsPayload): void {
+    if (sample.seq <= record.lastSeq) {
+      // Already stored (a resend after a reconnect): acknowledge again so the node drops it.
+      this.stats.duplicates++;
+      if (conn.state === 'open') conn.send('ack', { seq: record.lastSeq });
+      return;
+    }
+    this.#writer?.add(record.id, sample, Date.now());
+  }
+
+  /** After a commit: remember the new seqs and latest samples, acknowledge to live sessions. */
+  #acknowledge(stored: Map<string, number>, batch: readonly StoredSample[]): void {
+    for (const { nodeId, sample, receivedAt } of batch) {
+      const record = this.registry.get(nodeId);
+      if (record && sample.seq >= (record.vitals?.seq ?? 0)) record.vitals = { ...sample, receivedAt };
+    }
+    for (const [nodeId, seq] of stored) {
+      const record = this.registry.get(nodeId);
+      if (!record) continue;
+      if (seq > record.lastSeq) record.lastSeq = seq;
+      if (record.session?.state === 'open') record.session.send('ack', { seq: record.lastSeq });
+      if (record.vitals) this.emit('vitals', nodeId, record.vitals);
+    }
+  }
+
+  #onSessionEnd(record: NodeRecord, err: DisconnectionError): void {
+    record.session = undefined;
+    if (record.state === 'online') {
+      this.#setState(record, 'lost', { code: err.code });
+      this.#log.warn({ nodeId: record.id, name: record.name, code: err.code }, `node lost: ${err.message}`);
+    }
+  }
+
+  #setState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void {
+    const now = Date.now();
+    record.state = state;
+    record.lastSeen = now;
+    record.connectedSince = state === 'online' ? record.connectedSince : null;
+    if (this.#store && this.#state !== 'stopped') {
+      this.#store.setNodeState(record.id, state, now, record.connectedSince);
+      this.#store.addEvent(now, record.id, state, data);
+    }
+    if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
+    this.emit('node', toView(record));
+  }
+
+  #answerQuery(record: NodeRecord, query: unknown): unknown {
+    const { what, id } = query as { what: string; id?: string };
+    switch (what) {
+      case 'primary':
+        return { primaryId: this.#primaryId, version: this.#options.version, nodes: this.registry.size };
+      case 'nodes':
+        return { nodes: this.nodes() };
+      case 'node': {
+        const node = this.node(id ?? record.id);
+        if (!node) throw new PiclusterError('ERR_NOT_FOUND', `no node with id ${id}`);
+        return node;
+      }
+      default:
+        throw new PiclusterError('ERR_BAD_REQUEST', `the primary does not answer query "${what}"`);
+    }
+  }
+}
+
+/** Reads a small file, or creates it with `make()` (mode 0600). */
+function readOrCreate(file: string, make: () => string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const value = make();
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}

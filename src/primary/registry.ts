@@ -1,0 +1,85 @@
+// The primary's in-memory view of every node it knows: identity, state, latest vitals and the
+// live session if any. The store holds the same facts durably; the registry answers the API and
+// /metrics without touching SQLite.
+
+import type { Connection } from '../connection/connection.js';
+import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
+import type { NodeRow, NodeState } from '../store/store.js';
+
+export type { NodeState };
+
+/** A node as the API and `picluster status` show it (ARCHITECTURE.md, "Public contract"). */
+export interface NodeView {
+  id: string;
+  name: string;
+  state: NodeState;
+  labels: Record<string, string>;
+  address: string | null;
+  legacy: boolean;
+  info: InfoPayload | null;
+  vitals: (VitalsPayload & { receivedAt: number }) | null;
+  lastSeen: number;
+  connectedSince: number | null;
+}
+
+export interface NodeRecord extends NodeView {
+  machineId: string | null;
+  /** Highest vitals seq stored for this node. */
+  lastSeq: number;
+  session: Connection | undefined;
+}
+
+export class Registry {
+  readonly #nodes = new Map<string, NodeRecord>();
+
+  /** Loads the nodes the store remembers (their state as stored). */
+  load(rows: readonly NodeRow[], latest: (id: string) => (VitalsPayload & { receivedAt: number }) | null): void {
+    for (const row of rows) {
+      this.#nodes.set(row.id, { ...row, vitals: latest(row.id), session: undefined });
+    }
+  }
+
+  get(id: string): NodeRecord | undefined {
+    return this.#nodes.get(id);
+  }
+
+  set(record: NodeRecord): void {
+    this.#nodes.set(record.id, record);
+  }
+
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /** Nodes with a live session. */
+  get onlineCount(): number {
+    let n = 0;
+    for (const record of this.#nodes.values()) if (record.state === 'online') n++;
+    return n;
+  }
+
+  all(): IterableIterator<NodeRecord> {
+    return this.#nodes.values();
+  }
+
+  views(): NodeView[] {
+    return [...this.#nodes.values()]
+      .map(toView)
+      .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+}
+
+export function toView(record: NodeRecord): NodeView {
+  return {
+    id: record.id,
+    name: record.name,
+    state: record.state,
+    labels: record.labels,
+    address: record.address,
+    legacy: record.legacy,
+    info: record.info,
+    vitals: record.vitals,
+    lastSeen: record.lastSeen,
+    connectedSince: record.connectedSince,
+  };
+}

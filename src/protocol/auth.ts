@@ -1,0 +1,28 @@
+// Handshake proofs (ARCHITECTURE.md, "Handshake"): lowercase hex HMAC-SHA256 over UTF-8 strings,
+// compared in constant time. Pure computation, no I/O.
+
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** `bytes` random bytes as lowercase hex (nonces, node secrets, tokens). */
+export function randomHex(bytes = 32): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** HMAC-SHA256(key, message) as lowercase hex. */
+export function computeProof(key: string, message: string): string {
+  return createHmac('sha256', key).update(message, 'utf8').digest('hex');
+}
+
+/** Constant-time comparison of two secrets or proofs (false when lengths differ). */
+export function secretsEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a, 'utf8');
+  const bb = Buffer.from(b, 'utf8');
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/** The proof a secondary sends: HMAC(secret or token, nonce + nodeId). */
+export const clientProof = (key: string, nonce: string, nodeId: string) => computeProof(key, nonce + nodeId);
+
+/** The proof the primary returns: HMAC(same key, clientNonce + primaryId). */
+export const serverProof = (key: string, clientNonce: string, primaryId: string) =>
+  computeProof(key, clientNonce + primaryId);

@@ -1,0 +1,39 @@
+// Every default of picluster in one frozen object (ARCHITECTURE.md, "Defaults"). The README's
+// configuration table is generated from the settings table that reads these.
+
+export const DEFAULTS = Object.freeze({
+  /** Cluster port the primary listens on. */
+  port: 12345,
+  /** Address the cluster listener binds: all interfaces. */
+  bind: '0.0.0.0',
+  /** Web port: dashboard, API, /metrics. */
+  webPort: 8123,
+  /** Address the web server binds: loopback only. */
+  webBind: '127.0.0.1',
+  dataDir: './data',
+  /** Silence after which a side pings, ms; a peer silent for maxMissedHeartbeats of these is dead. */
+  heartbeatIntervalMs: 5_000,
+  maxMissedHeartbeats: 3,
+  /** Time a new connection has to finish the handshake, ms. */
+  handshakeTimeoutMs: 5_000,
+  /** Period of vitals samples, ms. */
+  vitalsPeriodMs: 10_000,
+  /** Reconnect backoff: full jitter over min(maxDelayMs, initialDelayMs * factor^attempt). */
+  reconnectInitialDelayMs: 250,
+  reconnectMaxDelayMs: 8_000,
+  reconnectFactor: 2,
+  /** A link that stayed up this long resets the backoff, ms. */
+  reconnectResetAfterMs: 30_000,
+  /** Unacknowledged vitals samples kept by a secondary; the oldest go first. */
+  outboxMaxSamples: 10_000,
+  /** Largest frame body, bytes. */
+  maxFrameBytes: 1024 * 1024,
+  /** Connections the primary holds at once. */
+  maxConnections: 20_000,
+  /** Connections in the handshake at once. */
+  maxHandshakes: 1_000,
+  /** Default timeout of a request, ms. */
+  requestTimeoutMs: 10_000,
+  /** Where `picluster status` finds the API. */
+  api: 'http://127.0.0.1:8123',
+});

@@ -1,0 +1,108 @@
+// The secondary's side of the handshake (ARCHITECTURE.md, "Handshake"): wait for `hello`, prove
+// the node secret (or the cluster token on a first join), and check the primary's own proof so a
+// fake primary cannot order this node around.
+
+import type { Connection } from '../connection/connection.js';
+import { clientProof, randomHex, secretsEqual, serverProof } from '../protocol/auth.js';
+import { AuthError, DisconnectionError, PiclusterError, RemoteError } from '../protocol/errors.js';
+import { type HelloPayload, type Message, PROTOCOL_VERSION, type WelcomePayload } from '../protocol/messages.js';
+
+export interface HandshakeOptions {
+  nodeId: string;
+  name: string;
+  labels: Record<string, string>;
+  version: string;
+  machineId: string;
+  token: string | undefined;
+  /** The node secret held for this primary, if any. */
+  secretFor(primaryId: string): string | undefined;
+  timeoutMs: number;
+}
+
+export interface HandshakeResult {
+  primaryId: string;
+  lastSeq: number;
+  nodeSecret: string | undefined;
+  heartbeatMs: number;
+}
+
+export async function handshake(conn: Connection, options: HandshakeOptions): Promise<HandshakeResult> {
+  const hello = (await nextMessage(conn, 'hello', options.timeoutMs)).p as HelloPayload;
+  if (hello.protocol.min > PROTOCOL_VERSION || hello.protocol.max < PROTOCOL_VERSION) {
+    throw new PiclusterError(
+      'ERR_VERSION',
+      `protocol versions do not overlap: the primary speaks ${hello.protocol.min}..${hello.protocol.max}, this node ${PROTOCOL_VERSION}`,
+    );
+  }
+  const secret = options.secretFor(hello.primaryId);
+  const key = secret ?? options.token;
+  if (key === undefined) {
+    throw new AuthError(
+      `no node secret for primary ${hello.primaryId} and no cluster token: give --token or --token-file`,
+    );
+  }
+  const clientNonce = randomHex(32);
+  let welcome: WelcomePayload;
+  try {
+    welcome = (await conn.request(
+      'auth',
+      {
+        nodeId: options.nodeId,
+        name: options.name,
+        labels: options.labels,
+        version: options.version,
+        protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
+        machineId: options.machineId,
+        clientNonce,
+        using: secret ? 'node' : 'token',
+        proof: clientProof(key, hello.nonce, options.nodeId),
+      },
+      { timeoutMs: options.timeoutMs },
+    )) as WelcomePayload;
+  } catch (err) {
+    if (err instanceof RemoteError && err.remoteCode === 'ERR_AUTH') {
+      throw new AuthError(err.message, { usedSecret: secret !== undefined });
+    }
+    if (err instanceof RemoteError && err.remoteCode === 'ERR_VERSION')
+      throw new PiclusterError('ERR_VERSION', err.message);
+    throw err;
+  }
+  if (
+    welcome.nodeId !== options.nodeId ||
+    !secretsEqual(welcome.serverProof, serverProof(key, clientNonce, hello.primaryId))
+  ) {
+    throw new AuthError(
+      `primary ${hello.primaryId} could not prove it holds this cluster's credentials: not following it`,
+    );
+  }
+  return {
+    primaryId: hello.primaryId,
+    lastSeq: welcome.lastSeq,
+    nodeSecret: welcome.nodeSecret,
+    heartbeatMs: hello.heartbeatMs,
+  };
+}
+
+/** The next one-way message of type `type`; anything else first is a protocol violation. */
+function nextMessage(conn: Connection, type: string, timeoutMs: number): Promise<Message> {
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | undefined, message?: Message) => {
+      clearTimeout(timer);
+      conn.off('message', onMessage);
+      conn.off('disconnect', onDisconnect);
+      if (err) reject(err);
+      else resolve(message as Message);
+    };
+    const onMessage = (message: Message) =>
+      message.t === type
+        ? done(undefined, message)
+        : done(new PiclusterError('ERR_BAD_REQUEST', `expected "${type}" from the primary, got "${message.t}"`));
+    const onDisconnect = (err: DisconnectionError) => done(err);
+    const timer = setTimeout(
+      () => done(new DisconnectionError('ERR_PEER_TIMEOUT', `no "${type}" from the primary within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    conn.on('message', onMessage);
+    conn.once('disconnect', onDisconnect);
+  });
+}

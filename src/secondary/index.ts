@@ -1,0 +1,4 @@
+// The secondary layer's public surface.
+export * from './identity.js';
+export * from './outbox.js';
+export * from './secondary.js';

@@ -1,0 +1,413 @@
+// The agent on every node: dial the primary (one address after another), open, hand-shake, send
+// machine info and the vitals outbox in order, answer requests, and reconnect forever with capped,
+// jittered backoff. One `async` loop owns the link (nats' dial loop); one state field.
+
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Backoff, type ReconnectOptions, sleep } from '../connection/backoff.js';
+import { dial } from '../connection/connect.js';
+import { Connection, type RequestHandler, type RequestOptions } from '../connection/connection.js';
+import { type Logger, silentLogger } from '../connection/logger.js';
+import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
+import { DEFAULTS } from '../protocol/defaults.js';
+import { AuthError, DisconnectionError, PiclusterError } from '../protocol/errors.js';
+import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
+import { OPENING_MAGIC } from '../protocol/opening.js';
+import { handshake } from './handshake.js';
+import { loadNodeIdentity, SecretStore } from './identity.js';
+import { Outbox } from './outbox.js';
+
+export interface PrimaryAddress {
+  host: string;
+  port: number;
+}
+
+export interface SecondaryOptions {
+  /** Primaries to try in turn: `[{host, port}]` or "host:port,host:port". */
+  primary: PrimaryAddress[] | string;
+  /** Node id, secrets and outbox live here. Default ./data. */
+  dataDir?: string;
+  /** Display name. Default the hostname. */
+  name?: string;
+  labels?: Record<string, string>;
+  /** Cluster token for the first join (later joins use the node secret). */
+  token?: string;
+  /** Heartbeat until the primary announces its own in `hello`, ms. Default 5000. */
+  heartbeatIntervalMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Period of vitals samples, ms. Default 10000. */
+  vitalsPeriodMs?: number;
+  reconnect?: Partial<ReconnectOptions>;
+  outboxMaxSamples?: number;
+  /** How long `stop()` waits for the outbox to be acknowledged, ms. Default 2000. */
+  stopTimeoutMs?: number;
+  version?: string;
+  logger?: Logger;
+  /** Where samples come from (tests inject fakes). Default: a VitalsReader on this machine. */
+  vitals?: { read(): Promise<Omit<VitalsPayload, 'seq'>> };
+  /** Machine info (default: read from this machine). */
+  machineInfo?: () => Promise<InfoPayload>;
+  /** This machine's id (default: /etc/machine-id). */
+  machineId?: () => Promise<string | undefined>;
+}
+
+export type SecondaryState = 'idle' | 'connecting' | 'online' | 'backoff' | 'stopping' | 'stopped';
+
+export interface SecondaryEvents {
+  state: [state: SecondaryState];
+  /** Authenticated and registered. */
+  online: [info: { nodeId: string; primaryId: string; address: string }];
+  /** The link went down (the agent reconnects by itself). */
+  offline: [error: DisconnectionError];
+  /** The primary refused this node's credentials. */
+  authFailed: [error: PiclusterError];
+  /** A one-way message the agent does not handle itself. */
+  message: [message: Message, connection: Connection];
+  /** The primary acknowledged samples up to `seq` as stored. */
+  ack: [seq: number];
+  /** A sample was taken and put in the outbox. */
+  sample: [sample: VitalsPayload];
+}
+
+/** Extends a secondary with custom behaviour: request handlers, message listeners, timers. */
+export interface SecondaryPlugin {
+  name: string;
+  setup(secondary: Secondary): (() => void) | undefined;
+}
+
+export class Secondary extends EventEmitter<SecondaryEvents> {
+  readonly dataDir: string;
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly primaries: PrimaryAddress[];
+  #nodeId = '';
+  #state: SecondaryState = 'idle';
+  readonly #options: SecondaryOptions;
+  readonly #log: Logger;
+  readonly #backoff: Backoff;
+  readonly #handlers = new Map<string, RequestHandler>();
+  readonly #teardowns: Array<() => void> = [];
+  readonly #abort = new AbortController();
+  #outbox: Outbox | undefined;
+  #secrets: SecretStore | undefined;
+  #machineId: string | undefined;
+  #info: InfoPayload | undefined;
+  #vitals: { read(): Promise<Omit<VitalsPayload, 'seq'>> } | undefined;
+  #conn: Connection | undefined;
+  #sampler: NodeJS.Timeout | undefined;
+  #loop: Promise<void> | undefined;
+  #secretRejected = false;
+  #lastFailure = '';
+  /** Highest seq written to the current session (samples are sent strictly in order). */
+  #sentSeq = 0;
+  #pumping = false;
+
+  constructor(options: SecondaryOptions) {
+    super();
+    this.#options = options;
+    this.primaries = typeof options.primary === 'string' ? parsePrimaries(options.primary) : options.primary;
+    if (this.primaries.length === 0) throw new PiclusterError('ERR_CONFIG', 'no primary address given');
+    this.dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
+    this.name = options.name ?? hostname();
+    this.labels = options.labels ?? {};
+    this.#log = options.logger ?? silentLogger;
+    this.#backoff = new Backoff(options.reconnect);
+  }
+
+  get nodeId(): string {
+    return this.#nodeId;
+  }
+
+  get state(): SecondaryState {
+    return this.#state;
+  }
+
+  get outbox(): Outbox | undefined {
+    return this.#outbox;
+  }
+
+  /** The live link to the primary, while online. */
+  get connection(): Connection | undefined {
+    return this.#state === 'online' ? this.#conn : undefined;
+  }
+
+  /** Registers a handler for requests the primary sends (kept across reconnects). */
+  handle(type: string, handler: RequestHandler): this {
+    this.#handlers.set(type, handler);
+    this.#conn?.handle(type, handler);
+    return this;
+  }
+
+  use(plugin: SecondaryPlugin): this {
+    const teardown = plugin.setup(this);
+    if (teardown) this.#teardowns.push(teardown);
+    return this;
+  }
+
+  /** Asks the primary something: `query('nodes')`, `query('node', id)`, `query('primary')`. */
+  query(what: 'primary' | 'nodes' | 'node', id?: string, options?: RequestOptions): Promise<unknown> {
+    return this.request('query', id === undefined ? { what } : { what, id }, options);
+  }
+
+  /** Sends a request to the primary; rejects with DisconnectionError while offline. */
+  request(type: string, payload: unknown = {}, options?: RequestOptions): Promise<unknown> {
+    const conn = this.connection;
+    if (!conn)
+      return Promise.reject(new DisconnectionError('ERR_CLOSED', `not connected to a primary (${this.#state})`));
+    return conn.request(type, payload, options);
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `secondary already ${this.#state}`);
+    const machineId = await (this.#options.machineId ?? (() => readMachineId()))();
+    this.#machineId = machineId;
+    const identity = loadNodeIdentity(this.dataDir, machineId);
+    this.#nodeId = identity.nodeId;
+    if (identity.createdBecause) this.#log.info({ nodeId: this.#nodeId }, `new node id (${identity.createdBecause})`);
+    this.#secrets = new SecretStore(this.dataDir);
+    this.#outbox = new Outbox(join(this.dataDir, 'outbox.jsonl'), {
+      maxSamples: this.#options.outboxMaxSamples,
+      logger: this.#log,
+    });
+    this.#info = await (this.#options.machineInfo ?? (() => readMachineInfo({ version: this.#version })))();
+    this.#vitals = this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir });
+    const periodMs = this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs;
+    this.#sampler = setInterval(() => void this.#takeSample(), periodMs);
+    void this.#takeSample();
+    this.#loop = this.#run();
+  }
+
+  /** Says goodbye (the node becomes `left`), flushes the outbox as far as it can, and stops. */
+  async stop(reason = 'shutdown'): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return this.#loop;
+    const conn = this.connection;
+    this.#setState('stopping');
+    clearInterval(this.#sampler);
+    for (const teardown of this.#teardowns.splice(0)) teardown();
+    if (conn) {
+      await this.#waitForAcks(this.#options.stopTimeoutMs ?? 2_000);
+      try {
+        conn.send('bye', { reason });
+      } catch (err) {
+        this.#log.debug({ err }, 'link went down before bye');
+      }
+      await conn.close();
+    }
+    this.#abort.abort(new DisconnectionError('ERR_CLOSED', 'secondary stopped'));
+    await this.#loop;
+    this.#outbox?.close();
+    this.#setState('stopped');
+  }
+
+  get #version(): string {
+    return this.#options.version ?? '0.0.0';
+  }
+
+  #setState(state: SecondaryState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    while (!this.#abort.signal.aborted) {
+      const target = this.primaries[attempt++ % this.primaries.length] as PrimaryAddress;
+      let delayMs: number;
+      try {
+        this.#setState('connecting');
+        await this.#session(target);
+        delayMs = this.#backoff.next();
+      } catch (err) {
+        if (this.#abort.signal.aborted) break;
+        delayMs = this.#onFailure(err, target);
+      }
+      if (this.#abort.signal.aborted) break;
+      this.#setState('backoff');
+      try {
+        await sleep(delayMs, this.#abort.signal);
+      } catch {
+        break; // stopped while waiting
+      }
+    }
+  }
+
+  /** Logs a failure once per kind of failure, and picks the delay before the next attempt. */
+  #onFailure(err: unknown, target: PrimaryAddress): number {
+    const where = `${target.host}:${target.port}`;
+    const summary = err instanceof PiclusterError ? `${err.code} ${err.message}` : String(err);
+    const isNew = summary !== this.#lastFailure;
+    this.#lastFailure = summary;
+    if (err instanceof AuthError || (err instanceof PiclusterError && err.code === 'ERR_VERSION')) {
+      if (isNew) this.#log.error({ primary: where, code: err.code }, `primary refused this node: ${err.message}`);
+      this.emit('authFailed', err);
+      if (this.#secretRejected && this.#options.token) return 0; // retry at once with the token
+      // The operator may fix the token: keep trying, at the slowest pace.
+      return this.#backoff.options.maxDelayMs;
+    }
+    if (isNew) this.#log.warn({ primary: where, err: summary }, 'cannot reach the primary; retrying with backoff');
+    return this.#backoff.next();
+  }
+
+  /** One life of the link: dial, open, hand-shake, serve until it drops. */
+  async #session(target: PrimaryAddress): Promise<void> {
+    const handshakeMs = this.#options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
+    const socket = await dial({ ...target, timeoutMs: handshakeMs, signal: this.#abort.signal });
+    socket.write(OPENING_MAGIC);
+    const conn = new Connection(socket, {
+      heartbeat: { intervalMs: this.#options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs },
+      logger: this.#log,
+    });
+    this.#conn = conn;
+    const gone = new Promise<DisconnectionError>((done) => conn.once('disconnect', done));
+    const onAbort = () => conn.destroy('secondary stopped');
+    this.#abort.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const secrets = this.#secrets as SecretStore;
+      const result = await handshake(conn, {
+        nodeId: this.#nodeId,
+        name: this.name,
+        labels: this.labels,
+        version: this.#version,
+        machineId: this.#machineId ?? '',
+        token: this.#options.token,
+        secretFor: (primaryId) => (this.#secretRejected ? undefined : secrets.get(primaryId, this.#nodeId)),
+        timeoutMs: handshakeMs,
+      }).catch((err: unknown) => {
+        if (err instanceof AuthError && err.usedSecret) this.#secretRejected = true;
+        conn.destroy('handshake failed');
+        throw err;
+      });
+      if (result.nodeSecret) {
+        secrets.set(result.primaryId, this.#nodeId, result.nodeSecret);
+        this.#secretRejected = false;
+      }
+      conn.setHeartbeatInterval(result.heartbeatMs);
+      this.#serve(conn, result.lastSeq);
+      this.#backoff.connected();
+      this.#lastFailure = '';
+      this.#setState('online');
+      this.#log.info({ primary: `${target.host}:${target.port}`, nodeId: this.#nodeId }, 'online');
+      this.emit('online', {
+        nodeId: this.#nodeId,
+        primaryId: result.primaryId,
+        address: `${target.host}:${target.port}`,
+      });
+      const err = await gone;
+      this.#backoff.disconnected();
+      if (this.#abort.signal.aborted || this.#state === 'stopping') return;
+      this.#log.warn({ code: err.code }, `lost the primary: ${err.message}`);
+      this.emit('offline', err);
+    } finally {
+      this.#abort.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #serve(conn: Connection, lastSeq: number): void {
+    const outbox = this.#outbox as Outbox;
+    for (const [type, handler] of this.#handlers) conn.handle(type, handler);
+    conn.handle('query', (payload) => this.#answerQuery(payload));
+    conn.on('message', (message) => {
+      if (message.t === 'ack') {
+        const { seq } = message.p as { seq: number };
+        outbox.ack(seq);
+        this.emit('ack', seq);
+      } else {
+        this.emit('message', message, conn);
+      }
+    });
+    outbox.ack(lastSeq);
+    outbox.advanceTo(lastSeq);
+    this.#sentSeq = lastSeq;
+    if (this.#info) conn.send('info', this.#info);
+    void this.#pump(conn);
+  }
+
+  /** Sends unsent outbox samples in seq order, waiting for 'drain' when the queue is full. */
+  async #pump(conn: Connection): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        if (this.#conn !== conn || conn.state !== 'open') return;
+        const next = (this.#outbox as Outbox).after(this.#sentSeq);
+        if (next.length === 0) return;
+        for (const sample of next) {
+          if (!conn.send('vitals', sample)) {
+            await new Promise<void>((done) => {
+              conn.once('drain', () => done());
+              conn.once('disconnect', () => done());
+            });
+            break;
+          }
+          this.#sentSeq = sample.seq;
+        }
+      }
+    } catch (err) {
+      // The link dropped mid-send: the samples stay in the outbox for the next session.
+      this.#log.debug({ err }, 'vitals pump stopped');
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  async #takeSample(): Promise<void> {
+    let reading: Omit<VitalsPayload, 'seq'>;
+    try {
+      reading = await (this.#vitals as { read(): Promise<Omit<VitalsPayload, 'seq'>> }).read();
+    } catch (err) {
+      this.#log.warn({ err }, 'reading vitals failed');
+      return;
+    }
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    const sample = (this.#outbox as Outbox).append(reading);
+    this.emit('sample', sample);
+    const conn = this.connection;
+    if (conn) void this.#pump(conn);
+  }
+
+  async #waitForAcks(timeoutMs: number): Promise<void> {
+    const outbox = this.#outbox as Outbox;
+    const deadline = Date.now() + timeoutMs;
+    while (outbox.size > 0 && Date.now() < deadline && this.#conn?.state === 'open') {
+      await new Promise<void>((done) => {
+        const onAck = () => {
+          clearTimeout(timer);
+          done();
+        };
+        const timer = setTimeout(
+          () => {
+            this.off('ack', onAck);
+            done();
+          },
+          Math.min(50, deadline - Date.now()),
+        );
+        this.once('ack', onAck);
+      });
+    }
+  }
+
+  async #answerQuery(payload: unknown): Promise<unknown> {
+    const { what } = payload as { what: string };
+    if (what === 'vitals') return (this.#vitals as { read(): Promise<Omit<VitalsPayload, 'seq'>> }).read();
+    if (what === 'info') return this.#info;
+    throw new PiclusterError('ERR_BAD_REQUEST', `a secondary does not answer query "${what}"`);
+  }
+}
+
+/** Parses "host:port,host:port" (IPv6 as [::1]:port). */
+export function parsePrimaries(text: string): PrimaryAddress[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(entry);
+      const port = Number(match?.[3] ?? DEFAULTS.port);
+      if (!match || !(port > 0 && port < 65536)) {
+        throw new PiclusterError('ERR_CONFIG', `bad primary address "${entry}": expected HOST:PORT`);
+      }
+      return { host: (match[1] ?? match[2]) as string, port };
+    });
+}

@@ -1,0 +1,4 @@
+// The store layer's public surface.
+export * from './schema.js';
+export * from './store.js';
+export * from './vitals-writer.js';

@@ -1,0 +1,262 @@
+// The primary's durable store: one SQLite file (better-sqlite3, WAL), migrated at open, prepared
+// statements, vitals written in batched transactions. Everything SQLite-specific stays in this
+// folder so Node 22's node:sqlite can replace the driver later.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+
+export type NodeState = 'online' | 'lost' | 'left';
+
+export interface NodeRow {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  address: string | null;
+  legacy: boolean;
+  state: NodeState;
+  info: InfoPayload | null;
+  machineId: string | null;
+  firstSeen: number;
+  lastSeen: number;
+  connectedSince: number | null;
+  lastSeq: number;
+}
+
+export interface StoredSample {
+  nodeId: string;
+  receivedAt: number;
+  sample: VitalsPayload;
+}
+
+export interface EventRow {
+  id: number;
+  ts: number;
+  node: string | null;
+  type: string;
+  [field: string]: unknown;
+}
+
+interface RawNode {
+  id: string;
+  name: string;
+  labels: string;
+  address: string | null;
+  legacy: number;
+  state: NodeState;
+  info: string | null;
+  machine_id: string | null;
+  first_seen: number;
+  last_seen: number;
+  connected_since: number | null;
+  last_seq: number;
+}
+
+export class StoreError extends Error {}
+
+export class Store {
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #stmts;
+
+  /** Opens (creating if needed) and migrates the database at `path` (':memory:' for tests). */
+  constructor(path: string) {
+    this.path = path;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.#db = new Database(path);
+    this.#db.pragma('journal_mode = WAL');
+    // In WAL mode NORMAL survives a crash of the process (kill -9) without losing a commit;
+    // only a power cut can take the last transactions, and those were never acknowledged late.
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.pragma('busy_timeout = 5000');
+    this.#migrate();
+    this.#stmts = this.#prepare();
+  }
+
+  #migrate(): void {
+    const current = this.#db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new StoreError(
+        `database ${this.path} has schema version ${current}, newer than this picluster understands (${SCHEMA_VERSION}): upgrade picluster or use another --data-dir`,
+      );
+    }
+    const pending = MIGRATIONS.filter((m) => m.version > current);
+    if (pending.length === 0) return;
+    this.#db.transaction(() => {
+      for (const migration of pending) {
+        this.#db.exec(migration.sql);
+        this.#db.pragma(`user_version = ${migration.version}`);
+      }
+    })();
+  }
+
+  get schemaVersion(): number {
+    return this.#db.pragma('user_version', { simple: true }) as number;
+  }
+
+  #prepare() {
+    const db = this.#db;
+    return {
+      upsertNode: db.prepare(`
+        INSERT INTO nodes (id, name, labels, address, legacy, state, info, machine_id, first_seen, last_seen, connected_since)
+        VALUES (@id, @name, @labels, @address, @legacy, @state, @info, @machineId, @now, @now, @connectedSince)
+        ON CONFLICT (id) DO UPDATE SET
+          name = excluded.name, labels = excluded.labels, address = excluded.address, legacy = excluded.legacy,
+          state = excluded.state, info = coalesce(excluded.info, nodes.info),
+          machine_id = coalesce(excluded.machine_id, nodes.machine_id),
+          last_seen = excluded.last_seen, connected_since = excluded.connected_since`),
+      setState: db.prepare('UPDATE nodes SET state = ?, last_seen = ?, connected_since = ? WHERE id = ?'),
+      setInfo: db.prepare('UPDATE nodes SET info = ? WHERE id = ?'),
+      touch: db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?'),
+      setSecret: db.prepare('UPDATE nodes SET secret = ? WHERE id = ?'),
+      getSecret: db.prepare('SELECT secret FROM nodes WHERE id = ?'),
+      getNode: db.prepare('SELECT * FROM nodes WHERE id = ?'),
+      allNodes: db.prepare('SELECT * FROM nodes ORDER BY name, id'),
+      markOnlineLost: db.prepare("UPDATE nodes SET state = 'lost', connected_since = NULL WHERE state = 'online'"),
+      insertVitals: db.prepare(
+        'INSERT OR IGNORE INTO vitals (node_id, seq, ts, received_at, sample) VALUES (?, ?, ?, ?, ?)',
+      ),
+      bumpLastSeq: db.prepare('UPDATE nodes SET last_seq = max(last_seq, ?), last_seen = ? WHERE id = ?'),
+      latestVitals: db.prepare('SELECT sample, received_at FROM vitals WHERE node_id = ? ORDER BY seq DESC LIMIT 1'),
+      seqs: db.prepare('SELECT seq FROM vitals WHERE node_id = ? ORDER BY seq'),
+      vitalsRange: db.prepare(
+        'SELECT received_at, sample FROM vitals WHERE node_id = ? AND received_at >= ? AND received_at <= ? ORDER BY received_at',
+      ),
+      addEvent: db.prepare('INSERT INTO events (ts, node_id, type, data) VALUES (?, ?, ?, ?)'),
+      events: db.prepare(
+        'SELECT * FROM events WHERE (@node IS NULL OR node_id = @node) AND ts >= @since ORDER BY id DESC LIMIT @limit',
+      ),
+    };
+  }
+
+  upsertNode(node: {
+    id: string;
+    name: string;
+    labels: Record<string, string>;
+    address: string | null;
+    legacy: boolean;
+    state: NodeState;
+    info?: InfoPayload | null;
+    machineId?: string | null;
+    now: number;
+    connectedSince: number | null;
+  }): void {
+    this.#stmts.upsertNode.run({
+      id: node.id,
+      name: node.name,
+      labels: JSON.stringify(node.labels),
+      address: node.address,
+      legacy: node.legacy ? 1 : 0,
+      state: node.state,
+      info: node.info ? JSON.stringify(node.info) : null,
+      machineId: node.machineId ?? null,
+      now: node.now,
+      connectedSince: node.connectedSince,
+    });
+  }
+
+  setNodeState(id: string, state: NodeState, now: number, connectedSince: number | null): void {
+    this.#stmts.setState.run(state, now, connectedSince, id);
+  }
+
+  setNodeInfo(id: string, info: InfoPayload): void {
+    this.#stmts.setInfo.run(JSON.stringify(info), id);
+  }
+
+  touchNode(id: string, now: number): void {
+    this.#stmts.touch.run(now, id);
+  }
+
+  getNodeSecret(id: string): string | undefined {
+    const row = this.#stmts.getSecret.get(id) as { secret: string | null } | undefined;
+    return row?.secret ?? undefined;
+  }
+
+  setNodeSecret(id: string, secret: string): void {
+    this.#stmts.setSecret.run(secret, id);
+  }
+
+  getNode(id: string): NodeRow | undefined {
+    const row = this.#stmts.getNode.get(id) as RawNode | undefined;
+    return row && toNodeRow(row);
+  }
+
+  allNodes(): NodeRow[] {
+    return (this.#stmts.allNodes.all() as RawNode[]).map(toNodeRow);
+  }
+
+  /** At start: nodes that were online when the primary stopped are lost until they handshake again. */
+  markOnlineNodesLost(): number {
+    return this.#stmts.markOnlineLost.run().changes;
+  }
+
+  /**
+   * Stores a batch of samples in one transaction and returns, per node, the highest seq now
+   * stored (the value to acknowledge). Duplicates are ignored. Throws if the commit fails: then
+   * nothing in the batch may be acknowledged.
+   */
+  insertVitals(batch: readonly StoredSample[]): Map<string, number> {
+    const stored = new Map<string, number>();
+    this.#db.transaction(() => {
+      for (const { nodeId, receivedAt, sample } of batch) {
+        this.#stmts.insertVitals.run(nodeId, sample.seq, sample.ts, receivedAt, JSON.stringify(sample));
+        stored.set(nodeId, Math.max(stored.get(nodeId) ?? 0, sample.seq));
+      }
+      const now = Date.now();
+      for (const [nodeId, seq] of stored) this.#stmts.bumpLastSeq.run(seq, now, nodeId);
+    })();
+    return stored;
+  }
+
+  latestVitals(nodeId: string): (VitalsPayload & { receivedAt: number }) | null {
+    const row = this.#stmts.latestVitals.get(nodeId) as { sample: string; received_at: number } | undefined;
+    return row ? { ...(JSON.parse(row.sample) as VitalsPayload), receivedAt: row.received_at } : null;
+  }
+
+  /** Every stored seq of a node, ascending (tests and consistency checks). */
+  storedSeqs(nodeId: string): number[] {
+    return (this.#stmts.seqs.all(nodeId) as Array<{ seq: number }>).map((r) => r.seq);
+  }
+
+  vitalsRange(nodeId: string, from: number, to: number): Array<VitalsPayload & { receivedAt: number }> {
+    return (this.#stmts.vitalsRange.all(nodeId, from, to) as Array<{ received_at: number; sample: string }>).map(
+      (r) => ({ ...(JSON.parse(r.sample) as VitalsPayload), receivedAt: r.received_at }),
+    );
+  }
+
+  addEvent(ts: number, nodeId: string | null, type: string, data: Record<string, unknown> = {}): void {
+    this.#stmts.addEvent.run(ts, nodeId, type, JSON.stringify(data));
+  }
+
+  events(query: { node?: string; since?: number; limit?: number } = {}): EventRow[] {
+    const rows = this.#stmts.events.all({
+      node: query.node ?? null,
+      since: query.since ?? 0,
+      limit: query.limit ?? 100,
+    }) as Array<{ id: number; ts: number; node_id: string | null; type: string; data: string }>;
+    return rows.map((r) => ({ ...(JSON.parse(r.data) as object), id: r.id, ts: r.ts, node: r.node_id, type: r.type }));
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function toNodeRow(row: RawNode): NodeRow {
+  return {
+    id: row.id,
+    name: row.name,
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    address: row.address,
+    legacy: row.legacy === 1,
+    state: row.state,
+    info: row.info ? (JSON.parse(row.info) as InfoPayload) : null,
+    machineId: row.machine_id,
+    firstSeen: row.first_seen,
+    lastSeen: row.last_seen,
+    connectedSince: row.connected_since,
+    lastSeq: row.last_seq,
+  };
+}

@@ -1,0 +1,156 @@
+// Real picluster processes for integration tests: primaries and secondaries started through the
+// CLI (src/cli/main.ts under tsx), fast timers, temp data dirs, everything killed and removed
+// when the test ends.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { NodeView } from '../../src/primary/registry.js';
+import { type Child, spawnChild } from './child.js';
+
+export const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+/** Fast timers for tests: heartbeat H, vitals every 200 ms, quick reconnects. */
+export const FAST = {
+  heartbeatMs: 300,
+  vitalsMs: 200,
+  reconnect: ['--reconnect-initial-delay-ms', '50', '--reconnect-max-delay-ms', '500'],
+};
+
+export function tempDir(t: TestContext, prefix = 'picluster-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A port free right now on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface PrimaryProcess {
+  child: Child;
+  port: number;
+  webPort: number;
+  dataDir: string;
+  api: string;
+}
+
+export async function startPrimary(
+  t: TestContext,
+  options: { dataDir: string; port?: number; webPort?: number; args?: string[] },
+): Promise<PrimaryProcess> {
+  const port = options.port ?? (await freePort());
+  const webPort = options.webPort ?? (await freePort());
+  const child = spawnChild(t, CLI, [
+    'primary',
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--web-port',
+    String(webPort),
+    '--data-dir',
+    options.dataDir,
+    '--heartbeat-interval-ms',
+    String(FAST.heartbeatMs),
+    ...(options.args ?? []),
+  ]);
+  const api = `http://127.0.0.1:${webPort}`;
+  await waitUntil(
+    async () => (await fetch(`${api}/healthz`).catch(() => undefined))?.ok === true,
+    15_000,
+    'primary /healthz',
+  );
+  return { child, port, webPort, dataDir: options.dataDir, api };
+}
+
+export function startSecondary(
+  t: TestContext,
+  primary: { port: number; dataDir: string },
+  options: { dataDir: string; name: string; args?: string[]; tokenFile?: string },
+): Child {
+  return spawnChild(t, CLI, [
+    'secondary',
+    '--primary',
+    `127.0.0.1:${primary.port}`,
+    '--data-dir',
+    options.dataDir,
+    '--name',
+    options.name,
+    '--token-file',
+    options.tokenFile ?? join(primary.dataDir, 'token'),
+    '--heartbeat-interval-ms',
+    String(FAST.heartbeatMs),
+    '--vitals-period-ms',
+    String(FAST.vitalsMs),
+    ...FAST.reconnect,
+    ...(options.args ?? []),
+  ]);
+}
+
+export async function getNodes(api: string): Promise<NodeView[]> {
+  const response = await fetch(`${api}/api/nodes`);
+  return ((await response.json()) as { nodes: NodeView[] }).nodes;
+}
+
+/** Polls `fn` until it returns truthy; rejects after `timeoutMs` naming `what`. */
+export async function waitUntil<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The node id a secondary keeps in its data dir. */
+export function nodeIdOf(dataDir: string): string {
+  return (JSON.parse(readFileSync(join(dataDir, 'node-id.json'), 'utf8')) as { nodeId: string }).nodeId;
+}
+
+/** Runs the CLI to completion and returns its exit code and output. */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLI, ...args],
+      { env: { ...process.env, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Waits for the child to exit and returns its exit code (or signal). */
+export async function exitOf(child: Child, timeoutMs = 10_000): Promise<number | string> {
+  const p = child.process;
+  if (p.exitCode !== null || p.signalCode !== null) return p.exitCode ?? (p.signalCode as string);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`process ${child.pid} did not exit in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    p.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? (signal as string));
+    });
+  });
+}

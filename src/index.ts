@@ -1,3 +1,7 @@
-// picluster's library entry point.
+// picluster's library entry point: the roles, the connection layer, the protocol types.
 export * from './connection/index.js';
+export * from './node/index.js';
+export * from './primary/index.js';
 export * from './protocol/index.js';
+export * from './secondary/index.js';
+export { createApp, startWebServer, type WebServer, type WebServerOptions } from './web/server.js';

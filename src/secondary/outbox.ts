@@ -56,7 +56,6 @@ export class Outbox {
   /** Numbers a new sample, keeps it, and returns it. */
   append(sample: Omit<VitalsPayload, 'seq' | 'dropped'>): VitalsPayload {
     const numbered: VitalsPayload = { ...sample, seq: this.#lastSeq + 1 };
-    if (this.#dropped > 0) numbered.dropped = this.#dropped;
     this.#lastSeq = numbered.seq;
     this.#samples.push(numbered);
     if (this.#samples.length > this.maxSamples) {
@@ -64,6 +63,7 @@ export class Outbox {
       this.#samples.splice(0, gone);
       this.#dropped += gone;
     }
+    if (this.#dropped > 0) numbered.dropped = this.#dropped;
     this.#write({ s: numbered });
     return numbered;
   }

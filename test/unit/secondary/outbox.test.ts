@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import type { VitalsPayload } from '../../../src/protocol/messages.js';
+import { Outbox } from '../../../src/secondary/outbox.js';
+
+const reading = (ts: number): Omit<VitalsPayload, 'seq'> => ({
+  ts,
+  cpuPercent: 1,
+  ramAvailableBytes: 1,
+  swapFreeBytes: 0,
+  load1: 0,
+  load5: 0,
+  load15: 0,
+  uptimeS: 1,
+  disks: [],
+  nets: [],
+});
+
+function outboxFile(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'outbox-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'outbox.jsonl');
+}
+
+const seqs = (o: Outbox) => o.after(0).map((s) => s.seq);
+
+describe('Outbox', () => {
+  it('numbers samples from 1 and forgets them once acknowledged', (t) => {
+    const o = new Outbox(outboxFile(t));
+    for (let i = 0; i < 5; i++) o.append(reading(i));
+    assert.deepEqual(seqs(o), [1, 2, 3, 4, 5]);
+    o.ack(3);
+    assert.deepEqual(seqs(o), [4, 5]);
+    assert.deepEqual(
+      o.after(4).map((s) => s.seq),
+      [5],
+    );
+    o.close();
+  });
+
+  it('keeps unacknowledged samples and the seq counter across a restart', (t) => {
+    const file = outboxFile(t);
+    const a = new Outbox(file);
+    for (let i = 0; i < 5; i++) a.append(reading(i));
+    a.ack(2);
+    a.close();
+    const b = new Outbox(file);
+    assert.deepEqual(seqs(b), [3, 4, 5]);
+    assert.equal(b.append(reading(9)).seq, 6);
+    b.ack(6);
+    b.close();
+    const c = new Outbox(file);
+    assert.deepEqual([seqs(c), c.lastSeq], [[], 6]);
+    c.close();
+  });
+
+  it('drops the oldest when full and reports how many it dropped', (t) => {
+    const o = new Outbox(outboxFile(t), { maxSamples: 3 });
+    for (let i = 0; i < 5; i++) o.append(reading(i));
+    assert.deepEqual([seqs(o), o.dropped], [[3, 4, 5], 2]);
+    assert.equal(o.append(reading(9)).dropped, 3);
+    o.close();
+  });
+
+  it('skips a torn last line left by a crash mid-write', (t) => {
+    const file = outboxFile(t);
+    const a = new Outbox(file);
+    a.append(reading(1));
+    a.append(reading(2));
+    a.close();
+    appendFileSync(file, '{"s":{"seq":3,"ts":');
+    const b = new Outbox(file);
+    assert.deepEqual(seqs(b), [1, 2]);
+    assert.equal(b.append(reading(3)).seq, 3);
+    b.close();
+  });
+
+  it('continues numbering past what the primary already stored', (t) => {
+    const o = new Outbox(outboxFile(t));
+    o.append(reading(1));
+    o.ack(40);
+    o.advanceTo(40);
+    assert.equal(o.append(reading(2)).seq, 41);
+    o.close();
+  });
+
+  it('compacts its file instead of growing forever', (t) => {
+    const file = outboxFile(t);
+    const o = new Outbox(file, { maxSamples: 10 });
+    for (let i = 0; i < 5000; i++) {
+      o.append(reading(i));
+      o.ack(o.lastSeq);
+    }
+    o.close();
+    assert.ok(readFileSync(file, 'utf8').split('\n').length < 2 * 10 + 1100);
+    const again = new Outbox(file, { maxSamples: 10 });
+    assert.deepEqual([seqs(again), again.lastSeq], [[], 5000]);
+    again.close();
+  });
+});

@@ -11,7 +11,10 @@ describe('picluster CLI', () => {
       assert.match(stdout, /Usage: picluster/);
     }
     const help = await runCli(['primary', '--help']);
-    assert.match(help.stdout, /--heartbeat-interval-ms <MS>[\s\S]*?default:\s+5000[\s\S]*?PICLUSTER_HEARTBEAT_INTERVAL_MS/);
+    assert.match(
+      help.stdout,
+      /--heartbeat-interval-ms <MS>[\s\S]*?default:\s+5000[\s\S]*?PICLUSTER_HEARTBEAT_INTERVAL_MS/,
+    );
     const version = await runCli(['--version']);
     assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/);
   });

@@ -244,7 +244,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#batch.add(json, bytes);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(this.#flush);
+      // A microtask: everything sent in this synchronous run (a loop, one chunk's requests, a
+      // batch of resolved handlers) leaves in one write, without waiting for the next loop turn.
+      queueMicrotask(this.#flush);
     }
     return true;
   }

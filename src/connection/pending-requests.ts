@@ -1,15 +1,18 @@
 // Requests waiting for their reply on one connection: a bounded Map from request id to its
-// promise, with a timeout each. Replies to ids not in the map (unknown, late, another's) are
-// dropped by the caller, never matched by guess (FAULT-SCENARIOS.md #14).
+// promise and deadline. One timer per connection, armed for the earliest deadline, sweeps
+// expired requests (a timer per request cost 1-2 µs per round trip). Replies to ids not in the
+// map (unknown, late, another's) are dropped by the caller, never matched by guess
+// (FAULT-SCENARIOS.md #14).
 
 import { BackpressureError, type PiclusterError, TimeoutError } from '../protocol/errors.js';
 import type { Clock, Timer } from './clock.js';
 
 interface Pending {
   type: string;
+  timeoutMs: number;
+  deadline: number;
   resolve(value: unknown): void;
   reject(err: Error): void;
-  timer: Timer;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -19,6 +22,9 @@ export class PendingRequests {
   readonly #clock: Clock;
   readonly #max: number;
   #nextId = 1;
+  #timer: Timer | undefined;
+  /** When the armed timer fires (Infinity when none is armed). */
+  #timerAt = Number.POSITIVE_INFINITY;
 
   constructor(clock: Clock, maxPending: number) {
     this.#clock = clock;
@@ -41,21 +47,16 @@ export class PendingRequests {
     }
     const id = this.#nextId;
     this.#nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
+    const deadline = this.#clock.now() + timeoutMs;
     const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(() => {
-        this.#settle(id)?.reject(
-          new TimeoutError(
-            `request "${type}" timed out after ${timeoutMs} ms: raise the request's timeoutMs or check the link`,
-          ),
-        );
-      }, timeoutMs);
       let onAbort: (() => void) | undefined;
       if (signal) {
         onAbort = () => this.#settle(id)?.reject(signal.reason as Error);
         signal.addEventListener('abort', onAbort, { once: true });
       }
-      this.#pending.set(id, { type, resolve, reject, timer, signal, onAbort });
+      this.#pending.set(id, { type, timeoutMs, deadline, resolve, reject, signal, onAbort });
     });
+    if (deadline < this.#timerAt) this.#arm(deadline);
     return { id, reply };
   }
 
@@ -73,17 +74,51 @@ export class PendingRequests {
     return entry !== undefined;
   }
 
-  /** Rejects every waiting request with `err`. */
+  /** Rejects every waiting request with `err`, and stops the timer. */
   rejectAll(err: PiclusterError): void {
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(err);
+    this.#disarm();
   }
 
   #settle(id: number): Pending | undefined {
     const entry = this.#pending.get(id);
     if (entry === undefined) return undefined;
     this.#pending.delete(id);
-    this.#clock.clearTimeout(entry.timer);
     if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
+    // The timer is left armed: when it fires it finds nothing due and re-arms (cheaper than
+    // re-arming on every reply).
     return entry;
   }
+
+  #arm(at: number): void {
+    this.#disarm();
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(this.#sweep, Math.max(0, at - this.#clock.now()));
+    this.#timer.unref?.();
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  #sweep = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, entry] of this.#pending) {
+      if (entry.deadline <= now) {
+        this.#settle(id)?.reject(
+          new TimeoutError(
+            `request "${entry.type}" timed out after ${entry.timeoutMs} ms: raise the request's timeoutMs or check the link`,
+          ),
+        );
+      } else if (entry.deadline < next) {
+        next = entry.deadline;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+  };
 }

@@ -8,7 +8,9 @@ import { ProtocolError } from './errors.js';
 export const MAX_JSON_DEPTH = 32;
 
 const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text, as Buffer#toString does: both paths then reject
+// it the same way (it is not valid JSON).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -17,8 +19,14 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 
-/** Decodes UTF-8 strictly. @throws ProtocolError ERR_INVALID_UTF8 */
-export function decodeUtf8(bytes: Uint8Array): string {
+/**
+ * Decodes UTF-8 strictly. @throws ProtocolError ERR_INVALID_UTF8
+ * Fast path: Buffer#toString (native, lenient) and, only when the result holds U+FFFD (an
+ * invalid sequence, or a real U+FFFD), the fatal TextDecoder to tell which.
+ */
+export function decodeUtf8(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  if (!text.includes('\uFFFD')) return text;
   try {
     return utf8.decode(bytes);
   } catch (err) {
@@ -58,7 +66,9 @@ export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): numbe
  * @throws ProtocolError ERR_TOO_DEEP, ERR_INVALID_JSON or ERR_FORBIDDEN_KEY; never anything else.
  */
 export function parseJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
-  if (jsonDepth(text, maxDepth) > maxDepth) {
+  // Depth cannot exceed the number of opening brackets: count those first (cheap indexOf) and
+  // scan only texts that have more than maxDepth of them.
+  if (countOpenings(text, maxDepth + 1) > maxDepth && jsonDepth(text, maxDepth) > maxDepth) {
     throw new ProtocolError('ERR_TOO_DEEP', `JSON nested deeper than ${maxDepth} levels`);
   }
   let value: unknown;
@@ -73,6 +83,15 @@ export function parseJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
     rejectForbiddenKeys(value);
   }
   return value;
+}
+
+/** Opening brackets in `text`, counting no further than `stopAt`. */
+function countOpenings(text: string, stopAt: number): number {
+  let n = 0;
+  for (const bracket of ['{', '[']) {
+    for (let i = text.indexOf(bracket); i !== -1 && n < stopAt; i = text.indexOf(bracket, i + 1)) n++;
+  }
+  return n;
 }
 
 /** Walks a parsed value (depth already bounded) and throws on a forbidden own key. */

@@ -112,6 +112,10 @@ describe('FrameDecoder', () => {
         'ERR_INVALID_UTF8',
       );
     });
+    it('a real U+FFFD is text; a byte-order mark is not JSON', () => {
+      assert.deepEqual(new FrameDecoder().push(frame('{"t":"x-a","p":"\uFFFD"}')), [{ t: 'x-a', p: '\uFFFD' }]);
+      expectProtocolError(frame(Buffer.from([0xef, 0xbb, 0xbf, ...Buffer.from('{"t":"x-a"}')])), 'ERR_INVALID_JSON');
+    });
     it('ERR_INVALID_JSON', () => {
       expectProtocolError(frame('{"t":"x-a",'), 'ERR_INVALID_JSON');
       expectProtocolError(frame(''), 'ERR_INVALID_JSON');

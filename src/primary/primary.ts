@@ -128,6 +128,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     return (this.#server?.address() as net.AddressInfo | null)?.port ?? this.#options.port;
   }
 
+  /** Commits, samples and the last commit's duration of the vitals writer (for /metrics). */
+  get writerStats(): Readonly<VitalsWriter['stats']> | undefined {
+    return this.#writer?.stats;
+  }
+
   get store(): Store {
     if (!this.#store) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
     return this.#store;

@@ -16,6 +16,7 @@ import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.j
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { StoredSample } from '../store/store.js';
 import { Store } from '../store/store.js';
+import type { Retention } from '../store/vitals-history.js';
 import { VitalsWriter } from '../store/vitals-writer.js';
 import { authenticate } from './handshake.js';
 import { readOpening } from './opening.js';
@@ -37,6 +38,10 @@ export interface PrimaryOptions {
   maxHandshakes?: number;
   /** Accept nodes of the original protocol (not yet supported: they are refused with a log line). */
   legacy?: boolean;
+  /** History retention: raw samples, per-minute and per-hour rollups, ms. Defaults 24 h / 7 d / 365 d. */
+  retention?: Partial<Retention>;
+  /** How often expired history is pruned, ms. Default 60000. */
+  pruneIntervalMs?: number;
   /** picluster version announced to nodes. */
   version?: string;
   logger?: Logger;
@@ -75,7 +80,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     framesIn: 0,
     duplicates: 0,
   };
-  readonly #options: Required<Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir'>>;
+  readonly #options: Required<Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention'>>;
+  readonly #retention: Partial<Retention> | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
@@ -103,7 +110,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       maxHandshakes: options.maxHandshakes ?? DEFAULTS.maxHandshakes,
       legacy: options.legacy ?? false,
       version: options.version ?? '0.0.0',
+      pruneIntervalMs: options.pruneIntervalMs ?? 60_000,
     };
+    this.#retention = options.retention;
   }
 
   get state(): PrimaryState {
@@ -158,7 +167,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     mkdirSync(this.dataDir, { recursive: true });
     this.#primaryId = readOrCreate(join(this.dataDir, 'primary-id'), () => randomUUID());
     this.#token = this.#tokenGiven ?? this.#loadOrCreateToken();
-    const store = new Store(join(this.dataDir, 'primary.db'));
+    const store = new Store(join(this.dataDir, 'primary.db'), { retention: this.#retention });
     this.#store = store;
     const markedLost = store.markOnlineNodesLost();
     this.registry.load(store.allNodes(), (id) => store.latestVitals(id));
@@ -183,6 +192,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       });
     });
     server.on('error', (err) => this.#log.error({ err }, 'cluster listener error'));
+    this.#pruneTimer = setInterval(() => void this.#prune(), this.#options.pruneIntervalMs);
+    this.#pruneTimer.unref();
     this.#state = 'listening';
     this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
     this.emit('listening', this.port);
@@ -192,6 +203,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   async stop(): Promise<void> {
     if (this.#state !== 'listening' && this.#state !== 'starting') return;
     this.#state = 'stopping';
+    clearInterval(this.#pruneTimer);
     const closed = new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
     await Promise.all(sessions.map((s) => s.close()));
@@ -201,6 +213,28 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#store?.close();
     this.#state = 'stopped';
     this.#log.info({}, 'primary stopped');
+  }
+
+  /**
+   * Deletes history past retention in chunks of a few thousand rows, yielding to the event loop
+   * between chunks so ingest and the API never wait long.
+   */
+  async #prune(): Promise<void> {
+    const started = Date.now();
+    let removed = 0;
+    try {
+      for (;;) {
+        if (this.#state !== 'listening' || !this.#store) return;
+        const n = this.#store.pruneChunk(Date.now());
+        removed += n;
+        if (n === 0) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'pruning history failed; will retry at the next interval');
+      return;
+    }
+    if (removed > 0) this.#log.debug({ removed, ms: Date.now() - started }, 'pruned history');
   }
 
   /** Sends a request to an online node. */

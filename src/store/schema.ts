@@ -8,6 +8,37 @@ export interface Migration {
   sql: string;
 }
 
+/** Vitals kept as columns (raw) and rolled up per minute and per hour (min, avg, max). */
+export const ROLLUP_FIELDS = [
+  { column: 'cpu_percent', key: 'cpuPercent' },
+  { column: 'cpu_mhz', key: 'cpuMhz' },
+  { column: 'ram_available_bytes', key: 'ramAvailableBytes' },
+  { column: 'swap_free_bytes', key: 'swapFreeBytes' },
+  { column: 'load1', key: 'load1' },
+  { column: 'load5', key: 'load5' },
+  { column: 'load15', key: 'load15' },
+  { column: 'temp_c', key: 'tempC' },
+] as const;
+
+/** A sample's node clock may be off (a Pi without a real-time clock): trust it within a day. */
+export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
+
+const rollupTable = (name: string) => `
+  CREATE TABLE ${name} (
+    node_id TEXT NOT NULL,
+    bucket  INTEGER NOT NULL,
+    n       INTEGER NOT NULL,
+    ${ROLLUP_FIELDS.map((f) => `${f.column}_min REAL, ${f.column}_max REAL, ${f.column}_sum REAL NOT NULL DEFAULT 0, ${f.column}_cnt INTEGER NOT NULL DEFAULT 0`).join(',\n    ')},
+    PRIMARY KEY (node_id, bucket)
+  ) WITHOUT ROWID;
+  CREATE INDEX ${name}_by_bucket ON ${name} (bucket);`;
+
+const rollupBackfill = (name: string, bucketMs: number) => `
+  INSERT INTO ${name} (node_id, bucket, n, ${ROLLUP_FIELDS.map((f) => `${f.column}_min, ${f.column}_max, ${f.column}_sum, ${f.column}_cnt`).join(', ')})
+  SELECT node_id, (t / ${bucketMs}) * ${bucketMs}, count(*),
+    ${ROLLUP_FIELDS.map((f) => `min(${f.column}), max(${f.column}), coalesce(sum(${f.column}), 0), count(${f.column})`).join(',\n    ')}
+  FROM vitals GROUP BY node_id, (t / ${bucketMs}) * ${bucketMs};`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -45,6 +76,41 @@ export const MIGRATIONS: readonly Migration[] = [
         data    TEXT NOT NULL DEFAULT '{}'
       );
       CREATE INDEX events_by_time ON events (ts);
+    `,
+  },
+  {
+    version: 2,
+    description: 'vitals as columns with an effective time t; per-minute and per-hour rollups',
+    sql: `
+      CREATE TABLE vitals_v2 (
+        node_id     TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        t           INTEGER NOT NULL,
+        ts          INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        skewed      INTEGER NOT NULL DEFAULT 0,
+        ${ROLLUP_FIELDS.map((f) => `${f.column} REAL`).join(', ')},
+        uptime_s    REAL,
+        sample      TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+      ) WITHOUT ROWID;
+      INSERT INTO vitals_v2
+      SELECT node_id, seq,
+        CASE WHEN abs(ts - received_at) <= ${MAX_CLOCK_SKEW_MS} THEN ts ELSE received_at END,
+        ts, received_at,
+        abs(ts - received_at) > ${MAX_CLOCK_SKEW_MS},
+        ${ROLLUP_FIELDS.map((f) => `json_extract(sample, '$.${f.key}')`).join(', ')},
+        json_extract(sample, '$.uptimeS'),
+        sample
+      FROM vitals;
+      DROP TABLE vitals;
+      ALTER TABLE vitals_v2 RENAME TO vitals;
+      CREATE INDEX vitals_by_node_t ON vitals (node_id, t);
+      CREATE INDEX vitals_by_t ON vitals (t);
+      ${rollupTable('vitals_1m')}
+      ${rollupTable('vitals_1h')}
+      ${rollupBackfill('vitals_1m', 60_000)}
+      ${rollupBackfill('vitals_1h', 3_600_000)}
     `,
   },
 ];

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { DEFAULT_RETENTION, type Retention, VitalsHistory, type VitalsSeries } from './vitals-history.js';
 
 export type NodeState = 'online' | 'lost' | 'left';
 
@@ -58,12 +59,15 @@ export class StoreError extends Error {}
 
 export class Store {
   readonly path: string;
+  readonly retention: Retention;
   readonly #db: Database.Database;
   readonly #stmts;
+  readonly #history: VitalsHistory;
 
   /** Opens (creating if needed) and migrates the database at `path` (':memory:' for tests). */
-  constructor(path: string) {
+  constructor(path: string, options: { retention?: Partial<Retention> } = {}) {
     this.path = path;
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
     this.#db.pragma('journal_mode = WAL');
@@ -73,6 +77,7 @@ export class Store {
     this.#db.pragma('busy_timeout = 5000');
     this.#migrate();
     this.#stmts = this.#prepare();
+    this.#history = new VitalsHistory(this.#db);
   }
 
   #migrate(): void {
@@ -115,15 +120,9 @@ export class Store {
       getNode: db.prepare('SELECT * FROM nodes WHERE id = ?'),
       allNodes: db.prepare('SELECT * FROM nodes ORDER BY name, id'),
       markOnlineLost: db.prepare("UPDATE nodes SET state = 'lost', connected_since = NULL WHERE state = 'online'"),
-      insertVitals: db.prepare(
-        'INSERT OR IGNORE INTO vitals (node_id, seq, ts, received_at, sample) VALUES (?, ?, ?, ?, ?)',
-      ),
       bumpLastSeq: db.prepare('UPDATE nodes SET last_seq = max(last_seq, ?), last_seen = ? WHERE id = ?'),
       latestVitals: db.prepare('SELECT sample, received_at FROM vitals WHERE node_id = ? ORDER BY seq DESC LIMIT 1'),
       seqs: db.prepare('SELECT seq FROM vitals WHERE node_id = ? ORDER BY seq'),
-      vitalsRange: db.prepare(
-        'SELECT received_at, sample FROM vitals WHERE node_id = ? AND received_at >= ? AND received_at <= ? ORDER BY received_at',
-      ),
       addEvent: db.prepare('INSERT INTO events (ts, node_id, type, data) VALUES (?, ?, ?, ?)'),
       events: db.prepare(
         'SELECT * FROM events WHERE (@node IS NULL OR node_id = @node) AND ts >= @since ORDER BY id DESC LIMIT @limit',
@@ -201,7 +200,7 @@ export class Store {
     const stored = new Map<string, number>();
     this.#db.transaction(() => {
       for (const { nodeId, receivedAt, sample } of batch) {
-        this.#stmts.insertVitals.run(nodeId, sample.seq, sample.ts, receivedAt, JSON.stringify(sample));
+        this.#history.insert(nodeId, sample, receivedAt);
         stored.set(nodeId, Math.max(stored.get(nodeId) ?? 0, sample.seq));
       }
       const now = Date.now();
@@ -220,10 +219,26 @@ export class Store {
     return (this.#stmts.seqs.all(nodeId) as Array<{ seq: number }>).map((r) => r.seq);
   }
 
-  vitalsRange(nodeId: string, from: number, to: number): Array<VitalsPayload & { receivedAt: number }> {
-    return (this.#stmts.vitalsRange.all(nodeId, from, to) as Array<{ received_at: number; sample: string }>).map(
-      (r) => ({ ...(JSON.parse(r.sample) as VitalsPayload), receivedAt: r.received_at }),
-    );
+  /** A node's vitals over [from, to) in at most ~1,000 points (see VitalsHistory.series). */
+  vitalsSeries(nodeId: string, from: number, to: number, stepMs?: number, now = Date.now()): VitalsSeries {
+    return this.#history.series(nodeId, from, to, stepMs, this.retention, now);
+  }
+
+  /** Deletes up to `limit` rows of each kind past retention; 0 when nothing is left to prune. */
+  pruneChunk(now = Date.now(), limit = 2000): number {
+    return this.#db.transaction(() => this.#history.pruneChunk(this.retention, now, limit))();
+  }
+
+  /** Bytes the database file takes (pages in use × page size). */
+  sizeBytes(): number {
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const size = this.#db.pragma('page_size', { simple: true }) as number;
+    return pages * size;
+  }
+
+  /** Runs SQLite's integrity check; 'ok' when all is well. */
+  integrityCheck(): string {
+    return this.#db.pragma('integrity_check', { simple: true }) as string;
   }
 
   addEvent(ts: number, nodeId: string | null, type: string, data: Record<string, unknown> = {}): void {

@@ -40,7 +40,7 @@ export interface PrimaryOptions {
   legacy?: boolean;
   /** History retention: raw samples, per-minute and per-hour rollups, ms. Defaults 24 h / 7 d / 365 d. */
   retention?: Partial<Retention>;
-  /** How often expired history is pruned, ms. Default 60000. */
+  /** How often finished minutes are rolled up and expired history pruned, ms. Default 30000. */
   pruneIntervalMs?: number;
   /** picluster version announced to nodes. */
   version?: string;
@@ -83,6 +83,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   readonly #options: Required<Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention'>>;
   readonly #retention: Partial<Retention> | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
+  #maintaining = false;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
@@ -110,7 +111,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       maxHandshakes: options.maxHandshakes ?? DEFAULTS.maxHandshakes,
       legacy: options.legacy ?? false,
       version: options.version ?? '0.0.0',
-      pruneIntervalMs: options.pruneIntervalMs ?? 60_000,
+      pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
     };
     this.#retention = options.retention;
   }
@@ -192,7 +193,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       });
     });
     server.on('error', (err) => this.#log.error({ err }, 'cluster listener error'));
-    this.#pruneTimer = setInterval(() => void this.#prune(), this.#options.pruneIntervalMs);
+    this.#pruneTimer = setInterval(() => void this.#maintainHistory(), this.#options.pruneIntervalMs);
     this.#pruneTimer.unref();
     this.#state = 'listening';
     this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
@@ -216,23 +217,29 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   /**
-   * Deletes history past retention in chunks of a few thousand rows, yielding to the event loop
-   * between chunks so ingest and the API never wait long.
+   * History upkeep: rolls up finished minutes and hours, then deletes what is past retention,
+   * one small chunk per event-loop turn so ingest and the API never wait long.
    */
-  async #prune(): Promise<void> {
+  async #maintainHistory(): Promise<void> {
+    if (this.#maintaining) return;
+    this.#maintaining = true;
     const started = Date.now();
     let removed = 0;
     try {
+      const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
+      while (this.#state === 'listening' && this.#store?.rollupStep(Date.now())) await yieldToLoop();
       for (;;) {
         if (this.#state !== 'listening' || !this.#store) return;
         const n = this.#store.pruneChunk(Date.now());
         removed += n;
         if (n === 0) break;
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToLoop();
       }
     } catch (err) {
-      this.#log.error({ err }, 'pruning history failed; will retry at the next interval');
+      this.#log.error({ err }, 'history upkeep failed; will retry at the next interval');
       return;
+    } finally {
+      this.#maintaining = false;
     }
     if (removed > 0) this.#log.debug({ removed, ms: Date.now() - started }, 'pruned history');
   }

@@ -23,6 +23,9 @@ export const ROLLUP_FIELDS = [
 /** A sample's node clock may be off (a Pi without a real-time clock): trust it within a day. */
 export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
 
+/** Vital fields kept in the raw row's columns (the rest of a sample goes to `extra` JSON). */
+export const COLUMN_KEYS = ['seq', 'ts', 'uptimeS', ...ROLLUP_FIELDS.map((f) => f.key)] as const;
+
 const rollupTable = (name: string) => `
   CREATE TABLE ${name} (
     node_id TEXT NOT NULL,
@@ -32,12 +35,6 @@ const rollupTable = (name: string) => `
     PRIMARY KEY (node_id, bucket)
   ) WITHOUT ROWID;
   CREATE INDEX ${name}_by_bucket ON ${name} (bucket);`;
-
-const rollupBackfill = (name: string, bucketMs: number) => `
-  INSERT INTO ${name} (node_id, bucket, n, ${ROLLUP_FIELDS.map((f) => `${f.column}_min, ${f.column}_max, ${f.column}_sum, ${f.column}_cnt`).join(', ')})
-  SELECT node_id, (t / ${bucketMs}) * ${bucketMs}, count(*),
-    ${ROLLUP_FIELDS.map((f) => `min(${f.column}), max(${f.column}), coalesce(sum(${f.column}), 0), count(${f.column})`).join(',\n    ')}
-  FROM vitals GROUP BY node_id, (t / ${bucketMs}) * ${bucketMs};`;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -91,7 +88,7 @@ export const MIGRATIONS: readonly Migration[] = [
         skewed      INTEGER NOT NULL DEFAULT 0,
         ${ROLLUP_FIELDS.map((f) => `${f.column} REAL`).join(', ')},
         uptime_s    REAL,
-        sample      TEXT NOT NULL,
+        extra       TEXT NOT NULL,
         PRIMARY KEY (node_id, seq)
       ) WITHOUT ROWID;
       INSERT INTO vitals_v2
@@ -101,7 +98,7 @@ export const MIGRATIONS: readonly Migration[] = [
         abs(ts - received_at) > ${MAX_CLOCK_SKEW_MS},
         ${ROLLUP_FIELDS.map((f) => `json_extract(sample, '$.${f.key}')`).join(', ')},
         json_extract(sample, '$.uptimeS'),
-        sample
+        json_remove(sample, ${COLUMN_KEYS.map((k) => `'$.${k}'`).join(', ')})
       FROM vitals;
       DROP TABLE vitals;
       ALTER TABLE vitals_v2 RENAME TO vitals;
@@ -109,8 +106,9 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX vitals_by_t ON vitals (t);
       ${rollupTable('vitals_1m')}
       ${rollupTable('vitals_1h')}
-      ${rollupBackfill('vitals_1m', 60_000)}
-      ${rollupBackfill('vitals_1h', 3_600_000)}
+      -- How far each rollup is complete: every bucket before "until" is final. The rollup job
+      -- starts from the oldest raw sample (a migrated v1 history is rolled up by it too).
+      CREATE TABLE rollup_state (name TEXT PRIMARY KEY, until INTEGER NOT NULL);
     `,
   },
 ];

@@ -121,7 +121,6 @@ export class Store {
       allNodes: db.prepare('SELECT * FROM nodes ORDER BY name, id'),
       markOnlineLost: db.prepare("UPDATE nodes SET state = 'lost', connected_since = NULL WHERE state = 'online'"),
       bumpLastSeq: db.prepare('UPDATE nodes SET last_seq = max(last_seq, ?), last_seen = ? WHERE id = ?'),
-      latestVitals: db.prepare('SELECT sample, received_at FROM vitals WHERE node_id = ? ORDER BY seq DESC LIMIT 1'),
       seqs: db.prepare('SELECT seq FROM vitals WHERE node_id = ? ORDER BY seq'),
       addEvent: db.prepare('INSERT INTO events (ts, node_id, type, data) VALUES (?, ?, ?, ?)'),
       events: db.prepare(
@@ -210,8 +209,12 @@ export class Store {
   }
 
   latestVitals(nodeId: string): (VitalsPayload & { receivedAt: number }) | null {
-    const row = this.#stmts.latestVitals.get(nodeId) as { sample: string; received_at: number } | undefined;
-    return row ? { ...(JSON.parse(row.sample) as VitalsPayload), receivedAt: row.received_at } : null;
+    return this.#history.latest(nodeId);
+  }
+
+  /** One chunk of rollup work; false when everything due is rolled up (see VitalsHistory). */
+  rollupStep(now = Date.now()): boolean {
+    return this.#history.rollupStep(now);
   }
 
   /** Every stored seq of a node, ascending (tests and consistency checks). */
@@ -229,11 +232,12 @@ export class Store {
     return this.#db.transaction(() => this.#history.pruneChunk(this.retention, now, limit))();
   }
 
-  /** Bytes the database file takes (pages in use × page size). */
+  /** Bytes of the database in use (pages minus free pages, × page size). */
   sizeBytes(): number {
     const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
     const size = this.#db.pragma('page_size', { simple: true }) as number;
-    return pages * size;
+    return (pages - free) * size;
   }
 
   /** Runs SQLite's integrity check; 'ok' when all is well. */

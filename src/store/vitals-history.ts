@@ -1,15 +1,25 @@
-// Vitals history in SQLite: raw samples as columns, per-minute and per-hour rollups kept up to
-// date as samples are inserted (so a late sample, resent from an outbox hours later, lands in its
-// own minute), range queries that return at most ~1,000 points whatever the range, and pruning
-// by retention in small chunks so the event loop never stalls.
+// Vitals history in SQLite: raw samples as columns, per-minute and per-hour rollups (min, max,
+// sum and count of each vital), range queries that return at most ~1,000 points whatever the
+// range, and pruning by retention.
+//
+// Rollups are built by a job, not per insert (a per-sample upsert into two wide tables tripled
+// the cost of ingest): once a minute is ROLLUP_GRACE_MS old it is aggregated from the raw rows in
+// one INSERT ... SELECT ... GROUP BY, a few hundred nodes at a time; hours are aggregated from
+// minutes. `rollup_state.until` says up to where each rollup is final. A sample that arrives
+// later than that (resent from an outbox after a long disconnect) is merged into its buckets at
+// insert time. The job and the pruning run in small chunks so the event loop never stalls.
 
 import type Database from 'better-sqlite3';
 import type { VitalsPayload } from '../protocol/messages.js';
-import { MAX_CLOCK_SKEW_MS, ROLLUP_FIELDS } from './schema.js';
+import { COLUMN_KEYS, MAX_CLOCK_SKEW_MS, ROLLUP_FIELDS } from './schema.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
 export const MAX_POINTS = 1000;
+/** A minute is rolled up once it is this old: samples later than that are merged one by one. */
+export const ROLLUP_GRACE_MS = 2 * MINUTE_MS;
+/** Nodes aggregated per rollup transaction (10,000 nodes: 60,000 raw rows a minute). */
+const NODES_PER_CHUNK = 500;
 
 export interface Retention {
   /** How long raw samples are kept, ms. Default 24 h. */
@@ -50,19 +60,36 @@ export function effectiveTime(ts: number, receivedAt: number): { t: number; skew
 }
 
 const columns = ROLLUP_FIELDS.map((f) => f.column);
+const rollupColumns = columns.flatMap((c) => [`${c}_min`, `${c}_max`, `${c}_sum`, `${c}_cnt`]);
+const COLUMN_KEY_SET = new Set<string>(COLUMN_KEYS);
 
-function rollupUpsert(table: string): string {
-  const cols = columns.flatMap((c) => [`${c}_min`, `${c}_max`, `${c}_sum`, `${c}_cnt`]);
-  const values = columns.flatMap((c) => [`@${c}`, `@${c}`, `coalesce(@${c}, 0)`, `(@${c} IS NOT NULL)`]);
+/** Merges one sample into a rollup row (late samples only). */
+function rollupMergeSql(table: string): string {
+  const values = columns.flatMap(() => ['?', '?', 'coalesce(?, 0)', '(? IS NOT NULL)']);
   const updates = columns.flatMap((c) => [
     `${c}_min = CASE WHEN excluded.${c}_min IS NULL THEN ${c}_min WHEN ${c}_min IS NULL THEN excluded.${c}_min ELSE min(${c}_min, excluded.${c}_min) END`,
     `${c}_max = CASE WHEN excluded.${c}_max IS NULL THEN ${c}_max WHEN ${c}_max IS NULL THEN excluded.${c}_max ELSE max(${c}_max, excluded.${c}_max) END`,
     `${c}_sum = ${c}_sum + excluded.${c}_sum`,
     `${c}_cnt = ${c}_cnt + excluded.${c}_cnt`,
   ]);
-  return `INSERT INTO ${table} (node_id, bucket, n, ${cols.join(', ')})
-    VALUES (@node_id, @bucket, 1, ${values.join(', ')})
+  return `INSERT INTO ${table} (node_id, bucket, n, ${rollupColumns.join(', ')})
+    VALUES (?, ?, 1, ${values.join(', ')})
     ON CONFLICT (node_id, bucket) DO UPDATE SET n = n + 1, ${updates.join(', ')}`;
+}
+
+/** Rebuilds the buckets of [from, to) for nodes in [lo, hi] from the finer data (idempotent). */
+function rollupBuildSql(table: string, bucketMs: number, source: 'raw' | '1m'): string {
+  const bucket = source === 'raw' ? `(t / ${bucketMs}) * ${bucketMs}` : `(bucket / ${bucketMs}) * ${bucketMs}`;
+  const aggs =
+    source === 'raw'
+      ? columns.map((c) => `min(${c}), max(${c}), coalesce(sum(${c}), 0), count(${c})`)
+      : columns.map((c) => `min(${c}_min), max(${c}_max), sum(${c}_sum), sum(${c}_cnt)`);
+  const from = source === 'raw' ? 'vitals' : 'vitals_1m';
+  const time = source === 'raw' ? 't' : 'bucket';
+  return `INSERT OR REPLACE INTO ${table} (node_id, bucket, n, ${rollupColumns.join(', ')})
+    SELECT node_id, ${bucket}, ${source === 'raw' ? 'count(*)' : 'sum(n)'}, ${aggs.join(', ')}
+    FROM ${from} WHERE ${time} >= @from AND ${time} < @to AND node_id >= @lo AND node_id <= @hi
+    GROUP BY node_id, ${bucket}`;
 }
 
 function rawSeriesSql(): string {
@@ -78,24 +105,39 @@ function rollupSeriesSql(table: string): string {
     (c) =>
       `CASE WHEN sum(${c}_cnt) > 0 THEN sum(${c}_sum) / sum(${c}_cnt) END AS ${c}, min(${c}_min) AS ${c}_min, max(${c}_max) AS ${c}_max`,
   );
-  return `SELECT CAST(bucket / @step AS INTEGER) * @step AS b, sum(n) AS n, ${aggs.join(', ')}
+  return `SELECT CAST(bucket / @step AS INTEGER) * @step AS bucket, sum(n) AS n, ${aggs.join(', ')}
     FROM ${table} WHERE node_id = @node AND bucket >= @from AND bucket < @to
-    GROUP BY b ORDER BY b`;
+    GROUP BY 1 ORDER BY 1`;
 }
 
 export class VitalsHistory {
+  readonly #db: Database.Database;
   readonly #stmts;
+  /** Rollups are final before these times (undefined: the job has not started yet). */
+  #until: { '1m': number | undefined; '1h': number | undefined };
 
   constructor(db: Database.Database) {
+    this.#db = db;
     this.#stmts = {
       insert:
-        db.prepare(`INSERT OR IGNORE INTO vitals (node_id, seq, t, ts, received_at, skewed, ${columns.join(', ')}, uptime_s, sample)
-        VALUES (@node_id, @seq, @t, @ts, @received_at, @skewed, ${columns.map((c) => `@${c}`).join(', ')}, @uptime_s, @sample)`),
-      upsert1m: db.prepare(rollupUpsert('vitals_1m')),
-      upsert1h: db.prepare(rollupUpsert('vitals_1h')),
+        db.prepare(`INSERT OR IGNORE INTO vitals (node_id, seq, t, ts, received_at, skewed, ${columns.join(', ')}, uptime_s, extra)
+        VALUES (?, ?, ?, ?, ?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`),
+      merge1m: db.prepare(rollupMergeSql('vitals_1m')),
+      merge1h: db.prepare(rollupMergeSql('vitals_1h')),
+      build1m: db.prepare(rollupBuildSql('vitals_1m', MINUTE_MS, 'raw')),
+      build1h: db.prepare(rollupBuildSql('vitals_1h', HOUR_MS, '1m')),
+      getUntil: db.prepare('SELECT name, until FROM rollup_state'),
+      setUntil: db.prepare('INSERT OR REPLACE INTO rollup_state (name, until) VALUES (?, ?)'),
+      oldestRaw: db.prepare('SELECT min(t) AS t FROM vitals'),
+      oldest1m: db.prepare('SELECT min(bucket) AS t FROM vitals_1m'),
+      nextRaw: db.prepare('SELECT min(t) AS t FROM vitals WHERE t >= ?'),
+      next1m: db.prepare('SELECT min(bucket) AS t FROM vitals_1m WHERE bucket >= ?'),
+      nodeIds: db.prepare('SELECT DISTINCT node_id FROM vitals WHERE t >= ? AND t < ? ORDER BY node_id'),
+      nodeIds1m: db.prepare('SELECT DISTINCT node_id FROM vitals_1m WHERE bucket >= ? AND bucket < ? ORDER BY node_id'),
       raw: db.prepare(rawSeriesSql()),
-      rollup1m: db.prepare(rollupSeriesSql('vitals_1m')),
-      rollup1h: db.prepare(rollupSeriesSql('vitals_1h')),
+      series1m: db.prepare(rollupSeriesSql('vitals_1m')),
+      series1h: db.prepare(rollupSeriesSql('vitals_1h')),
+      latest: db.prepare('SELECT * FROM vitals WHERE node_id = ? ORDER BY seq DESC LIMIT 1'),
       pruneRaw: db.prepare(
         'DELETE FROM vitals WHERE (node_id, seq) IN (SELECT node_id, seq FROM vitals WHERE t < ? LIMIT ?)',
       ),
@@ -107,28 +149,116 @@ export class VitalsHistory {
       ),
       pruneEvents: db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)'),
     };
+    const rows = this.#stmts.getUntil.all() as Array<{ name: '1m' | '1h'; until: number }>;
+    this.#until = { '1m': undefined, '1h': undefined };
+    for (const r of rows) this.#until[r.name] = r.until;
   }
 
   /** Inserts one sample (inside the caller's transaction); false when it was already stored. */
   insert(nodeId: string, sample: VitalsPayload, receivedAt: number): boolean {
     const { t, skewed } = effectiveTime(sample.ts, receivedAt);
-    const row: Record<string, unknown> = {
-      node_id: nodeId,
-      seq: sample.seq,
+    const values = ROLLUP_FIELDS.map((f) => sample[f.key] ?? null);
+    const extra: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(sample)) if (!COLUMN_KEY_SET.has(key)) extra[key] = value;
+    const info = this.#stmts.insert.run(
+      nodeId,
+      sample.seq,
       t,
-      ts: sample.ts,
-      received_at: receivedAt,
-      skewed: skewed ? 1 : 0,
-      uptime_s: sample.uptimeS,
-      sample: JSON.stringify(sample),
-    };
-    for (const f of ROLLUP_FIELDS) row[f.column] = sample[f.key] ?? null;
-    if (this.#stmts.insert.run(row).changes === 0) return false;
-    const rollup: Record<string, unknown> = { node_id: nodeId };
-    for (const f of ROLLUP_FIELDS) rollup[f.column] = row[f.column];
-    this.#stmts.upsert1m.run({ ...rollup, bucket: Math.floor(t / MINUTE_MS) * MINUTE_MS });
-    this.#stmts.upsert1h.run({ ...rollup, bucket: Math.floor(t / HOUR_MS) * HOUR_MS });
+      sample.ts,
+      receivedAt,
+      skewed ? 1 : 0,
+      ...values,
+      sample.uptimeS,
+      JSON.stringify(extra),
+    );
+    if (info.changes === 0) return false;
+    const until1m = this.#until['1m'];
+    if (until1m !== undefined && t < until1m) {
+      // Late: its minute is already final, so merge it in (and its hour, if that is final too).
+      const merged = values.flatMap((v) => [v, v, v, v]);
+      this.#stmts.merge1m.run(nodeId, Math.floor(t / MINUTE_MS) * MINUTE_MS, ...merged);
+      const until1h = this.#until['1h'];
+      if (until1h !== undefined && t < until1h) {
+        this.#stmts.merge1h.run(nodeId, Math.floor(t / HOUR_MS) * HOUR_MS, ...merged);
+      }
+    }
     return true;
+  }
+
+  /** The newest stored sample of a node, as it was sent, with the primary's receive time. */
+  latest(nodeId: string): (VitalsPayload & { receivedAt: number }) | null {
+    const row = this.#stmts.latest.get(nodeId) as Record<string, number | string | null> | undefined;
+    if (!row) return null;
+    const sample: Record<string, unknown> = {
+      ...(JSON.parse(row.extra as string) as object),
+      seq: row.seq,
+      ts: row.ts,
+    };
+    sample.uptimeS = row.uptime_s;
+    for (const f of ROLLUP_FIELDS) if (row[f.column] !== null) sample[f.key] = row[f.column];
+    return { ...(sample as unknown as VitalsPayload), receivedAt: row.received_at as number };
+  }
+
+  /**
+   * Does one chunk of rollup work (at most NODES_PER_CHUNK nodes of one minute or one hour);
+   * returns false when everything due is rolled up.
+   */
+  rollupStep(now: number): boolean {
+    return this.#step('1m', now) || this.#step('1h', now);
+  }
+
+  #step(name: '1m' | '1h', now: number): boolean {
+    const bucketMs = name === '1m' ? MINUTE_MS : HOUR_MS;
+    // Minutes are final ROLLUP_GRACE_MS after they end; hours once their minutes are final.
+    const due =
+      name === '1m'
+        ? Math.floor((now - ROLLUP_GRACE_MS) / MINUTE_MS) * MINUTE_MS
+        : Math.floor((this.#until['1m'] ?? 0) / HOUR_MS) * HOUR_MS;
+    let until = this.#until[name];
+    if (until === undefined) {
+      const oldest = ((name === '1m' ? this.#stmts.oldestRaw : this.#stmts.oldest1m).get() as { t: number | null }).t;
+      if (oldest === null) {
+        if (name === '1h') return false; // waits for the first minutes
+        until = due;
+      } else {
+        until = Math.floor(oldest / bucketMs) * bucketMs;
+      }
+      this.#saveUntil(name, until);
+    }
+    if (until >= due) return false;
+    const from = until;
+    const to = from + bucketMs;
+    const ids = (name === '1m' ? this.#stmts.nodeIds.all(from, to) : this.#stmts.nodeIds1m.all(from, to)) as Array<{
+      node_id: string;
+    }>;
+    if (ids.length === 0) {
+      // Nothing in this interval (the primary was down, or the cluster empty): skip to the next data.
+      const next = ((name === '1m' ? this.#stmts.nextRaw : this.#stmts.next1m).get(to) as { t: number | null }).t;
+      this.#saveUntil(name, next === null ? due : Math.min(due, Math.max(to, Math.floor(next / bucketMs) * bucketMs)));
+      return true;
+    }
+    const build = name === '1m' ? this.#stmts.build1m : this.#stmts.build1h;
+    this.#db.transaction(() => {
+      // Each chunk rebuilds its buckets from scratch (INSERT OR REPLACE): a crash half-way through
+      // an interval just redoes it.
+      for (let i = 0; i < ids.length; i += NODES_PER_CHUNK) {
+        const lo = ids[i]?.node_id as string;
+        const hi = ids[Math.min(i + NODES_PER_CHUNK, ids.length) - 1]?.node_id as string;
+        build.run({ from, to, lo, hi });
+      }
+      this.#saveUntil(name, to);
+    })();
+    return true;
+  }
+
+  #saveUntil(name: '1m' | '1h', until: number): void {
+    this.#stmts.setUntil.run(name, until);
+    this.#until[name] = until;
+  }
+
+  /** Up to where each rollup is final (tests and diagnostics). */
+  get rolledUpUntil(): Readonly<{ '1m': number | undefined; '1h': number | undefined }> {
+    return this.#until;
   }
 
   /**
@@ -153,13 +283,11 @@ export class VitalsHistory {
     const unit = resolution === '1m' ? MINUTE_MS : resolution === '1h' ? HOUR_MS : 1;
     step = Math.ceil(step / unit) * unit;
     const params = { node: nodeId, from, to, step };
-    const rows = (
-      resolution === 'raw'
-        ? this.#stmts.raw.all(params)
-        : (resolution === '1m' ? this.#stmts.rollup1m : this.#stmts.rollup1h).all(params)
-    ) as Array<Record<string, number | null>>;
+    const statement =
+      resolution === 'raw' ? this.#stmts.raw : resolution === '1m' ? this.#stmts.series1m : this.#stmts.series1h;
+    const rows = statement.all(params) as Array<Record<string, number | null>>;
     const points = rows.map((row) => {
-      const point: VitalsPoint = { ts: (row.bucket ?? row.b) as number, n: row.n as number, min: {}, max: {} };
+      const point: VitalsPoint = { ts: row.bucket as number, n: row.n as number, min: {}, max: {} };
       for (const f of ROLLUP_FIELDS) {
         const avg = row[f.column];
         if (avg === null || avg === undefined) continue;
@@ -172,11 +300,16 @@ export class VitalsHistory {
     return { from, to, stepMs: step, resolution, points };
   }
 
-  /** Deletes up to `limit` rows past retention; returns how many went (0: nothing left to do). */
+  /**
+   * Deletes up to `limit` rows of each kind past retention; returns how many went. Raw rows are
+   * kept until their minute is rolled up, minutes until their hour is.
+   */
   pruneChunk(retention: Retention, now: number, limit: number): number {
+    const rawBefore = Math.min(now - retention.rawMs, this.#until['1m'] ?? Number.NEGATIVE_INFINITY);
+    const minuteBefore = Math.min(now - retention.minuteMs, this.#until['1h'] ?? Number.NEGATIVE_INFINITY);
     return (
-      this.#stmts.pruneRaw.run(now - retention.rawMs, limit).changes +
-      this.#stmts.prune1m.run(now - retention.minuteMs, limit).changes +
+      this.#stmts.pruneRaw.run(rawBefore, limit).changes +
+      this.#stmts.prune1m.run(minuteBefore, limit).changes +
       this.#stmts.prune1h.run(now - retention.hourMs, limit).changes +
       this.#stmts.pruneEvents.run(now - retention.hourMs, limit).changes
     );

@@ -4,4 +4,5 @@ export * from './node/index.js';
 export * from './primary/index.js';
 export * from './protocol/index.js';
 export * from './secondary/index.js';
+export { createMetrics } from './web/metrics.js';
 export { createApp, startWebServer, type WebServer, type WebServerOptions } from './web/server.js';

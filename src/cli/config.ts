@@ -27,6 +27,8 @@ export interface Config {
   maxFrameBytes: number;
   maxConnections: number;
   maxHandshakes: number;
+  history: { rawMs: number; minuteMs: number; hourMs: number };
+  influx: { url: string; layout: 'native' | 'legacy'; database: string; legacyPrefix: string } | undefined;
   api: string;
   apiToken: string | undefined;
   logLevel: string;
@@ -115,6 +117,19 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     maxFrameBytes: get('maxFrameBytes'),
     maxConnections: get('limits.maxConnections'),
     maxHandshakes: get('limits.maxHandshakes'),
+    history: {
+      rawMs: get('history.rawRetentionMs'),
+      minuteMs: get('history.minuteRetentionMs'),
+      hourMs: get('history.hourRetentionMs'),
+    },
+    influx: get<string | undefined>('influx.url')
+      ? {
+          url: get('influx.url'),
+          layout: get('influx.layout'),
+          database: get('influx.database'),
+          legacyPrefix: get('influx.legacyPrefix'),
+        }
+      : undefined,
     api: get('api'),
     apiToken: get('apiToken'),
     logLevel: get('logLevel'),
@@ -148,7 +163,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   return out;
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const BYTE_UNITS: Record<string, number> = {
   b: 1,
   kb: 1000,
@@ -169,7 +184,7 @@ export function parseText(setting: Setting, text: string, where: string): unknow
     case 'number':
       return /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : fail('a number');
     case 'duration': {
-      const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(t);
+      const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(t);
       return m
         ? Math.round(Number(m[1]) * (DURATION_UNITS[(m[2] ?? 'ms').toLowerCase()] ?? 1))
         : fail('milliseconds, or a duration like "10s"');

@@ -35,6 +35,8 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         maxConnections: config.maxConnections,
         maxHandshakes: config.maxHandshakes,
         legacy: config.legacy,
+        retention: config.history,
+        influx: config.influx,
         version: roles.version,
         logger: log.child({ role: 'primary' }),
       });

@@ -17,10 +17,10 @@ import {
 } from '../protocol/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from '../protocol/frame-decoder.js';
 import { FrameBatch, serializeMessage } from '../protocol/frame-encoder.js';
+import { type Logger, silentLogger } from '../protocol/logger.js';
 import { type Message, type MessageType, type PayloadOf, replyTypeOf } from '../protocol/messages.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
 import { Heartbeat, type HeartbeatOptions } from './heartbeat.js';
-import { type Logger, silentLogger } from './logger.js';
 import { PendingRequests } from './pending-requests.js';
 
 export const DEFAULT_CONNECTION = Object.freeze({

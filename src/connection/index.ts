@@ -4,5 +4,5 @@ export * from './clock.js';
 export * from './connect.js';
 export * from './connection.js';
 export * from './heartbeat.js';
-export * from './logger.js';
+
 export * from './pending-requests.js';

@@ -8,17 +8,19 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { Connection, type RequestOptions } from '../connection/connection.js';
-import { type Logger, silentLogger } from '../connection/logger.js';
 import { randomHex } from '../protocol/auth.js';
 import { DEFAULTS } from '../protocol/defaults.js';
 import { DisconnectionError, PiclusterError } from '../protocol/errors.js';
+import { type Logger, silentLogger } from '../protocol/logger.js';
 import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
+import { HistoryUpkeep } from '../store/history-upkeep.js';
 import type { StoredSample } from '../store/store.js';
 import { Store } from '../store/store.js';
 import type { Retention } from '../store/vitals-history.js';
 import { VitalsWriter } from '../store/vitals-writer.js';
 import { authenticate } from './handshake.js';
+import { InfluxSink, type InfluxSinkOptions, type InfluxSinkStats } from './influx-sink.js';
 import { readOpening } from './opening.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 
@@ -42,6 +44,8 @@ export interface PrimaryOptions {
   retention?: Partial<Retention>;
   /** How often finished minutes are rolled up and expired history pruned, ms. Default 30000. */
   pruneIntervalMs?: number;
+  /** Also write vitals to this InfluxDB 1.x (off without a URL). */
+  influx?: Omit<InfluxSinkOptions, 'logger'>;
   /** picluster version announced to nodes. */
   version?: string;
   logger?: Logger;
@@ -80,10 +84,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     framesIn: 0,
     duplicates: 0,
   };
-  readonly #options: Required<Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention'>>;
+  readonly #options: Required<Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx'>>;
   readonly #retention: Partial<Retention> | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
-  #maintaining = false;
+  readonly #influxOptions: Omit<InfluxSinkOptions, 'logger'> | undefined;
+  #upkeep: HistoryUpkeep | undefined;
+  #influx: InfluxSink | undefined;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
@@ -114,6 +119,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
     };
     this.#retention = options.retention;
+    this.#influxOptions = options.influx;
   }
 
   get state(): PrimaryState {
@@ -136,6 +142,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   /** The port actually listened on (after start). */
   get port(): number {
     return (this.#server?.address() as net.AddressInfo | null)?.port ?? this.#options.port;
+  }
+
+  /** Written, dropped, failed and buffered lines of the InfluxDB sink, when there is one. */
+  get influxStats(): Readonly<InfluxSinkStats> | undefined {
+    return this.#influx?.stats;
   }
 
   /** Commits, samples and the last commit's duration of the vitals writer (for /metrics). */
@@ -193,8 +204,12 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       });
     });
     server.on('error', (err) => this.#log.error({ err }, 'cluster listener error'));
-    this.#pruneTimer = setInterval(() => void this.#maintainHistory(), this.#options.pruneIntervalMs);
-    this.#pruneTimer.unref();
+    this.#upkeep = new HistoryUpkeep(store, this.#log);
+    this.#upkeep.start(this.#options.pruneIntervalMs);
+    if (this.#influxOptions) {
+      this.#influx = new InfluxSink({ ...this.#influxOptions, logger: this.#log });
+      this.#influx.start();
+    }
     this.#state = 'listening';
     this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
     this.emit('listening', this.port);
@@ -204,44 +219,17 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   async stop(): Promise<void> {
     if (this.#state !== 'listening' && this.#state !== 'starting') return;
     this.#state = 'stopping';
-    clearInterval(this.#pruneTimer);
+    this.#upkeep?.stop();
     const closed = new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
     await Promise.all(sessions.map((s) => s.close()));
     for (const socket of this.#sockets) socket.destroy();
     await closed;
     this.#writer?.flush();
+    await this.#influx?.stop();
     this.#store?.close();
     this.#state = 'stopped';
     this.#log.info({}, 'primary stopped');
-  }
-
-  /**
-   * History upkeep: rolls up finished minutes and hours, then deletes what is past retention,
-   * one small chunk per event-loop turn so ingest and the API never wait long.
-   */
-  async #maintainHistory(): Promise<void> {
-    if (this.#maintaining) return;
-    this.#maintaining = true;
-    const started = Date.now();
-    let removed = 0;
-    try {
-      const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
-      while (this.#state === 'listening' && this.#store?.rollupStep(Date.now())) await yieldToLoop();
-      for (;;) {
-        if (this.#state !== 'listening' || !this.#store) return;
-        const n = this.#store.pruneChunk(Date.now());
-        removed += n;
-        if (n === 0) break;
-        await yieldToLoop();
-      }
-    } catch (err) {
-      this.#log.error({ err }, 'history upkeep failed; will retry at the next interval');
-      return;
-    } finally {
-      this.#maintaining = false;
-    }
-    if (removed > 0) this.#log.debug({ removed, ms: Date.now() - started }, 'pruned history');
   }
 
   /** Sends a request to an online node. */
@@ -453,7 +441,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #acknowledge(stored: Map<string, number>, batch: readonly StoredSample[]): void {
     for (const { nodeId, sample, receivedAt } of batch) {
       const record = this.registry.get(nodeId);
-      if (record && sample.seq >= (record.vitals?.seq ?? 0)) record.vitals = { ...sample, receivedAt };
+      if (!record) continue;
+      if (sample.seq >= (record.vitals?.seq ?? 0)) record.vitals = { ...sample, receivedAt };
+      this.#influx?.write({ id: nodeId, name: record.name }, { ...sample, receivedAt });
     }
     for (const [nodeId, seq] of stored) {
       const record = this.registry.get(nodeId);

@@ -5,6 +5,7 @@ export * from './defaults.js';
 export * from './errors.js';
 export * from './frame-decoder.js';
 export * from './frame-encoder.js';
+export * from './logger.js';
 export * from './messages.js';
 export * from './opening.js';
 export * from './parse-json.js';

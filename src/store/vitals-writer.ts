@@ -2,7 +2,7 @@
 // thousands of fsyncs per second. A batch is written when `flushMs` has passed since its first
 // sample or when it reaches `maxBatch`; only after the commit are the samples acknowledged.
 
-import type { Logger } from '../connection/logger.js';
+import type { Logger } from '../protocol/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import type { Store, StoredSample } from './store.js';
 

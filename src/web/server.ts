@@ -5,9 +5,10 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
-import type { Logger } from '../connection/logger.js';
-import { silentLogger } from '../connection/logger.js';
 import type { Primary } from '../primary/primary.js';
+import type { Logger } from '../protocol/logger.js';
+import { silentLogger } from '../protocol/logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
 export interface WebServerOptions {
   port: number;
@@ -30,6 +31,12 @@ export function createApp(primary: Primary, logger: Logger = silentLogger): Hono
   app.get('/api/nodes/:id', (c) => {
     const node = primary.node(c.req.param('id'));
     return node ? c.json(node) : c.json(errorBody('ERR_NOT_FOUND', `no node with id ${c.req.param('id')}`), 404);
+  });
+  // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
+  let metrics: Metrics | undefined;
+  app.get('/metrics', async (c) => {
+    metrics ??= createMetrics(primary);
+    return c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType });
   });
   app.notFound((c) => c.json(errorBody('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {

@@ -1,5 +1,5 @@
-// The narrow logger interface the library layers log through (pino's call shape), so they take any
-// logger by option and never reach for a global one.
+// The narrow logger interface every layer logs through (pino's call shape), so they take any
+// logger by option and never reach for a global one. Pure: an interface and a no-op.
 
 export interface Logger {
   debug(fields: object, message: string): void;

@@ -1,0 +1,363 @@
+// Prometheus metrics of a primary (GET /metrics). Per-node series are built at scrape time from the
+// primary's registry by custom metric objects that prom-client renders (its escaping, its format):
+// nothing per node or per series lives in prom-client between scrapes, so 10,000 nodes cost the
+// primary no memory here until someone scrapes. One prom-client Registry per call, never the global.
+
+import { Counter, collectDefaultMetrics, type Metric, Registry } from 'prom-client';
+import { THROTTLE_FLAG_NAMES } from '../node/throttle-reader.js';
+import type { Primary } from '../primary/primary.js';
+import type { NodeRecord } from '../primary/registry.js';
+
+export interface Metrics {
+  /** This primary's own prom-client registry (internals, per-node series, process metrics). */
+  readonly registry: Registry;
+  /** The exposition text of every metric, built now. */
+  render(): Promise<string>;
+  /** The Content-Type of `render()`'s text. */
+  readonly contentType: string;
+}
+
+type Labels = Record<string, string>;
+type MetricType = 'gauge' | 'counter';
+type Aggregator = 'sum' | 'first';
+
+/** One series as prom-client's Registry reads it; `sharedLabels` are printed after `labels`. */
+interface Sample {
+  labels: Labels;
+  sharedLabels?: Labels;
+  value: number;
+}
+
+interface Collected {
+  name: string;
+  help: string;
+  type: MetricType;
+  values: Sample[];
+  aggregator: Aggregator;
+}
+
+/**
+ * What prom-client's Registry reads from a metric (lib/registry.js): `name` to register it,
+ * `getForPromString()` (else `get()`) for the text, `get()` for JSON, `reset()` for resetMetrics().
+ */
+interface ScrapeTimeMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly aggregator: Aggregator;
+  getForPromString(): Promise<Collected>;
+  get(): Promise<Collected>;
+  /** There is nothing kept between scrapes to reset. */
+  reset(): void;
+}
+
+/** Adds one series of a node: `extra` labels (flag, mount, iface) after node_id and node_name. */
+type Emit = (value: number, extra?: Labels) => void;
+
+interface NodeMetric {
+  name: string;
+  help: string;
+  type: MetricType;
+  /** Emits this node's series; emits nothing when the node lacks the value (absent, never 0). */
+  series(node: NodeRecord, emit: Emit): void;
+}
+
+const MS_PER_S = 1000;
+const HZ_PER_MHZ = 1e6;
+
+/** A per-node metric of one series per node, absent when `value` is undefined. */
+function single(name: string, help: string, value: (node: NodeRecord) => number | undefined): NodeMetric {
+  return {
+    name,
+    help,
+    type: 'gauge',
+    series(node, emit) {
+      const v = value(node);
+      if (v !== undefined) emit(v);
+    },
+  };
+}
+
+const KNOWN_FLAGS: ReadonlySet<string> = new Set(THROTTLE_FLAG_NAMES);
+
+/** A 0/1 series for each known flag, plus a 1 for any other flag active (a newer node's). */
+function throttleSeries(active: readonly string[], emit: Emit): void {
+  for (const flag of THROTTLE_FLAG_NAMES) emit(active.includes(flag) ? 1 : 0, { flag });
+  for (const flag of new Set(active)) if (!KNOWN_FLAGS.has(flag)) emit(1, { flag });
+}
+
+const NODE_METRICS: readonly NodeMetric[] = [
+  single('picluster_node_up', 'Whether the node has a live session with this primary (1) or not (0).', (n) =>
+    n.state === 'online' ? 1 : 0,
+  ),
+  single('picluster_node_cpu_usage_percent', 'CPU busy share over the last vitals period, in percent.', (n) =>
+    n.vitals ? n.vitals.cpuPercent : undefined,
+  ),
+  single('picluster_node_cpu_frequency_hertz', 'Current CPU clock frequency in hertz.', (n) =>
+    n.vitals?.cpuMhz === undefined ? undefined : n.vitals.cpuMhz * HZ_PER_MHZ,
+  ),
+  single('picluster_node_memory_available_bytes', 'Memory available for new work (MemAvailable), in bytes.', (n) =>
+    n.vitals ? n.vitals.ramAvailableBytes : undefined,
+  ),
+  single('picluster_node_memory_total_bytes', 'Total memory of the node (from its machine info), in bytes.', (n) =>
+    n.info ? n.info.ramTotalBytes : undefined,
+  ),
+  single('picluster_node_swap_free_bytes', 'Free swap space in bytes.', (n) =>
+    n.vitals ? n.vitals.swapFreeBytes : undefined,
+  ),
+  single('picluster_node_swap_total_bytes', 'Total swap space (from machine info), in bytes.', (n) =>
+    n.info ? n.info.swapTotalBytes : undefined,
+  ),
+  single('picluster_node_load1', 'Load average over 1 minute.', (n) => (n.vitals ? n.vitals.load1 : undefined)),
+  single('picluster_node_load5', 'Load average over 5 minutes.', (n) => (n.vitals ? n.vitals.load5 : undefined)),
+  single('picluster_node_load15', 'Load average over 15 minutes.', (n) => (n.vitals ? n.vitals.load15 : undefined)),
+  single('picluster_node_uptime_seconds', 'Time since the node booted, in seconds.', (n) =>
+    n.vitals ? n.vitals.uptimeS : undefined,
+  ),
+  single('picluster_node_temperature_celsius', 'SoC temperature in degrees Celsius.', (n) => n.vitals?.tempC),
+  {
+    name: 'picluster_node_throttled',
+    help: 'Throttle flags active now (1) or not (0), per flag (Raspberry Pi firmware).',
+    type: 'gauge',
+    series(node, emit) {
+      const throttled = node.vitals?.throttled;
+      if (throttled) throttleSeries(throttled.now, emit);
+    },
+  },
+  {
+    name: 'picluster_node_throttled_since_boot',
+    help: 'Throttle flags that occurred since boot (1) or not (0), per flag (Raspberry Pi firmware).',
+    type: 'gauge',
+    series(node, emit) {
+      const throttled = node.vitals?.throttled;
+      if (throttled) throttleSeries(throttled.sinceBoot, emit);
+    },
+  },
+  {
+    name: 'picluster_node_disk_free_bytes',
+    help: 'Free space of a mounted filesystem, in bytes.',
+    type: 'gauge',
+    series(node, emit) {
+      for (const disk of node.vitals?.disks ?? []) emit(disk.freeBytes, { mount: disk.mount });
+    },
+  },
+  {
+    name: 'picluster_node_disk_size_bytes',
+    help: 'Size of a mounted filesystem, in bytes.',
+    type: 'gauge',
+    series(node, emit) {
+      for (const disk of node.vitals?.disks ?? []) emit(disk.totalBytes, { mount: disk.mount });
+    },
+  },
+  {
+    name: 'picluster_node_network_receive_bytes_total',
+    help: 'Bytes received on a network interface since boot.',
+    type: 'counter',
+    series(node, emit) {
+      for (const net of node.vitals?.nets ?? []) emit(net.rxBytes, { iface: net.iface });
+    },
+  },
+  {
+    name: 'picluster_node_network_transmit_bytes_total',
+    help: 'Bytes sent on a network interface since boot.',
+    type: 'counter',
+    series(node, emit) {
+      for (const net of node.vitals?.nets ?? []) emit(net.txBytes, { iface: net.iface });
+    },
+  },
+  single(
+    'picluster_node_last_seen_timestamp_seconds',
+    'When the primary last heard from the node, in seconds since the Unix epoch.',
+    (n) => n.lastSeen / MS_PER_S,
+  ),
+  single(
+    'picluster_node_clock_skew_seconds',
+    "The latest sample's node timestamp minus the primary's time of receipt, in seconds " +
+      '(a node without a real-time clock shows a large value; a resent backlog shows negative).',
+    (n) => (n.vitals ? (n.vitals.ts - n.vitals.receivedAt) / MS_PER_S : undefined),
+  ),
+  {
+    name: 'picluster_node_vitals_dropped_total',
+    help: "Samples the node dropped because its outbox was full (as of the node's latest sample).",
+    type: 'counter',
+    series(node, emit) {
+      const dropped = node.vitals?.dropped;
+      if (dropped !== undefined) emit(dropped);
+    },
+  },
+];
+
+/**
+ * The {node_id, node_name} object of each node, shared by every metric of one scrape: prom-client
+ * caches the escaped text of a value's `sharedLabels` per object, so a node's labels are escaped
+ * once per scrape, not once per series. The map lives only while render() collects; outside a
+ * render (someone calling registry.metrics() directly) each call makes a fresh object.
+ */
+class ScrapeLabels {
+  #byNode: Map<NodeRecord, Labels> | undefined;
+
+  of(node: NodeRecord): Labels {
+    let labels = this.#byNode?.get(node);
+    if (labels === undefined) {
+      labels = { node_id: node.id, node_name: node.name };
+      this.#byNode?.set(node, labels);
+    }
+    return labels;
+  }
+
+  /** Runs `collect` (which calls every metric's get synchronously) with the map in place. */
+  during<T>(collect: () => T): T {
+    this.#byNode = new Map();
+    try {
+      return collect();
+    } finally {
+      this.#byNode = undefined;
+    }
+  }
+}
+
+const NO_LABELS: Labels = Object.freeze({}) as Labels;
+
+/** Renders `metric`'s series for every node the primary knows, at scrape time. */
+function nodeMetric(primary: Primary, metric: NodeMetric, scrape: ScrapeLabels): ScrapeTimeMetric {
+  const { name, help, type } = metric;
+  // The primary is one process (no prom-client cluster aggregation): any aggregator would do;
+  // 'first' says a node's value is not a sum over workers.
+  const aggregator = 'first';
+  const collect = (merge: boolean): Collected => {
+    const values: Sample[] = [];
+    for (const node of primary.registry.all()) {
+      const nodeLabels = scrape.of(node);
+      metric.series(node, (value, extra) => {
+        values.push(
+          merge
+            ? { labels: { ...nodeLabels, ...extra }, value }
+            : { labels: extra ?? NO_LABELS, sharedLabels: nodeLabels, value },
+        );
+      });
+    }
+    return { name, help, type, values, aggregator };
+  };
+  return {
+    name,
+    help,
+    type,
+    aggregator,
+    // The text exposition (Registry.metrics) prefers this one; get() serves getMetricsAsJSON.
+    getForPromString: async () => collect(false),
+    get: async () => collect(true),
+    reset() {},
+  };
+}
+
+/** One unlabelled series read at scrape time; absent while `read` returns undefined. */
+function scalar(name: string, help: string, type: MetricType, read: () => number | undefined): ScrapeTimeMetric {
+  const aggregator = type === 'counter' ? 'sum' : 'first';
+  const collect = (): Collected => {
+    const value = read();
+    return { name, help, type, values: value === undefined ? [] : [{ labels: NO_LABELS, value }], aggregator };
+  };
+  return {
+    name,
+    help,
+    type,
+    aggregator,
+    getForPromString: async () => collect(),
+    get: async () => collect(),
+    reset() {},
+  };
+}
+
+function internalMetrics(primary: Primary): ScrapeTimeMetric[] {
+  const { stats } = primary;
+  const writer = () => primary.writerStats;
+  return [
+    scalar('picluster_connected_nodes', 'Nodes with a live session.', 'gauge', () => primary.registry.onlineCount),
+    scalar(
+      'picluster_known_nodes',
+      'Nodes the primary knows (online, lost or left).',
+      'gauge',
+      () => primary.registry.size,
+    ),
+    scalar(
+      'picluster_frames_received_total',
+      'Frames received from authenticated nodes.',
+      'counter',
+      () => stats.framesIn,
+    ),
+    scalar(
+      'picluster_connections_accepted_total',
+      'TCP connections accepted on the cluster port.',
+      'counter',
+      () => stats.accepted,
+    ),
+    scalar(
+      'picluster_rejected_openings_total',
+      'Connections closed because they did not open with the picluster magic.',
+      'counter',
+      () => stats.rejectedOpenings,
+    ),
+    scalar(
+      'picluster_handshake_failures_total',
+      'Handshakes not finished in time.',
+      'counter',
+      () => stats.handshakeFailures,
+    ),
+    scalar('picluster_auth_failures_total', 'Nodes refused for bad credentials.', 'counter', () => stats.authFailures),
+    scalar(
+      'picluster_reconnects_total',
+      'Sessions of nodes the primary already knew.',
+      'counter',
+      () => stats.reconnects,
+    ),
+    scalar(
+      'picluster_vitals_duplicates_total',
+      'Vitals samples received again after being stored (resends after a reconnect).',
+      'counter',
+      () => stats.duplicates,
+    ),
+    scalar(
+      'picluster_vitals_stored_total',
+      'Vitals samples committed to the store.',
+      'counter',
+      () => writer()?.samples,
+    ),
+    scalar('picluster_store_commits_total', 'Vitals transactions committed.', 'counter', () => writer()?.commits),
+    scalar(
+      'picluster_store_write_failures_total',
+      'Vitals transactions that failed.',
+      'counter',
+      () => writer()?.failures,
+    ),
+    // A gauge of the latest commit: the writer keeps only that duration, and a summary or
+    // histogram needs every commit observed as it happens (a hook in VitalsWriter).
+    scalar('picluster_store_write_seconds', 'Duration of the latest vitals commit, in seconds.', 'gauge', () => {
+      const stats = writer();
+      return stats && stats.commits > 0 ? stats.lastCommitMs / MS_PER_S : undefined;
+    }),
+  ];
+}
+
+/** The metrics of `primary`, in a registry of their own. */
+export function createMetrics(primary: Primary): Metrics {
+  const registry = new Registry();
+  // prom-client never stops its GC observer and event-loop monitor: they keep their registry alive
+  // for the life of the process. Giving them a registry of their own keeps `primary` out of that.
+  const processRegistry = new Registry();
+  collectDefaultMetrics({ register: processRegistry, prefix: 'picluster_' });
+  for (const metric of internalMetrics(primary)) registry.registerMetric(metric as unknown as Metric);
+  const scrape = new ScrapeLabels();
+  for (const metric of NODE_METRICS) registry.registerMetric(nodeMetric(primary, metric, scrape) as unknown as Metric);
+  for (const metric of processRegistry.getMetricsAsArray()) {
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges (sums of the
+    // per-type gauges it also exports): promtool rejects a gauge named *_total, so they are left out.
+    if (metric.name.endsWith('_total') && !(metric instanceof Counter)) continue;
+    registry.registerMetric(metric as unknown as Metric);
+  }
+  return {
+    registry,
+    // Registry.metrics() calls every metric's getForPromString before its first await.
+    render: () => scrape.during(() => registry.metrics()),
+    contentType: registry.contentType,
+  };
+}

@@ -3,7 +3,8 @@
 // value and where it came from (exit 2 in the CLI).
 
 import { readFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
+import { createRequire } from 'node:module';
+import { Compile } from 'typebox/compile';
 import { ConfigError } from '../protocol/errors.js';
 import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } from './settings.js';
 
@@ -72,15 +73,14 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     sources.set(s.key, where);
   }
   for (const s of SETTINGS) {
-    const result = s.schema.safeParse(values.get(s.key));
-    if (!result.success) {
+    const validator = Compile(s.schema);
+    if (!validator.Check(values.get(s.key))) {
       const where = sources.get(s.key) ?? 'defaults';
-      const issue = result.error.issues[0];
+      const issue = validator.Errors(values.get(s.key))[0];
       throw new ConfigError(
-        `invalid ${s.key} = ${JSON.stringify(values.get(s.key))} (from ${where}): ${issue?.message ?? 'rejected'}`,
+        `invalid ${s.key} = ${shown(s.key, values.get(s.key))} (from ${where}): ${issue?.message ?? 'rejected'}`,
       );
     }
-    values.set(s.key, result.data);
   }
 
   const tokenFile = values.get('tokenFile') as string | undefined;
@@ -146,7 +146,9 @@ function readConfigFile(file: string): Record<string, unknown> {
   }
   let doc: Record<string, unknown>;
   try {
-    doc = parseToml(text) as Record<string, unknown>;
+    // Loaded only when there is a file: most agents run on flags and env alone (RSS matters).
+    const { parse } = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
+    doc = parse(text) as Record<string, unknown>;
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid TOML: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -163,6 +165,11 @@ function readConfigFile(file: string): Record<string, unknown> {
   return out;
 }
 
+/** A value for an error message; secrets are never shown. */
+function shown(key: string, value: unknown): string {
+  return /token|secret/i.test(key) ? '(hidden)' : JSON.stringify(value);
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const BYTE_UNITS: Record<string, number> = {
   b: 1,
@@ -177,7 +184,7 @@ const BYTE_UNITS: Record<string, number> = {
 /** Turns the text of an env variable or flag into the setting's type. */
 export function parseText(setting: Setting, text: string, where: string): unknown {
   const fail = (expected: string): never => {
-    throw new ConfigError(`invalid ${setting.key} = ${JSON.stringify(text)} (from ${where}): expected ${expected}`);
+    throw new ConfigError(`invalid ${setting.key} = ${shown(setting.key, text)} (from ${where}): expected ${expected}`);
   };
   const t = text.trim();
   switch (setting.kind) {

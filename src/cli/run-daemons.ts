@@ -4,9 +4,7 @@
 
 import { join } from 'node:path';
 import type pino from 'pino';
-import { Primary } from '../primary/primary.js';
-import { Secondary } from '../secondary/secondary.js';
-import { startWebServer, type WebServer } from '../web/server.js';
+import type { Primary } from '../primary/primary.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 
@@ -24,6 +22,10 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
   let primary: Primary | undefined;
   try {
     if (roles.primary) {
+      // Loaded only where needed: a secondary on a Pi Zero must not carry SQLite, hono and
+      // prom-client in its memory (measured: the agent's RSS target is 60 MB).
+      const { Primary } = await import('../primary/primary.js');
+      const { startWebServer } = await import('../web/server.js');
       primary = new Primary({
         dataDir: config.dataDir,
         port: config.port,
@@ -43,7 +45,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
       await primary.start();
       const started = primary;
       stops.unshift(() => started.stop());
-      const web: WebServer = await startWebServer(primary, {
+      const web = await startWebServer(primary, {
         port: config.webPort,
         bind: config.webBind,
         logger: log.child({ role: 'web' }),
@@ -55,6 +57,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
       );
     }
     if (roles.secondary) {
+      const { Secondary } = await import('../secondary/secondary.js');
       const local = primary !== undefined;
       const listenHost = config.bind === '0.0.0.0' || config.bind === '::' ? '127.0.0.1' : config.bind;
       const secondary = new Secondary({

@@ -1,7 +1,7 @@
 // Every configuration setting in one table: key, default, flag, environment name, validation and
 // description. Config loading, `--help` and the README's configuration table all read it.
 
-import { z } from 'zod';
+import Type, { type TSchema } from 'typebox';
 import { DEFAULTS } from '../protocol/defaults.js';
 
 export type Role = 'primary' | 'secondary' | 'status';
@@ -10,7 +10,7 @@ export interface Setting {
   /** Dotted key as in the TOML file: `heartbeat.intervalMs` is `[heartbeat] intervalMs`. */
   key: string;
   default: unknown;
-  schema: z.ZodType;
+  schema: TSchema;
   /** What kind of text is accepted from env and flags. */
   kind: 'number' | 'duration' | 'bytes' | 'string' | 'boolean' | 'list' | 'labels';
   roles: Role[];
@@ -19,19 +19,19 @@ export interface Setting {
   arg?: string;
 }
 
-const port = z.number().int().min(0).max(65535);
-const positiveMs = z
-  .number()
-  .int()
-  .min(1)
-  .max(24 * 3600 * 1000);
-const host = z.string().min(1).max(253);
+/** A value that may be left out. */
+const optional = (schema: TSchema) => Type.Union([schema, Type.Undefined()]);
+const oneOf = (values: string[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const url = Type.String({ pattern: '^https?://[^\\s]+$' });
+const port = Type.Integer({ minimum: 0, maximum: 65535 });
+const positiveMs = Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 });
+const host = Type.String({ minLength: 1, maxLength: 253 });
 
 export const SETTINGS: readonly Setting[] = [
   {
     key: 'dataDir',
     default: DEFAULTS.dataDir,
-    schema: z.string().min(1),
+    schema: Type.String({ minLength: 1 }),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'DIR',
@@ -40,7 +40,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'token',
     default: undefined,
-    schema: z.string().min(16).max(512).optional(),
+    schema: optional(Type.String({ minLength: 16, maxLength: 512 })),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'TOKEN',
@@ -49,7 +49,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tokenFile',
     default: undefined,
-    schema: z.string().min(1).optional(),
+    schema: optional(Type.String({ minLength: 1 })),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'FILE',
@@ -94,7 +94,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'legacy',
     default: false,
-    schema: z.boolean(),
+    schema: Type.Boolean(),
     kind: 'boolean',
     roles: ['primary'],
     description: 'also accept nodes of the original Python cluster (not yet implemented: they are refused)',
@@ -102,7 +102,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'primary',
     default: undefined,
-    schema: z.array(z.string().min(1)).min(1).optional(),
+    schema: optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     kind: 'list',
     roles: ['secondary'],
     arg: 'HOST:PORT[,...]',
@@ -111,7 +111,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'name',
     default: undefined,
-    schema: z.string().min(1).max(256).optional(),
+    schema: optional(Type.String({ minLength: 1, maxLength: 256 })),
     kind: 'string',
     roles: ['secondary'],
     arg: 'NAME',
@@ -120,7 +120,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'labels',
     default: {},
-    schema: z.record(z.string().max(64), z.string().max(256)),
+    schema: Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 })),
     kind: 'labels',
     roles: ['secondary'],
     arg: 'k=v,...',
@@ -147,11 +147,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'vitals.periodMs',
     default: DEFAULTS.vitalsPeriodMs,
-    schema: z
-      .number()
-      .int()
-      .min(100)
-      .max(24 * 3600 * 1000),
+    schema: Type.Integer({ minimum: 100, maximum: 24 * 3600 * 1000 }),
     kind: 'duration',
     roles: ['secondary'],
     arg: 'MS',
@@ -178,7 +174,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'outbox.maxSamples',
     default: DEFAULTS.outboxMaxSamples,
-    schema: z.number().int().min(1).max(10_000_000),
+    schema: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
     kind: 'number',
     roles: ['secondary'],
     arg: 'N',
@@ -187,11 +183,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'maxFrameBytes',
     default: DEFAULTS.maxFrameBytes,
-    schema: z
-      .number()
-      .int()
-      .min(1024)
-      .max(64 * 1024 * 1024),
+    schema: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 }),
     kind: 'bytes',
     roles: ['primary'],
     arg: 'BYTES',
@@ -200,7 +192,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxConnections',
     default: DEFAULTS.maxConnections,
-    schema: z.number().int().min(1),
+    schema: Type.Integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -209,7 +201,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxHandshakes',
     default: DEFAULTS.maxHandshakes,
-    schema: z.number().int().min(1),
+    schema: Type.Integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -218,7 +210,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'history.rawRetentionMs',
     default: 24 * 3_600_000,
-    schema: z.number().int().min(3_600_000),
+    schema: Type.Integer({ minimum: 3_600_000 }),
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',
@@ -227,7 +219,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'history.minuteRetentionMs',
     default: 7 * 24 * 3_600_000,
-    schema: z.number().int().min(3_600_000),
+    schema: Type.Integer({ minimum: 3_600_000 }),
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',
@@ -236,7 +228,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'history.hourRetentionMs',
     default: 365 * 24 * 3_600_000,
-    schema: z.number().int().min(3_600_000),
+    schema: Type.Integer({ minimum: 3_600_000 }),
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',
@@ -245,7 +237,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'influx.url',
     default: undefined,
-    schema: z.url().optional(),
+    schema: optional(url),
     kind: 'string',
     roles: ['primary'],
     arg: 'URL',
@@ -254,7 +246,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'influx.layout',
     default: 'native',
-    schema: z.enum(['native', 'legacy']),
+    schema: oneOf(['native', 'legacy']),
     kind: 'string',
     roles: ['primary'],
     arg: 'LAYOUT',
@@ -263,7 +255,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'influx.database',
     default: 'picluster',
-    schema: z.string().min(1).max(64),
+    schema: Type.String({ minLength: 1, maxLength: 64 }),
     kind: 'string',
     roles: ['primary'],
     arg: 'NAME',
@@ -272,7 +264,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'influx.legacyPrefix',
     default: 'rpi_cluster_',
-    schema: z.string().max(64),
+    schema: Type.String({ maxLength: 64 }),
     kind: 'string',
     roles: ['primary'],
     arg: 'PREFIX',
@@ -281,7 +273,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'api',
     default: DEFAULTS.api,
-    schema: z.url(),
+    schema: url,
     kind: 'string',
     roles: ['status'],
     arg: 'URL',
@@ -290,7 +282,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'apiToken',
     default: undefined,
-    schema: z.string().min(1).optional(),
+    schema: optional(Type.String({ minLength: 1 })),
     kind: 'string',
     roles: ['status'],
     arg: 'TOKEN',
@@ -299,7 +291,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'logLevel',
     default: 'info',
-    schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+    schema: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'LEVEL',

@@ -152,14 +152,26 @@ export function replyTypeOf(t: string): string {
 }
 
 const checkEnvelope = Compile(Envelope);
-// A Map, never a plain object: a type named "constructor" or "__proto__" must not find anything.
-const payloadValidators = new Map<string, ReturnType<typeof Compile>>(
-  Object.entries(MESSAGE_SCHEMAS).map(([t, schema]) => [t, Compile(schema as TSchema)]),
-);
+// Maps, never plain objects: a type named "constructor" or "__proto__" must not find anything.
+const payloadSchemas = new Map<string, TSchema>(Object.entries(MESSAGE_SCHEMAS));
+// Compiled on first use: an agent never receives `vitals` or `auth`, and every compiled validator
+// costs memory (a Pi Zero's agent has a 60 MB budget).
+const payloadValidators = new Map<string, ReturnType<typeof Compile>>();
+
+function payloadValidator(t: string): ReturnType<typeof Compile> | undefined {
+  let validator = payloadValidators.get(t);
+  if (validator === undefined) {
+    const schema = payloadSchemas.get(t);
+    if (schema === undefined) return undefined;
+    validator = Compile(schema);
+    payloadValidators.set(t, validator);
+  }
+  return validator;
+}
 
 /** True when `t` is a message type of protocol v1. */
 export function isKnownType(t: string): t is MessageType {
-  return payloadValidators.has(t);
+  return payloadSchemas.has(t);
 }
 
 /**
@@ -171,7 +183,7 @@ export function validateMessage(value: unknown): Message {
   if (!checkEnvelope.Check(value)) {
     throw invalid('message', checkEnvelope, value);
   }
-  const validator = payloadValidators.get(value.t);
+  const validator = payloadValidator(value.t);
   if (validator !== undefined && !validator.Check(value.p ?? {})) {
     throw invalid(`"${value.t}" payload`, validator, value.p ?? {});
   }

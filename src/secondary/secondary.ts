@@ -170,7 +170,11 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       maxSamples: this.#options.outboxMaxSamples,
       logger: this.#log,
     });
-    this.#info = await (this.#options.machineInfo ?? (() => readMachineInfo({ version: this.#version })))();
+    // /proc and /sys only: systeminformation would stay loaded for the agent's whole life (2.4 MB).
+    this.#info = await (
+      this.#options.machineInfo ??
+      (() => readMachineInfo({ version: this.#version, useLibrary: false, logger: this.#log }))
+    )();
     this.#vitals = this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir });
     const periodMs = this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs;
     this.#sampler = setInterval(() => void this.#takeSample(), periodMs);

@@ -39,7 +39,11 @@ function sample(seq: number, ts: number): VitalsPayload {
 function openStore(): { store: Store; cleanup(): void } {
   const dir = mkdtempSync(join(os.tmpdir(), 'picluster-bench-store-'));
   const store = new Store(join(dir, 'primary.db'));
-  return { store, cleanup: () => (store.close(), rmSync(dir, { recursive: true, force: true })) };
+  const cleanup = () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { store, cleanup };
 }
 
 /** Ingest `rounds` vitals periods of all nodes in batches of `batchSize`; samples/s and CPU. */
@@ -73,7 +77,10 @@ function ingest(batchSize: number, rounds: number) {
       }
     }
   }
-  if (batch.length) store.insertVitals(batch), (samples += batch.length);
+  if (batch.length) {
+    store.insertVitals(batch);
+    samples += batch.length;
+  }
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
   // The rollup job's share: aggregate every finished minute and hour of what was ingested.

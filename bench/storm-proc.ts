@@ -1,0 +1,249 @@
+// Helpers shared by bench/reconnect-storm.ts and bench/agent-cost.ts: reading a process's memory
+// and CPU from /proc, starting the picluster CLI as a real process (under tsx or from dist/),
+// polling HTTP, and a cleanup registry that kills every child it started (by its own handle, never
+// by name) and removes every temp dir, on success, error, Ctrl-C or exit.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project root (this file lives in bench/). */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI_TS = join(ROOT, 'src/cli/main.ts');
+export const CLI_DIST = join(ROOT, 'dist/cli/main.js');
+
+export type Flavor = 'tsx' | 'dist';
+
+// ---------------------------------------------------------------- /proc
+
+let clkTck: number | undefined;
+
+/** Kernel clock ticks per second (the unit of utime/stime in /proc/PID/stat). */
+export function clockTicksPerSecond(): number {
+  if (clkTck === undefined) {
+    try {
+      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clkTck = 100;
+    }
+  }
+  return clkTck;
+}
+
+export interface MemStatus {
+  /** Resident set size now, bytes. */
+  rssBytes: number;
+  /** Peak resident set size since the process started, bytes. */
+  hwmBytes: number;
+}
+
+/** VmRSS and VmHWM of a live process. */
+export function readMem(pid: number): MemStatus {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number => {
+    const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    if (!match) throw new Error(`/proc/${pid}/status has no ${key}`);
+    return Number(match[1]) * 1024;
+  };
+  return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
+}
+
+export interface CpuTicks {
+  /** utime + stime of the process itself, clock ticks. */
+  self: number;
+  /** cutime + cstime: children it has waited for (e.g. commands it ran), clock ticks. */
+  children: number;
+}
+
+/** CPU time a live process has used, from /proc/PID/stat. */
+export function readCpu(pid: number): CpuTicks {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces and parentheses: fields after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17.
+  const field = (n: number): number => Number(rest[n - 3]);
+  return { self: field(14) + field(15), children: field(16) + field(17) };
+}
+
+/** CPU seconds between two readings. */
+export function cpuSeconds(from: CpuTicks, to: CpuTicks, which: keyof CpuTicks = 'self'): number {
+  return (to[which] - from[which]) / clockTicksPerSecond();
+}
+
+/** The soft limit on open files of this process (children inherit it). */
+export function openFilesLimit(): number {
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return !match || match[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match[1]);
+}
+
+// ---------------------------------------------------------------- cleanup
+
+const children = new Set<ChildProcess>();
+const dirs = new Set<string>();
+let handlersInstalled = false;
+
+function alive(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Kills every child still alive and removes every temp dir. Synchronous, safe to call twice. */
+export function cleanupSync(): void {
+  for (const child of children) {
+    if (alive(child)) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  children.clear();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  dirs.clear();
+}
+
+/** Kills every child, waits (bounded) until they are gone, then removes the temp dirs. */
+export async function cleanup(): Promise<void> {
+  const waits = [...children].filter(alive).map(
+    (child) =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        setTimeout(resolve, 3_000).unref();
+      }),
+  );
+  for (const child of children) if (alive(child)) child.kill('SIGKILL');
+  await Promise.all(waits);
+  cleanupSync();
+}
+
+/** Ctrl-C, SIGTERM, SIGHUP and a normal exit all clean up. */
+export function installCleanupHandlers(log: (line: string) => void): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on('exit', cleanupSync);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      log(`${signal}: killing child processes and removing temp dirs`);
+      cleanupSync();
+      process.exit(130);
+    });
+  }
+}
+
+/** A child to kill at cleanup. */
+export function track<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** A temp dir to remove at cleanup. */
+export function trackDir(dir: string): string {
+  dirs.add(dir);
+  return dir;
+}
+
+// ---------------------------------------------------------------- processes
+
+/** Starts `picluster ARGS` as a real process; stdout and stderr go to `logFile`. */
+export function spawnCli(flavor: Flavor, args: string[], logFile: string): ChildProcess {
+  const entry = flavor === 'tsx' ? ['--import', 'tsx', CLI_TS] : [CLI_DIST];
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn(process.execPath, [...entry, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', fd, fd],
+    });
+    return track(child);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The last `chars` characters of a log file (for error messages). */
+export function tail(file: string, chars = 1_500): string {
+  if (!existsSync(file)) return '';
+  const text = readFileSync(file, 'utf8');
+  return text.slice(-chars);
+}
+
+/** Rejects once `child` exits (for racing against waits). */
+export function exitOf(child: ChildProcess, what: string): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(new Error(`${what} exited early (code ${child.exitCode}, signal ${child.signalCode})`));
+    if (!alive(child)) fail();
+    else child.once('exit', fail);
+  });
+}
+
+/** A port free right now on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** GET `url` and parse JSON; undefined on any failure (connection refused, non-2xx, timeout). */
+export async function getJson<T>(url: string, timeoutMs = 5_000): Promise<T | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    return (await response.json()) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Polls GET `api`/healthz every `intervalMs` until it answers 200; returns Date.now() of that
+ * answer. Throws after `timeoutMs`, or when `child` exits.
+ */
+export async function waitHealthy(
+  api: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  intervalMs = 20,
+  logFile?: string,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!alive(child)) {
+      throw new Error(
+        `primary exited before /healthz answered (code ${child.exitCode}, signal ${child.signalCode})${logFile ? `\n${tail(logFile)}` : ''}`,
+      );
+    }
+    try {
+      const response = await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(1_000) });
+      await response.body?.cancel();
+      if (response.status === 200) return Date.now();
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `primary /healthz did not answer 200 within ${timeoutMs} ms${logFile ? `\n${tail(logFile)}` : ''}`,
+      );
+    }
+    await sleep(intervalMs);
+  }
+}
+
+// ---------------------------------------------------------------- numbers
+
+export const mb = (bytes: number): number => Math.round((bytes / (1024 * 1024)) * 10) / 10;
+export const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] as number;
+}

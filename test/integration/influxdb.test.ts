@@ -2,10 +2,12 @@
 // the right values, tags and field types, and an influxd that hangs or dies (and comes back on
 // the same dirs and ports) costs no vitals up to maxBufferedLines and never blocks the writer.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { InfluxSink } from '../../src/primary/influx-sink.js';
 import type { Logger } from '../../src/protocol/logger.js';
 import type { VitalsPayload } from '../../src/protocol/messages.js';
+import { startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
 import { type Influxd, startInfluxd } from '../helpers/influxd.js';
 import { requirePrograms } from '../helpers/require-tool.js';
 
@@ -278,4 +280,31 @@ test('InfluxSink writes to a real influxd', { timeout: 60_000 }, async (t) => {
       assert.ok(warnedKinds.includes('write: unreachable (ECONNREFUSED)'), warnedKinds.join(', '));
     },
   );
+});
+
+test('the primary writes stored vitals to InfluxDB when influx.url is set (CLI, legacy layout)', {
+  timeout: 90_000,
+}, async (t) => {
+  const programs = requirePrograms(t, ['influxd'], 'apt-get install influxdb');
+  if (!programs?.influxd) return;
+  const influxd = await startInfluxd(t, programs.influxd);
+  const dir = tempDir(t);
+  const primary = await startPrimary(t, {
+    dataDir: join(dir, 'primary'),
+    args: ['--influx-url', influxd.url, '--influx-layout', 'legacy'],
+  });
+  startSecondary(t, primary, { dataDir: join(dir, 'pi'), name: 'pi-legacy' });
+  await waitUntil(
+    async () => {
+      const { rows } = await influxd.query(
+        'rpi_cluster_node_vitals',
+        `SELECT percentage FROM cpu WHERE node = 'pi-legacy'`,
+      );
+      return rows.length >= 3;
+    },
+    30_000,
+    '3 samples of pi-legacy in the legacy cpu measurement',
+  );
+  const ram = await influxd.query('rpi_cluster_node_vitals', `SELECT free FROM ram WHERE node = 'pi-legacy'`);
+  assert.ok(ram.rows.length >= 1 && Number(ram.rows[0]?.free) > 0);
 });

@@ -28,6 +28,7 @@ export interface Config {
   maxFrameBytes: number;
   maxConnections: number;
   maxHandshakes: number;
+  adminToken: string | undefined;
   history: { rawMs: number; minuteMs: number; hourMs: number };
   influx: { url: string; layout: 'native' | 'legacy'; database: string; legacyPrefix: string } | undefined;
   api: string;
@@ -93,6 +94,14 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
       );
     }
   }
+  const adminTokenFile = values.get('adminTokenFile') as string | undefined;
+  if (adminTokenFile && values.get('adminToken') === undefined) {
+    try {
+      values.set('adminToken', readFileSync(adminTokenFile, 'utf8').trim());
+    } catch (err) {
+      throw new ConfigError(`cannot read the admin token file ${adminTokenFile}: ${(err as Error).message}`);
+    }
+  }
   if (roles.includes('secondary') && roles.length === 1 && !values.get('primary')) {
     throw new ConfigError('no primary given: use --primary HOST:PORT (or PICLUSTER_PRIMARY)');
   }
@@ -117,6 +126,7 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     maxFrameBytes: get('maxFrameBytes'),
     maxConnections: get('limits.maxConnections'),
     maxHandshakes: get('limits.maxHandshakes'),
+    adminToken: get('adminToken'),
     history: {
       rawMs: get('history.rawRetentionMs'),
       minuteMs: get('history.minuteRetentionMs'),

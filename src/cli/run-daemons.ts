@@ -48,6 +48,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
       const web = await startWebServer(primary, {
         port: config.webPort,
         bind: config.webBind,
+        adminToken: config.adminToken,
         logger: log.child({ role: 'web' }),
       });
       stops.unshift(() => web.close());

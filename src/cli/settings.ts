@@ -208,6 +208,25 @@ export const SETTINGS: readonly Setting[] = [
     description: 'connections in the handshake at once',
   },
   {
+    key: 'adminToken',
+    default: undefined,
+    schema: optional(Type.String({ minLength: 16, maxLength: 512 })),
+    kind: 'string',
+    roles: ['primary'],
+    arg: 'TOKEN',
+    description:
+      'admin token for the web login and API when the web bind is not loopback (default: DATA/admin-token, created)',
+  },
+  {
+    key: 'adminTokenFile',
+    default: undefined,
+    schema: optional(Type.String({ minLength: 1 })),
+    kind: 'string',
+    roles: ['primary'],
+    arg: 'FILE',
+    description: 'read the admin token from FILE',
+  },
+  {
     key: 'history.rawRetentionMs',
     default: 24 * 3_600_000,
     schema: Type.Integer({ minimum: 3_600_000 }),

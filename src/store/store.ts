@@ -123,6 +123,8 @@ export class Store {
       bumpLastSeq: db.prepare('UPDATE nodes SET last_seq = max(last_seq, ?), last_seen = ? WHERE id = ?'),
       seqs: db.prepare('SELECT seq FROM vitals WHERE node_id = ? ORDER BY seq'),
       addEvent: db.prepare('INSERT INTO events (ts, node_id, type, data) VALUES (?, ?, ?, ?)'),
+      eventsAfter: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
+      lastEventId: db.prepare('SELECT max(id) AS id FROM events'),
       events: db.prepare(
         'SELECT * FROM events WHERE (@node IS NULL OR node_id = @node) AND ts >= @since ORDER BY id DESC LIMIT @limit',
       ),
@@ -254,13 +256,36 @@ export class Store {
       node: query.node ?? null,
       since: query.since ?? 0,
       limit: query.limit ?? 100,
-    }) as Array<{ id: number; ts: number; node_id: string | null; type: string; data: string }>;
-    return rows.map((r) => ({ ...(JSON.parse(r.data) as object), id: r.id, ts: r.ts, node: r.node_id, type: r.type }));
+    }) as RawEvent[];
+    return rows.map(toEventRow);
+  }
+
+  /** Events with id > `afterId`, oldest first (the live stream follows the log with this). */
+  eventsAfter(afterId: number, limit = 1000): EventRow[] {
+    const rows = this.#stmts.eventsAfter.all(afterId, limit) as RawEvent[];
+    return rows.map(toEventRow);
+  }
+
+  /** The id of the newest event (0 when there is none). */
+  lastEventId(): number {
+    return (this.#stmts.lastEventId.get() as { id: number | null }).id ?? 0;
   }
 
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+interface RawEvent {
+  id: number;
+  ts: number;
+  node_id: string | null;
+  type: string;
+  data: string;
+}
+
+function toEventRow(r: RawEvent): EventRow {
+  return { ...(JSON.parse(r.data) as object), id: r.id, ts: r.ts, node: r.node_id, type: r.type };
 }
 
 function toNodeRow(row: RawNode): NodeRow {

@@ -1,37 +1,57 @@
-// The primary's HTTP side (hono on node:http): JSON API of the public contract. This first cut
-// serves /healthz and the node endpoints; the dashboard, SSE and /metrics grow here.
+// The primary's HTTP side (hono on node:http): the JSON API and live stream of the public
+// contract, Prometheus /metrics, the dashboard, and the login that guards them off loopback.
 
 import { once } from 'node:events';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Primary } from '../primary/primary.js';
+import { randomHex } from '../protocol/auth.js';
 import type { Logger } from '../protocol/logger.js';
 import { silentLogger } from '../protocol/logger.js';
+import { BadRequest, errorBody, registerApi } from './api.js';
+import { isLoopback, WebAuth } from './auth.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { StreamHub } from './stream-hub.js';
 
 export interface WebServerOptions {
   port: number;
   bind: string;
+  /** Admin token for a non-loopback bind; default DATA/admin-token, created (0600) when missing. */
+  adminToken?: string;
+  /** Require the login even on loopback (tests). */
+  requireLogin?: boolean;
+  /** Coalescing interval of the live stream, ms. Default 1000. */
+  streamCoalesceMs?: number;
   logger?: Logger;
 }
 
 export interface WebServer {
   readonly port: number;
+  readonly hub: StreamHub;
   close(): Promise<void>;
 }
 
-const errorBody = (code: string, message: string) => ({ error: { code, message } });
+export interface AppOptions {
+  logger?: Logger;
+  hub?: StreamHub;
+  auth?: WebAuth;
+}
 
-/** The API as a hono app (tests call `app.request()` without a socket). */
-export function createApp(primary: Primary, logger: Logger = silentLogger): Hono {
+/** The HTTP app (tests call `app.request()` without a socket). */
+export function createApp(primary: Primary, options: AppOptions | Logger = {}): Hono {
+  const { logger = silentLogger, hub, auth } = 'debug' in options ? { logger: options } : (options as AppOptions);
   const app = new Hono();
   app.get('/healthz', (c) => (primary.ready ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
-  app.get('/api/nodes', (c) => c.json({ nodes: primary.nodes() }));
-  app.get('/api/nodes/:id', (c) => {
-    const node = primary.node(c.req.param('id'));
-    return node ? c.json(node) : c.json(errorBody('ERR_NOT_FOUND', `no node with id ${c.req.param('id')}`), 404);
-  });
+  if (auth) {
+    app.use('*', auth.guard);
+    auth.register(app);
+  } else {
+    app.get('/api/session', (c) => c.json({ authenticated: true, csrfToken: null }));
+  }
+  registerApi(app, primary, hub ?? new StreamHub(primary));
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
   app.get('/metrics', async (c) => {
@@ -40,6 +60,7 @@ export function createApp(primary: Primary, logger: Logger = silentLogger): Hono
   });
   app.notFound((c) => c.json(errorBody('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
+    if (err instanceof BadRequest) return c.json(errorBody('ERR_BAD_REQUEST', err.message), 400);
     // No stack traces to clients: the log has the details.
     logger.error({ err, path: c.req.path }, 'API request failed');
     return c.json(errorBody('ERR_INTERNAL', 'internal error'), 500);
@@ -49,23 +70,47 @@ export function createApp(primary: Primary, logger: Logger = silentLogger): Hono
 
 export async function startWebServer(primary: Primary, options: WebServerOptions): Promise<WebServer> {
   const logger = options.logger ?? silentLogger;
-  const app = createApp(primary, logger);
+  const hub = new StreamHub(primary, { coalesceMs: options.streamCoalesceMs });
+  hub.start();
+  const needsLogin = options.requireLogin === true || !isLoopback(options.bind);
+  const auth = needsLogin
+    ? new WebAuth(options.adminToken ?? loadOrCreateAdminToken(primary.dataDir, logger))
+    : undefined;
+  const app = createApp(primary, { logger, hub, auth });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: options.bind });
   server.listen(options.port, options.bind);
-  await Promise.race([
-    once(server, 'listening'),
-    once(server, 'error').then(([err]) => {
-      throw err;
-    }),
-  ]);
+  try {
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => {
+        throw err;
+      }),
+    ]);
+  } catch (err) {
+    hub.stop();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
-  logger.info({ url: `http://${options.bind}:${port}/` }, 'web server listening');
+  logger.info({ url: `http://${options.bind}:${port}/`, login: needsLogin }, 'web server listening');
   return {
     port,
+    hub,
     close: () =>
       new Promise<void>((resolve) => {
+        hub.stop();
         server.close(() => resolve());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       }),
   };
+}
+
+/** The admin token in DATA/admin-token, made (mode 0600) on first need. Never logged. */
+function loadOrCreateAdminToken(dataDir: string, logger: Logger): string {
+  const file = join(dataDir, 'admin-token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomHex(32);
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  logger.info({ tokenFile: file }, 'created the admin token for the web login and the API (off loopback)');
+  return token;
 }

@@ -1,0 +1,104 @@
+// The JSON API of the public contract (ARCHITECTURE.md): nodes, one node, a node's vitals over a
+// range, the events log, and the live stream. Query parameters are validated; bad input gets a
+// 400 with the contract's error body naming what is wrong.
+
+import type { Context, Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { Primary } from '../primary/primary.js';
+import type { StreamHub, StreamMessage } from './stream-hub.js';
+
+const HOUR_MS = 3_600_000;
+/** The widest range one vitals query may ask for (two years). */
+const MAX_RANGE_MS = 2 * 366 * 24 * HOUR_MS;
+/** Messages queued for one slow SSE client before it is sent `reset` instead. */
+const MAX_CLIENT_QUEUE = 1000;
+
+export const errorBody = (code: string, message: string) => ({ error: { code, message } });
+
+class BadRequest extends Error {}
+
+/** An integer query parameter within [min, max], or `fallback` when absent. */
+function intParam(c: Context, name: string, min: number, max: number, fallback: number): number {
+  const text = c.req.query(name);
+  if (text === undefined || text === '') return fallback;
+  if (!/^-?\d+$/.test(text)) throw new BadRequest(`${name} must be an integer, got "${text.slice(0, 40)}"`);
+  const value = Number(text);
+  if (value < min || value > max) throw new BadRequest(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function registerApi(app: Hono, primary: Primary, hub: StreamHub): void {
+  app.get('/api/nodes', (c) => c.json({ nodes: primary.nodes() }));
+
+  app.get('/api/nodes/:id', (c) => {
+    const node = primary.node(c.req.param('id'));
+    return node ? c.json(node) : c.json(errorBody('ERR_NOT_FOUND', `no node with id ${c.req.param('id')}`), 404);
+  });
+
+  app.get('/api/nodes/:id/vitals', (c) => {
+    const id = c.req.param('id');
+    if (!primary.node(id)) return c.json(errorBody('ERR_NOT_FOUND', `no node with id ${id}`), 404);
+    const now = Date.now();
+    const to = intParam(c, 'to', 0, now + 24 * HOUR_MS, now);
+    const from = intParam(c, 'from', 0, to, to - HOUR_MS);
+    if (to - from > MAX_RANGE_MS) throw new BadRequest(`the range from..to may span at most ${MAX_RANGE_MS} ms`);
+    const stepMs = c.req.query('stepMs') ? intParam(c, 'stepMs', 1, MAX_RANGE_MS, 1) : undefined;
+    if (from >= to) throw new BadRequest('from must be before to');
+    const series = primary.store.vitalsSeries(id, from, to, stepMs, now);
+    return c.json({ nodeId: id, ...series });
+  });
+
+  app.get('/api/events', (c) => {
+    const node = c.req.query('node') || undefined;
+    const since = intParam(c, 'since', 0, Number.MAX_SAFE_INTEGER, 0);
+    const limit = intParam(c, 'limit', 1, 1000, 100);
+    return c.json({ events: primary.store.events({ node, since, limit }) });
+  });
+
+  app.get('/api/stream', (c) => {
+    const header = c.req.header('last-event-id');
+    const lastEventId = header && /^\d+$/.test(header) ? Number(header) : undefined;
+    return streamSSE(c, async (stream) => {
+      const queue: StreamMessage[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = hub.subscribe((message) => {
+        if (queue.length >= MAX_CLIENT_QUEUE) {
+          // A client this far behind gets a fresh start rather than unbounded memory here.
+          queue.length = 0;
+          queue.push({ id: message.id, event: 'reset', data: '{}' });
+        } else {
+          queue.push(message);
+        }
+        wake?.();
+      }, lastEventId);
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      let lastWrite = Date.now();
+      while (!stream.aborted && !stream.closed) {
+        const message = queue.shift();
+        if (message) {
+          await stream.writeSSE({ id: String(message.id), event: message.event, data: message.data });
+          lastWrite = Date.now();
+          continue;
+        }
+        if (Date.now() - lastWrite >= 15_000) {
+          await stream.write(': keepalive\n\n'); // keeps proxies from closing an idle stream
+          lastWrite = Date.now();
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 15_000);
+          wake = () => {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          };
+        });
+      }
+      unsubscribe();
+    });
+  });
+}
+
+export { BadRequest };

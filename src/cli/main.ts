@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../protocol/errors.js';
 import { type Config, loadConfig } from './config.js';
+import { runMigrateConfig } from './migrate-config.js';
 import { runDaemons } from './run-daemons.js';
 import { envNameOf, flagOf, type Role, SETTINGS } from './settings.js';
 import { runStatus } from './status.js';
@@ -58,6 +59,14 @@ export function buildProgram(): Command {
     .option('--json', 'print the API answer as JSON')
     .action(async (opts: { json?: boolean }, command: Command) => {
       process.exitCode = await runStatus(configFrom(command, ['status']), { json: opts.json === true });
+    });
+  program
+    .command('migrate-config')
+    .description("turn the original Python cluster's rpicluster.cfg into picluster's TOML config")
+    .argument('<FILE>', 'the original rpicluster.cfg')
+    .option('--out <FILE>', 'write the TOML to FILE (never overwritten) instead of stdout')
+    .action((file: string, opts: { out?: string }) => {
+      process.exitCode = runMigrateConfig(file, { out: opts.out });
     });
   for (const command of program.commands) command.exitOverride();
   return program;

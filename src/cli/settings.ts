@@ -97,7 +97,7 @@ export const SETTINGS: readonly Setting[] = [
     schema: Type.Boolean(),
     kind: 'boolean',
     roles: ['primary'],
-    description: 'also accept nodes of the original Python cluster (not yet implemented: they are refused)',
+    description: 'also accept nodes of the original Python cluster on the cluster port (unauthenticated)',
   },
   {
     key: 'primary',

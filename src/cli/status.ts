@@ -42,7 +42,7 @@ export function formatTable(nodes: NodeView[], now = Date.now()): string {
     n.vitals && n.info
       ? `${Math.round((100 * (n.info.ramTotalBytes - n.vitals.ramAvailableBytes)) / Math.max(1, n.info.ramTotalBytes))}%`
       : '-',
-    n.vitals ? n.vitals.load1.toFixed(2) : '-',
+    typeof n.vitals?.load1 === 'number' ? n.vitals.load1.toFixed(2) : '-',
     `${Math.max(0, Math.round((now - n.lastSeen) / 1000))}s ago`,
     n.id,
   ]);

@@ -2,9 +2,8 @@
 // keeps the registry and the store, acknowledges vitals once committed, answers queries.
 // A node's link dying never reaches further than its own session.
 
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { Connection, type RequestOptions } from '../connection/connection.js';
@@ -19,37 +18,15 @@ import type { StoredSample } from '../store/store.js';
 import { Store } from '../store/store.js';
 import type { Retention } from '../store/vitals-history.js';
 import { VitalsWriter } from '../store/vitals-writer.js';
+import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
 import { authenticate } from './handshake.js';
 import { InfluxSink, type InfluxSinkOptions, type InfluxSinkStats } from './influx-sink.js';
+import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-session.js';
 import { readOpening } from './opening.js';
+import type { PrimaryOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 
-export interface PrimaryOptions {
-  /** Directory of `primary.db`, `token` and `primary-id`. Default ./data. */
-  dataDir?: string;
-  /** Cluster port; 0 picks a free one. Default 12345. */
-  port?: number;
-  /** Address to listen on. Default all interfaces. */
-  bind?: string;
-  /** Cluster token; without one the primary reads or creates DATA/token (mode 0600). */
-  token?: string;
-  heartbeatIntervalMs?: number;
-  handshakeTimeoutMs?: number;
-  maxFrameBytes?: number;
-  maxConnections?: number;
-  maxHandshakes?: number;
-  /** Accept nodes of the original protocol (not yet supported: they are refused with a log line). */
-  legacy?: boolean;
-  /** History retention: raw samples, per-minute and per-hour rollups, ms. Defaults 24 h / 7 d / 365 d. */
-  retention?: Partial<Retention>;
-  /** How often finished minutes are rolled up and expired history pruned, ms. Default 30000. */
-  pruneIntervalMs?: number;
-  /** Also write vitals to this InfluxDB 1.x (off without a URL). */
-  influx?: Omit<InfluxSinkOptions, 'logger'>;
-  /** picluster version announced to nodes. */
-  version?: string;
-  logger?: Logger;
-}
+export type { PrimaryOptions };
 
 export type PrimaryState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
 
@@ -71,6 +48,9 @@ export interface PrimaryStats {
   framesIn: number;
   duplicates: number;
 }
+
+/** Largest frame accepted before `welcome`. */
+const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
 
 export class Primary extends EventEmitter<PrimaryEvents> {
   readonly dataDir: string;
@@ -97,6 +77,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #token = '';
   #primaryId = '';
   #handshakes = 0;
+  #legacy: LegacyNodes | undefined;
   readonly #sockets = new Set<net.Socket>();
   readonly #tokenGiven: string | undefined;
   #unknownOpeningLogged = 0;
@@ -115,6 +96,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       maxConnections: options.maxConnections ?? DEFAULTS.maxConnections,
       maxHandshakes: options.maxHandshakes ?? DEFAULTS.maxHandshakes,
       legacy: options.legacy ?? false,
+      legacySilenceMs: options.legacySilenceMs ?? DEFAULT_LEGACY_SILENCE_MS,
       version: options.version ?? '0.0.0',
       pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
     };
@@ -177,8 +159,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `primary already ${this.#state}`);
     this.#state = 'starting';
     mkdirSync(this.dataDir, { recursive: true });
-    this.#primaryId = readOrCreate(join(this.dataDir, 'primary-id'), () => randomUUID());
-    this.#token = this.#tokenGiven ?? this.#loadOrCreateToken();
+    this.#primaryId = loadOrCreatePrimaryId(this.dataDir);
+    this.#token = this.#tokenGiven ?? loadOrCreateToken(this.tokenFile, this.#options.port, this.#log);
     const store = new Store(join(this.dataDir, 'primary.db'), { retention: this.#retention });
     this.#store = store;
     const markedLost = store.markOnlineNodesLost();
@@ -193,6 +175,22 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         for (const id of nodeIds) this.registry.get(id)?.session?.destroy('storing vitals failed');
       },
     });
+    if (this.#options.legacy) {
+      this.#legacy = new LegacyNodes({
+        host: {
+          registry: this.registry,
+          store,
+          log: this.#log,
+          stats: this.stats,
+          addVitals: (id, sample, at) => this.#writer?.add(id, sample, at),
+          setState: (record, state, data) => this.#setState(record, state, data),
+          emitNode: (view) => this.emit('node', view),
+        },
+        maxMessageBytes: this.#options.maxFrameBytes,
+        silenceMs: this.#options.legacySilenceMs,
+        baseInfo: await readLegacyBaseInfo(this.#options.version, this.#log),
+      });
+    }
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.#onSocket(socket));
     server.maxConnections = this.#options.maxConnections;
     this.#server = server;
@@ -223,6 +221,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const closed = new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
     await Promise.all(sessions.map((s) => s.close()));
+    this.#legacy?.closeAll();
     for (const socket of this.#sockets) socket.destroy();
     await closed;
     this.#writer?.flush();
@@ -234,24 +233,13 @@ export class Primary extends EventEmitter<PrimaryEvents> {
 
   /** Sends a request to an online node. */
   request(nodeId: string, type: string, payload: unknown = {}, options?: RequestOptions): Promise<unknown> {
-    const session = this.registry.get(nodeId)?.session;
+    const record = this.registry.get(nodeId);
+    if (record?.legacy) return Promise.reject(new PiclusterError('ERR_BAD_REQUEST', `${nodeId} is a legacy node`));
+    const session = record?.session;
     if (!session) {
       return Promise.reject(new DisconnectionError('ERR_CLOSED', `node ${nodeId} is not connected`));
     }
     return session.request(type, payload, options);
-  }
-
-  #loadOrCreateToken(): string {
-    const file = this.tokenFile;
-    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-    const token = randomHex(32);
-    writeFileSync(file, `${token}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
-    this.#log.info(
-      { tokenFile: file },
-      `created the cluster token; join a node with: picluster secondary --primary <this host>:${this.#options.port} --token-file <a copy of ${file}>`,
-    );
-    return token;
   }
 
   async #onSocket(socket: net.Socket): Promise<void> {
@@ -273,13 +261,15 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     };
     try {
       const opening = await readOpening(socket, this.#options.handshakeTimeoutMs);
-      if (opening.kind !== 'native') {
+      const remainingMs = Math.max(1, this.#options.handshakeTimeoutMs - (Date.now() - startedAt));
+      if (opening.kind === 'legacy' && this.#legacy) {
+        this.#legacy.accept(socket, opening.rest, remainingMs, release);
+      } else if (opening.kind !== 'native') {
         release();
         this.#rejectOpening(socket, opening.kind);
-        return;
+      } else {
+        this.#startSession(socket, opening.rest, remainingMs, release);
       }
-      const remainingMs = Math.max(1, this.#options.handshakeTimeoutMs - (Date.now() - startedAt));
-      this.#startSession(socket, opening.rest, remainingMs, release);
     } catch (err) {
       release();
       this.#log.warn({ err }, 'connection setup failed');
@@ -305,7 +295,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const conn = new Connection(socket, {
       head,
       heartbeat: { intervalMs: this.#options.heartbeatIntervalMs },
-      maxFrameBytes: this.#options.maxFrameBytes,
+      // `auth` is under 2 KB: an unauthenticated peer gets no more than this to buffer.
+      maxFrameBytes: Math.min(PRE_AUTH_MAX_FRAME_BYTES, this.#options.maxFrameBytes),
       logger: this.#log,
     });
     const nonce = randomHex(32);
@@ -352,6 +343,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       }
       endHandshake();
       record = this.#admit(conn, result.auth, result.nodeSecret);
+      if (result.confirmsSecret) this.store.confirmNodeSecret(record.id);
+      // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
+      conn.setMaxFrameBytes(this.#options.maxFrameBytes);
       conn.handleUnknown(undefined);
       conn.handle('query', (query) => this.#answerQuery(record as NodeRecord, query));
       return result.welcome;
@@ -491,12 +485,4 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         throw new PiclusterError('ERR_BAD_REQUEST', `the primary does not answer query "${what}"`);
     }
   }
-}
-
-/** Reads a small file, or creates it with `make()` (mode 0600). */
-function readOrCreate(file: string, make: () => string): string {
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const value = make();
-  writeFileSync(file, `${value}\n`, { mode: 0o600 });
-  return value;
 }

@@ -35,7 +35,10 @@ export class Registry {
   /** Loads the nodes the store remembers (their state as stored). */
   load(rows: readonly NodeRow[], latest: (id: string) => (VitalsPayload & { receivedAt: number }) | null): void {
     for (const row of rows) {
-      this.#nodes.set(row.id, { ...row, vitals: latest(row.id), session: undefined });
+      const vitals = latest(row.id);
+      // A legacy node's sample has no uptime: the store gives it back as NULL; it is absent.
+      if (vitals?.uptimeS === null) delete (vitals as Partial<VitalsPayload>).uptimeS;
+      this.#nodes.set(row.id, { ...row, vitals, session: undefined });
     }
   }
 

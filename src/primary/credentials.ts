@@ -1,0 +1,34 @@
+// The primary's identity files in its data dir: `primary-id` (made once, kept for ever) and the
+// cluster token `token` (mode 0600), created on the first start when no token is given.
+
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomHex } from '../protocol/auth.js';
+import type { Logger } from '../protocol/logger.js';
+
+/** DATA/primary-id, created on the first start. */
+export function loadOrCreatePrimaryId(dataDir: string): string {
+  return readOrCreate(join(dataDir, 'primary-id'), () => randomUUID());
+}
+
+/** The token in `file`, or a new one written there (mode 0600) with a log line saying how to join. */
+export function loadOrCreateToken(file: string, port: number, log: Logger): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomHex(32);
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  log.info(
+    { tokenFile: file },
+    `created the cluster token; join a node with: picluster secondary --primary <this host>:${port} --token-file <a copy of ${file}>`,
+  );
+  return token;
+}
+
+/** Reads a small file, or creates it with `make()` (mode 0600). */
+function readOrCreate(file: string, make: () => string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const value = make();
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}

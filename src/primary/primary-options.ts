@@ -1,0 +1,35 @@
+// The options of a Primary (src/primary/primary.ts), each with its default and unit; the CLI fills
+// them from the settings table (src/cli/settings.ts).
+
+import type { Logger } from '../protocol/logger.js';
+import type { Retention } from '../store/vitals-history.js';
+import type { InfluxSinkOptions } from './influx-sink.js';
+
+export interface PrimaryOptions {
+  /** Directory of `primary.db`, `token` and `primary-id`. Default ./data. */
+  dataDir?: string;
+  /** Cluster port; 0 picks a free one. Default 12345. */
+  port?: number;
+  /** Address to listen on. Default all interfaces. */
+  bind?: string;
+  /** Cluster token; without one the primary reads or creates DATA/token (mode 0600). */
+  token?: string;
+  heartbeatIntervalMs?: number;
+  handshakeTimeoutMs?: number;
+  maxFrameBytes?: number;
+  maxConnections?: number;
+  maxHandshakes?: number;
+  /** Accept nodes of the original Python cluster (LEGACY-PROTOCOL.md). Default false. */
+  legacy?: boolean;
+  /** A legacy node silent this long is lost, ms. Default 20000. */
+  legacySilenceMs?: number;
+  /** History retention: raw samples, per-minute and per-hour rollups, ms. Defaults 24 h / 7 d / 365 d. */
+  retention?: Partial<Retention>;
+  /** How often finished minutes are rolled up and expired history pruned, ms. Default 30000. */
+  pruneIntervalMs?: number;
+  /** Also write vitals to this InfluxDB 1.x (off without a URL). */
+  influx?: Omit<InfluxSinkOptions, 'logger'>;
+  /** picluster version announced to nodes. */
+  version?: string;
+  logger?: Logger;
+}

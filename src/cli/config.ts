@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Compile } from 'typebox/compile';
 import { ConfigError } from '../protocol/errors.js';
+import { parsePrimaries } from '../secondary/primary-address.js';
 import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } from './settings.js';
 
 export interface Config {
@@ -102,6 +103,8 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
       throw new ConfigError(`cannot read the admin token file ${adminTokenFile}: ${(err as Error).message}`);
     }
   }
+  const primaries = values.get('primary') as string[] | undefined;
+  if (primaries) parsePrimaries(primaries.join(',')); // one clear line for a bad address, exit 2
   if (roles.includes('secondary') && roles.length === 1 && !values.get('primary')) {
     throw new ConfigError('no primary given: use --primary HOST:PORT (or PICLUSTER_PRIMARY)');
   }

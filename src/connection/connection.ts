@@ -72,7 +72,7 @@ export interface RequestOptions {
 export class Connection extends EventEmitter<ConnectionEvents> {
   readonly socket: Socket;
   readonly remoteAddress: string;
-  readonly #options: Required<Omit<ConnectionOptions, 'head' | 'heartbeat' | 'clock' | 'logger'>>;
+  #options: Required<Omit<ConnectionOptions, 'head' | 'heartbeat' | 'clock' | 'logger'>>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #decoder: FrameDecoder;
@@ -149,6 +149,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#heartbeat?.setIntervalMs(intervalMs);
   }
 
+  /** Changes the largest frame accepted from the peer (and sent to it). */
+  setMaxFrameBytes(maxFrameBytes: number): void {
+    this.#decoder.maxFrameBytes = maxFrameBytes;
+    this.#options.maxFrameBytes = maxFrameBytes;
+  }
+
   /** Registers the handler for requests of type `type` (one per type). */
   handle(type: string, handler: RequestHandler): this {
     this.#handlers.set(type, handler);
@@ -190,7 +196,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         options.timeoutMs ?? this.#options.requestTimeoutMs,
         options.signal,
       );
-      if (!this.#enqueue({ t: type, id, p: payload })) {
+      let queued: boolean;
+      try {
+        queued = this.#enqueue({ t: type, id, p: payload });
+      } catch (err) {
+        // Too large to send: settle the registered request too, or its later timeout would
+        // reject a promise nobody holds.
+        this.#pending.reject(id, err as Error);
+        return reply;
+      }
+      if (!queued) {
         this.#pending.reject(
           id,
           new BackpressureError(`write queue full (${this.queuedBytes} bytes): wait for 'drain'`),
@@ -314,7 +329,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     } else if (message.id !== undefined) {
       this.#handleRequest(message, message.id);
     } else {
-      this.emit('message', message);
+      try {
+        this.emit('message', message);
+      } catch (err) {
+        // A listener's bug must not take the process down from inside a socket callback.
+        this.#log.error({ err, peer: this.remoteAddress, t: message.t }, 'message listener failed');
+      }
     }
   }
 

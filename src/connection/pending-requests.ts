@@ -45,6 +45,7 @@ export class PendingRequests {
         `${this.#pending.size} requests already in flight (connection.maxPendingRequests): wait for replies`,
       );
     }
+    if (signal?.aborted) return { id: 0, reply: Promise.reject(signal.reason) };
     const id = this.#nextId;
     this.#nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
     const deadline = this.#clock.now() + timeoutMs;

@@ -11,12 +11,19 @@ export interface HandshakeContext {
   nonce: string;
   token: string;
   primaryId: string;
-  secretOf(nodeId: string): string | undefined;
+  secretOf(nodeId: string): { secret: string; confirmed: boolean } | undefined;
   lastSeqOf(nodeId: string): number;
 }
 
 export type HandshakeResult =
-  | { ok: true; auth: AuthPayload; nodeSecret: string | undefined; welcome: WelcomePayload }
+  | {
+      ok: true;
+      auth: AuthPayload;
+      nodeSecret: string | undefined;
+      /** The node proved a secret it was issued earlier: mark it confirmed. */
+      confirmsSecret: boolean;
+      welcome: WelcomePayload;
+    }
   | { ok: false; nodeId: string | undefined; error: PiclusterError };
 
 export function authenticate(payload: unknown, ctx: HandshakeContext): HandshakeResult {
@@ -36,9 +43,11 @@ export function authenticate(payload: unknown, ctx: HandshakeContext): Handshake
     if (enrolledSecret === undefined) {
       return fail(new AuthError(`node ${auth.nodeId} has no secret on this primary: join with the cluster token`));
     }
-    key = enrolledSecret;
+    key = enrolledSecret.secret;
   } else {
-    if (enrolledSecret !== undefined) {
+    // An unconfirmed secret may never have reached the node (its welcome was lost): the token
+    // may enroll it again. A secret the node has used is its identity: no token can claim it.
+    if (enrolledSecret?.confirmed) {
       return fail(
         new AuthError(
           `node id ${auth.nodeId} is enrolled with its own secret: a token join cannot claim it (reset that node's id or forget the node)`,
@@ -59,5 +68,11 @@ export function authenticate(payload: unknown, ctx: HandshakeContext): Handshake
     serverProof: serverProof(key, auth.clientNonce, ctx.primaryId),
   };
   if (nodeSecret) welcome.nodeSecret = nodeSecret;
-  return { ok: true, auth, nodeSecret, welcome };
+  return {
+    ok: true,
+    auth,
+    nodeSecret,
+    confirmsSecret: auth.using === 'node' && enrolledSecret?.confirmed === false,
+    welcome,
+  };
 }

@@ -3,8 +3,18 @@
 // each its own id; and the per-primary node secrets (mode 0600) issued at the first token join.
 
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export interface NodeIdentity {
   nodeId: string;
@@ -63,9 +73,22 @@ export class SecretStore {
   }
 }
 
+/** Write, fsync, rename, fsync the directory: a power cut leaves the old file or the new one. */
 function writeAtomic(file: string, text: string, mode: number): void {
   const tmp = `${file}.tmp`;
-  writeFileSync(tmp, text, { mode });
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   chmodSync(tmp, mode);
   renameSync(tmp, file);
+  const dir = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }

@@ -1,4 +1,5 @@
 // The secondary layer's public surface.
 export * from './identity.js';
 export * from './outbox.js';
+export * from './primary-address.js';
 export * from './secondary.js';

@@ -65,7 +65,22 @@ export class Outbox {
     }
     if (this.#dropped > 0) numbered.dropped = this.#dropped;
     this.#write({ s: numbered });
+    // Offline, only appends happen: compact here too, or the file grows past the bound.
+    if (this.#lines > 2 * this.maxSamples + 1000) this.#rewrite();
     return numbered;
+  }
+
+  /**
+   * Renumbers the samples made after `startSeq` (this process's, never sent) to follow
+   * `primaryLastSeq`, when the primary already has seqs up to there. Rewrites the file.
+   */
+  renumberUnsent(startSeq: number, primaryLastSeq: number): void {
+    if (primaryLastSeq <= startSeq) return;
+    const fresh = this.#samples.filter((s) => s.seq > startSeq);
+    if (fresh.length === 0) return;
+    for (const s of fresh) s.seq += primaryLastSeq - startSeq;
+    this.#lastSeq = Math.max(this.#lastSeq, ...fresh.map((s) => s.seq));
+    this.#rewrite();
   }
 
   /** The primary stored everything up to `seq`: forget those samples. */
@@ -149,7 +164,11 @@ export class Outbox {
 
   #rewrite(): void {
     closeSync(this.#fd);
-    this.#compact();
-    this.#fd = openSync(this.file, 'a', 0o600);
+    try {
+      this.#compact();
+    } finally {
+      // Reopen whatever happened, so later appends do not fail on a closed descriptor.
+      this.#fd = openSync(this.file, 'a', 0o600);
+    }
   }
 }

@@ -17,11 +17,9 @@ import { OPENING_MAGIC } from '../protocol/opening.js';
 import { handshake } from './handshake.js';
 import { loadNodeIdentity, SecretStore } from './identity.js';
 import { Outbox } from './outbox.js';
+import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
 
-export interface PrimaryAddress {
-  host: string;
-  port: number;
-}
+export type { PrimaryAddress };
 
 export interface SecondaryOptions {
   /** Primaries to try in turn: `[{host, port}]` or "host:port,host:port". */
@@ -102,6 +100,9 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   /** Highest seq written to the current session (samples are sent strictly in order). */
   #sentSeq = 0;
   #pumping = false;
+  /** The outbox's last seq when this process started, and whether a primary welcomed us since. */
+  #startSeq = 0;
+  #welcomed = false;
 
   constructor(options: SecondaryOptions) {
     super();
@@ -176,6 +177,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       (() => readMachineInfo({ version: this.#version, useLibrary: false, logger: this.#log }))
     )();
     this.#vitals = this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir });
+    this.#startSeq = this.#outbox.lastSeq;
     const periodMs = this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs;
     this.#sampler = setInterval(() => void this.#takeSample(), periodMs);
     void this.#takeSample();
@@ -246,7 +248,9 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     if (err instanceof AuthError || (err instanceof PiclusterError && err.code === 'ERR_VERSION')) {
       if (isNew) this.#log.error({ primary: where, code: err.code }, `primary refused this node: ${err.message}`);
       this.emit('authFailed', err);
-      if (this.#secretRejected && this.#options.token) return 0; // retry at once with the token
+      // The primary no longer knows our secret: retry at once with the token, once. Any other
+      // refusal (the token too) waits the maximum backoff, or a fleet would hammer the primary.
+      if (err instanceof AuthError && err.usedSecret && this.#options.token) return 0;
       // The operator may fix the token: keep trying, at the slowest pace.
       return this.#backoff.options.maxDelayMs;
     }
@@ -284,7 +288,12 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         throw err;
       });
       if (result.nodeSecret) {
-        secrets.set(result.primaryId, this.#nodeId, result.nodeSecret);
+        try {
+          secrets.set(result.primaryId, this.#nodeId, result.nodeSecret);
+        } catch (err) {
+          conn.destroy('cannot keep the node secret');
+          throw err;
+        }
         this.#secretRejected = false;
       }
       conn.setHeartbeatInterval(result.heartbeatMs);
@@ -315,12 +324,24 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     conn.on('message', (message) => {
       if (message.t === 'ack') {
         const { seq } = message.p as { seq: number };
-        outbox.ack(seq);
+        try {
+          outbox.ack(seq);
+        } catch (err) {
+          // A full disk must not kill the agent: the sample stays in memory, acked or not.
+          this.#log.error({ err }, 'cannot record an ack in the outbox');
+        }
         this.emit('ack', seq);
       } else {
         this.emit('message', message, conn);
       }
     });
+    if (!this.#welcomed) {
+      // Samples taken since start, before any primary saw them, carry seqs from our own outbox;
+      // if the primary already has those seqs (our outbox lost its tail, e.g. a power cut), they
+      // are renumbered past its lastSeq instead of being dropped as duplicates.
+      outbox.renumberUnsent(this.#startSeq, lastSeq);
+      this.#welcomed = true;
+    }
     outbox.ack(lastSeq);
     outbox.advanceTo(lastSeq);
     this.#sentSeq = lastSeq;
@@ -340,8 +361,13 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         for (const sample of next) {
           if (!conn.send('vitals', sample)) {
             await new Promise<void>((done) => {
-              conn.once('drain', () => done());
-              conn.once('disconnect', () => done());
+              const finish = () => {
+                conn.off('drain', finish);
+                conn.off('disconnect', finish);
+                done();
+              };
+              conn.once('drain', finish);
+              conn.once('disconnect', finish);
             });
             break;
           }
@@ -365,7 +391,13 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       return;
     }
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
-    const sample = (this.#outbox as Outbox).append(reading);
+    let sample: VitalsPayload;
+    try {
+      sample = (this.#outbox as Outbox).append(reading);
+    } catch (err) {
+      this.#log.error({ err }, 'cannot write the sample to the outbox (disk full?); sample lost');
+      return;
+    }
     this.emit('sample', sample);
     const conn = this.connection;
     if (conn) void this.#pump(conn);
@@ -398,20 +430,4 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     if (what === 'info') return this.#info;
     throw new PiclusterError('ERR_BAD_REQUEST', `a secondary does not answer query "${what}"`);
   }
-}
-
-/** Parses "host:port,host:port" (IPv6 as [::1]:port). */
-export function parsePrimaries(text: string): PrimaryAddress[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(entry);
-      const port = Number(match?.[3] ?? DEFAULTS.port);
-      if (!match || !(port > 0 && port < 65536)) {
-        throw new PiclusterError('ERR_CONFIG', `bad primary address "${entry}": expected HOST:PORT`);
-      }
-      return { host: (match[1] ?? match[2]) as string, port };
-    });
 }

@@ -111,6 +111,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE rollup_state (name TEXT PRIMARY KEY, until INTEGER NOT NULL);
     `,
   },
+  {
+    version: 3,
+    description: 'node secrets are confirmed by their first use',
+    // A secret issued in a welcome that never arrived must not lock the node out: until the node
+    // proves it once, a token join for that id is still accepted (and gets a new secret).
+    sql: 'ALTER TABLE nodes ADD COLUMN secret_confirmed INTEGER NOT NULL DEFAULT 1;',
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -89,6 +89,11 @@ export class WebAuth {
     if (!sameOrigin(c)) return c.json(errorBody('ERR_AUTH', 'cross-site login refused'), 403);
     const address = c.env?.incoming?.socket?.remoteAddress ?? 'unknown';
     const now = Date.now();
+    if (this.#failures.size > 10_000) {
+      // Bounded: forget windows that are over (many source addresses must not grow this forever).
+      for (const [key, f] of this.#failures) if (now - f.since >= 60_000) this.#failures.delete(key);
+      if (this.#failures.size > 10_000) this.#failures.clear();
+    }
     const failures = this.#failures.get(address);
     if (failures && now - failures.since < 60_000 && failures.count >= FAILED_LOGINS_PER_MINUTE) {
       return c.json(errorBody('ERR_AUTH', 'too many failed logins: wait a minute'), 429);

@@ -49,6 +49,14 @@ export function createApp(primary: Primary, options: AppOptions | Logger = {}): 
     app.use('*', auth.guard);
     auth.register(app);
   } else {
+    // Without a login the server is loopback-only; refusing other Host names stops a web page
+    // from reaching it through DNS rebinding.
+    app.use('*', async (c, next) => {
+      // The request URL is built from the Host header by the node adapter.
+      const host = new URL(c.req.url).hostname;
+      if (isLoopback(host.replace(/^\[|\]$/g, ''))) return next();
+      return c.json(errorBody('ERR_AUTH', `host ${host.slice(0, 100)} is not this loopback server`), 403);
+    });
     app.get('/api/session', (c) => c.json({ authenticated: true, csrfToken: null }));
   }
   registerApi(app, primary, hub ?? new StreamHub(primary));

@@ -65,7 +65,10 @@ export class StreamHub {
    * `reset` when some of those are no longer buffered. Returns the function that removes it.
    */
   subscribe(listener: Listener, lastEventId?: number): () => void {
-    if (lastEventId !== undefined && lastEventId < this.#nextId - 1) {
+    if (lastEventId !== undefined && lastEventId >= this.#nextId) {
+      // An id this hub never gave: the primary restarted since. Start over.
+      listener({ id: this.#nextId - 1, event: 'reset', data: '{}' });
+    } else if (lastEventId !== undefined && lastEventId < this.#nextId - 1) {
       const oldest = this.#buffer[0]?.id ?? this.#nextId;
       if (lastEventId + 1 < oldest) listener({ id: this.#nextId - 1, event: 'reset', data: '{}' });
       else for (const m of this.#buffer) if (m.id > lastEventId) listener(m);

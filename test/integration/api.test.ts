@@ -2,6 +2,7 @@
 // the live stream (coalesced, resumable), and the login off loopback.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
@@ -222,6 +223,20 @@ describe('HTTP API', () => {
     assert.ok(seen.some((e) => e.event === 'node' && (JSON.parse(e.data) as { state: string }).state === 'left'));
     const tooOld = await readStream(`${base}/api/stream`, { 'last-event-id': '0' }, (e) => e.length >= 1);
     assert.ok(tooOld.length >= 1);
+  });
+
+  it('on loopback without a login, refuses other Host names (DNS rebinding)', async (t) => {
+    const { base } = await cluster(t);
+    const status = await new Promise<number>((resolve, reject) => {
+      http
+        .get(`${base}/api/nodes`, { headers: { host: 'evil.example:8123' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', reject);
+    });
+    assert.equal(status, 403);
+    assert.equal((await fetch(`${base.replace('127.0.0.1', 'localhost')}/api/nodes`)).status, 200);
   });
 
   it('off loopback: everything but /healthz needs the admin token or a login session, with CSRF checks', async (t) => {

@@ -7,12 +7,12 @@ import type { AuthPayload } from '../../../src/protocol/messages.js';
 const TOKEN = 'cluster-token-0123456789';
 const NODE = '0b6f4c1e-0000-4000-8000-000000000001';
 
-function context(secrets: Record<string, string> = {}): HandshakeContext {
+function context(secrets: Record<string, string> = {}, confirmed = true): HandshakeContext {
   return {
     nonce: randomHex(32),
     token: TOKEN,
     primaryId: 'primary-1',
-    secretOf: (id) => secrets[id],
+    secretOf: (id) => (secrets[id] ? { secret: secrets[id], confirmed } : undefined),
     lastSeqOf: () => 7,
   };
 }
@@ -69,6 +69,15 @@ describe('primary handshake', () => {
     assert.ok(!badSecret.ok && /wrong node secret/.test(badSecret.error.message));
     const unknown = authenticate(auth(ctx, randomHex(32), 'node'), ctx);
     assert.ok(!unknown.ok && /join with the cluster token/.test(unknown.error.message));
+  });
+
+  it('a secret never used (its welcome was lost) does not lock the node out; its first use confirms it', () => {
+    const secret = randomHex(32);
+    const unconfirmed = context({ [NODE]: secret }, false);
+    const rejoin = authenticate(auth(unconfirmed, TOKEN, 'token'), unconfirmed);
+    assert.ok(rejoin.ok && rejoin.nodeSecret !== undefined, 'token join accepted, new secret issued');
+    const firstUse = authenticate(auth(unconfirmed, secret, 'node'), unconfirmed);
+    assert.ok(firstUse.ok && firstUse.confirmsSecret);
   });
 
   it('refuses a node with no common protocol version, naming both', () => {

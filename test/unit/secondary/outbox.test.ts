@@ -101,3 +101,16 @@ describe('Outbox', () => {
     again.close();
   });
 });
+
+describe('Outbox after losing its tail (a power cut)', () => {
+  it('renumbers the samples of this run past what the primary already stored', (t) => {
+    const o = new Outbox(outboxFile(t));
+    const startSeq = o.lastSeq; // 0: the file was lost
+    for (let i = 0; i < 3; i++) o.append(reading(i));
+    o.renumberUnsent(startSeq, 29); // the primary has seqs up to 29
+    o.ack(29);
+    assert.deepEqual(seqs(o), [30, 31, 32]);
+    assert.equal(o.append(reading(9)).seq, 33);
+    o.close();
+  });
+});

@@ -459,11 +459,17 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #setState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void {
     const now = Date.now();
     record.state = state;
-    record.lastSeen = now;
+    // lastSeen is when the node was last heard from: a lost node was not heard now.
+    if (state !== 'lost') record.lastSeen = now;
     record.connectedSince = state === 'online' ? record.connectedSince : null;
     if (this.#store && this.#state !== 'stopped') {
-      this.#store.setNodeState(record.id, state, now, record.connectedSince);
-      this.#store.addEvent(now, record.id, state, data);
+      try {
+        this.#store.setNodeState(record.id, state, record.lastSeen, record.connectedSince);
+        this.#store.addEvent(now, record.id, state, data);
+      } catch (err) {
+        // A full disk must not crash the primary from a socket callback; the registry is right.
+        this.#log.error({ err, nodeId: record.id, state }, 'cannot store a node state change');
+      }
     }
     if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
     this.emit('node', toView(record));

@@ -277,7 +277,8 @@ export class VitalsHistory {
   ): VitalsSeries {
     let step = Math.max(1, stepMs ?? 0, Math.ceil((to - from) / MAX_POINTS));
     let resolution: Resolution;
-    if (from >= now - retention.rawMs) resolution = 'raw';
+    // A few minutes of slack: "the last 24 h" asked a moment ago still reads the raw samples.
+    if (from >= now - retention.rawMs - 5 * MINUTE_MS) resolution = 'raw';
     else if (from >= now - retention.minuteMs && step < HOUR_MS) resolution = '1m';
     else resolution = '1h';
     const unit = resolution === '1m' ? MINUTE_MS : resolution === '1h' ? HOUR_MS : 1;

@@ -14,6 +14,7 @@ import { silentLogger } from '../protocol/logger.js';
 import { BadRequest, errorBody, registerApi } from './api.js';
 import { isLoopback, WebAuth } from './auth.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { registerStatic } from './static.js';
 import { StreamHub } from './stream-hub.js';
 
 export interface WebServerOptions {
@@ -66,6 +67,7 @@ export function createApp(primary: Primary, options: AppOptions | Logger = {}): 
     metrics ??= createMetrics(primary);
     return c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType });
   });
+  registerStatic(app);
   app.notFound((c) => c.json(errorBody('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     if (err instanceof BadRequest) return c.json(errorBody('ERR_BAD_REQUEST', err.message), 400);

@@ -181,7 +181,10 @@ describe('Connection', () => {
     await waitFor(() => seen.length === 1, 2000);
     const took = Date.now() - started;
     assert.equal(seen[0]?.code, 'ERR_PEER_TIMEOUT');
-    assert.ok(took >= 300 && took < 500, `detected after ${took} ms`);
+    assert.ok(
+      took >= 300 && took < 650,
+      `detected after ${took} ms (3 intervals of 100 ms + a margin for a loaded machine)`,
+    );
     assert.ok(pings.length >= 1, 'pinged while waiting');
     raw.destroy();
   });

@@ -1,0 +1,57 @@
+// A tiny element builder. Text from the network only ever becomes text nodes or attribute values
+// (never HTML): there is no innerHTML anywhere in the dashboard.
+
+/**
+ * h('a', {class: 'x', href: '#/', text: 'Nodes'}, child, 'text', ...)
+ * Attributes: `class`, `text` (textContent), `dataset` (object), `on<event>` (listener); other
+ * keys are set with setAttribute (null/false skip them, true sets an empty value).
+ */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === 'class') el.className = value;
+      else if (key === 'text') el.textContent = String(value);
+      else if (key === 'dataset') Object.assign(el.dataset, value);
+      else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+      else el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(typeof child === 'object' ? child : String(child)); // strings become text nodes
+  }
+}
+
+/** Sets textContent only when it differs (a DOM write costs more than a string compare). */
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+/** Removes every child. */
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+}
+
+/** Label chips `key=value`. */
+export function labelChips(labels, max = Number.POSITIVE_INFINITY) {
+  const entries = Object.entries(labels ?? {});
+  const chips = entries.slice(0, max).map(([k, v]) => h('span', { class: 'chip', text: `${k}=${v}` }));
+  if (entries.length > max) {
+    const rest = entries.slice(max).map(([k, v]) => `${k}=${v}`);
+    chips.push(h('span', { class: 'chip more', title: rest.join(', '), text: `+${rest.length}` }));
+  }
+  return chips;
+}
+
+/** A class-name-safe token for a value from the network (states, event types). */
+export function safeClass(value) {
+  return String(value).replace(/[^a-z0-9-]/gi, '_');
+}

@@ -34,6 +34,11 @@ export const DEFAULT_CONNECTION = Object.freeze({
   maxPendingRequests: 10_000,
   /** How long `close()` waits for the peer to finish before destroying the socket, in ms. */
   closeTimeoutMs: 2_000,
+  /**
+   * A peer that reads nothing while bytes wait for it this long is cut off (a slow consumer must
+   * not hold the link and its queue forever), in ms. 0: 3 heartbeat intervals.
+   */
+  writeTimeoutMs: 0,
 });
 
 export interface ConnectionOptions {
@@ -44,6 +49,7 @@ export interface ConnectionOptions {
   requestTimeoutMs?: number;
   maxPendingRequests?: number;
   closeTimeoutMs?: number;
+  writeTimeoutMs?: number;
   /** Bytes already read from the socket (after the opening magic) to decode first. */
   head?: Buffer;
   clock?: Clock;
@@ -85,6 +91,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #error: DisconnectionError | undefined;
   #flushScheduled = false;
   #waitingForSocketDrain = false;
+  #stallTimer: Timer | undefined;
   #owesDrainEvent = false;
   #closeTimer: Timer | undefined;
   #closed: Promise<void> | undefined;
@@ -279,11 +286,39 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.#batch.size === 0 || (this.#waitingForSocketDrain && !force)) return;
     const ok = this.socket.write(this.#batch.take());
     this.#heartbeat?.sent();
-    if (!ok) this.#waitingForSocketDrain = true;
+    if (!ok) {
+      this.#waitingForSocketDrain = true;
+      this.#watchWriteStall();
+    }
+  }
+
+  /** While the socket holds unwritten bytes, checks that the peer keeps reading them. */
+  #watchWriteStall(): void {
+    if (this.#stallTimer !== undefined) return;
+    const timeoutMs = this.#options.writeTimeoutMs || 3 * (this.#heartbeat?.intervalMs ?? 5_000);
+    // writableLength counts bytes until the kernel took them: it shrinks only as the peer reads.
+    const waitingBefore = this.socket.writableLength;
+    this.#stallTimer = this.#clock.setTimeout(() => {
+      this.#stallTimer = undefined;
+      if (!this.#waitingForSocketDrain || this.#state === 'closed') return;
+      if (this.socket.writableLength >= waitingBefore) {
+        this.#fail(
+          new DisconnectionError(
+            'ERR_PEER_TIMEOUT',
+            `peer ${this.remoteAddress} read nothing for ${timeoutMs} ms with ${this.queuedBytes} bytes waiting for it`,
+          ),
+        );
+      } else {
+        this.#watchWriteStall(); // slow but moving: keep watching
+      }
+    }, timeoutMs);
+    this.#stallTimer.unref?.();
   }
 
   #socketOnDrain = (): void => {
     this.#waitingForSocketDrain = false;
+    if (this.#stallTimer !== undefined) this.#clock.clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
     if (this.#state !== 'open') return;
     this.#writeBatch(false);
     this.#emitDrainIfOwed();
@@ -437,6 +472,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#state = 'closed';
     this.#error = error;
     this.#heartbeat?.stop();
+    if (this.#stallTimer !== undefined) this.#clock.clearTimeout(this.#stallTimer);
     this.#pending.rejectAll(error);
     if (endGracefully && !this.socket.destroyed) {
       this.socket.end();

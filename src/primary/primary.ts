@@ -11,8 +11,7 @@ import { randomHex } from '../protocol/auth.js';
 import { DEFAULTS } from '../protocol/defaults.js';
 import { DisconnectionError, PiclusterError } from '../protocol/errors.js';
 import { type Logger, silentLogger } from '../protocol/logger.js';
-import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
-import { PROTOCOL_VERSION } from '../protocol/messages.js';
+import { knownFields, type Message, PROTOCOL_VERSION, type VitalsPayload } from '../protocol/messages.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import type { StoredSample } from '../store/store.js';
 import { Store } from '../store/store.js';
@@ -390,10 +389,14 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       lastSeq: existing?.lastSeq ?? 0,
       session: conn,
     };
+    // Stored first: if the store fails (disk full, a lock past the busy timeout) the auth handler
+    // throws, the node gets an error reply, and the registry never shows a session that is not.
+    store.transaction(() => {
+      store.upsertNode({ ...record, now });
+      if (nodeSecret) store.setNodeSecret(record.id, nodeSecret);
+      store.addEvent(now, record.id, 'joined', { address: record.address, name: record.name });
+    });
     this.registry.set(record);
-    store.upsertNode({ ...record, now });
-    if (nodeSecret) store.setNodeSecret(record.id, nodeSecret);
-    store.addEvent(now, record.id, 'joined', { address: record.address, name: record.name });
     this.#log.info({ nodeId: record.id, name: record.name, address: record.address }, 'node joined');
     this.emit('node', toView(record));
     return record;
@@ -404,11 +407,16 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     record.lastSeen = Date.now();
     switch (message.t) {
       case 'vitals':
-        this.#onVitals(record, conn, message.p as VitalsPayload);
+        // Only the fields of the schema: unknown ones are ignored, not stored and served.
+        this.#onVitals(record, conn, knownFields('vitals', message.p));
         break;
       case 'info':
-        record.info = message.p as InfoPayload;
-        this.store.setNodeInfo(record.id, record.info);
+        record.info = knownFields('info', message.p);
+        try {
+          this.store.setNodeInfo(record.id, record.info);
+        } catch (err) {
+          this.#log.error({ err, nodeId: record.id }, 'cannot store machine info');
+        }
         break;
       case 'bye':
         this.#setState(record, 'left', { reason: (message.p as { reason: string }).reason });

@@ -146,6 +146,19 @@ export interface Message {
   p?: unknown;
 }
 
+/**
+ * A copy of a validated payload with only the fields its schema names (nested objects as they
+ * are): unknown fields are ignored, as the protocol says, not stored and served onwards.
+ */
+export function knownFields<T extends 'vitals' | 'info'>(type: T, payload: unknown): PayloadOf<T> {
+  const out: Record<string, unknown> = {};
+  const source = payload as Record<string, unknown>;
+  for (const key of Object.keys(MESSAGE_SCHEMAS[type].properties)) {
+    if (source[key] !== undefined) out[key] = source[key];
+  }
+  return out as PayloadOf<T>;
+}
+
 /** The type a successful reply to a request of type `t` carries. */
 export function replyTypeOf(t: string): string {
   return t === 'auth' ? 'welcome' : 'result';

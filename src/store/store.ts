@@ -176,6 +176,11 @@ export class Store {
     return row?.secret ? { secret: row.secret, confirmed: row.secret_confirmed === 1 } : undefined;
   }
 
+  /** Runs `fn` in one transaction (all or nothing). */
+  transaction(fn: () => void): void {
+    this.#db.transaction(fn)();
+  }
+
   /** Stores a newly issued secret, unconfirmed until the node first proves it. */
   setNodeSecret(id: string, secret: string): void {
     this.#stmts.setSecret.run(secret, id);

@@ -221,3 +221,23 @@ describe('Connection', () => {
     assert.equal(a.state, 'open');
   });
 });
+
+describe('Connection with a peer that stops reading', () => {
+  it('cuts the link after writeTimeoutMs without progress, and not before', async (t) => {
+    const { a, b } = await connectionPair({ writeTimeoutMs: 300, heartbeat: false }, { heartbeat: false });
+    t.after(() => {
+      a.destroy();
+      b.destroy();
+    });
+    b.socket.pause();
+    const seen: string[] = [];
+    a.on('disconnect', (err) => seen.push(err.code));
+    const started = Date.now();
+    const payload = 'z'.repeat(10_000);
+    while (a.send('x-bulk', payload)) {}
+    await waitFor(() => seen.length > 0, 3000, 'the stalled link cut');
+    const took = Date.now() - started;
+    assert.deepEqual(seen, ['ERR_PEER_TIMEOUT']);
+    assert.ok(took >= 250, `cut after ${took} ms`);
+  });
+});

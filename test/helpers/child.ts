@@ -8,15 +8,28 @@ export interface ChildEvent {
   [key: string]: unknown;
 }
 
+export interface ChildOptions {
+  /** Run the child inside this network namespace (needs root and iproute2). */
+  netns?: string;
+  /** Path of the `ip` program (default: found on PATH). */
+  ipPath?: string;
+}
+
 export class Child {
   readonly process: ChildProcess;
   readonly events: ChildEvent[] = [];
   readonly stderr: string[] = [];
   #waiters: Array<() => void> = [];
 
-  constructor(file: string, args: string[], env: Record<string, string> = {}) {
+  constructor(file: string, args: string[], env: Record<string, string> = {}, options: ChildOptions = {}) {
+    // Inside a network namespace: `ip netns exec NS node ...` execs node in place, so the pid,
+    // the IPC channel and stderr are node's own.
+    const inNetns = options.netns
+      ? { execPath: options.ipPath ?? 'ip', execArgv: ['netns', 'exec', options.netns, process.execPath] }
+      : { execArgv: [] as string[] };
     this.process = fork(file, args, {
-      execArgv: ['--import', 'tsx'],
+      ...(inNetns.execPath ? { execPath: inNetns.execPath } : {}),
+      execArgv: [...inNetns.execArgv, '--import', 'tsx'],
       env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
@@ -76,9 +89,49 @@ export class Child {
   }
 }
 
+const live = new Set<Child>();
+let exitHookInstalled = false;
+
+/**
+ * Children outlive a test file that the runner kills (a file timeout sends SIGTERM, and `t.after`
+ * never runs then): kill them on the way out, whichever way that is.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = () => {
+    for (const child of live) {
+      if (child.process.exitCode === null && child.process.signalCode === null) {
+        try {
+          child.process.kill('SIGCONT');
+          child.process.kill('SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    });
+  }
+}
+
 /** Forks a child that the test context kills when the test ends, whatever happened. */
-export function spawnChild(t: TestContext, file: string, args: string[] = [], env: Record<string, string> = {}): Child {
-  const child = new Child(file, args, env);
+export function spawnChild(
+  t: TestContext,
+  file: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  options: ChildOptions = {},
+): Child {
+  const child = new Child(file, args, env, options);
+  installExitHook();
+  live.add(child);
+  child.process.once('exit', () => live.delete(child));
   t.after(() => {
     if (child.process.signalCode === 'SIGSTOP') child.kill('SIGCONT');
     child.kill('SIGKILL');

@@ -46,3 +46,21 @@ export function requirePrograms(
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
+
+/**
+ * Skips the test with a printed reason, except under CI=true, where it throws instead (CI has
+ * everything a suite needs, so a skip there would hide a broken setup).
+ */
+export function skipOrFail(t: TestContext, reason: string): undefined {
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
+  console.log(`# skipped: ${reason}`);
+  t.skip(reason);
+  return undefined;
+}
+
+/** True when running as root; otherwise skips (or fails under CI=true) naming `what` needs it. */
+export function requireRoot(t: TestContext, what: string): boolean {
+  if (isRoot()) return true;
+  skipOrFail(t, `${what} needs root (uid 0)`);
+  return false;
+}

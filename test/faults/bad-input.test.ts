@@ -1,0 +1,256 @@
+// Hostile bytes from raw sockets on 127.0.0.1 (FAULT-SCENARIOS.md #11, #14, #16): oversized frames
+// and a 100 MB line without a delimiter, JSON 100,000 deep and 100,000 keys wide, invalid UTF-8
+// and a 4-byte character split across two TCP writes, before and after authentication. Each is
+// refused on its own connection (error frame, close), the primary stays up with a small event-loop
+// lag and memory growth, and a witness secondary keeps its session throughout.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { OPENING_MAGIC } from '../../src/protocol/opening.js';
+import { type LocalCluster, localCluster } from '../helpers/fault-cluster.js';
+import { type FaultLog, jepsen } from '../helpers/jepsen-log.js';
+import { apiMetrics, apiNodes, rssBytes, sleep } from '../helpers/observe.js';
+import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
+
+const MiB = 1024 * 1024;
+
+async function setup(t: Parameters<Parameters<typeof jepsen>[1]>[0], log: FaultLog) {
+  const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }] });
+  const token = readFileSync(join(c.primary.dataDir, 'token'), 'utf8').trim();
+  await apiMetrics(c.primary.api); // starts the event-loop lag histogram (reset at every scrape)
+  const since = (await apiNodes(c.primary.api))[0]?.connectedSince;
+  return { c, token, since };
+}
+
+/** The primary is up, never printed a RangeError, and the witness kept its session. */
+async function assertUnharmed(c: LocalCluster, since: number | null | undefined): Promise<void> {
+  assert.ok(c.primary.child.alive, 'the primary died');
+  assert.ok(!c.primary.child.stderr.join('').includes('RangeError'), 'a RangeError escaped');
+  const witness = (await apiNodes(c.primary.api)).find((n) => n.name === 'witness');
+  assert.equal(witness?.state, 'online');
+  assert.equal(witness?.connectedSince, since, 'the witness lost its session');
+}
+
+/** Max event-loop lag since the previous scrape, ms. */
+async function lagMaxMs(c: LocalCluster): Promise<number> {
+  return ((await apiMetrics(c.primary.api)).get('picluster_nodejs_eventloop_lag_max_seconds') ?? Number.NaN) * 1000;
+}
+
+/** Writes `total` bytes of `fill` in 64 KiB chunks until done or the peer closes; returns bytes written. */
+async function stream(peer: RawPeer, total: number, fill = 0x61): Promise<number> {
+  const chunk = Buffer.alloc(64 * 1024, fill);
+  let written = 0;
+  while (written < total && !peer.closed && !peer.error) {
+    await Promise.race([peer.write(chunk), sleep(1000)]);
+    written += chunk.length;
+  }
+  return written;
+}
+
+describe('bad input from raw sockets', () => {
+  it(
+    'oversized frames (1 MiB + 1 announced, before and after auth) → ERR_FRAME_TOO_LARGE and closed; a 100 MB line opening with "{" closed at once; primary RSS growth < 10 MB; the witness unharmed',
+    jepsen('oversized frames', async (t, log) => {
+      const { c, token, since } = await setup(t, log);
+      const rssBefore = rssBytes(c.primary.child.pid);
+      let rssMax = rssBefore;
+      const sampler = setInterval(() => {
+        rssMax = Math.max(rssMax, rssBytes(c.primary.child.pid));
+      }, 20);
+      try {
+        const before = await RawPeer.connect(c.primary.port);
+        await before.write(OPENING_MAGIC);
+        const header = Buffer.alloc(4);
+        header.writeUInt32BE(MiB + 1, 0);
+        await before.write(header);
+        const sent = await stream(before, MiB + 1);
+        const error = await before.waitFor((m) => m.t === 'error', 2000, 'an error frame');
+        assert.equal(error.p?.code, 'ERR_FRAME_TOO_LARGE');
+        await before.waitClosed(3000);
+        log.info('oversized before auth', { sent });
+
+        const after = await RawPeer.connect(c.primary.port);
+        await after.handshake(token, 'big-after-auth');
+        await after.write(header);
+        await stream(after, MiB + 1);
+        const error2 = await after.waitFor((m) => m.t === 'error' && m.re === undefined, 2000, 'an error frame');
+        assert.equal(error2.p?.code, 'ERR_FRAME_TOO_LARGE');
+        await after.waitClosed(3000);
+
+        const legacy = await RawPeer.connect(c.primary.port);
+        const startedAt = Date.now();
+        await legacy.write('{"');
+        const written = await stream(legacy, 100 * MiB);
+        const closedAt = await legacy.waitClosed(3000);
+        log.info('100 MB line', { written, closedMs: closedAt - startedAt });
+        t.diagnostic(`100 MB line: closed after ${closedAt - startedAt} ms, ${(written / MiB).toFixed(1)} MiB written`);
+        assert.ok(written < 16 * MiB, `the primary took ${(written / MiB).toFixed(1)} MiB of a line it refuses`);
+      } finally {
+        clearInterval(sampler);
+      }
+      t.diagnostic(`primary RSS ${(rssBefore / MiB).toFixed(1)} → max ${(rssMax / MiB).toFixed(1)} MiB`);
+      assert.ok(rssMax - rssBefore < 10 * MiB, `primary RSS grew ${((rssMax - rssBefore) / MiB).toFixed(1)} MiB`);
+      await assertUnharmed(c, since);
+    }),
+  );
+
+  it(
+    'JSON nested 100,000 and 5,000 deep (before and after auth), 90,000 and 1,500 keys wide (auth) → error frames (ERR_TOO_DEEP / ERR_INVALID_MESSAGE, or ERR_FRAME_TOO_LARGE past the 16 KiB pre-auth limit), closed, no RangeError, event-loop lag max < 200 ms, the witness unharmed',
+    jepsen('deep and wide JSON', async (t, log) => {
+      const { c, token, since } = await setup(t, log);
+      const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+      const wideAuth = (keys: number) =>
+        JSON.stringify({
+          t: 'auth',
+          id: 1,
+          p: Object.fromEntries(Array.from({ length: keys }, (_, i) => [`k${i}`, 0])),
+        });
+      // Before `welcome` the primary takes frames of 16 KiB at most: the big ones are refused by size.
+      const cases: Array<{ what: string; auth: boolean; body: string; codes: string[] }> = [
+        {
+          what: 'deep 100,000 before auth',
+          auth: false,
+          body: nested(100_000),
+          codes: ['ERR_TOO_DEEP', 'ERR_FRAME_TOO_LARGE'],
+        },
+        { what: 'deep 5,000 before auth', auth: false, body: nested(5_000), codes: ['ERR_TOO_DEEP'] },
+        {
+          what: 'deep 100,000 after auth',
+          auth: true,
+          body: `{"t":"vitals","p":{"seq":1,"x":${nested(100_000)}}}`,
+          codes: ['ERR_TOO_DEEP'],
+        },
+        {
+          what: 'wide 90,000 auth',
+          auth: false,
+          body: wideAuth(90_000),
+          codes: ['ERR_INVALID_MESSAGE', 'ERR_FRAME_TOO_LARGE'],
+        },
+        { what: 'wide 1,500 auth', auth: false, body: wideAuth(1_500), codes: ['ERR_INVALID_MESSAGE'] },
+      ];
+      await lagMaxMs(c);
+      for (const k of cases) {
+        assert.ok(Buffer.byteLength(k.body) <= MiB, `${k.what} fits in a frame`);
+        const peer = await RawPeer.connect(c.primary.port);
+        if (k.auth) await peer.handshake(token, k.what.replaceAll(' ', '-'));
+        else await peer.write(OPENING_MAGIC);
+        const startedAt = Date.now();
+        await peer.write(frame(k.body));
+        const error = await peer.waitFor((m) => m.t === 'error' && m.re === undefined, 3000, `${k.what}: error frame`);
+        assert.ok(k.codes.includes(String(error.p?.code)), `${k.what}: ${error.p?.code}`);
+        await peer.waitClosed(3000);
+        log.info(k.what, { code: error.p?.code, ms: Date.now() - startedAt });
+      }
+      const lag = await lagMaxMs(c);
+      t.diagnostic(`max event-loop lag over the attacks: ${lag.toFixed(1)} ms`);
+      assert.ok(lag < 200, `event-loop lag ${lag} ms`);
+      await assertUnharmed(c, since);
+    }),
+  );
+
+  it(
+    'a vitals sample carrying 60,000 unknown keys (1 MiB, after auth): unknown fields ignored: neither stored nor kept (row extra < 4 KiB, API vitals < 4 KiB), lag < 200 ms',
+    jepsen('wide vitals after auth', async (t, log) => {
+      const { c, token, since } = await setup(t, log);
+      const peer = await RawPeer.connect(c.primary.port);
+      const { nodeId } = await peer.handshake(token, 'wide-vitals');
+      const padding = Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`u${i}`, i]));
+      const body = JSON.stringify({ t: 'vitals', p: vitalsPayload(1, padding) });
+      assert.ok(Buffer.byteLength(body) <= MiB, `the sample is ${Buffer.byteLength(body)} bytes, over 1 MiB`);
+      await lagMaxMs(c);
+      await peer.write(frame(body));
+      // Either refused (an error frame) or acknowledged as stored.
+      const answer = await peer.waitFor((m) => m.t === 'ack' || m.t === 'error', 5000, 'an ack or an error');
+      const lag = await lagMaxMs(c);
+      log.info('answer', { t: answer.t, lag });
+      const db = new Database(join(c.primary.dataDir, 'primary.db'), { readonly: true });
+      let extraBytes = 0;
+      try {
+        const row = db.prepare('SELECT length(extra) AS n FROM vitals WHERE node_id = ?').get(nodeId) as
+          | { n: number }
+          | undefined;
+        extraBytes = row?.n ?? 0;
+      } finally {
+        db.close();
+      }
+      const apiBytes = JSON.stringify(
+        (await apiNodes(c.primary.api)).find((n) => n.id === nodeId)?.vitals ?? null,
+      ).length;
+      t.diagnostic(
+        `answer ${answer.t}; stored extra ${extraBytes} bytes; API vitals ${apiBytes} bytes; lag ${lag.toFixed(1)} ms`,
+      );
+      assert.ok(lag < 200, `event-loop lag ${lag} ms`);
+      await assertUnharmed(c, since);
+      assert.ok(extraBytes < 4096, `${extraBytes} bytes of unknown fields stored with one sample`);
+      assert.ok(apiBytes < 4096, `the API serves ${apiBytes} bytes of unknown fields as the node's vitals`);
+    }),
+  );
+
+  it(
+    'invalid UTF-8 (FF FE inside a string, before and after auth) → ERR_INVALID_UTF8 and closed, nothing with U+FFFD stored; a 4-byte character split across two TCP writes is stored intact',
+    jepsen('invalid and split UTF-8', async (t, log) => {
+      const { c, token, since } = await setup(t, log);
+      const bad = (json: string) => {
+        const [head, tail] = json.split('@@') as [string, string];
+        return Buffer.concat([Buffer.from(head), Buffer.from([0xff, 0xfe]), Buffer.from(tail)]);
+      };
+      const before = await RawPeer.connect(c.primary.port);
+      await before.write(OPENING_MAGIC);
+      await before.write(frame(bad('{"t":"auth","id":1,"p":{"name":"@@"}}')));
+      const e1 = await before.waitFor((m) => m.t === 'error', 3000, 'error frame');
+      assert.equal(e1.p?.code, 'ERR_INVALID_UTF8');
+      await before.waitClosed(3000);
+
+      const after = await RawPeer.connect(c.primary.port);
+      const { nodeId } = await after.handshake(token, 'utf8-after-auth');
+      await after.write(frame(JSON.stringify({ t: 'vitals', p: vitalsPayload(1) })));
+      await after.waitFor((m) => m.t === 'ack' && m.p?.seq === 1, 3000, 'ack 1');
+      const sample2 = JSON.stringify({
+        t: 'vitals',
+        p: vitalsPayload(2, { disks: [{ mount: '/@@', freeBytes: 1, totalBytes: 1 }] }),
+      });
+      await after.write(frame(bad(sample2)));
+      const e2 = await after.waitFor((m) => m.t === 'error', 3000, 'error frame');
+      assert.equal(e2.p?.code, 'ERR_INVALID_UTF8');
+      await after.waitClosed(3000);
+
+      const split = await RawPeer.connect(c.primary.port);
+      const { nodeId: splitId } = await split.handshake(token, 'utf8-split');
+      const bytes = frame(
+        JSON.stringify({
+          t: 'vitals',
+          p: vitalsPayload(1, { disks: [{ mount: '/🍓', freeBytes: 1, totalBytes: 1 }] }),
+        }),
+      );
+      const at = bytes.indexOf(Buffer.from('🍓')) + 2; // two bytes of the four in each write
+      await split.write(bytes.subarray(0, at));
+      await sleep(50);
+      await split.write(bytes.subarray(at));
+      await split.waitFor((m) => m.t === 'ack' && m.p?.seq === 1, 3000, 'ack of the split sample');
+      log.info('split sample acknowledged', { at });
+
+      const db = new Database(join(c.primary.dataDir, 'primary.db'), { readonly: true });
+      try {
+        const seqs = (db.prepare('SELECT seq FROM vitals WHERE node_id = ?').all(nodeId) as Array<{ seq: number }>).map(
+          (r) => r.seq,
+        );
+        assert.deepEqual(seqs, [1], 'the invalid sample was stored');
+        const replacement = db
+          .prepare('SELECT count(*) AS n FROM vitals WHERE instr(extra, char(65533)) > 0')
+          .get() as { n: number };
+        assert.equal(replacement.n, 0, 'U+FFFD stored');
+        const names = db
+          .prepare('SELECT count(*) AS n FROM nodes WHERE instr(name || labels, char(65533)) > 0')
+          .get() as { n: number };
+        assert.equal(names.n, 0);
+        const stored = db.prepare('SELECT extra FROM vitals WHERE node_id = ?').get(splitId) as { extra: string };
+        assert.deepEqual((JSON.parse(stored.extra) as { disks: Array<{ mount: string }> }).disks[0]?.mount, '/🍓');
+      } finally {
+        db.close();
+      }
+      await assertUnharmed(c, since);
+    }),
+  );
+});

@@ -195,7 +195,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#server = server;
     await new Promise<void>((resolveListen, reject) => {
       server.once('error', reject);
-      server.listen(this.#options.port, this.#options.bind, () => {
+      // A backlog of 4,096: 10,000 nodes joining at once overflowed Node's default 511.
+      server.listen({ port: this.#options.port, host: this.#options.bind, backlog: 4096 }, () => {
         server.off('error', reject);
         resolveListen();
       });

@@ -460,6 +460,8 @@ export class Overview {
     const total = this.#store.nodes.size;
     this.#els.table.setAttribute('aria-rowcount', String(keyed.length + 1));
     this.#root.dataset.rows = String(keyed.length);
+    // The order on screen is this sort's (tests wait for it; the URL changes a frame earlier).
+    this.#root.dataset.sort = `${desc ? '-' : ''}${sortKey}`;
     setText(this.#els.count, keyed.length === total ? `${total} nodes` : `showing ${keyed.length} of ${total}`);
     const empty = this.#els.empty;
     empty.hidden = keyed.length > 0 || !this.#store.loaded;

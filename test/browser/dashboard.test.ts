@@ -110,6 +110,7 @@ it('overview: nodes and vitals live, a killed secondary turns lost without a rel
   // Sort by CPU, biggest first: pi-worker-1 (67 %) above pi-master (23 %) above pi-worker-3 (12 %).
   await page.locator('[role=columnheader] button.sort[data-key="cpu"]').click();
   await page.waitForFunction(() => location.hash.includes('sort=-cpu'));
+  await page.locator('#overview[data-sort="-cpu"]').waitFor();
   const order = await page.locator('.row.node .name-link').allTextContents();
   const online = order.filter((n) => !n.endsWith('-node'));
   assert.ok(online.indexOf('pi-worker-1') < online.indexOf('pi-master'), order.join(','));

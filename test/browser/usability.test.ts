@@ -99,6 +99,8 @@ it('keyboard, phone screen and both themes', async (t) => {
   assert.ok(card.rowWidth <= 390 && card.lines >= 3, JSON.stringify(card));
   await page.selectOption('#sort', '-temp');
   await page.waitForFunction(() => location.hash.includes('sort=-temp'));
+  // The URL changes at once, the rows on the next frame: wait for the rows in this order.
+  await page.locator('#overview[data-sort="-temp"]').waitFor();
   assert.equal(await page.locator('.row.node .name-link').first().textContent(), 'pi-worker-2'); // 81 °C
   await page.locator('.row.node .name-link').first().click();
   await page.locator('.node-page[data-charts="ready"]').waitFor();

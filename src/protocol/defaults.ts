@@ -26,6 +26,11 @@ export const DEFAULTS = Object.freeze({
   reconnectResetAfterMs: 30_000,
   /** Unacknowledged vitals samples kept by a secondary; the oldest go first. */
   outboxMaxSamples: 10_000,
+  /**
+   * Vitals samples a secondary sends ahead of the primary's acks. A backlog waits in the outbox,
+   * not in the socket, so a slow link is not filled for minutes ahead of replies and pongs.
+   */
+  vitalsInFlight: 32,
   /** Largest frame body, bytes. */
   maxFrameBytes: 1024 * 1024,
   /** Connections the primary holds at once. */

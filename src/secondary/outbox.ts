@@ -48,9 +48,17 @@ export class Outbox {
     return this.#samples.length;
   }
 
-  /** Unacknowledged samples with seq > `afterSeq`, oldest first. */
-  after(afterSeq: number): VitalsPayload[] {
-    return this.#samples.filter((s) => s.seq > afterSeq);
+  /** Up to `limit` unacknowledged samples with seq > `afterSeq`, oldest first. */
+  after(afterSeq: number, limit = Number.POSITIVE_INFINITY): VitalsPayload[] {
+    const samples = this.#samples;
+    let lo = 0;
+    let hi = samples.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((samples[mid] as VitalsPayload).seq > afterSeq) hi = mid;
+      else lo = mid + 1;
+    }
+    return samples.slice(lo, Math.min(samples.length, lo + limit));
   }
 
   /** Numbers a new sample, keeps it, and returns it. */

@@ -99,6 +99,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   #lastFailure = '';
   /** Highest seq written to the current session (samples are sent strictly in order). */
   #sentSeq = 0;
+  #ackedSeq = 0;
   #pumping = false;
   /** The outbox's last seq when this process started, and whether a primary welcomed us since. */
   #startSeq = 0;
@@ -330,7 +331,9 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
           // A full disk must not kill the agent: the sample stays in memory, acked or not.
           this.#log.error({ err }, 'cannot record an ack in the outbox');
         }
+        if (seq > this.#ackedSeq) this.#ackedSeq = seq;
         this.emit('ack', seq);
+        void this.#pump(conn);
       } else {
         this.emit('message', message, conn);
       }
@@ -345,18 +348,24 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     outbox.ack(lastSeq);
     outbox.advanceTo(lastSeq);
     this.#sentSeq = lastSeq;
+    this.#ackedSeq = lastSeq;
     if (this.#info) conn.send('info', this.#info);
     void this.#pump(conn);
   }
 
-  /** Sends unsent outbox samples in seq order, waiting for 'drain' when the queue is full. */
+  /**
+   * Sends unsent outbox samples in seq order, at most `vitalsInFlight` ahead of the acks (the
+   * next ack pumps again), waiting for 'drain' when the queue is full.
+   */
   async #pump(conn: Connection): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
       for (;;) {
         if (this.#conn !== conn || conn.state !== 'open') return;
-        const next = (this.#outbox as Outbox).after(this.#sentSeq);
+        const room = DEFAULTS.vitalsInFlight - (this.#sentSeq - this.#ackedSeq);
+        if (room <= 0) return;
+        const next = (this.#outbox as Outbox).after(this.#sentSeq, room);
         if (next.length === 0) return;
         for (const sample of next) {
           if (!conn.send('vitals', sample)) {

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../src/protocol/defaults.js';
 import {
+  alive,
   CLI_DIST,
   type CpuTicks,
   cleanup,
@@ -186,8 +187,7 @@ async function run() {
   const deadline = Date.now() + 60_000;
   while (onlineAt.size < agents.length) {
     for (const a of agents) {
-      if (a.child.exitCode !== null || a.child.signalCode !== null)
-        throw new Error(`agent ${a.flavor} exited (code ${a.child.exitCode}):\n${tail(a.logFile)}`);
+      if (!alive(a.child)) throw new Error(`agent ${a.flavor} exited (code ${a.child.exitCode}):\n${tail(a.logFile)}`);
     }
     const nodes = await nodesByName(api);
     for (const a of agents)
@@ -218,8 +218,7 @@ async function run() {
   while (Date.now() < windowEnd) {
     await sleep(Math.min(SAMPLE_EVERY_MS, windowEnd - Date.now()));
     agents.forEach((a, i) => {
-      if (a.child.exitCode !== null || a.child.signalCode !== null)
-        throw new Error(`agent ${a.flavor} exited during the window:\n${tail(a.logFile)}`);
+      if (!alive(a.child)) throw new Error(`agent ${a.flavor} exited during the window:\n${tail(a.logFile)}`);
       (rss[i] as number[]).push(readMem(a.pid).rssBytes);
     });
     if (Date.now() >= nextPeriodAt) {

@@ -16,33 +16,32 @@
 // when the run itself fails (nodes never all online, a process died, the 3-minute watchdog).
 // Progress goes to stderr; with --json stdout carries one JSON object only.
 
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../src/protocol/defaults.js';
 import { EV, type StormCommand, type StormMessage } from './storm-common.js';
 import {
   type CpuTicks,
   cleanup,
+  cpuPercent,
   cpuSeconds,
   type Flavor,
+  forkWorker,
   freePort,
   getJson,
   installCleanupHandlers,
   mb,
-  openFilesLimit,
   percentile,
-  ROOT,
   readCpu,
+  readFileLimits,
   readMem,
   round,
   sleep,
   spawnCli,
   tail,
-  track,
   trackDir,
   waitHealthy,
 } from './storm-proc.js';
@@ -145,14 +144,7 @@ interface StormWorker {
 let stopping = false;
 
 function startWorker(index: number): StormWorker {
-  const child = track(
-    fork(fileURLToPath(new URL('./storm-worker.ts', import.meta.url)), [], {
-      cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
-      // Worker stdout goes to our stderr: with --json, stdout carries the JSON only.
-      stdio: ['ignore', 2, 2, 'ipc'],
-    }),
-  );
+  const child = forkWorker(new URL('./storm-worker.ts', import.meta.url));
   let onReady: () => void = () => undefined;
   let onStarted: (at: number) => void = () => undefined;
   const ready = new Promise<void>((resolve) => {
@@ -287,13 +279,10 @@ function summary(values: number[]): { min: number; p50: number; p90: number; max
   };
 }
 
-const cpuPercent = (from: CpuTicks, to: CpuTicks, ms: number): number =>
-  ms > 0 ? round((cpuSeconds(from, to) / (ms / 1000)) * 100) : 0;
-
 // ---------------------------------------------------------------- the run
 
 async function run() {
-  const limit = openFilesLimit();
+  const limit = readFileLimits().soft;
   const perWorker = Math.ceil(N / W);
   // The primary holds one socket per node; a worker one socket and one outbox fd per node.
   const needed = Math.max(N + 200, 2 * perWorker + 200);

@@ -31,31 +31,31 @@
 // 10 ms sampling resolution (an idle loop reads p50 ~10.1 ms). Diagnosis: --keep (keep the
 // logs and database), --primary-node-flags="--trace-gc", --cpu-prof, --skip-build.
 
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../src/protocol/defaults.js';
 import { type AgentStats, type ScaleCommand, type ScaleMessage, SEV } from './scale-common.js';
 import { formatProfile, type ProfileSummary, summarizeProfile } from './scale-profile.js';
 import {
-  CLI_DIST,
   type CpuTicks,
   cleanup,
-  cpuSeconds,
+  cpuPercent,
+  forkWorker,
   freePort,
   installCleanupHandlers,
   type MemStatus,
   percentile,
   ROOT,
   readCpu,
+  readFileLimits,
   readMem,
   round,
   sleep,
+  spawnCli,
   tail,
-  track,
   trackDir,
   waitHealthy,
 } from './storm-proc.js';
@@ -120,18 +120,8 @@ const log = (line: string): void => {
 const loadavg = (): number[] => os.loadavg().map((x) => round(x, 2));
 const kib = (bytes: number): number => round(bytes / 1024, 1);
 const mib = (bytes: number): number => round(bytes / (1024 * 1024), 1);
-const cpuPercent = (from: CpuTicks, to: CpuTicks, ms: number): number =>
-  ms > 0 ? round((cpuSeconds(from, to) / (ms / 1000)) * 100) : 0;
 
 // ---------------------------------------------------------------- open files
-
-function fileLimits(pid: number | 'self' = 'self'): { soft: number; hard: number } {
-  const match = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(
-    readFileSync(`/proc/${pid}/limits`, 'utf8'),
-  );
-  const num = (s: string | undefined) => (s === undefined || s === 'unlimited' ? Number.POSITIVE_INFINITY : Number(s));
-  return { soft: num(match?.[1]), hard: num(match?.[2]) };
-}
 
 /**
  * The primary holds one socket per node (plus SQLite, the web server, stdio: ~200 more); a worker
@@ -144,13 +134,13 @@ function ensureFileLimit(nodes: number): {
   needed: number;
 } {
   const needed = Math.max(nodes + 512, Math.ceil(nodes / WORKERS) + 512);
-  const before = fileLimits();
+  const before = readFileLimits();
   if (before.soft < needed) {
     const hard = Math.max(before.hard, needed);
     log(`open-files limit ${before.soft} < ${needed} needed: raising it to ${needed}:${hard} with prlimit`);
     execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${needed}:${hard}`], { stdio: 'inherit' });
   }
-  const after = fileLimits();
+  const after = readFileLimits();
   if (after.soft < needed) throw new Error(`open-files limit ${after.soft} is below the ${needed} needed`);
   return { before, after, needed };
 }
@@ -402,34 +392,25 @@ async function runLevel(N: number, profDir: string | undefined): Promise<LevelRe
   // -- processes
   const startPrimary = (n: number, profile: boolean): PrimaryProc => {
     const logFile = join(runDir, `primary-${n}.log`);
-    const fd = openSync(logFile, 'a');
-    let child: ChildProcess;
-    try {
-      const flags = [...PRIMARY_NODE_FLAGS, ...(profile && profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])];
-      child = track(
-        spawn(
-          process.execPath,
-          [
-            ...flags,
-            CLI_DIST,
-            'primary',
-            '--bind',
-            '127.0.0.1',
-            '--port',
-            String(port),
-            '--web-port',
-            String(webPort),
-            '--data-dir',
-            primaryDir,
-            '--token',
-            TOKEN,
-          ],
-          { cwd: ROOT, stdio: ['ignore', fd, fd] },
-        ),
-      );
-    } finally {
-      closeSync(fd);
-    }
+    const nodeFlags = [...PRIMARY_NODE_FLAGS, ...(profile && profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])];
+    const child = spawnCli(
+      'dist',
+      [
+        'primary',
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--web-port',
+        String(webPort),
+        '--data-dir',
+        primaryDir,
+        '--token',
+        TOKEN,
+      ],
+      logFile,
+      { nodeFlags },
+    );
     const proc: PrimaryProc = { child, pid: child.pid as number, logFile, spawnedAt: Date.now(), expectExit: false };
     child.on('exit', (code, signal) => {
       if (!proc.expectExit && !stopping)
@@ -439,13 +420,7 @@ async function runLevel(N: number, profDir: string | undefined): Promise<LevelRe
   };
 
   const startWorker = (index: number): Worker => {
-    const child = track(
-      fork(fileURLToPath(new URL('./scale-agent.ts', import.meta.url)), [], {
-        cwd: ROOT,
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', 2, 2, 'ipc'],
-      }),
-    );
+    const child = forkWorker(new URL('./scale-agent.ts', import.meta.url));
     if (WORKER_NICE !== 0) os.setPriority(child.pid as number, WORKER_NICE);
     let onReady: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => {

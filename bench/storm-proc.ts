@@ -1,9 +1,10 @@
-// Helpers shared by bench/reconnect-storm.ts and bench/agent-cost.ts: reading a process's memory
-// and CPU from /proc, starting the picluster CLI as a real process (under tsx or from dist/),
-// polling HTTP, and a cleanup registry that kills every child it started (by its own handle, never
-// by name) and removes every temp dir, on success, error, Ctrl-C or exit.
+// Helpers shared by bench/reconnect-storm.ts, bench/agent-cost.ts and bench/scale.ts: reading a
+// process's memory, CPU and open-files limits from /proc, starting the picluster CLI and bench
+// workers as real processes (under tsx or from dist/), polling HTTP, and a cleanup registry that
+// kills every child it started (by its own handle, never by name) and removes every temp dir, on
+// success, error, Ctrl-C or exit.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -72,10 +73,18 @@ export function cpuSeconds(from: CpuTicks, to: CpuTicks, which: keyof CpuTicks =
   return (to[which] - from[which]) / clockTicksPerSecond();
 }
 
-/** The soft limit on open files of this process (children inherit it). */
-export function openFilesLimit(): number {
-  const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return !match || match[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match[1]);
+/** % of one core between two readings `ms` apart (0 when no time passed), one decimal. */
+export function cpuPercent(from: CpuTicks, to: CpuTicks, ms: number): number {
+  return ms > 0 ? round((cpuSeconds(from, to) / (ms / 1000)) * 100) : 0;
+}
+
+/** The soft and hard limits on open files of a process (children inherit them); default this one. */
+export function readFileLimits(pid: number | 'self' = 'self'): { soft: number; hard: number } {
+  const match = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(
+    readFileSync(`/proc/${pid}/limits`, 'utf8'),
+  );
+  const num = (s: string | undefined) => (s === undefined || s === 'unlimited' ? Number.POSITIVE_INFINITY : Number(s));
+  return { soft: num(match?.[1]), hard: num(match?.[2]) };
 }
 
 // ---------------------------------------------------------------- cleanup
@@ -84,7 +93,8 @@ const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
 let handlersInstalled = false;
 
-function alive(child: ChildProcess): boolean {
+/** Neither exited nor killed by a signal yet. */
+export function alive(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
 
@@ -147,12 +157,20 @@ export function trackDir(dir: string): string {
 
 // ---------------------------------------------------------------- processes
 
-/** Starts `picluster ARGS` as a real process; stdout and stderr go to `logFile`. */
-export function spawnCli(flavor: Flavor, args: string[], logFile: string): ChildProcess {
+/**
+ * Starts `picluster ARGS` as a real process; stdout and stderr go to `logFile`. `nodeFlags` go to
+ * node before the entry point (e.g. `--cpu-prof`); default none.
+ */
+export function spawnCli(
+  flavor: Flavor,
+  args: string[],
+  logFile: string,
+  options: { nodeFlags?: string[] } = {},
+): ChildProcess {
   const entry = flavor === 'tsx' ? ['--import', 'tsx', CLI_TS] : [CLI_DIST];
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(process.execPath, [...entry, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...entry, ...args], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
     });
@@ -160,6 +178,18 @@ export function spawnCli(flavor: Flavor, args: string[], logFile: string): Child
   } finally {
     closeSync(fd);
   }
+}
+
+/** Forks a bench worker script (TypeScript, under tsx) with an IPC channel, to kill at cleanup. */
+export function forkWorker(script: URL): ChildProcess {
+  return track(
+    fork(fileURLToPath(script), [], {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx'],
+      // Worker stdout goes to our stderr: with --json, stdout carries the JSON only.
+      stdio: ['ignore', 2, 2, 'ipc'],
+    }),
+  );
 }
 
 /** The last `chars` characters of a log file (for error messages). */

@@ -26,6 +26,9 @@ const url = Type.String({ pattern: '^https?://[^\\s]+$' });
 const port = Type.Integer({ minimum: 0, maximum: 65535 });
 const positiveMs = Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 });
 const host = Type.String({ minLength: 1, maxLength: 253 });
+const HOUR_MS = 3_600_000;
+/** How long a tier of the vitals history is kept: an hour at least. */
+const retentionMs = Type.Integer({ minimum: HOUR_MS });
 
 export const SETTINGS: readonly Setting[] = [
   {
@@ -228,8 +231,8 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'history.rawRetentionMs',
-    default: 24 * 3_600_000,
-    schema: Type.Integer({ minimum: 3_600_000 }),
+    default: 24 * HOUR_MS,
+    schema: retentionMs,
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',
@@ -237,8 +240,8 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'history.minuteRetentionMs',
-    default: 7 * 24 * 3_600_000,
-    schema: Type.Integer({ minimum: 3_600_000 }),
+    default: 7 * 24 * HOUR_MS,
+    schema: retentionMs,
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',
@@ -246,8 +249,8 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'history.hourRetentionMs',
-    default: 365 * 24 * 3_600_000,
-    schema: Type.Integer({ minimum: 3_600_000 }),
+    default: 365 * 24 * HOUR_MS,
+    schema: retentionMs,
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',

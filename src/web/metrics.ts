@@ -66,11 +66,16 @@ const MS_PER_S = 1000;
 const HZ_PER_MHZ = 1e6;
 
 /** A per-node metric of one series per node, absent when `value` is undefined. */
-function single(name: string, help: string, value: (node: NodeRecord) => number | undefined): NodeMetric {
+function single(
+  name: string,
+  help: string,
+  value: (node: NodeRecord) => number | undefined,
+  type: MetricType = 'gauge',
+): NodeMetric {
   return {
     name,
     help,
-    type: 'gauge',
+    type,
     series(node, emit) {
       const v = value(node);
       if (v !== undefined) emit(v);
@@ -78,14 +83,48 @@ function single(name: string, help: string, value: (node: NodeRecord) => number 
   };
 }
 
-const KNOWN_FLAGS: ReadonlySet<string> = new Set(THROTTLE_FLAG_NAMES);
-
-/** A 0/1 series for each known flag, plus a 1 for any other flag active (a newer node's). */
-function throttleSeries(active: readonly string[], emit: Emit): void {
-  for (const flag of THROTTLE_FLAG_NAMES) emit(active.includes(flag) ? 1 : 0, { flag });
-  for (const flag of new Set(active)) if (!KNOWN_FLAGS.has(flag)) emit(1, { flag });
+/** A per-node metric of one series per item of a node's list (disks, interfaces), with its own labels. */
+function perItem<T>(
+  name: string,
+  help: string,
+  type: MetricType,
+  items: (node: NodeRecord) => readonly T[] | undefined,
+  series: (item: T) => [value: number, labels: Labels],
+): NodeMetric {
+  return {
+    name,
+    help,
+    type,
+    series(node, emit) {
+      for (const item of items(node) ?? []) emit(...series(item));
+    },
+  };
 }
 
+const KNOWN_FLAGS: ReadonlySet<string> = new Set(THROTTLE_FLAG_NAMES);
+
+type Throttled = NonNullable<NonNullable<NodeRecord['vitals']>['throttled']>;
+
+/**
+ * A per-node metric of the throttle flags in `flags` (now or since boot): a 0/1 series for each
+ * known flag, plus a 1 for any other flag active (a newer node's); nothing without the flags.
+ */
+function throttleFlags(name: string, help: string, flags: (throttled: Throttled) => readonly string[]): NodeMetric {
+  return {
+    name,
+    help,
+    type: 'gauge',
+    series(node, emit) {
+      const throttled = node.vitals?.throttled;
+      if (!throttled) return;
+      const active = flags(throttled);
+      for (const flag of THROTTLE_FLAG_NAMES) emit(active.includes(flag) ? 1 : 0, { flag });
+      for (const flag of new Set(active)) if (!KNOWN_FLAGS.has(flag)) emit(1, { flag });
+    },
+  };
+}
+
+/** Every per-node metric, in exposition order. */
 const NODE_METRICS: readonly NodeMetric[] = [
   single('picluster_node_up', 'Whether the node has a live session with this primary (1) or not (0).', (n) =>
     n.state === 'online' ? 1 : 0,
@@ -115,56 +154,44 @@ const NODE_METRICS: readonly NodeMetric[] = [
     n.vitals ? n.vitals.uptimeS : undefined,
   ),
   single('picluster_node_temperature_celsius', 'SoC temperature in degrees Celsius.', (n) => n.vitals?.tempC),
-  {
-    name: 'picluster_node_throttled',
-    help: 'Throttle flags active now (1) or not (0), per flag (Raspberry Pi firmware).',
-    type: 'gauge',
-    series(node, emit) {
-      const throttled = node.vitals?.throttled;
-      if (throttled) throttleSeries(throttled.now, emit);
-    },
-  },
-  {
-    name: 'picluster_node_throttled_since_boot',
-    help: 'Throttle flags that occurred since boot (1) or not (0), per flag (Raspberry Pi firmware).',
-    type: 'gauge',
-    series(node, emit) {
-      const throttled = node.vitals?.throttled;
-      if (throttled) throttleSeries(throttled.sinceBoot, emit);
-    },
-  },
-  {
-    name: 'picluster_node_disk_free_bytes',
-    help: 'Free space of a mounted filesystem, in bytes.',
-    type: 'gauge',
-    series(node, emit) {
-      for (const disk of node.vitals?.disks ?? []) emit(disk.freeBytes, { mount: disk.mount });
-    },
-  },
-  {
-    name: 'picluster_node_disk_size_bytes',
-    help: 'Size of a mounted filesystem, in bytes.',
-    type: 'gauge',
-    series(node, emit) {
-      for (const disk of node.vitals?.disks ?? []) emit(disk.totalBytes, { mount: disk.mount });
-    },
-  },
-  {
-    name: 'picluster_node_network_receive_bytes_total',
-    help: 'Bytes received on a network interface since boot.',
-    type: 'counter',
-    series(node, emit) {
-      for (const net of node.vitals?.nets ?? []) emit(net.rxBytes, { iface: net.iface });
-    },
-  },
-  {
-    name: 'picluster_node_network_transmit_bytes_total',
-    help: 'Bytes sent on a network interface since boot.',
-    type: 'counter',
-    series(node, emit) {
-      for (const net of node.vitals?.nets ?? []) emit(net.txBytes, { iface: net.iface });
-    },
-  },
+  throttleFlags(
+    'picluster_node_throttled',
+    'Throttle flags active now (1) or not (0), per flag (Raspberry Pi firmware).',
+    (t) => t.now,
+  ),
+  throttleFlags(
+    'picluster_node_throttled_since_boot',
+    'Throttle flags that occurred since boot (1) or not (0), per flag (Raspberry Pi firmware).',
+    (t) => t.sinceBoot,
+  ),
+  perItem(
+    'picluster_node_disk_free_bytes',
+    'Free space of a mounted filesystem, in bytes.',
+    'gauge',
+    (n) => n.vitals?.disks,
+    (disk) => [disk.freeBytes, { mount: disk.mount }],
+  ),
+  perItem(
+    'picluster_node_disk_size_bytes',
+    'Size of a mounted filesystem, in bytes.',
+    'gauge',
+    (n) => n.vitals?.disks,
+    (disk) => [disk.totalBytes, { mount: disk.mount }],
+  ),
+  perItem(
+    'picluster_node_network_receive_bytes_total',
+    'Bytes received on a network interface since boot.',
+    'counter',
+    (n) => n.vitals?.nets,
+    (net) => [net.rxBytes, { iface: net.iface }],
+  ),
+  perItem(
+    'picluster_node_network_transmit_bytes_total',
+    'Bytes sent on a network interface since boot.',
+    'counter',
+    (n) => n.vitals?.nets,
+    (net) => [net.txBytes, { iface: net.iface }],
+  ),
   single(
     'picluster_node_last_seen_timestamp_seconds',
     'When the primary last heard from the node, in seconds since the Unix epoch.',
@@ -176,15 +203,12 @@ const NODE_METRICS: readonly NodeMetric[] = [
       '(a node without a real-time clock shows a large value; a resent backlog shows negative).',
     (n) => (n.vitals ? (n.vitals.ts - n.vitals.receivedAt) / MS_PER_S : undefined),
   ),
-  {
-    name: 'picluster_node_vitals_dropped_total',
-    help: "Samples the node dropped because its outbox was full (as of the node's latest sample).",
-    type: 'counter',
-    series(node, emit) {
-      const dropped = node.vitals?.dropped;
-      if (dropped !== undefined) emit(dropped);
-    },
-  },
+  single(
+    'picluster_node_vitals_dropped_total',
+    "Samples the node dropped because its outbox was full (as of the node's latest sample).",
+    (n) => n.vitals?.dropped,
+    'counter',
+  ),
 ];
 
 /**

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Secondary } from '../../src/secondary/secondary.js';
+import { fakeMachine } from './fake-machine.js';
 
 export interface FleetOptions {
   primary: string;
@@ -34,17 +35,6 @@ async function main(): Promise<void> {
   let attempts: number[] = [];
   let online = 0;
   let offline = 0;
-  const info = {
-    hostname: 'fleet',
-    os: 'test',
-    kernel: '6',
-    arch: 'x64',
-    cpuModel: 'fake',
-    cpuCores: 1,
-    ramTotalBytes: 1024,
-    swapTotalBytes: 0,
-    version: 'test',
-  };
   const nodes = Array.from({ length: o.count }, (_, i) => {
     const name = `${o.prefix ?? 'f'}${i}`;
     const node = new Secondary({
@@ -56,22 +46,7 @@ async function main(): Promise<void> {
       heartbeatIntervalMs: o.heartbeatMs,
       handshakeTimeoutMs: o.handshakeMs,
       reconnect: { initialDelayMs: o.reconnect[0], maxDelayMs: o.reconnect[1] },
-      machineInfo: async () => info,
-      machineId: async () => `fleet-machine-${name}`,
-      vitals: {
-        read: async () => ({
-          ts: Date.now(),
-          cpuPercent: Math.random() * 100,
-          ramAvailableBytes: 512,
-          swapFreeBytes: 0,
-          load1: 0,
-          load5: 0,
-          load15: 0,
-          uptimeS: 1,
-          disks: [],
-          nets: [],
-        }),
-      },
+      ...fakeMachine('fleet', `fleet-machine-${name}`),
     });
     node.on('ack', (seq) => {
       acks[node.nodeId] = Math.max(acks[node.nodeId] ?? 0, seq);

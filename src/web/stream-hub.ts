@@ -2,7 +2,10 @@
 // the events log into numbered server-sent-event messages, kept in a bounded ring so a client
 // that reconnects with Last-Event-ID gets what it missed (or `reset` when that is gone).
 // Vitals are coalesced: one `vitals` message per interval with the latest sample of each node
-// that reported, never one message per sample.
+// that reported, never one message per sample. With nobody following for `idleMs` the hub goes
+// dormant and builds nothing (at 10,000 nodes that is half a megabyte of JSON a second for no
+// one); a client resuming from before that gets `reset`. Ids start at the start time × 1000, so
+// ids of an earlier run of the primary are always older than this run's (they get `reset` too).
 
 import type { Primary } from '../primary/primary.js';
 import type { NodeView } from '../primary/registry.js';
@@ -21,6 +24,8 @@ export interface StreamHubOptions {
   bufferSize?: number;
   /** Bytes kept for clients that reconnect, at most. Default 8 MiB. */
   bufferBytes?: number;
+  /** With no client for this long, stop building messages until one comes, ms. Default 60000. */
+  idleMs?: number;
 }
 
 type Listener = (message: StreamMessage) => void;
@@ -30,10 +35,13 @@ export class StreamHub {
   readonly #coalesceMs: number;
   readonly #bufferSize: number;
   readonly #bufferBytes: number;
+  readonly #idleMs: number;
+  #dormant = true;
+  #idleSince = Date.now();
   #bufferedBytes = 0;
   readonly #buffer: StreamMessage[] = [];
   readonly #listeners = new Set<Listener>();
-  #nextId = 1;
+  #nextId = Date.now() * 1000;
   #pendingVitals = new Map<string, VitalsPayload & { receivedAt: number }>();
   #lastEventId = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -43,11 +51,11 @@ export class StreamHub {
     this.#coalesceMs = options.coalesceMs ?? 1000;
     this.#bufferSize = options.bufferSize ?? 2000;
     this.#bufferBytes = options.bufferBytes ?? 8 * 1024 * 1024;
+    this.#idleMs = options.idleMs ?? 60_000;
   }
 
   /** Follows the primary (call once its store is open). */
   start(): void {
-    this.#lastEventId = this.#primary.store.lastEventId();
     this.#primary.on('node', this.#onNode);
     this.#primary.on('vitals', this.#onVitals);
     this.#timer = setInterval(this.#flush, this.#coalesceMs);
@@ -70,6 +78,11 @@ export class StreamHub {
    * `reset` when some of those are no longer buffered. Returns the function that removes it.
    */
   subscribe(listener: Listener, lastEventId?: number): () => void {
+    if (this.#dormant) {
+      // Nothing was built while dormant, and the ring is empty: a resume from before gets `reset`.
+      this.#dormant = false;
+      this.#lastEventId = this.#primary.store.lastEventId();
+    }
     if (lastEventId !== undefined && lastEventId >= this.#nextId) {
       // An id this hub never gave: the primary restarted since. Start over.
       listener({ id: this.#nextId - 1, event: 'reset', data: '{}' });
@@ -79,19 +92,42 @@ export class StreamHub {
       else for (const m of this.#buffer) if (m.id > lastEventId) listener(m);
     }
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#idleSince = Date.now();
+    };
+  }
+
+  /** True while nobody follows the stream and nothing is built. */
+  get dormant(): boolean {
+    return this.#dormant;
+  }
+
+  #sleep(): void {
+    this.#dormant = true;
+    this.#buffer.length = 0;
+    this.#bufferedBytes = 0;
+    this.#pendingVitals.clear();
+    // The messages not built make a gap: no resume may cross it.
+    this.#nextId++;
   }
 
   #onNode = (node: NodeView): void => {
-    this.#publish('node', node);
+    if (!this.#dormant) this.#publish('node', node);
   };
 
   #onVitals = (nodeId: string, sample: VitalsPayload & { receivedAt?: number }): void => {
+    if (this.#dormant) return;
     this.#pendingVitals.set(nodeId, { ...sample, receivedAt: sample.receivedAt ?? Date.now() });
   };
 
   #flush = (): void => {
     if (!this.#primary.ready) return; // stopping: the store may be closed already
+    if (this.#dormant) return;
+    if (this.#listeners.size === 0 && Date.now() - this.#idleSince >= this.#idleMs) {
+      this.#sleep();
+      return;
+    }
     if (this.#pendingVitals.size > 0) {
       const nodes = Object.fromEntries(this.#pendingVitals);
       this.#pendingVitals = new Map();

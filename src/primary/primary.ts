@@ -473,7 +473,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     record.connectedSince = state === 'online' ? record.connectedSince : null;
     if (this.#store && this.#state !== 'stopped') {
       try {
-        this.#store.setNodeState(record.id, state, record.lastSeen, record.connectedSince);
+        this.#store.setNodeState(record.id, state, record.lastSeen, record.connectedSince, record.lastSeq);
         this.#store.addEvent(now, record.id, state, data);
       } catch (err) {
         // A full disk must not crash the primary from a socket callback; the registry is right.

@@ -78,6 +78,9 @@ export class Store {
     this.#migrate();
     this.#stmts = this.#prepare();
     this.#history = new VitalsHistory(this.#db);
+    // A commit of vitals does not touch the nodes table (see insertVitals): bring every node's
+    // last seq and last seen up to its newest stored sample now, before anything is pruned.
+    this.#stmts.catchUpNodes.run();
   }
 
   #migrate(): void {
@@ -112,7 +115,9 @@ export class Store {
           state = excluded.state, info = coalesce(excluded.info, nodes.info),
           machine_id = coalesce(excluded.machine_id, nodes.machine_id),
           last_seen = excluded.last_seen, connected_since = excluded.connected_since`),
-      setState: db.prepare('UPDATE nodes SET state = ?, last_seen = ?, connected_since = ? WHERE id = ?'),
+      setState: db.prepare(
+        'UPDATE nodes SET state = ?, last_seen = ?, connected_since = ?, last_seq = max(last_seq, ?) WHERE id = ?',
+      ),
       setInfo: db.prepare('UPDATE nodes SET info = ? WHERE id = ?'),
       touch: db.prepare('UPDATE nodes SET last_seen = ? WHERE id = ?'),
       setSecret: db.prepare('UPDATE nodes SET secret = ?, secret_confirmed = 0 WHERE id = ?'),
@@ -121,7 +126,11 @@ export class Store {
       getNode: db.prepare('SELECT * FROM nodes WHERE id = ?'),
       allNodes: db.prepare('SELECT * FROM nodes ORDER BY name, id'),
       markOnlineLost: db.prepare("UPDATE nodes SET state = 'lost', connected_since = NULL WHERE state = 'online'"),
-      bumpLastSeq: db.prepare('UPDATE nodes SET last_seq = max(last_seq, ?), last_seen = ? WHERE id = ?'),
+      // After a crash: what the vitals table holds is newer than the last state change wrote.
+      catchUpNodes: db.prepare(`UPDATE nodes SET
+          last_seq = (SELECT max(seq) FROM vitals WHERE node_id = nodes.id),
+          last_seen = max(last_seen, (SELECT received_at FROM vitals WHERE node_id = nodes.id ORDER BY seq DESC LIMIT 1))
+        WHERE last_seq < coalesce((SELECT max(seq) FROM vitals WHERE node_id = nodes.id), 0)`),
       seqs: db.prepare('SELECT seq FROM vitals WHERE node_id = ? ORDER BY seq'),
       addEvent: db.prepare('INSERT INTO events (ts, node_id, type, data) VALUES (?, ?, ?, ?)'),
       eventsAfter: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
@@ -158,8 +167,9 @@ export class Store {
     });
   }
 
-  setNodeState(id: string, state: NodeState, now: number, connectedSince: number | null): void {
-    this.#stmts.setState.run(state, now, connectedSince, id);
+  /** Records a state change, with the last stored seq the primary knows of (see insertVitals). */
+  setNodeState(id: string, state: NodeState, now: number, connectedSince: number | null, lastSeq: number): void {
+    this.#stmts.setState.run(state, now, connectedSince, lastSeq, id);
   }
 
   setNodeInfo(id: string, info: InfoPayload): void {
@@ -207,7 +217,11 @@ export class Store {
   /**
    * Stores a batch of samples in one transaction and returns, per node, the highest seq now
    * stored (the value to acknowledge). Duplicates are ignored. Throws if the commit fails: then
-   * nothing in the batch may be acknowledged.
+   * nothing in the batch may be acknowledged. The nodes table is not touched (that would be one
+   * more page written per sample): a node's last seq is written with its state changes, and when
+   * the store opens it is caught up from the newest raw sample. Raw samples are pruned only after
+   * the raw retention, and a node silent that long had its session end (a state change) or the
+   * primary was down, and then the catch-up at open ran before any pruning.
    */
   insertVitals(batch: readonly StoredSample[]): Map<string, number> {
     const stored = new Map<string, number>();
@@ -216,8 +230,6 @@ export class Store {
         this.#history.insert(nodeId, sample, receivedAt);
         stored.set(nodeId, Math.max(stored.get(nodeId) ?? 0, sample.seq));
       }
-      const now = Date.now();
-      for (const [nodeId, seq] of stored) this.#stmts.bumpLastSeq.run(seq, now, nodeId);
     })();
     return stored;
   }

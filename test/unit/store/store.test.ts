@@ -74,7 +74,9 @@ describe('Store', () => {
     a.close();
     const b = new Store(path);
     assert.deepEqual(b.storedSeqs('n1'), [1, 2, 3]);
+    // No state change was written after the samples (a crash): the open catches up from them.
     assert.equal(b.getNode('n1')?.lastSeq, 3);
+    assert.equal(b.getNode('n1')?.lastSeen, 3000);
     assert.equal(b.latestVitals('n1')?.seq, 3);
     b.close();
   });

@@ -63,9 +63,22 @@ export function createApp(primary: Primary, options: AppOptions | Logger = {}): 
   registerApi(app, primary, hub ?? new StreamHub(primary));
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', (c) => {
     metrics ??= createMetrics(primary);
-    return c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType });
+    // Streamed as it is rendered: a 10,000-node scrape is never one 30 MB string.
+    const pieces = metrics.chunks();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await pieces.next();
+        if (next.done) controller.close();
+        else controller.enqueue(encoder.encode(next.value));
+      },
+      async cancel() {
+        await pieces.return(undefined);
+      },
+    });
+    return c.body(body, 200, { 'Content-Type': metrics.contentType });
   });
   registerStatic(app);
   app.notFound((c) => c.json(errorBody('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));

@@ -1,9 +1,13 @@
 // Prometheus metrics of a primary (GET /metrics). Per-node series are built at scrape time from the
-// primary's registry by custom metric objects that prom-client renders (its escaping, its format):
-// nothing per node or per series lives in prom-client between scrapes, so 10,000 nodes cost the
-// primary no memory here until someone scrapes. One prom-client Registry per call, never the global.
-// A scrape is rendered a metric and a slice of nodes at a time (`chunks()`), yielding to the event
-// loop in between: at 10,000 nodes the whole text is ~30 MB and took a second in one piece.
+// primary's registry: nothing per node or per series lives between scrapes, so 10,000 nodes cost
+// the primary no memory here until someone scrapes. One prom-client Registry per call, never the
+// global. prom-client renders the primary's internals and process metrics, and would render the
+// per-node metrics too (they are registered, for registry.metrics() and its JSON); but a scrape at
+// 10,000 nodes is ~290,000 series, ~30 MB, and prom-client makes half a dozen objects per series in
+// one synchronous pass (a second of event loop and ~100 MB of garbage). So `chunks()` prints the
+// per-node series itself, a metric and 1,000 nodes at a time, yielding to the event loop between
+// pieces, with each node's label text escaped once per scrape; a test checks the result is byte
+// for byte prom-client's own rendering of the same registry.
 
 import { Counter, collectDefaultMetrics, type Metric, Registry } from 'prom-client';
 import { THROTTLE_FLAG_NAMES } from '../node/throttle-reader.js';
@@ -215,55 +219,18 @@ const NODE_METRICS: readonly NodeMetric[] = [
   ),
 ];
 
-/**
- * What one call of a node metric's collect covers: a slice of the scrape's nodes, and the
- * {node_id, node_name} object of each node, shared by every metric of one scrape (prom-client
- * caches the escaped text of a value's `sharedLabels` per object, so a node's labels are escaped
- * once per scrape, not once per series). Set only around the synchronous start of prom-client's
- * getMetricsAsString, which calls getForPromString before its first await; outside a scrape
- * (someone calling registry.metrics() directly) collect covers every node with fresh objects.
- */
-class ScrapeScope {
-  current: { nodes: readonly NodeRecord[]; labels: Map<NodeRecord, Labels> } | undefined;
-
-  labelsOf(node: NodeRecord): Labels {
-    const byNode = this.current?.labels;
-    let labels = byNode?.get(node);
-    if (labels === undefined) {
-      labels = { node_id: node.id, node_name: node.name };
-      byNode?.set(node, labels);
-    }
-    return labels;
-  }
-
-  /** Starts rendering `name` over `nodes`; the scope is set only while collect runs. */
-  render(
-    registry: Registry,
-    name: string,
-    nodes: readonly NodeRecord[],
-    labels: Map<NodeRecord, Labels>,
-  ): Promise<string> {
-    this.current = { nodes, labels };
-    try {
-      return registry.getSingleMetricAsString(name);
-    } finally {
-      this.current = undefined;
-    }
-  }
-}
-
 const NO_LABELS: Labels = Object.freeze({}) as Labels;
 
 /** Renders `metric`'s series for every node the primary knows, at scrape time. */
-function nodeMetric(primary: Primary, metric: NodeMetric, scope: ScrapeScope): ScrapeTimeMetric {
+function nodeMetric(primary: Primary, metric: NodeMetric): ScrapeTimeMetric {
   const { name, help, type } = metric;
   // The primary is one process (no prom-client cluster aggregation): any aggregator would do;
   // 'first' says a node's value is not a sum over workers.
   const aggregator = 'first';
   const collect = (merge: boolean): Collected => {
     const values: Sample[] = [];
-    for (const node of scope.current?.nodes ?? primary.registry.all()) {
-      const nodeLabels = scope.labelsOf(node);
+    for (const node of primary.registry.all()) {
+      const nodeLabels = { node_id: node.id, node_name: node.name };
       metric.series(node, (value, extra) => {
         values.push(
           merge
@@ -382,9 +349,8 @@ export function createMetrics(primary: Primary): Metrics {
   const processRegistry = new Registry();
   collectDefaultMetrics({ register: processRegistry, prefix: 'picluster_' });
   for (const metric of internalMetrics(primary)) registry.registerMetric(metric as unknown as Metric);
-  const scope = new ScrapeScope();
-  const perNode = new Set(NODE_METRICS.map((m) => m.name));
-  for (const metric of NODE_METRICS) registry.registerMetric(nodeMetric(primary, metric, scope) as unknown as Metric);
+  const perNode = new Map(NODE_METRICS.map((m) => [m.name, m]));
+  for (const metric of NODE_METRICS) registry.registerMetric(nodeMetric(primary, metric) as unknown as Metric);
   for (const metric of processRegistry.getMetricsAsArray()) {
     // prom-client's nodejs_active_{handles,requests,resources}_total are gauges (sums of the
     // per-type gauges it also exports): promtool rejects a gauge named *_total, so they are left out.
@@ -394,22 +360,18 @@ export function createMetrics(primary: Primary): Metrics {
   /** Registry.metrics()'s text (metrics joined by a blank line, then a newline), piece by piece. */
   async function* chunks(): AsyncGenerator<string> {
     const nodes = [...primary.registry.all()];
-    const labels = new Map<NodeRecord, Labels>();
+    // Each node's {node_id, node_name} text, escaped once per scrape.
+    const labelText = new Map<NodeRecord, string>();
     const metrics = registry.getMetricsAsArray();
     for (const [i, metric] of metrics.entries()) {
-      if (!perNode.has(metric.name)) {
+      const own = perNode.get(metric.name);
+      if (own === undefined) {
         yield await registry.getSingleMetricAsString(metric.name);
       } else {
-        for (let from = 0; from === 0 || from < nodes.length; from += SCRAPE_SLICE_NODES) {
-          const text = await scope.render(registry, metric.name, nodes.slice(from, from + SCRAPE_SLICE_NODES), labels);
-          if (from === 0) {
-            yield text;
-          } else {
-            // Later slices: their series only, without the # HELP and # TYPE lines.
-            const cut = nthNewline(text, 2);
-            const series = cut < 0 ? '' : text.slice(cut + 1);
-            if (series) yield `\n${series}`;
-          }
+        yield `# HELP ${escapeText(own.name)} ${escapeText(own.help)}\n# TYPE ${escapeText(own.name)} ${own.type}`;
+        for (let from = 0; from < nodes.length; from += SCRAPE_SLICE_NODES) {
+          const text = renderSeries(own, nodes.slice(from, from + SCRAPE_SLICE_NODES), labelText);
+          if (text) yield text;
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
@@ -431,8 +393,44 @@ export function createMetrics(primary: Primary): Metrics {
 /** Nodes per piece of a scrape: a few milliseconds of rendering between turns of the event loop. */
 const SCRAPE_SLICE_NODES = 1000;
 
-function nthNewline(text: string, n: number): number {
-  let at = -1;
-  for (let i = 0; i < n; i++) at = text.indexOf('\n', at + 1);
-  return at;
+/**
+ * The series of `metric` for `nodes`, each line after a newline, exactly as prom-client's
+ * Registry prints a value with `labels` (extra) and `sharedLabels` {node_id, node_name}:
+ * `name{extra...,node_id="…",node_name="…"} value`.
+ */
+function renderSeries(metric: NodeMetric, nodes: readonly NodeRecord[], labelText: Map<NodeRecord, string>): string {
+  let text = '';
+  let shared = '';
+  const emit: Emit = (value, extra) => {
+    let labels = '';
+    if (extra) for (const [key, v] of Object.entries(extra)) labels += `${key}="${escapeLabelValue(v)}",`;
+    text += `\n${metric.name}{${labels}${shared}} ${valueText(value)}`;
+  };
+  for (const node of nodes) {
+    let known = labelText.get(node);
+    if (known === undefined) {
+      known = `node_id="${escapeLabelValue(node.id)}",node_name="${escapeLabelValue(node.name)}"`;
+      labelText.set(node, known);
+    }
+    shared = known;
+    metric.series(node, emit);
+  }
+  return text;
+}
+
+/** prom-client's escaping of names and help text (backslash, newline). */
+function escapeText(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** prom-client's escaping of label values (also the double quote). */
+function escapeLabelValue(text: string): string {
+  return escapeText(text).replace(/"/g, '\\"');
+}
+
+/** prom-client's printing of a value (its "Nan" included). */
+function valueText(value: number): string {
+  if (Number.isNaN(value)) return 'Nan';
+  if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf';
+  return `${value}`;
 }

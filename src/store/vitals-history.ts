@@ -3,11 +3,14 @@
 // range, and pruning by retention.
 //
 // Rollups are built by a job, not per insert (a per-sample upsert into two wide tables tripled
-// the cost of ingest): once a minute is ROLLUP_GRACE_MS old it is aggregated from the raw rows in
-// one INSERT ... SELECT ... GROUP BY, a few hundred nodes at a time; hours are aggregated from
-// minutes. `rollup_state.until` says up to where each rollup is final. A sample that arrives
-// later than that (resent from an outbox after a long disconnect) is merged into its buckets at
-// insert time. The job and the pruning run in small chunks so the event loop never stalls.
+// the cost of ingest): once a minute is ROLLUP_GRACE_MS old it is aggregated from the raw rows by
+// INSERT ... SELECT ... GROUP BY, one step per few hundred nodes (an index seek per node and
+// interval, so a step costs the rows of that interval, not the nodes' whole history); hours are
+// aggregated from minutes. `rollup_state.until` says up to where each rollup is final. A sample
+// that arrives later than that (resent from an outbox after a long disconnect) is merged into its
+// buckets at insert time; one that arrives for the interval being rolled up, between its steps,
+// gets its node's buckets rebuilt at the end. The job and the pruning run in small chunks, with
+// the event loop turning in between.
 
 import type Database from 'better-sqlite3';
 import type { VitalsPayload } from '../protocol/messages.js';
@@ -18,8 +21,23 @@ export const HOUR_MS = 3_600_000;
 export const MAX_POINTS = 1000;
 /** A minute is rolled up once it is this old: samples later than that are merged one by one. */
 export const ROLLUP_GRACE_MS = 2 * MINUTE_MS;
-/** Nodes aggregated per rollup transaction (10,000 nodes: 60,000 raw rows a minute). */
-const NODES_PER_CHUNK = 500;
+/**
+ * Nodes aggregated per rollup step, so one step is a few milliseconds of event loop: a minute of
+ * 500 nodes is ~3,000 raw rows, an hour of 100 nodes ~6,000 minute rows.
+ */
+const NODES_PER_STEP = { '1m': 500, '1h': 100 } as const;
+
+/** An interval being rolled up a chunk of nodes per step. */
+interface PendingRollup {
+  name: '1m' | '1h';
+  from: number;
+  to: number;
+  /** Nodes with data in the interval, sorted; those before `next` are done. */
+  ids: string[];
+  next: number;
+  /** Nodes that got a late sample in the interval meanwhile: rebuilt once more at the end. */
+  late: Set<string>;
+}
 
 export interface Retention {
   /** How long raw samples are kept, ms. Default 24 h. */
@@ -77,8 +95,8 @@ function rollupMergeSql(table: string): string {
     ON CONFLICT (node_id, bucket) DO UPDATE SET n = n + 1, ${updates.join(', ')}`;
 }
 
-/** Rebuilds the buckets of [from, to) for nodes in [lo, hi] from the finer data (idempotent). */
-function rollupBuildSql(table: string, bucketMs: number, source: 'raw' | '1m'): string {
+/** Rebuilds the buckets of [from, to) of the nodes in the JSON array @ids from the finer data (idempotent). */
+export function rollupBuildSql(table: string, bucketMs: number, source: 'raw' | '1m'): string {
   const bucket = source === 'raw' ? `(t / ${bucketMs}) * ${bucketMs}` : `(bucket / ${bucketMs}) * ${bucketMs}`;
   const aggs =
     source === 'raw'
@@ -86,9 +104,11 @@ function rollupBuildSql(table: string, bucketMs: number, source: 'raw' | '1m'): 
       : columns.map((c) => `min(${c}_min), max(${c}_max), sum(${c}_sum), sum(${c}_cnt)`);
   const from = source === 'raw' ? 'vitals' : 'vitals_1m';
   const time = source === 'raw' ? 't' : 'bucket';
+  // One index seek per node (node_id = each id of @ids, then the time range): the work is the
+  // rows of the interval, however much history the nodes have.
   return `INSERT OR REPLACE INTO ${table} (node_id, bucket, n, ${rollupColumns.join(', ')})
     SELECT node_id, ${bucket}, ${source === 'raw' ? 'count(*)' : 'sum(n)'}, ${aggs.join(', ')}
-    FROM ${from} WHERE ${time} >= @from AND ${time} < @to AND node_id >= @lo AND node_id <= @hi
+    FROM json_each(@ids) AS ids JOIN ${from} ON node_id = ids.value AND ${time} >= @from AND ${time} < @to
     GROUP BY node_id, ${bucket}`;
 }
 
@@ -115,6 +135,7 @@ export class VitalsHistory {
   readonly #stmts;
   /** Rollups are final before these times (undefined: the job has not started yet). */
   #until: { '1m': number | undefined; '1h': number | undefined };
+  #pending: PendingRollup | undefined;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -172,6 +193,13 @@ export class VitalsHistory {
       JSON.stringify(extra),
     );
     if (info.changes === 0) return false;
+    const pending = this.#pending;
+    if (pending && t >= pending.from && t < pending.to) {
+      // Its interval is being rolled up between turns of the event loop: this node's chunk may be
+      // done already, so the interval is rebuilt for it at the end (its minute, if final, is
+      // still merged below).
+      pending.late.add(nodeId);
+    }
     const until1m = this.#until['1m'];
     if (until1m !== undefined && t < until1m) {
       // Late: its minute is already final, so merge it in (and its hour, if that is final too).
@@ -200,11 +228,32 @@ export class VitalsHistory {
   }
 
   /**
-   * Does one chunk of rollup work (at most NODES_PER_CHUNK nodes of one minute or one hour);
+   * Does one chunk of rollup work (at most NODES_PER_STEP nodes of one minute or one hour);
    * returns false when everything due is rolled up.
    */
   rollupStep(now: number): boolean {
+    if (this.#pending) {
+      this.#continue(this.#pending);
+      return true;
+    }
     return this.#step('1m', now) || this.#step('1h', now);
+  }
+
+  /** Builds the next chunk of nodes of the pending interval; at the end, marks it final. */
+  #continue(pending: PendingRollup): void {
+    const build = pending.name === '1m' ? this.#stmts.build1m : this.#stmts.build1h;
+    const { from, to } = pending;
+    // Each chunk rebuilds its buckets from the finer data (INSERT OR REPLACE): a crash half-way
+    // through an interval just redoes it, since `until` moves only at the end.
+    const chunk = pending.ids.slice(pending.next, pending.next + NODES_PER_STEP[pending.name]);
+    pending.next += chunk.length;
+    if (chunk.length > 0) build.run({ from, to, ids: JSON.stringify(chunk) });
+    if (pending.next < pending.ids.length) return;
+    this.#db.transaction(() => {
+      if (pending.late.size > 0) build.run({ from, to, ids: JSON.stringify([...pending.late]) });
+      this.#saveUntil(pending.name, to);
+    })();
+    this.#pending = undefined;
   }
 
   #step(name: '1m' | '1h', now: number): boolean {
@@ -237,17 +286,8 @@ export class VitalsHistory {
       this.#saveUntil(name, next === null ? due : Math.min(due, Math.max(to, Math.floor(next / bucketMs) * bucketMs)));
       return true;
     }
-    const build = name === '1m' ? this.#stmts.build1m : this.#stmts.build1h;
-    this.#db.transaction(() => {
-      // Each chunk rebuilds its buckets from scratch (INSERT OR REPLACE): a crash half-way through
-      // an interval just redoes it.
-      for (let i = 0; i < ids.length; i += NODES_PER_CHUNK) {
-        const lo = ids[i]?.node_id as string;
-        const hi = ids[Math.min(i + NODES_PER_CHUNK, ids.length) - 1]?.node_id as string;
-        build.run({ from, to, lo, hi });
-      }
-      this.#saveUntil(name, to);
-    })();
+    this.#pending = { name, from, to, ids: ids.map((r) => r.node_id), next: 0, late: new Set() };
+    this.#continue(this.#pending);
     return true;
   }
 

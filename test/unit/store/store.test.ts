@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import type { VitalsPayload } from '../../../src/protocol/messages.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../../src/store/schema.js';
 import { Store, StoreError } from '../../../src/store/store.js';
-import { HOUR_MS, MINUTE_MS } from '../../../src/store/vitals-history.js';
+import { HOUR_MS, MINUTE_MS, rollupBuildSql } from '../../../src/store/vitals-history.js';
 
 function dbPath(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'store-'));
@@ -173,6 +173,64 @@ describe('Store', () => {
       { numRuns: 40 },
     );
     void t;
+  });
+
+  it('rolls up a minute of 1,200 nodes in chunks; a late sample between chunks is counted, done or not', (t) => {
+    const store = new Store(dbPath(t), { retention: { rawMs: HOUR_MS } });
+    const ids = Array.from({ length: 1200 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+    for (const id of ids) addNode(store, id);
+    const minute = Date.UTC(2026, 0, 1, 12, 0);
+    store.insertVitals(ids.map((id) => ({ nodeId: id, receivedAt: minute + 1000, sample: sample(1, minute + 1000) })));
+    const now = minute + 2 * HOUR_MS;
+    assert.equal(store.rollupStep(now), true, 'the first chunk');
+    // Between chunks: a late sample of a node whose chunk is done, one whose chunk is not, and
+    // one of a node that had no data in that minute.
+    addNode(store, 'new');
+    for (const id of ['n0000', 'n1199', 'new'])
+      store.insertVitals([{ nodeId: id, receivedAt: now, sample: sample(id === 'new' ? 1 : 2, minute + 30_000) }]);
+    rollUp(store, now);
+    const minuteOf = (id: string) => store.vitalsSeries(id, minute, minute + MINUTE_MS, MINUTE_MS, now).points;
+    assert.equal(store.vitalsSeries('n0000', minute, minute + MINUTE_MS, MINUTE_MS, now).resolution, '1m');
+    assert.deepEqual(
+      minuteOf('n0000').map((p) => p.n),
+      [2],
+      'done before the late sample',
+    );
+    assert.deepEqual(
+      minuteOf('n1199').map((p) => p.n),
+      [2],
+      'not done yet',
+    );
+    assert.deepEqual(
+      minuteOf('new').map((p) => p.n),
+      [1],
+      'no data in that minute before',
+    );
+    assert.deepEqual(
+      minuteOf('n0600').map((p) => p.n),
+      [1],
+    );
+    store.close();
+  });
+
+  it('builds rollups with one index seek per node and interval, whatever the history', (t) => {
+    const store = new Store(dbPath(t));
+    store.close();
+    const db = new Database(store.path, { readonly: true });
+    t.after(() => db.close());
+    // The statements the rollup job runs, as SQLite plans them: never a scan of a node's history.
+    const plan = (sql: string) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ from: 0, to: 1, ids: '[]' }) as Array<{ detail: string }>)
+        .map((r) => r.detail)
+        .join(' | ');
+    assert.match(
+      plan(rollupBuildSql('vitals_1m', MINUTE_MS, 'raw')),
+      /SEARCH vitals USING (COVERING )?INDEX vitals_by_node_t \(node_id=\? AND t>\? AND t<\?\)/,
+    );
+    assert.match(
+      plan(rollupBuildSql('vitals_1h', HOUR_MS, '1m')),
+      /SEARCH vitals_1m USING PRIMARY KEY \(node_id=\? AND bucket>\? AND bucket<\?\)/,
+    );
   });
 
   it('answers any range with at most ~1,000 points, at the resolution that has the data', (t) => {

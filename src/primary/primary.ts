@@ -50,6 +50,8 @@ export interface PrimaryStats {
 
 /** Largest frame accepted before `welcome`. */
 const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
+/** After SQLITE_BUSY on a node state change, how long further ones skip the store, ms. */
+const STATE_WRITE_BUSY_PAUSE_MS = 1000;
 
 export class Primary extends EventEmitter<PrimaryEvents> {
   readonly dataDir: string;
@@ -68,6 +70,12 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   readonly #influxOptions: Omit<InfluxSinkOptions, 'logger'> | undefined;
   #upkeep: HistoryUpkeep | undefined;
   #influx: InfluxSink | undefined;
+  /**
+   * Until when node state changes are not written (the database answered SQLITE_BUSY): a lock held
+   * by another process must not cost each of thousands of nodes going lost a busy timeout of
+   * event loop. The registry stays right; the store catches up at the next change (and at start).
+   */
+  #storeBusyUntil = 0;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
@@ -224,7 +232,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#legacy?.closeAll();
     for (const socket of this.#sockets) socket.destroy();
     await closed;
-    this.#writer?.flush();
+    this.#writer?.close();
     await this.#influx?.stop();
     this.#store?.close();
     this.#state = 'stopped';
@@ -471,13 +479,24 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     // lastSeen is when the node was last heard from: a lost node was not heard now.
     if (state !== 'lost') record.lastSeen = now;
     record.connectedSince = state === 'online' ? record.connectedSince : null;
-    if (this.#store && this.#state !== 'stopped') {
+    if (this.#store && this.#state !== 'stopped' && now >= this.#storeBusyUntil && !this.#writer?.waitingForLock) {
       try {
         this.#store.setNodeState(record.id, state, record.lastSeen, record.connectedSince, record.lastSeq);
         this.#store.addEvent(now, record.id, state, data);
       } catch (err) {
-        // A full disk must not crash the primary from a socket callback; the registry is right.
-        this.#log.error({ err, nodeId: record.id, state }, 'cannot store a node state change');
+        if ((err as { code?: unknown }).code === 'SQLITE_BUSY') {
+          // Once per outage, not once per node.
+          if (now - this.#storeBusyUntil > 10 * STATE_WRITE_BUSY_PAUSE_MS) {
+            this.#log.warn(
+              { nodeId: record.id, state },
+              'the database is locked; node state changes are not stored meanwhile',
+            );
+          }
+          this.#storeBusyUntil = now + STATE_WRITE_BUSY_PAUSE_MS;
+        } else {
+          // A full disk must not crash the primary from a socket callback; the registry is right.
+          this.#log.error({ err, nodeId: record.id, state }, 'cannot store a node state change');
+        }
       }
     }
     if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');

@@ -74,7 +74,9 @@ export class Store {
     // FULL: a commit is on disk before it returns, so an acknowledgement ("stored") survives a
     // power cut too, not just kill -9. Batching keeps this to a few dozen fsyncs a second.
     this.#db.pragma('synchronous = FULL');
-    this.#db.pragma('busy_timeout = 5000');
+    // Short: a lock held by another process must not stall the event loop; the vitals writer
+    // retries a busy commit itself, the event loop turning in between.
+    this.#db.pragma('busy_timeout = 100');
     this.#migrate();
     this.#stmts = this.#prepare();
     this.#history = new VitalsHistory(this.#db);

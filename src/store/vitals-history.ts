@@ -246,8 +246,8 @@ export class VitalsHistory {
     // Each chunk rebuilds its buckets from the finer data (INSERT OR REPLACE): a crash half-way
     // through an interval just redoes it, since `until` moves only at the end.
     const chunk = pending.ids.slice(pending.next, pending.next + NODES_PER_STEP[pending.name]);
-    pending.next += chunk.length;
     if (chunk.length > 0) build.run({ from, to, ids: JSON.stringify(chunk) });
+    pending.next += chunk.length; // after the build: a failed one (a locked database) is retried
     if (pending.next < pending.ids.length) return;
     this.#db.transaction(() => {
       if (pending.late.size > 0) build.run({ from, to, ids: JSON.stringify([...pending.late]) });

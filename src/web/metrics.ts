@@ -327,6 +327,12 @@ function internalMetrics(primary: Primary): ScrapeTimeMetric[] {
     ),
     scalar('picluster_store_commits_total', 'Vitals transactions committed.', 'counter', () => writer()?.commits),
     scalar(
+      'picluster_store_busy_retries_total',
+      'Vitals commits retried because another process held the database lock.',
+      'counter',
+      () => writer()?.busyRetries,
+    ),
+    scalar(
       'picluster_store_write_failures_total',
       'Vitals transactions that failed.',
       'counter',

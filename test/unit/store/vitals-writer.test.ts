@@ -1,0 +1,82 @@
+// The vitals writer and a database write-locked by another process: with the store's short busy
+// timeout the event loop is never held for long, the samples wait unacknowledged and are stored
+// once the lock goes; a lock held past busyGiveUpMs fails the batch instead (onFailed).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it, type TestContext } from 'node:test';
+import Database from 'better-sqlite3';
+import { silentLogger } from '../../../src/protocol/logger.js';
+import type { VitalsPayload } from '../../../src/protocol/messages.js';
+import { Store } from '../../../src/store/store.js';
+import { VitalsWriter } from '../../../src/store/vitals-writer.js';
+import { waitUntil } from '../../helpers/cluster.js';
+
+function sample(seq: number): VitalsPayload {
+  const base = { seq, ts: Date.now(), cpuPercent: 1, ramAvailableBytes: 1, swapFreeBytes: 0, load1: 0 };
+  return { ...base, load5: 0, load15: 0, uptimeS: 1, disks: [], nets: [] };
+}
+
+function setup(t: TestContext, busyGiveUpMs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'picluster-writer-'));
+  const store = new Store(join(dir, 'primary.db'));
+  for (const id of ['a', 'b']) {
+    const node = { id, name: id, labels: {}, address: null, legacy: false, state: 'online' as const };
+    store.upsertNode({ ...node, now: 0, connectedSince: 0 });
+  }
+  const stored: number[] = [];
+  const failed: string[][] = [];
+  const writer = new VitalsWriter(store, {
+    busyGiveUpMs,
+    logger: silentLogger,
+    onStored: (_, batch) => stored.push(...batch.map((s) => s.sample.seq)),
+    onFailed: (nodeIds) => failed.push([...nodeIds].sort()),
+  });
+  const locker = new Database(store.path);
+  t.after(() => {
+    if (locker.inTransaction) locker.exec('ROLLBACK');
+    locker.close();
+    writer.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { store, writer, locker, stored, failed };
+}
+
+it('waits out a short lock: nothing stored or failed while locked, all stored after, the loop never held long', async (t) => {
+  const { store, writer, locker, stored, failed } = setup(t, 10_000);
+  locker.exec('BEGIN IMMEDIATE');
+  let longestFlushMs = 0;
+  for (let seq = 1; seq <= 5; seq++) {
+    writer.add(seq % 2 ? 'a' : 'b', sample(seq), Date.now());
+    const started = performance.now();
+    writer.flush();
+    longestFlushMs = Math.max(longestFlushMs, performance.now() - started);
+  }
+  await waitUntil(() => writer.stats.busyRetries >= 3, 5000, 'retries while locked');
+  assert.deepEqual([stored, failed], [[], []], 'nothing stored, nothing failed while locked');
+  // The store's busy timeout is 100 ms; it used to be 5 s of frozen event loop per statement.
+  assert.ok(longestFlushMs < 1000, `a flush held the event loop ${longestFlushMs} ms`);
+  locker.exec('ROLLBACK');
+  await waitUntil(() => stored.length === 5, 5000, 'the waiting samples stored');
+  assert.deepEqual(
+    stored.sort((x, y) => x - y),
+    [1, 2, 3, 4, 5],
+  );
+  assert.deepEqual(failed, []);
+  assert.deepEqual(store.storedSeqs('a'), [1, 3, 5]);
+});
+
+it('gives up on a lock held past busyGiveUpMs: the batch fails (its nodes), nothing is stored', async (t) => {
+  const { store, writer, locker, stored, failed } = setup(t, 300);
+  locker.exec('BEGIN IMMEDIATE');
+  writer.add('a', sample(1), Date.now());
+  writer.add('b', sample(1), Date.now());
+  writer.flush();
+  await waitUntil(() => failed.length > 0, 5000, 'the batch to fail');
+  assert.deepEqual(failed, [['a', 'b']]);
+  assert.deepEqual(stored, []);
+  locker.exec('ROLLBACK');
+  assert.deepEqual(store.storedSeqs('a'), []);
+});

@@ -33,12 +33,13 @@ export const DEFAULT_LEGACY_SILENCE_MS = 20_000;
 /** What legacy sessions need from the primary. */
 export interface LegacyHost {
   readonly registry: Registry;
-  readonly store: Store;
   readonly log: Logger;
   /** Counters for /metrics (framesIn stays native: it counts frames of authenticated nodes). */
   readonly stats: { handshakeFailures: number; reconnects: number };
   /** Hands a sample to the vitals writer, the native path (nothing is acknowledged: no session). */
   addVitals(nodeId: string, sample: VitalsPayload, receivedAt: number): void;
+  /** Writes node rows and events in the primary's next batch (after its earlier node writes). */
+  storeNode(apply: (store: Store) => void): void;
   /** The primary's state change: store, event, 'node' event. */
   setState(record: NodeRecord, state: NodeState, data: Record<string, unknown>): void;
   emitNode(view: NodeView): void;
@@ -177,7 +178,7 @@ export class LegacyNodes {
   }
 
   #join(session: LegacySession, id: string, info: LegacyNodeInfo): NodeRecord {
-    const { registry, store, log, stats } = this.#host;
+    const { registry, log, stats } = this.#host;
     const existing = registry.get(id);
     if (existing) stats.reconnects++;
     const now = Date.now();
@@ -199,8 +200,10 @@ export class LegacyNodes {
       session: undefined,
     };
     registry.set(record);
-    store.upsertNode({ ...record, now });
-    store.addEvent(now, id, 'joined', { address: record.address, name: record.name, legacy: true });
+    this.#host.storeNode((s) => {
+      s.upsertNode({ ...record, now });
+      s.addEvent(now, id, 'joined', { address: record.address, name: record.name, legacy: true });
+    });
     log.info({ nodeId: id, name: record.name, address: record.address }, 'legacy node joined');
     this.#host.emitNode(toView(record));
     return record;
@@ -209,7 +212,8 @@ export class LegacyNodes {
   #update(record: NodeRecord, info: LegacyNodeInfo): NodeRecord {
     record.name = info.hostname;
     record.info = info as InfoPayload;
-    this.#host.store.upsertNode({ ...record, now: Date.now() });
+    const now = Date.now();
+    this.#host.storeNode((s) => s.upsertNode({ ...record, now }));
     this.#host.emitNode(toView(record));
     return record;
   }

@@ -13,6 +13,7 @@ import { DisconnectionError, PiclusterError } from '../protocol/errors.js';
 import { type Logger, silentLogger } from '../protocol/logger.js';
 import { knownFields, type Message, PROTOCOL_VERSION, type VitalsPayload } from '../protocol/messages.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
+import { NodeWriter } from '../store/node-writer.js';
 import type { StoredSample } from '../store/store.js';
 import { Store } from '../store/store.js';
 import type { Retention } from '../store/vitals-history.js';
@@ -50,8 +51,6 @@ export interface PrimaryStats {
 
 /** Largest frame accepted before `welcome`. */
 const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
-/** After SQLITE_BUSY on a node state change, how long further ones skip the store, ms. */
-const STATE_WRITE_BUSY_PAUSE_MS = 1000;
 
 export class Primary extends EventEmitter<PrimaryEvents> {
   readonly dataDir: string;
@@ -70,12 +69,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   readonly #influxOptions: Omit<InfluxSinkOptions, 'logger'> | undefined;
   #upkeep: HistoryUpkeep | undefined;
   #influx: InfluxSink | undefined;
-  /**
-   * Until when node state changes are not written (the database answered SQLITE_BUSY): a lock held
-   * by another process must not cost each of thousands of nodes going lost a busy timeout of
-   * event loop. The registry stays right; the store catches up at the next change (and at start).
-   */
-  #storeBusyUntil = 0;
+  /** Node rows and events, in batches (see NodeWriter). */
+  #nodeWriter: NodeWriter | undefined;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
@@ -174,6 +169,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.registry.load(store.allNodes(), (id) => store.latestVitals(id));
     if (markedLost > 0)
       this.#log.info({ nodes: markedLost }, 'nodes online at the last stop are lost until they reconnect');
+    this.#nodeWriter = new NodeWriter(store, { logger: this.#log });
     this.#writer = new VitalsWriter(store, {
       logger: this.#log,
       onStored: (stored, batch) => this.#acknowledge(stored, batch),
@@ -186,11 +182,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       this.#legacy = new LegacyNodes({
         host: {
           registry: this.registry,
-          store,
           log: this.#log,
           stats: this.stats,
           addVitals: (id, sample, at) => this.#writer?.add(id, sample, at),
           setState: (record, state, data) => this.#setState(record, state, data),
+          storeNode: (apply) => this.#nodeWriter?.post(apply),
           emitNode: (view) => this.emit('node', view),
         },
         maxMessageBytes: this.#options.maxFrameBytes,
@@ -233,6 +229,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     for (const socket of this.#sockets) socket.destroy();
     await closed;
     this.#writer?.close();
+    this.#nodeWriter?.close();
     await this.#influx?.stop();
     this.#store?.close();
     this.#state = 'stopped';
@@ -350,13 +347,16 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         throw result.error;
       }
       endHandshake();
-      record = this.#admit(conn, result.auth, result.nodeSecret);
-      if (result.confirmsSecret) this.store.confirmNodeSecret(record.id);
-      // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
-      conn.setMaxFrameBytes(this.#options.maxFrameBytes);
-      conn.handleUnknown(undefined);
-      conn.handle('query', (query) => this.#answerQuery(record as NodeRecord, query));
-      return result.welcome;
+      // A refusal above is thrown synchronously: its reply goes out before the close. Admission
+      // waits for the store (see NodeWriter), then the reply is `welcome`.
+      return this.#admit(conn, result.auth, result.nodeSecret, result.confirmsSecret).then((admitted) => {
+        record = admitted;
+        // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
+        conn.setMaxFrameBytes(this.#options.maxFrameBytes);
+        conn.handleUnknown(undefined);
+        conn.handle('query', (query) => this.#answerQuery(admitted, query));
+        return result.welcome;
+      });
     });
     conn.send('hello', {
       protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
@@ -368,21 +368,15 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   /** A node proved itself: take over any older session of the same id and mark it online. */
-  #admit(
+  async #admit(
     conn: Connection,
     auth: { nodeId: string; name: string; labels: Record<string, string>; machineId: string },
     nodeSecret: string | undefined,
-  ): NodeRecord {
-    const store = this.store;
+    confirmsSecret: boolean,
+  ): Promise<NodeRecord> {
     const now = Date.now();
     const existing = this.registry.get(auth.nodeId);
-    if (existing?.session) {
-      // The newer link proved the same secret: it wins; the old one is a ghost of a dead link.
-      const old = existing.session;
-      existing.session = undefined;
-      old.destroy('replaced by a newer session of the same node');
-    }
-    if (existing) this.stats.reconnects++;
+    const stateBefore = existing?.state;
     const record: NodeRecord = {
       id: auth.nodeId,
       name: auth.name,
@@ -398,14 +392,37 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       lastSeq: existing?.lastSeq ?? 0,
       session: conn,
     };
-    // Stored first: if the store fails (disk full, a lock past the busy timeout) the auth handler
-    // throws, the node gets an error reply, and the registry never shows a session that is not.
-    store.transaction(() => {
+    // Stored first (with the joins around it, one transaction: see NodeWriter): if the store fails
+    // (disk full, a lock) the auth handler throws, the node gets an error reply and retries, and
+    // the registry never shows a session that is not.
+    await (this.#nodeWriter as NodeWriter).write((store) => {
       store.upsertNode({ ...record, now });
       if (nodeSecret) store.setNodeSecret(record.id, nodeSecret);
+      if (confirmsSecret) store.confirmNodeSecret(record.id);
       store.addEvent(now, record.id, 'joined', { address: record.address, name: record.name });
     });
+    if (conn.state !== 'open') {
+      // The link died while the node was being stored: it is not online after all.
+      this.#nodeWriter?.post((store) => store.setNodeState(record.id, 'lost', now, null, record.lastSeq));
+      throw new DisconnectionError('ERR_CLOSED', 'the link closed during admission');
+    }
+    const current = this.registry.get(auth.nodeId);
+    if (current?.session) {
+      // The newer link proved the same secret: it wins; the old one is a ghost of a dead link.
+      const old = current.session;
+      current.session = undefined;
+      old.destroy('replaced by a newer session of the same node');
+    }
+    if (existing) this.stats.reconnects++;
+    // What the older session stored while this one was being admitted.
+    record.lastSeq = Math.max(record.lastSeq, current?.lastSeq ?? 0);
+    record.vitals = current?.vitals ?? record.vitals;
+    record.info = current?.info ?? record.info;
     this.registry.set(record);
+    if (current && current.state !== stateBefore) {
+      // The old session ended while this one was stored, and its 'lost' was written after 'online'.
+      this.#nodeWriter?.post((store) => store.setNodeState(record.id, 'online', now, now, record.lastSeq));
+    }
     this.#log.info({ nodeId: record.id, name: record.name, address: record.address }, 'node joined');
     this.emit('node', toView(record));
     return record;
@@ -479,25 +496,15 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     // lastSeen is when the node was last heard from: a lost node was not heard now.
     if (state !== 'lost') record.lastSeen = now;
     record.connectedSince = state === 'online' ? record.connectedSince : null;
-    if (this.#store && this.#state !== 'stopped' && now >= this.#storeBusyUntil && !this.#writer?.waitingForLock) {
-      try {
-        this.#store.setNodeState(record.id, state, record.lastSeen, record.connectedSince, record.lastSeq);
-        this.#store.addEvent(now, record.id, state, data);
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 'SQLITE_BUSY') {
-          // Once per outage, not once per node.
-          if (now - this.#storeBusyUntil > 10 * STATE_WRITE_BUSY_PAUSE_MS) {
-            this.#log.warn(
-              { nodeId: record.id, state },
-              'the database is locked; node state changes are not stored meanwhile',
-            );
-          }
-          this.#storeBusyUntil = now + STATE_WRITE_BUSY_PAUSE_MS;
-        } else {
-          // A full disk must not crash the primary from a socket callback; the registry is right.
-          this.#log.error({ err, nodeId: record.id, state }, 'cannot store a node state change');
-        }
-      }
+    if (this.#state !== 'stopped') {
+      // Batched: thousands of nodes going lost at once are a few transactions, not thousands. A
+      // failure (full disk, a lock) is logged by the writer; the registry stays right and the
+      // store catches up at the node's next change (and at start).
+      const { id, lastSeen, connectedSince, lastSeq } = record;
+      this.#nodeWriter?.post((store) => {
+        store.setNodeState(id, state, lastSeen, connectedSince, lastSeq);
+        store.addEvent(now, id, state, data);
+      });
     }
     if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
     this.emit('node', toView(record));

@@ -21,9 +21,6 @@ import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
 
 export type { PrimaryAddress };
 
-/** The vitals pump's window: where it starts, and when an ack counts as queued (see #adapt). */
-const FLOW = { initial: 4, queuedFactor: 1.5, queuedSlackMs: 100 } as const;
-
 export interface SecondaryOptions {
   /** Primaries to try in turn: `[{host, port}]` or "host:port,host:port". */
   primary: PrimaryAddress[] | string;
@@ -103,12 +100,6 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   /** Highest seq written to the current session (samples are sent strictly in order). */
   #sentSeq = 0;
   #ackedSeq = 0;
-  /** Flow control of the vitals pump (see #adapt): samples it may send ahead of the acks. */
-  #window: number = FLOW.initial;
-  /** When each sample in flight was sent, by seq. */
-  readonly #sentAt = new Map<number, number>();
-  /** The fastest ack of this session, ms: the link's round trip with nothing queued. */
-  #minRttMs = Number.POSITIVE_INFINITY;
   #pumping = false;
   /** The outbox's last seq when this process started, and whether a primary welcomed us since. */
   #startSeq = 0;
@@ -340,10 +331,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
           // A full disk must not kill the agent: the sample stays in memory, acked or not.
           this.#log.error({ err }, 'cannot record an ack in the outbox');
         }
-        if (seq > this.#ackedSeq) {
-          this.#adapt(seq);
-          this.#ackedSeq = seq;
-        }
+        if (seq > this.#ackedSeq) this.#ackedSeq = seq;
         this.emit('ack', seq);
         void this.#pump(conn);
       } else {
@@ -361,42 +349,13 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     outbox.advanceTo(lastSeq);
     this.#sentSeq = lastSeq;
     this.#ackedSeq = lastSeq;
-    this.#window = FLOW.initial;
-    this.#sentAt.clear();
-    this.#minRttMs = Number.POSITIVE_INFINITY;
     if (this.#info) conn.send('info', this.#info);
     void this.#pump(conn);
   }
 
   /**
-   * Adapts the window to the link from how long the ack of `seq` took: a round trip well above
-   * the session's fastest means the samples queue somewhere on the way (a slow link, a full
-   * socket), so one fewer goes ahead (down to 1); otherwise one more (up to vitalsInFlight). A
-   * backlog then fills a LAN quickly but never floods a starved link, where TCP would lose
-   * packets and back off for longer than the heartbeat deadline (FAULT-SCENARIOS #10).
-   */
-  #adapt(seq: number): void {
-    const now = Date.now();
-    let rttMs: number | undefined;
-    for (const [sent, at] of this.#sentAt) {
-      if (sent > seq) break; // in send order: the rest are still in flight
-      rttMs = now - at;
-      this.#sentAt.delete(sent);
-    }
-    if (rttMs === undefined) return;
-    this.#minRttMs = Math.min(this.#minRttMs, rttMs);
-    const queued = rttMs > FLOW.queuedFactor * this.#minRttMs + FLOW.queuedSlackMs;
-    this.#window = Math.max(1, Math.min(DEFAULTS.vitalsInFlight, this.#window + (queued ? -1 : 1)));
-  }
-
-  /** Samples in flight ahead of the acks at most, now (tests and diagnostics). */
-  get vitalsWindow(): number {
-    return this.#window;
-  }
-
-  /**
-   * Sends unsent outbox samples in seq order, at most the window ahead of the acks (the next ack
-   * pumps again), waiting for 'drain' when the queue is full.
+   * Sends unsent outbox samples in seq order, at most `vitalsInFlight` ahead of the acks (the
+   * next ack pumps again), waiting for 'drain' when the queue is full.
    */
   async #pump(conn: Connection): Promise<void> {
     if (this.#pumping) return;
@@ -404,7 +363,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     try {
       for (;;) {
         if (this.#conn !== conn || conn.state !== 'open') return;
-        const room = this.#window - (this.#sentSeq - this.#ackedSeq);
+        const room = DEFAULTS.vitalsInFlight - (this.#sentSeq - this.#ackedSeq);
         if (room <= 0) return;
         const next = (this.#outbox as Outbox).after(this.#sentSeq, room);
         if (next.length === 0) return;
@@ -422,7 +381,6 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
             break;
           }
           this.#sentSeq = sample.seq;
-          this.#sentAt.set(sample.seq, Date.now());
         }
       }
     } catch (err) {

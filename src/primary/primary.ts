@@ -291,7 +291,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         'a node of the original protocol connected; legacy support is off (start with --legacy)',
       );
     } else if (kind !== 'closed' && this.#unknownOpeningLogged++ === 0) {
-      this.#log.warn({ peer, kind }, 'closed a connection that did not open with the picluster magic (logged once)');
+      const why =
+        kind === 'timeout'
+          ? `sent no opening within the handshake timeout (${this.#options.handshakeTimeoutMs} ms)`
+          : 'did not open with the picluster magic';
+      this.#log.warn({ peer, kind }, `closed a connection that ${why} (logged once)`);
     }
     socket.destroy();
   }

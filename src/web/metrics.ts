@@ -296,7 +296,7 @@ function internalMetrics(primary: Primary): ScrapeTimeMetric[] {
     ),
     scalar(
       'picluster_rejected_openings_total',
-      'Connections closed because they did not open with the picluster magic.',
+      'Connections closed before their handshake: no picluster magic, or no opening within the handshake timeout.',
       'counter',
       () => stats.rejectedOpenings,
     ),

@@ -332,8 +332,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       endHandshake();
       if (record && record.session === conn) this.#onSessionEnd(record, err);
     });
+    let admitting = false;
     conn.handle('auth', (payload) => {
-      if (record) throw new PiclusterError('ERR_AUTH', 'already authenticated');
+      // A second `auth` on one link, even while the first is being stored, is refused.
+      if (record || admitting) throw new PiclusterError('ERR_AUTH', 'already authenticated');
       const result = authenticate(payload, {
         nonce,
         token: this.#token,
@@ -354,13 +356,15 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       // A refusal above is thrown synchronously: its reply goes out before the close. Admission
       // waits for the store (see NodeWriter), then the reply is `welcome`.
       const { welcome } = result;
+      admitting = true;
       return this.#admit(conn, result.auth, result.nodeSecret, result.confirmsSecret).then((admitted) => {
         record = admitted;
         // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
         conn.setMaxFrameBytes(this.#options.maxFrameBytes);
         conn.handleUnknown(undefined);
         conn.handle('query', answerQuery);
-        return welcome;
+        // An older session of this node may have stored more while this one was admitted.
+        return { ...welcome, lastSeq: admitted.lastSeq };
       });
     });
     // Made here, not in the auth handler: a closure kept for the session's life keeps its scope

@@ -332,6 +332,8 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
           this.#log.error({ err }, 'cannot record an ack in the outbox');
         }
         if (seq > this.#ackedSeq) this.#ackedSeq = seq;
+        // An ack past what this session sent (an older session's samples, stored late) moves both.
+        if (seq > this.#sentSeq) this.#sentSeq = seq;
         this.emit('ack', seq);
         void this.#pump(conn);
       } else {

@@ -37,6 +37,8 @@ export class HistoryUpkeep {
     const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
     try {
       while (!this.#stopped && this.#store.rollupStep(Date.now())) await yieldToLoop();
+      // The seqs the raw samples prove go to the nodes table before any of those samples go.
+      if (!this.#stopped) this.#store.catchUpNodes();
       for (;;) {
         if (this.#stopped) return;
         const n = this.#store.pruneChunk(Date.now());

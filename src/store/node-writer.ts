@@ -26,7 +26,8 @@ interface Operation {
   settle?: (err?: unknown) => void;
 }
 
-const isBusy = (err: unknown) => (err as { code?: unknown }).code === 'SQLITE_BUSY';
+// SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, _RECOVERY, _TIMEOUT).
+export const isBusy = (err: unknown) => String((err as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY');
 
 export class NodeWriter {
   readonly #store: Store;

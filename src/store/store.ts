@@ -80,8 +80,17 @@ export class Store {
     this.#migrate();
     this.#stmts = this.#prepare();
     this.#history = new VitalsHistory(this.#db);
-    // A commit of vitals does not touch the nodes table (see insertVitals): bring every node's
-    // last seq and last seen up to its newest stored sample now, before anything is pruned.
+    this.catchUpNodes();
+  }
+
+  /**
+   * Brings every node's last seq and last seen in the nodes table up to its newest stored sample.
+   * A commit of vitals does not touch the nodes table (see insertVitals), and a state change may
+   * be written before the node's last batch commits (or be dropped while the database is locked):
+   * this runs when the store opens and before each pruning pass, so no raw sample is removed
+   * before the seq it proves is recorded.
+   */
+  catchUpNodes(): void {
     this.#stmts.catchUpNodes.run();
   }
 
@@ -220,10 +229,8 @@ export class Store {
    * Stores a batch of samples in one transaction and returns, per node, the highest seq now
    * stored (the value to acknowledge). Duplicates are ignored. Throws if the commit fails: then
    * nothing in the batch may be acknowledged. The nodes table is not touched (that would be one
-   * more page written per sample): a node's last seq is written with its state changes, and when
-   * the store opens it is caught up from the newest raw sample. Raw samples are pruned only after
-   * the raw retention, and a node silent that long had its session end (a state change) or the
-   * primary was down, and then the catch-up at open ran before any pruning.
+   * more page written per sample): a node's last seq is written with its state changes and caught
+   * up from the newest raw sample when the store opens and before each pruning pass.
    */
   insertVitals(batch: readonly StoredSample[]): Map<string, number> {
     const stored = new Map<string, number>();

@@ -8,6 +8,7 @@
 
 import type { Logger } from '../protocol/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
+import { isBusy } from './node-writer.js';
 import type { Store, StoredSample } from './store.js';
 
 export interface VitalsWriterOptions {
@@ -53,6 +54,7 @@ export class VitalsWriter {
   }
 
   add(nodeId: string, sample: VitalsPayload, receivedAt: number): void {
+    if (this.#closed) return; // not acknowledged: the node still has it
     this.#batch.push({ nodeId, sample, receivedAt });
     // While the database is busy the retry timer is set: no flush before it.
     if (this.#batch.length >= this.#options.maxBatch && this.#busySince === undefined) this.flush();
@@ -100,7 +102,7 @@ export class VitalsWriter {
 
   /** On SQLITE_BUSY: puts the batch back and retries later; false when it must fail instead. */
   #waitForLock(batch: StoredSample[], err: unknown): boolean {
-    if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || this.#closed) return false;
+    if (!isBusy(err) || this.#closed) return false;
     const now = Date.now();
     this.#busySince ??= now;
     const waited = now - this.#busySince;

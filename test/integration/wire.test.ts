@@ -2,12 +2,15 @@
 // silently (mini-redis tests/server.rs): the opening, the hello, and everything refused before
 // authentication.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
+import { clientProof, randomHex } from '../../src/protocol/auth.js';
 import { encodeFrame, FrameDecoder, type Message, OPENING_MAGIC } from '../../src/protocol/index.js';
 import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { RawPeer } from '../helpers/raw-peer.js';
 
 async function startPrimary(t: TestContext, handshakeTimeoutMs = 5000): Promise<Primary> {
   const logged: string[] = [];
@@ -107,6 +110,33 @@ describe('wire format against the real primary', () => {
     await waitUntil(() => bystander.messages.length > 0, 2000, 'bystander hello');
     assert.ok(!bystander.socket.destroyed);
     bystander.socket.destroy();
+  });
+
+  it('a second auth sent on the same link before the first is answered is refused; the node is online once, on a live link', async (t) => {
+    const primary = await startPrimary(t);
+    const peer = await RawPeer.connect(primary.port);
+    t.after(() => peer.destroy());
+    await peer.write(OPENING_MAGIC);
+    const hello = await peer.waitFor((m) => m.t === 'hello', 5000, 'hello');
+    const nodeId = randomUUID();
+    const auth = () => ({
+      ...{ nodeId, name: 'twice', labels: {}, version: 'raw', protocol: { min: 1, max: 1 } },
+      ...{ machineId: 'm-twice', clientNonce: randomHex(32), using: 'token' },
+      proof: clientProof('wire-test-token-0123456789', String(hello.p?.nonce), nodeId),
+    });
+    // Both in one write: the second arrives while the first is being stored.
+    const first = peer.request('auth', auth());
+    const second = peer.request('auth', auth());
+    const replies = await Promise.all(
+      [first, second].map((id) => peer.waitFor((m) => m.re === id, 5000, `the reply to request ${id}`)),
+    );
+    assert.deepEqual(
+      replies.map((m) => (m.t === 'error' ? m.p?.code : m.t)),
+      ['welcome', 'ERR_AUTH'],
+    );
+    await waitUntil(() => primary.registry.get(nodeId)?.state === 'online', 5000, 'the node online');
+    const session = primary.registry.get(nodeId)?.session;
+    assert.equal(session?.state, 'open', 'the registered session is a live one');
   });
 
   it('closes a connection that never finishes the handshake at the deadline', async (t) => {

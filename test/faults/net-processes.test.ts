@@ -11,8 +11,8 @@ import { labCluster, stopAndCheck, waitForCatchUp } from '../helpers/fault-clust
 import { compactRanges, integrityCheck, jepsen, readOutboxHistory, storedVitals } from '../helpers/jepsen-log.js';
 import { apiMetrics, apiNodes, fdCount, findLogs, rssBytes, sleep, waitForValue } from '../helpers/observe.js';
 
-/** p99 of (received_at - ts) of a node's samples received in [from, to), ms. */
-function latencyP99(dbFile: string, nodeId: string, from: number, to: number): { p99: number; n: number } {
+/** p90 and max of (received_at - ts) of a node's samples received in [from, to), ms. */
+function latencyP90(dbFile: string, nodeId: string, from: number, to: number): { p90: number; max: number; n: number } {
   const db = new Database(dbFile, { readonly: true });
   try {
     const rows = db
@@ -20,7 +20,11 @@ function latencyP99(dbFile: string, nodeId: string, from: number, to: number): {
         'SELECT received_at - ts AS lag FROM vitals WHERE node_id = ? AND received_at >= ? AND received_at < ? ORDER BY lag',
       )
       .all(nodeId, from, to) as Array<{ lag: number }>;
-    return { p99: rows[Math.min(rows.length - 1, Math.floor(rows.length * 0.99))]?.lag ?? Number.NaN, n: rows.length };
+    return {
+      p90: rows[Math.min(rows.length - 1, Math.floor(rows.length * 0.9))]?.lag ?? Number.NaN,
+      max: rows.at(-1)?.lag ?? Number.NaN,
+      n: rows.length,
+    };
   } finally {
     db.close();
   }
@@ -117,7 +121,7 @@ describe('process faults (network namespaces)', () => {
   );
 
   it(
-    'SIGSTOP of one secondary for 10H: lost within 4H, the others unaffected (sessions kept, samples flowing, p99 ingest latency <= max(1.2x, +H/2)), primary RSS growth < 50 MB, after SIGCONT exactly one session for the node, no loss, no dupes',
+    'SIGSTOP of one secondary for 10H: lost within 4H, the others unaffected (sessions kept, samples flowing, p90 ingest latency <= max(1.2x, +H/2), none over 2H), primary RSS growth < 50 MB, after SIGCONT exactly one session for the node, no loss, no dupes',
     jepsen('secondary SIGSTOP', async (t, log) => {
       const c = await labCluster(t, log, { hosts: 3 });
       if (!c) return;
@@ -144,19 +148,22 @@ describe('process faults (network namespaces)', () => {
       const contAt = Date.now();
       await log.step('SIGCONT secondary', () => frozen.child.kill('SIGCONT'));
       for (const o of others) {
-        const before = latencyP99(db, o.nodeId, stopAt - 4 * H, stopAt);
-        const during = latencyP99(db, o.nodeId, stopAt, contAt);
-        log.info('latency p99', { agent: o.name, before, during });
+        const before = latencyP90(db, o.nodeId, stopAt - 4 * H, stopAt);
+        const during = latencyP90(db, o.nodeId, stopAt, contAt);
+        log.info('latency p90', { agent: o.name, before, during });
         t.diagnostic(
-          `${o.name}: p99 ingest latency ${before.p99} ms before, ${during.p99} ms during (${during.n} samples)`,
+          `${o.name}: p90 ingest latency ${before.p90} ms before, ${during.p90} ms during (max ${during.max}, ${during.n} samples)`,
         );
         assert.ok(during.n >= (10 * H) / c.timing.vitalsMs / 2, `${o.name} stored only ${during.n} samples meanwhile`);
-        // A few ms of latency on a shared 2-core machine: one scheduling hiccup (or the primary's
-        // fsync'd write of the lost node's state) sets p99 of ~25 samples, so the slack is H/2.
+        // A few ms of latency on a shared 2-core machine. The p99 of ~25 samples is their worst one,
+        // which one scheduling hiccup sets (CI once saw 390 ms with another suite running): p90
+        // says whether the others were affected, and no sample may wait long enough to threaten a
+        // session (2H).
         assert.ok(
-          during.p99 <= Math.max(1.2 * before.p99, before.p99 + H / 2),
-          `${o.name}: p99 ${before.p99} → ${during.p99} ms`,
+          during.p90 <= Math.max(1.2 * before.p90, before.p90 + H / 2),
+          `${o.name}: p90 ${before.p90} → ${during.p90} ms`,
         );
+        assert.ok(during.max <= 2 * H, `${o.name}: a sample waited ${during.max} ms`);
       }
       t.diagnostic(`primary RSS ${(rssBefore / 2 ** 20).toFixed(1)} MiB → max ${(rssMax / 2 ** 20).toFixed(1)} MiB`);
       assert.ok(rssMax - rssBefore < 50 * 2 ** 20, 'primary memory grew by 50 MB or more');

@@ -101,13 +101,13 @@ export async function getNodes(api: string): Promise<NodeView[]> {
 }
 
 /** Polls `fn` until it returns truthy; rejects after `timeoutMs` naming `what`. */
-export async function waitUntil<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string): Promise<T> {
+export async function waitUntil<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await fn();
-      if (value) return value;
+      if (value) return value as NonNullable<T>;
     } catch (err) {
       last = err;
     }

@@ -24,29 +24,14 @@ import {
 } from '../protocol/legacy-codec.js';
 import type { Logger } from '../protocol/logger.js';
 import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
-import type { Store } from '../store/store.js';
-import { type NodeRecord, type NodeState, type NodeView, type Registry, toView } from './registry.js';
+import type { NodeHost } from './node-host.js';
+import { type NodeRecord, toView } from './registry.js';
 
 /** A legacy node silent this long is lost (it sends a keepalive every ~5 s), ms. */
 export const DEFAULT_LEGACY_SILENCE_MS = 20_000;
 
-/** What legacy sessions need from the primary. */
-export interface LegacyHost {
-  readonly registry: Registry;
-  readonly log: Logger;
-  /** Counters for /metrics (framesIn stays native: it counts frames of authenticated nodes). */
-  readonly stats: { handshakeFailures: number; reconnects: number };
-  /** Hands a sample to the vitals writer, the native path (nothing is acknowledged: no session). */
-  addVitals(nodeId: string, sample: VitalsPayload, receivedAt: number): void;
-  /** Writes node rows and events in the primary's next batch (after its earlier node writes). */
-  storeNode(apply: (store: Store) => void): void;
-  /** The primary's state change: store, event, 'node' event. */
-  setState(record: NodeRecord, state: NodeState, data: Record<string, unknown>): void;
-  emitNode(view: NodeView): void;
-}
-
 export interface LegacyNodesOptions {
-  host: LegacyHost;
+  host: NodeHost;
   /** Longest message accepted, bytes (the primary's maxFrameBytes). */
   maxMessageBytes: number;
   /** Silence after which a legacy node is lost, ms. */
@@ -67,7 +52,7 @@ export async function readLegacyBaseInfo(version: string, log: Logger): Promise<
 
 export class LegacyNodes {
   readonly #options: LegacyNodesOptions;
-  readonly #host: LegacyHost;
+  readonly #host: NodeHost;
   /** Live legacy connections, in arrival order. */
   readonly #sessions = new Set<LegacySession>();
   /** Uuids given on the wire to live connections: never given to two at once. */
@@ -243,12 +228,12 @@ export class LegacySession {
   /** The last seq this primary gave one of this node's samples. */
   #lastSeq = 0;
   readonly #nodes: LegacyNodes;
-  readonly #host: LegacyHost;
+  readonly #host: NodeHost;
   readonly #options: LegacySessionOptions;
   #timer: NodeJS.Timeout;
   #handshakeHeld = true;
 
-  constructor(nodes: LegacyNodes, host: LegacyHost, socket: Socket, options: LegacySessionOptions) {
+  constructor(nodes: LegacyNodes, host: NodeHost, socket: Socket, options: LegacySessionOptions) {
     this.#nodes = nodes;
     this.#host = host;
     this.#options = options;

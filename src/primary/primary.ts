@@ -1,17 +1,17 @@
-// The primary: listens on the cluster port, reads each connection's opening, runs the handshake,
-// keeps the registry and the store, acknowledges vitals once committed, answers queries.
-// A node's link dying never reaches further than its own session.
+// The primary: listens on the cluster port, reads each connection's opening and hands it to a
+// native session (sessions.ts) or a legacy one (legacy-session.ts); keeps the registry and the
+// store, acknowledges vitals once committed, and owns every node state change. A node's link
+// dying never reaches further than its own session.
 
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
-import { Connection, type RequestOptions } from '../connection/connection.js';
-import { randomHex } from '../protocol/auth.js';
+import type { RequestOptions } from '../connection/connection.js';
 import { DEFAULTS } from '../protocol/defaults.js';
 import { DisconnectionError, PiclusterError } from '../protocol/errors.js';
 import { type Logger, silentLogger } from '../protocol/logger.js';
-import { knownFields, type Message, PROTOCOL_VERSION, type VitalsPayload } from '../protocol/messages.js';
+import type { VitalsPayload } from '../protocol/messages.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
 import type { StoredSample } from '../store/store.js';
@@ -19,14 +19,15 @@ import { Store } from '../store/store.js';
 import type { Retention } from '../store/vitals-history.js';
 import { VitalsWriter } from '../store/vitals-writer.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
-import { authenticate } from './handshake.js';
 import { InfluxSink, type InfluxSinkOptions, type InfluxSinkStats } from './influx-sink.js';
 import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-session.js';
+import type { NodeHost, PrimaryStats } from './node-host.js';
 import { readOpening } from './opening.js';
 import type { PrimaryOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
+import { NativeSessions } from './sessions.js';
 
-export type { PrimaryOptions };
+export type { PrimaryOptions, PrimaryStats };
 
 export type PrimaryState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
 
@@ -37,20 +38,6 @@ export interface PrimaryEvents {
   vitals: [nodeId: string, sample: VitalsPayload];
   listening: [port: number];
 }
-
-/** Counters for /metrics and tests. */
-export interface PrimaryStats {
-  accepted: number;
-  rejectedOpenings: number;
-  handshakeFailures: number;
-  authFailures: number;
-  reconnects: number;
-  framesIn: number;
-  duplicates: number;
-}
-
-/** Largest frame accepted before `welcome`. */
-const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
 
 export class Primary extends EventEmitter<PrimaryEvents> {
   readonly dataDir: string;
@@ -80,6 +67,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #primaryId = '';
   #handshakes = 0;
   #legacy: LegacyNodes | undefined;
+  #native: NativeSessions | undefined;
   readonly #sockets = new Set<net.Socket>();
   readonly #tokenGiven: string | undefined;
   #unknownOpeningLogged = 0;
@@ -178,17 +166,28 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         for (const id of nodeIds) this.registry.get(id)?.session?.destroy('storing vitals failed');
       },
     });
+    const host: NodeHost = {
+      registry: this.registry,
+      log: this.#log,
+      stats: this.stats,
+      addVitals: (id, sample, at) => this.#writer?.add(id, sample, at),
+      storeNode: (apply) => this.#nodeWriter?.post(apply),
+      storeNodeNow: (apply) => (this.#nodeWriter as NodeWriter).write(apply),
+      setState: (record, state, data) => this.#setState(record, state, data),
+      emitNode: (view) => this.emit('node', view),
+    };
+    this.#native = new NativeSessions({
+      host,
+      primaryId: this.#primaryId,
+      token: this.#token,
+      version: this.#options.version,
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+      maxFrameBytes: this.#options.maxFrameBytes,
+      secretOf: (id) => this.#store?.getNodeSecret(id),
+    });
     if (this.#options.legacy) {
       this.#legacy = new LegacyNodes({
-        host: {
-          registry: this.registry,
-          log: this.#log,
-          stats: this.stats,
-          addVitals: (id, sample, at) => this.#writer?.add(id, sample, at),
-          setState: (record, state, data) => this.#setState(record, state, data),
-          storeNode: (apply) => this.#nodeWriter?.post(apply),
-          emitNode: (view) => this.emit('node', view),
-        },
+        host,
         maxMessageBytes: this.#options.maxFrameBytes,
         silenceMs: this.#options.legacySilenceMs,
         baseInfo: await readLegacyBaseInfo(this.#options.version, this.#log),
@@ -273,7 +272,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         release();
         this.#rejectOpening(socket, opening.kind);
       } else {
-        this.#startSession(socket, opening.rest, remainingMs, release);
+        this.#native?.accept(socket, opening.rest, remainingMs, release);
       }
     } catch (err) {
       release();
@@ -300,184 +299,6 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     socket.destroy();
   }
 
-  #startSession(socket: net.Socket, head: Buffer, handshakeMs: number, release: () => void): void {
-    const conn = new Connection(socket, {
-      head,
-      heartbeat: { intervalMs: this.#options.heartbeatIntervalMs },
-      // `auth` is under 2 KB: an unauthenticated peer gets no more than this to buffer.
-      maxFrameBytes: Math.min(PRE_AUTH_MAX_FRAME_BYTES, this.#options.maxFrameBytes),
-      logger: this.#log,
-    });
-    const nonce = randomHex(32);
-    let record: NodeRecord | undefined;
-    const deadline = setTimeout(() => {
-      this.stats.handshakeFailures++;
-      conn.destroy('handshake not finished in time');
-    }, handshakeMs);
-    deadline.unref();
-    const endHandshake = () => {
-      clearTimeout(deadline);
-      release();
-    };
-    // Before `welcome` only `auth` is answered; anything else closes the link (FAULT-SCENARIOS #18).
-    conn.handleUnknown(() => {
-      queueMicrotask(() => void conn.close());
-      throw new PiclusterError('ERR_AUTH', 'authenticate first');
-    });
-    conn.on('message', (message) => {
-      if (record) this.#onMessage(record, conn, message);
-      else conn.destroy(`"${message.t}" before authentication`);
-    });
-    conn.on('disconnect', (err) => {
-      endHandshake();
-      if (record && record.session === conn) this.#onSessionEnd(record, err);
-    });
-    let admitting = false;
-    conn.handle('auth', (payload) => {
-      // A second `auth` on one link, even while the first is being stored, is refused.
-      if (record || admitting) throw new PiclusterError('ERR_AUTH', 'already authenticated');
-      const result = authenticate(payload, {
-        nonce,
-        token: this.#token,
-        primaryId: this.#primaryId,
-        secretOf: (id) => this.#store?.getNodeSecret(id),
-        lastSeqOf: (id) => this.registry.get(id)?.lastSeq ?? 0,
-      });
-      if (!result.ok) {
-        this.stats.authFailures++;
-        this.#log.warn(
-          { peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code },
-          result.error.message,
-        );
-        queueMicrotask(() => void conn.close());
-        throw result.error;
-      }
-      endHandshake();
-      // A refusal above is thrown synchronously: its reply goes out before the close. Admission
-      // waits for the store (see NodeWriter), then the reply is `welcome`.
-      const { welcome } = result;
-      admitting = true;
-      return this.#admit(conn, result.auth, result.nodeSecret, result.confirmsSecret).then((admitted) => {
-        record = admitted;
-        // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
-        conn.setMaxFrameBytes(this.#options.maxFrameBytes);
-        conn.handleUnknown(undefined);
-        conn.handle('query', answerQuery);
-        // An older session of this node may have stored more while this one was admitted.
-        return { ...welcome, lastSeq: admitted.lastSeq };
-      });
-    });
-    // Made here, not in the auth handler: a closure kept for the session's life keeps its scope
-    // chain alive, and the handler's scope holds the whole auth payload and welcome (measured:
-    // about 2 KiB per node at 10,000 nodes).
-    const answerQuery = (query: unknown) => this.#answerQuery(record as NodeRecord, query);
-    conn.send('hello', {
-      protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
-      primaryId: this.#primaryId,
-      nonce,
-      heartbeatMs: this.#options.heartbeatIntervalMs,
-      maxFrameBytes: this.#options.maxFrameBytes,
-    });
-  }
-
-  /** A node proved itself: take over any older session of the same id and mark it online. */
-  async #admit(
-    conn: Connection,
-    auth: { nodeId: string; name: string; labels: Record<string, string>; machineId: string },
-    nodeSecret: string | undefined,
-    confirmsSecret: boolean,
-  ): Promise<NodeRecord> {
-    const now = Date.now();
-    const existing = this.registry.get(auth.nodeId);
-    const stateBefore = existing?.state;
-    const record: NodeRecord = {
-      id: auth.nodeId,
-      name: auth.name,
-      labels: auth.labels,
-      address: conn.remoteAddress,
-      legacy: false,
-      state: 'online',
-      info: existing?.info ?? null,
-      vitals: existing?.vitals ?? null,
-      lastSeen: now,
-      connectedSince: now,
-      machineId: auth.machineId,
-      lastSeq: existing?.lastSeq ?? 0,
-      session: conn,
-    };
-    // Stored first (with the joins around it, one transaction: see NodeWriter): if the store fails
-    // (disk full, a lock) the auth handler throws, the node gets an error reply and retries, and
-    // the registry never shows a session that is not.
-    await (this.#nodeWriter as NodeWriter).write((store) => {
-      store.upsertNode({ ...record, now });
-      if (nodeSecret) store.setNodeSecret(record.id, nodeSecret);
-      if (confirmsSecret) store.confirmNodeSecret(record.id);
-      store.addEvent(now, record.id, 'joined', { address: record.address, name: record.name });
-    });
-    if (conn.state !== 'open') {
-      // The link died while the node was being stored: it is not online after all.
-      this.#nodeWriter?.post((store) => store.setNodeState(record.id, 'lost', now, null, record.lastSeq));
-      throw new DisconnectionError('ERR_CLOSED', 'the link closed during admission');
-    }
-    const current = this.registry.get(auth.nodeId);
-    if (current?.session) {
-      // The newer link proved the same secret: it wins; the old one is a ghost of a dead link.
-      const old = current.session;
-      current.session = undefined;
-      old.destroy('replaced by a newer session of the same node');
-    }
-    if (existing) this.stats.reconnects++;
-    // What the older session stored while this one was being admitted.
-    record.lastSeq = Math.max(record.lastSeq, current?.lastSeq ?? 0);
-    record.vitals = current?.vitals ?? record.vitals;
-    record.info = current?.info ?? record.info;
-    this.registry.set(record);
-    if (current && current.state !== stateBefore) {
-      // The old session ended while this one was stored, and its 'lost' was written after 'online'.
-      this.#nodeWriter?.post((store) => store.setNodeState(record.id, 'online', now, now, record.lastSeq));
-    }
-    this.#log.info({ nodeId: record.id, name: record.name, address: record.address }, 'node joined');
-    this.emit('node', toView(record));
-    return record;
-  }
-
-  #onMessage(record: NodeRecord, conn: Connection, message: Message): void {
-    this.stats.framesIn++;
-    record.lastSeen = Date.now();
-    switch (message.t) {
-      case 'vitals':
-        // Only the fields of the schema: unknown ones are ignored, not stored and served.
-        this.#onVitals(record, conn, knownFields('vitals', message.p));
-        break;
-      case 'info':
-        record.info = knownFields('info', message.p);
-        try {
-          this.store.setNodeInfo(record.id, record.info);
-        } catch (err) {
-          this.#log.error({ err, nodeId: record.id }, 'cannot store machine info');
-        }
-        break;
-      case 'bye':
-        this.#setState(record, 'left', { reason: (message.p as { reason: string }).reason });
-        record.session = undefined;
-        void conn.close();
-        break;
-      default:
-        // Unknown one-way types are dropped; the link stays up (ARCHITECTURE.md, "message").
-        this.#log.debug({ nodeId: record.id, t: message.t }, 'dropped unknown one-way message');
-    }
-  }
-
-  #onVitals(record: NodeRecord, conn: Connection, sample: VitalsPayload): void {
-    if (sample.seq <= record.lastSeq) {
-      // Already stored (a resend after a reconnect): acknowledge again so the node drops it.
-      this.stats.duplicates++;
-      if (conn.state === 'open') conn.send('ack', { seq: record.lastSeq });
-      return;
-    }
-    this.#writer?.add(record.id, sample, Date.now());
-  }
-
   /** After a commit: remember the new seqs and latest samples, acknowledge to live sessions. */
   #acknowledge(stored: Map<string, number>, batch: readonly StoredSample[]): void {
     for (const { nodeId, sample, receivedAt } of batch) {
@@ -492,14 +313,6 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       if (seq > record.lastSeq) record.lastSeq = seq;
       if (record.session?.state === 'open') record.session.send('ack', { seq: record.lastSeq });
       if (record.vitals) this.emit('vitals', nodeId, record.vitals);
-    }
-  }
-
-  #onSessionEnd(record: NodeRecord, err: DisconnectionError): void {
-    record.session = undefined;
-    if (record.state === 'online') {
-      this.#setState(record, 'lost', { code: err.code });
-      this.#log.warn({ nodeId: record.id, name: record.name, code: err.code }, `node lost: ${err.message}`);
     }
   }
 
@@ -521,22 +334,5 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     }
     if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
     this.emit('node', toView(record));
-  }
-
-  #answerQuery(record: NodeRecord, query: unknown): unknown {
-    const { what, id } = query as { what: string; id?: string };
-    switch (what) {
-      case 'primary':
-        return { primaryId: this.#primaryId, version: this.#options.version, nodes: this.registry.size };
-      case 'nodes':
-        return { nodes: this.nodes() };
-      case 'node': {
-        const node = this.node(id ?? record.id);
-        if (!node) throw new PiclusterError('ERR_NOT_FOUND', `no node with id ${id}`);
-        return node;
-      }
-      default:
-        throw new PiclusterError('ERR_BAD_REQUEST', `the primary does not answer query "${what}"`);
-    }
   }
 }

@@ -94,12 +94,15 @@ export class RawPeer {
     return this.closedAt as number;
   }
 
-  /** The opening magic, hello, and auth with the cluster token as a new node; resolves after welcome. */
-  async handshake(token: string, name = 'raw-peer', timeoutMs = 5000): Promise<{ nodeId: string }> {
-    const nodeId = randomUUID();
+  /** The opening magic, then the primary's hello. */
+  async open(timeoutMs = 5000): Promise<RawMessage> {
     await this.write(OPENING_MAGIC);
-    const hello = await this.waitFor((m) => m.t === 'hello', timeoutMs, 'hello');
-    const id = this.request('auth', {
+    return this.waitFor((m) => m.t === 'hello', timeoutMs, 'hello');
+  }
+
+  /** Sends `auth` with the cluster token for `nodeId` (after `open`); returns the request id. */
+  authWithToken(token: string, hello: RawMessage, nodeId: string, name = 'raw-peer'): number {
+    return this.request('auth', {
       nodeId,
       name,
       labels: {},
@@ -110,6 +113,17 @@ export class RawPeer {
       using: 'token',
       proof: clientProof(token, String(hello.p?.nonce), nodeId),
     });
+  }
+
+  /** The opening magic, hello, and auth with the cluster token (as a new node unless `nodeId` is given); resolves after welcome. */
+  async handshake(
+    token: string,
+    name = 'raw-peer',
+    timeoutMs = 5000,
+    nodeId = randomUUID(),
+  ): Promise<{ nodeId: string }> {
+    const hello = await this.open(timeoutMs);
+    const id = this.authWithToken(token, hello, nodeId, name);
     const reply = await this.waitFor((m) => m.re === id, timeoutMs, 'welcome');
     if (reply.t !== 'welcome') throw new Error(`auth refused: ${JSON.stringify(reply.p)}`);
     return { nodeId };

@@ -7,10 +7,11 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
-import { clientProof, randomHex } from '../../src/protocol/auth.js';
 import { encodeFrame, FrameDecoder, type Message, OPENING_MAGIC } from '../../src/protocol/index.js';
 import { tempDir, waitUntil } from '../helpers/cluster.js';
 import { RawPeer } from '../helpers/raw-peer.js';
+
+const TOKEN = 'wire-test-token-0123456789';
 
 async function startPrimary(t: TestContext, handshakeTimeoutMs = 5000): Promise<Primary> {
   const logged: string[] = [];
@@ -19,7 +20,7 @@ async function startPrimary(t: TestContext, handshakeTimeoutMs = 5000): Promise<
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',
-    token: 'wire-test-token-0123456789',
+    token: TOKEN,
     handshakeTimeoutMs,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
   });
@@ -116,17 +117,11 @@ describe('wire format against the real primary', () => {
     const primary = await startPrimary(t);
     const peer = await RawPeer.connect(primary.port);
     t.after(() => peer.destroy());
-    await peer.write(OPENING_MAGIC);
-    const hello = await peer.waitFor((m) => m.t === 'hello', 5000, 'hello');
+    const hello = await peer.open();
     const nodeId = randomUUID();
-    const auth = () => ({
-      ...{ nodeId, name: 'twice', labels: {}, version: 'raw', protocol: { min: 1, max: 1 } },
-      ...{ machineId: 'm-twice', clientNonce: randomHex(32), using: 'token' },
-      proof: clientProof('wire-test-token-0123456789', String(hello.p?.nonce), nodeId),
-    });
     // Both in one write: the second arrives while the first is being stored.
-    const first = peer.request('auth', auth());
-    const second = peer.request('auth', auth());
+    const first = peer.authWithToken(TOKEN, hello, nodeId, 'twice');
+    const second = peer.authWithToken(TOKEN, hello, nodeId, 'twice');
     const replies = await Promise.all(
       [first, second].map((id) => peer.waitFor((m) => m.re === id, 5000, `the reply to request ${id}`)),
     );
@@ -137,6 +132,31 @@ describe('wire format against the real primary', () => {
     await waitUntil(() => primary.registry.get(nodeId)?.state === 'online', 5000, 'the node online');
     const session = primary.registry.get(nodeId)?.session;
     assert.equal(session?.state, 'open', 'the registered session is a live one');
+  });
+
+  it('a link that dies while its node is stored leaves the stored row as the registry has it: online on the live link', async (t) => {
+    const primary = await startPrimary(t);
+    const live = await RawPeer.connect(primary.port);
+    t.after(() => live.destroy());
+    const { nodeId } = await live.handshake(TOKEN, 'dying-twin');
+    // The same node on a second link that sends auth and hangs up before the admission is stored.
+    const dying = await RawPeer.connect(primary.port);
+    t.after(() => dying.destroy());
+    const hello = await dying.open();
+    dying.authWithToken(TOKEN, hello, nodeId, 'dying-twin');
+    dying.socket.end();
+    await waitUntil(
+      () => primary.store.events({ node: nodeId }).filter((e) => e.type === 'joined').length === 2,
+      5000,
+      "the dying link's admission stored",
+    );
+    // Node writes commit in order: once a later node is admitted, the dying link's aftermath is stored.
+    const barrier = await RawPeer.connect(primary.port);
+    t.after(() => barrier.destroy());
+    await barrier.handshake(TOKEN, 'barrier');
+    assert.equal(primary.registry.get(nodeId)?.session?.state, 'open', 'the first link still serves the node');
+    assert.equal(primary.store.getNode(nodeId)?.state, 'online');
+    assert.equal(primary.store.getNode(nodeId)?.connectedSince, primary.registry.get(nodeId)?.connectedSince);
   });
 
   it('closes a connection that never finishes the handshake at the deadline', async (t) => {

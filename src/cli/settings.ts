@@ -186,11 +186,11 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'maxFrameBytes',
     default: DEFAULTS.maxFrameBytes,
-    schema: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 }),
+    schema: Type.Integer({ minimum: 1024, maximum: DEFAULTS.maxFrameBytesCeiling }),
     kind: 'bytes',
     roles: ['primary'],
     arg: 'BYTES',
-    description: 'largest frame accepted',
+    description: 'largest frame accepted; secondaries learn it at the handshake and send nothing larger',
   },
   {
     key: 'limits.maxConnections',

@@ -33,6 +33,8 @@ export const DEFAULTS = Object.freeze({
   vitalsInFlight: 32,
   /** Largest frame body, bytes. */
   maxFrameBytes: 1024 * 1024,
+  /** The most `maxFrameBytes` may be set to (and the most a secondary follows from `hello`). */
+  maxFrameBytesCeiling: 64 * 1024 * 1024,
   /** Connections the primary holds at once. */
   maxConnections: 20_000,
   /** Connections in the handshake at once. */

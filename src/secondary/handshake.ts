@@ -24,6 +24,8 @@ export interface HandshakeResult {
   lastSeq: number;
   nodeSecret: string | undefined;
   heartbeatMs: number;
+  /** The primary's largest frame (from `hello`). */
+  maxFrameBytes: number;
 }
 
 export async function handshake(conn: Connection, options: HandshakeOptions): Promise<HandshakeResult> {
@@ -80,6 +82,7 @@ export async function handshake(conn: Connection, options: HandshakeOptions): Pr
     lastSeq: welcome.lastSeq,
     nodeSecret: welcome.nodeSecret,
     heartbeatMs: hello.heartbeatMs,
+    maxFrameBytes: hello.maxFrameBytes,
   };
 }
 

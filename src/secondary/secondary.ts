@@ -298,6 +298,9 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         this.#secretRejected = false;
       }
       conn.setHeartbeatInterval(result.heartbeatMs);
+      // The primary's frame limit, both ways: a larger message sent would cost the link, so it is
+      // refused here with ERR_FRAME_TOO_LARGE (a reply becomes an error reply) and the link stays.
+      conn.setMaxFrameBytes(Math.min(result.maxFrameBytes, DEFAULTS.maxFrameBytesCeiling));
       this.#serve(conn, result.lastSeq);
       this.#backoff.connected();
       this.#lastFailure = '';

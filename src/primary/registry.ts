@@ -65,6 +65,27 @@ export class Registry {
     return this.#nodes.values();
   }
 
+  /**
+   * One page of the nodes in id order: those after `after`, at most `limit` of them and about
+   * `maxBytes` of JSON (at least one), with `next` (the last id) when more follow. Id order, not
+   * name order: a node renamed or joining between two pages moves no other node across a page.
+   */
+  page(after: string | undefined, limit: number, maxBytes: number): { nodes: NodeView[]; next?: string } {
+    const ids = [...this.#nodes.keys()].filter((id) => after === undefined || id > after).sort();
+    const nodes: NodeView[] = [];
+    let bytes = 0;
+    for (const id of ids) {
+      if (nodes.length >= limit) break;
+      const view = toView(this.#nodes.get(id) as NodeRecord);
+      const size = Buffer.byteLength(JSON.stringify(view)) + 1;
+      if (nodes.length > 0 && bytes + size > maxBytes) break;
+      nodes.push(view);
+      bytes += size;
+    }
+    const last = nodes.at(-1);
+    return last && nodes.length < ids.length ? { nodes, next: last.id } : { nodes };
+  }
+
   views(): NodeView[] {
     return [...this.#nodes.values()]
       .map(toView)

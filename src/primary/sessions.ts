@@ -7,13 +7,25 @@ import type net from 'node:net';
 import { Connection } from '../connection/connection.js';
 import { randomHex } from '../protocol/auth.js';
 import { DisconnectionError, PiclusterError } from '../protocol/errors.js';
-import { knownFields, type Message, PROTOCOL_VERSION, type VitalsPayload } from '../protocol/messages.js';
+import {
+  knownFields,
+  type Message,
+  PROTOCOL_VERSION,
+  type QueryPayload,
+  type VitalsPayload,
+} from '../protocol/messages.js';
 import { authenticate, type HandshakeContext } from './handshake.js';
 import type { NodeHost } from './node-host.js';
 import { type NodeRecord, toView } from './registry.js';
 
 /** Largest frame accepted before `welcome`: `auth` is under 2 KB. */
 const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
+
+/** Nodes in one answer to `query {what: "nodes"}` unless the asker gives a smaller `limit`. */
+export const NODES_PAGE_LIMIT = 500;
+
+/** Bytes of a reply frame around its nodes (type, ids, `next`). */
+const REPLY_ENVELOPE_BYTES = 512;
 
 export interface NativeSessionsOptions {
   host: NodeHost;
@@ -232,12 +244,17 @@ export class NativeSessions {
 
   #answerQuery(record: NodeRecord, query: unknown): unknown {
     const { registry } = this.#host;
-    const { what, id } = query as { what: string; id?: string };
+    const { what, id, after, limit } = query as QueryPayload;
     switch (what) {
       case 'primary':
         return { primaryId: this.#options.primaryId, version: this.#options.version, nodes: registry.size };
       case 'nodes':
-        return { nodes: registry.views() };
+        // Paged: 10,000 nodes are megabytes of JSON, over any frame limit (see Secondary.listNodes).
+        return registry.page(
+          after,
+          Math.min(limit ?? NODES_PAGE_LIMIT, NODES_PAGE_LIMIT),
+          this.#options.maxFrameBytes - REPLY_ENVELOPE_BYTES,
+        );
       case 'node': {
         const node = registry.get(id ?? record.id);
         if (!node) throw new PiclusterError('ERR_NOT_FOUND', `no node with id ${id}`);

@@ -106,6 +106,10 @@ export const Query = Type.Object({
     Type.Literal('info'),
   ]),
   id: Opt(Str(64)),
+  /** `nodes`: the page after this node id (the `next` of the previous page). */
+  after: Opt(Str(64)),
+  /** `nodes`: at most this many nodes in a page. */
+  limit: Opt(Int(1)),
 });
 
 export const Bye = Type.Object({ reason: Str(256) });

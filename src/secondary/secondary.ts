@@ -9,6 +9,7 @@ import { Backoff, type ReconnectOptions, sleep } from '../connection/backoff.js'
 import { dial } from '../connection/connect.js';
 import { Connection, type RequestHandler, type RequestOptions } from '../connection/connection.js';
 import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
+import type { NodeView } from '../primary/registry.js';
 import { DEFAULTS } from '../protocol/defaults.js';
 import { AuthError, DisconnectionError, PiclusterError } from '../protocol/errors.js';
 import { type Logger, silentLogger } from '../protocol/logger.js';
@@ -150,6 +151,29 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   /** Asks the primary something: `query('nodes')`, `query('node', id)`, `query('primary')`. */
   query(what: 'primary' | 'nodes' | 'node', id?: string, options?: RequestOptions): Promise<unknown> {
     return this.request('query', id === undefined ? { what } : { what, id }, options);
+  }
+
+  /**
+   * Every node the primary knows, in id order: `query('nodes')` page after page (a page is at
+   * most 500 nodes and fits the primary's frame limit). A node joining meanwhile may be missed;
+   * none is listed twice.
+   */
+  async listNodes(options?: RequestOptions): Promise<NodeView[]> {
+    const nodes: NodeView[] = [];
+    let after: string | undefined;
+    do {
+      const page = (await this.request(
+        'query',
+        after === undefined ? { what: 'nodes' } : { what: 'nodes', after },
+        options,
+      )) as {
+        nodes: NodeView[];
+        next?: string;
+      };
+      nodes.push(...page.nodes);
+      after = page.next;
+    } while (after !== undefined);
+    return nodes;
   }
 
   /** Sends a request to the primary; rejects with DisconnectionError while offline. */

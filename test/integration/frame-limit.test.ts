@@ -1,5 +1,6 @@
-// The secondary follows the frame limit the primary announces in `hello`: a message the primary
-// would refuse (and close the link for) is refused on the node instead, and the link stays up.
+// Frame limits between a primary and a secondary: the secondary follows the limit the primary
+// announces in `hello` (a message the primary would refuse, and close the link for, is refused on
+// the node instead), and the node list comes in pages that each fit the limit.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -46,4 +47,58 @@ it("a secondary refuses to send more than the primary's maxFrameBytes, and keeps
   assert.equal(answer.nodes, 1);
   assert.deepEqual(offline, []);
   assert.equal(primary.stats.reconnects, 0);
+});
+
+it('listNodes gets every node in pages that each fit a small frame limit', async (t) => {
+  const dir = tempDir(t);
+  const token = 'frame-limit-token-0123456789';
+  const primary = new Primary({
+    dataDir: join(dir, 'primary'),
+    port: 0,
+    bind: '127.0.0.1',
+    token,
+    maxFrameBytes: 16_384,
+  });
+  await primary.start();
+  t.after(() => primary.stop());
+  // 200 known nodes of about 1 KB of JSON each: 200 KB, a dozen frames' worth.
+  for (let i = 0; i < 200; i++) {
+    const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+    primary.registry.set({
+      ...{ id, name: `known-${i}`, state: 'lost', labels: { note: 'n'.repeat(900) }, address: null, legacy: false },
+      ...{
+        info: null,
+        vitals: null,
+        lastSeen: 1,
+        connectedSince: null,
+        machineId: null,
+        lastSeq: 0,
+        session: undefined,
+      },
+    });
+  }
+  const secondary = new Secondary({
+    primary: `127.0.0.1:${primary.port}`,
+    dataDir: join(dir, 'node'),
+    name: 'lister',
+    token,
+    vitalsPeriodMs: 60_000,
+  });
+  await secondary.start();
+  t.after(() => secondary.stop());
+  await once(secondary, 'online');
+
+  // One page: 500 at most and within the frame, so far fewer than all, with where to go on.
+  const first = (await secondary.request('query', { what: 'nodes' })) as { nodes: unknown[]; next?: string };
+  assert.ok(first.nodes.length > 1 && first.nodes.length < 20, `${first.nodes.length} nodes in the first page`);
+  assert.equal(typeof first.next, 'string');
+  const limited = (await secondary.request('query', { what: 'nodes', limit: 3 })) as { nodes: unknown[] };
+  assert.equal(limited.nodes.length, 3);
+
+  const all = await secondary.listNodes();
+  const ids = all.map((n) => n.id);
+  assert.equal(ids.length, 201);
+  assert.equal(new Set(ids).size, 201);
+  assert.deepEqual(ids, [...ids].sort());
+  assert.equal(all.find((n) => n.id === secondary.nodeId)?.state, 'online');
 });

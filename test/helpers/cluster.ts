@@ -25,13 +25,26 @@ export function tempDir(t: TestContext, prefix = 'picluster-test-'): string {
   return dir;
 }
 
-/** A port free right now on 127.0.0.1. */
+/**
+ * A port free right now on 127.0.0.1, for a child process to listen on (and to listen on again
+ * after a restart). Picked below the kernel's ephemeral range (32768 up), which every `listen(0)`
+ * and outgoing connection of the other test files draws from: one of those could take a port the
+ * kernel had just handed out here before the child binds it.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+    if (attempt >= 50) throw new Error('no free port in 20000-31999 after 50 tries');
+  }
 }
 
 export interface PrimaryProcess {

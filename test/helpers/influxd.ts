@@ -4,25 +4,12 @@
 // when the test ends, even on failure.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { freePort } from './cluster.js';
 
 const READY_TIMEOUT_MS = 20_000;
-
-/** A free TCP port on 127.0.0.1 (free when asked; influxd takes it right after). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port from the kernel');
-  return address.port;
-}
 
 export interface QueryResult {
   columns: string[];

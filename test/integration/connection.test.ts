@@ -128,7 +128,9 @@ describe('Connection with a real peer process', () => {
       disconnects.map((e) => e.code),
       ['ERR_PEER_TIMEOUT'],
     );
-    assert.ok(took <= 3 * H + H, `detected after ${took} ms`);
+    // The exact 3 intervals are the unit test's (manual clock); here a real, stopped process is
+    // found dead by its silence, with room for timers late on a loaded machine.
+    assert.ok(took >= 2 * H && took <= 3 * H + 1000, `detected after ${took} ms`);
     peer.kill('SIGCONT');
   });
 

@@ -401,12 +401,13 @@ describe('legacy nodes on an in-process primary', () => {
     const uuid = (await client.ask('uuid')).payload as string;
     client.send('node_baseinfo', { hostname: 'pi-quiet', ram: 1000, swap: 0 });
     client.send('vitals', { cpu_percentage: 5, cpu_frequency: null, ram_free: 500, swap_free: 0 });
+    // The last message before the silence.
+    const silentSince = Date.now();
     client.send('vitals', { cpu_percentage: 6, cpu_frequency: 700, ram_free: 400, swap_free: 0 });
     await waitUntil(() => first.node(uuid)?.vitals?.seq === 2, 5_000, 'two samples stored');
     assert.deepEqual(first.store.storedSeqs(uuid), [1, 2]);
 
     // Silence: lost after 400 ms, the connection closed.
-    const silentSince = Date.now();
     await waitUntil(() => first.node(uuid)?.state === 'lost', 5_000, 'lost after silence');
     assert.ok(Date.now() - silentSince >= 300);
     await client.closed;

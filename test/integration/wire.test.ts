@@ -134,7 +134,7 @@ describe('wire format against the real primary', () => {
     assert.equal(session?.state, 'open', 'the registered session is a live one');
   });
 
-  it('a link that dies while its node is stored leaves the stored row as the registry has it: online on the live link', async (t) => {
+  it('a link that dies while its node is stored leaves the stored row as the registry has it', async (t) => {
     const primary = await startPrimary(t);
     const live = await RawPeer.connect(primary.port);
     t.after(() => live.destroy());
@@ -154,9 +154,12 @@ describe('wire format against the real primary', () => {
     const barrier = await RawPeer.connect(primary.port);
     t.after(() => barrier.destroy());
     await barrier.handshake(TOKEN, 'barrier');
-    assert.equal(primary.registry.get(nodeId)?.session?.state, 'open', 'the first link still serves the node');
-    assert.equal(primary.store.getNode(nodeId)?.state, 'online');
-    assert.equal(primary.store.getNode(nodeId)?.connectedSince, primary.registry.get(nodeId)?.connectedSince);
+    // Almost always the hang-up is read before the admission commits: the first link keeps the node
+    // online (the old code wrote it lost). Should the commit win on a stalled machine, the dying
+    // link replaced the first and then ended: lost in both. Either way the two agree.
+    const registered = primary.registry.get(nodeId);
+    const stored = primary.store.getNode(nodeId);
+    assert.deepEqual([stored?.state, stored?.connectedSince], [registered?.state, registered?.connectedSince]);
   });
 
   it('closes a connection that never finishes the handshake at the deadline', async (t) => {

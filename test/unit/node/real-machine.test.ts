@@ -36,16 +36,20 @@ function spyOnChildProcess(t: TestContext): string[] {
 }
 
 describe('VitalsReader on this machine', () => {
-  it('returns valid samples in < 20 ms on average over 20 reads', async (t) => {
+  it('returns valid samples, the median read under 20 ms over 20 reads', async (t) => {
+    // The cost is measured in bench/ (about 1 ms); this catches a read gone to forking tools
+    // (tens of ms every time), and the median ignores a read that waited for a busy machine.
     const reader = new VitalsReader({ dataDir: await tempDir(t) });
-    const started = performance.now();
+    const readMs: number[] = [];
     for (let seq = 1; seq <= 20; seq++) {
+      const started = performance.now();
       const sample = await reader.read();
+      readMs.push(performance.now() - started);
       assert.doesNotThrow(() => validateMessage({ t: 'vitals', p: { ...sample, seq } }));
       assert.equal(sample.disks.length, 1);
     }
-    const averageMs = (performance.now() - started) / 20;
-    assert.ok(averageMs < 20, `${averageMs.toFixed(2)} ms per read`);
+    const medianMs = readMs.sort((a, b) => a - b)[10] as number;
+    assert.ok(medianMs < 20, `median ${medianMs.toFixed(2)} ms per read`);
   });
 
   it('forks nothing when the sysfs file exists or the machine is not a Pi', async (t) => {

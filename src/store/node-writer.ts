@@ -3,9 +3,11 @@
 // the event loop. Operations are applied in order, in one transaction per `flushMs`. A waiter
 // (an admission, which replies `welcome` only once the node is stored) learns of its commit or
 // failure; a posted operation (a state change) nobody waits for is logged if it fails. If a batch
-// fails, its operations are retried one transaction each, so one bad operation fails alone; a
-// database locked by another process (SQLITE_BUSY) fails them all at once and, for `busyPauseMs`,
-// fails or drops new ones without touching SQLite (each attempt would cost a busy timeout).
+// fails, its operations are retried one transaction each, so one bad operation fails alone. A
+// database locked by another process (SQLITE_BUSY) fails the waiters at once and, for
+// `busyPauseMs`, new ones without touching SQLite (each attempt would cost a busy timeout): the
+// node retries its join. Posted operations are held meanwhile, in order, and written once the lock
+// is gone (a node's state change must not be lost to a lock); past `maxHeld` the oldest go.
 
 import { PiclusterError } from '../protocol/errors.js';
 import type { Logger } from '../protocol/logger.js';
@@ -16,6 +18,8 @@ export interface NodeWriterOptions {
   flushMs?: number;
   /** After SQLITE_BUSY, how long operations fail without trying, ms. Default 1000. */
   busyPauseMs?: number;
+  /** Posted operations held while the database is locked; past this the oldest go. Default 100,000. */
+  maxHeld?: number;
   logger: Logger;
 }
 
@@ -33,18 +37,26 @@ export class NodeWriter {
   readonly #store: Store;
   readonly #flushMs: number;
   readonly #busyPauseMs: number;
+  readonly #maxHeld: number;
   readonly #log: Logger;
   #ops: Operation[] = [];
+  /** Posted operations waiting for the lock to go, oldest first. */
+  #held: Operation[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #resumeTimer: NodeJS.Timeout | undefined;
   #busyUntil = 0;
   #closed = false;
-  /** Transactions committed, operations that failed, operations dropped while the database was locked. */
-  readonly stats = { commits: 0, failed: 0, dropped: 0 };
+  /**
+   * Transactions committed; operations that failed; posted ones dropped (over maxHeld while
+   * locked); batches that found the database locked.
+   */
+  readonly stats = { commits: 0, failed: 0, dropped: 0, locked: 0 };
 
   constructor(store: Store, options: NodeWriterOptions) {
     this.#store = store;
     this.#flushMs = options.flushMs ?? 10;
     this.#busyPauseMs = options.busyPauseMs ?? 1000;
+    this.#maxHeld = options.maxHeld ?? 100_000;
     this.#log = options.logger;
   }
 
@@ -60,11 +72,13 @@ export class NodeWriter {
   /** Applies `apply` in the next batch, nobody waiting: a failure is logged, not thrown. */
   post(apply: Apply): void {
     if (this.#closed) return;
-    if (Date.now() < this.#busyUntil) {
-      this.stats.dropped++;
-      return;
-    }
-    this.#queue({ apply });
+    if (Date.now() < this.#busyUntil) this.#hold([{ apply }]);
+    else this.#queue({ apply });
+  }
+
+  /** Posted operations waiting for a locked database. */
+  get held(): number {
+    return this.#held.length;
   }
 
   /** Writes what is waiting now. */
@@ -105,28 +119,75 @@ export class NodeWriter {
     }
   }
 
-  /** Writes what is waiting and takes no more. */
+  /** Writes what is waiting (held operations too, if the lock is gone) and takes no more. */
   close(): void {
+    if (this.#resumeTimer !== undefined) clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
+    this.#release();
     this.flush();
+    if (this.#held.length > 0) {
+      this.#log.error(
+        { operations: this.#held.length },
+        'the database is still locked; node changes held for it are lost',
+      );
+    }
     this.#closed = true;
   }
 
   #queue(op: Operation): void {
+    // Held operations go first: they were posted before this one.
+    this.#release();
     this.#ops.push(op);
     this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+  }
+
+  /** Keeps posted operations for after the pause (in order, after those held already). */
+  #hold(ops: Operation[]): void {
+    this.#held.push(...ops);
+    const over = this.#held.length - this.#maxHeld;
+    if (over > 0) {
+      this.#held.splice(0, over);
+      this.stats.dropped += over;
+    }
+    this.#resumeTimer ??= setTimeout(
+      () => {
+        this.#resumeTimer = undefined;
+        if (this.#held.length === 0 || this.#closed) return;
+        this.#release();
+        this.flush();
+      },
+      Math.max(0, this.#busyUntil - Date.now()),
+    );
+  }
+
+  /** Once the pause is over, held operations join the next batch, ahead of newer ones. */
+  #release(): void {
+    if (this.#held.length === 0 || Date.now() < this.#busyUntil) return;
+    this.#ops = [...this.#held, ...this.#ops];
+    this.#held = [];
   }
 
   #onBusy(ops: Operation[]): void {
     const now = Date.now();
     // Once per outage, not once per node.
     if (now - this.#busyUntil > 10 * this.#busyPauseMs) {
-      this.#log.warn({ operations: ops.length }, 'the database is locked; node changes are not stored meanwhile');
+      this.#log.warn(
+        { operations: ops.length },
+        'the database is locked; joins are refused and node changes held until it is free',
+      );
     }
     this.#busyUntil = now + this.#busyPauseMs;
+    this.stats.locked++;
+    const posted: Operation[] = [];
     for (const op of ops) {
-      this.stats.failed++;
-      op.settle?.(lockedError());
+      if (op.settle) {
+        this.stats.failed++;
+        op.settle(lockedError());
+      } else posted.push(op);
     }
+    // Before anything held since: these were posted first.
+    this.#held = [...posted, ...this.#held];
+    if (this.#held.length > 0) this.#hold([]);
   }
 }
 

@@ -1,6 +1,6 @@
 // Node rows and events in batches: many changes are one transaction, a bad operation fails alone,
 // and a database locked by another process fails the waiting ones at once, then (for the pause)
-// new ones without touching SQLite.
+// new ones without touching SQLite, while posted changes are held and written once it is free.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { silentLogger } from '../../../src/protocol/logger.js';
 import { NodeWriter } from '../../../src/store/node-writer.js';
 import { Store } from '../../../src/store/store.js';
+import { waitUntil } from '../../helpers/cluster.js';
 
 function setup(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'picluster-nodes-'));
@@ -51,26 +52,60 @@ it('a failing operation fails alone; the others of its batch are stored', async 
   assert.equal(writer.stats.failed, 1);
 });
 
-it('a locked database fails the batch at once, then new operations without trying, until the pause ends', async (t) => {
+it('a locked database fails the waiters at once, then new ones without trying; posted changes are held and written in order once it is free', async (t) => {
   const { store, writer } = setup(t);
   const locker = new Database(store.path);
   t.after(() => locker.close());
+  writer.post((s) => s.upsertNode(node('p')));
   locker.exec('BEGIN IMMEDIATE');
   const first = writer.write((s) => s.upsertNode(node('a')));
   await assert.rejects(first, /locked/);
+  assert.equal(writer.held, 1, "the posted join of p, batched with a's, is held");
   const started = performance.now();
   await assert.rejects(
     writer.write((s) => s.upsertNode(node('b'))),
     /locked/,
   );
   writer.post((s) => s.upsertNode(node('c')));
+  writer.post((s) => s.setNodeState('p', 'lost', 2, null, 7));
   assert.ok(performance.now() - started < 50, 'failed without waiting for the lock');
-  assert.equal(writer.stats.dropped, 1);
+  assert.equal(writer.held, 3);
+  // Still locked when the pause ends: tried again, held again, none lost.
+  await waitUntil(() => writer.stats.locked === 2, 5000, 'a second try after the pause');
+  assert.equal(writer.held, 3);
   locker.exec('ROLLBACK');
-  await new Promise((r) => setTimeout(r, 350));
+  await waitUntil(() => writer.held === 0, 5000, 'the held changes written');
   await writer.write((s) => s.upsertNode(node('d')));
   assert.deepEqual(
-    ['a', 'b', 'c', 'd'].map((id) => store.getNode(id) !== undefined),
-    [false, false, false, true],
+    ['p', 'a', 'b', 'c', 'd'].map((id) => store.getNode(id) !== undefined),
+    [true, false, false, true, true],
+  );
+  assert.deepEqual([store.getNode('p')?.state, store.getNode('p')?.lastSeq], ['lost', 7], 'in the order posted');
+  assert.equal(writer.stats.dropped, 0);
+});
+
+it('holds at most maxHeld posted changes while locked, dropping the oldest', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'picluster-nodes-'));
+  const store = new Store(join(dir, 'primary.db'));
+  const writer = new NodeWriter(store, { logger: silentLogger, busyPauseMs: 100, maxHeld: 5 });
+  const locker = new Database(store.path);
+  t.after(() => {
+    locker.close();
+    writer.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  locker.exec('BEGIN IMMEDIATE');
+  await assert.rejects(
+    writer.write((s) => s.upsertNode(node('x'))),
+    /locked/,
+  );
+  for (let i = 0; i < 8; i++) writer.post((s) => s.upsertNode(node(`n${i}`)));
+  assert.deepEqual([writer.held, writer.stats.dropped], [5, 3]);
+  locker.exec('ROLLBACK');
+  await waitUntil(() => writer.held === 0, 5000, 'the held changes written');
+  assert.deepEqual(
+    [...Array(8).keys()].map((i) => store.getNode(`n${i}`) !== undefined),
+    [false, false, false, true, true, true, true, true],
   );
 });

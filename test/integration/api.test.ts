@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { startWebServer } from '../../src/web/server.js';
@@ -223,6 +224,34 @@ describe('HTTP API', () => {
     assert.ok(seen.some((e) => e.event === 'node' && (JSON.parse(e.data) as { state: string }).state === 'left'));
     const tooOld = await readStream(`${base}/api/stream`, { 'last-event-id': '0' }, (e) => e.length >= 1);
     assert.ok(tooOld.length >= 1);
+  });
+
+  it('gzips JSON answers for clients that accept it, never the event stream', async (t) => {
+    const { base } = await cluster(t);
+    const get = (path: string, headers: Record<string, string>) =>
+      new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const request = http.get(`${base}${path}`, { headers }, (res) => {
+          if (res.headers['content-type']?.startsWith('text/event-stream')) {
+            resolve({ headers: res.headers, body: Buffer.alloc(0) });
+            request.destroy();
+            return;
+          }
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        request.on('error', reject);
+      });
+    const plain = await get('/api/nodes', {});
+    assert.equal(plain.headers['content-encoding'], undefined);
+    const zipped = await get('/api/nodes', { 'accept-encoding': 'gzip' });
+    assert.equal(zipped.headers['content-encoding'], 'gzip');
+    assert.match(String(zipped.headers.vary), /accept-encoding/i);
+    const nodes = (body: Buffer) =>
+      (JSON.parse(body.toString()) as { nodes: Array<{ id: string }> }).nodes.map((n) => n.id);
+    assert.deepEqual(nodes(gunzipSync(zipped.body)), nodes(plain.body));
+    const stream = await get('/api/stream', { 'accept-encoding': 'gzip' });
+    assert.equal(stream.headers['content-encoding'], undefined);
   });
 
   it('on loopback without a login, refuses other Host names (DNS rebinding)', async (t) => {

@@ -1,7 +1,7 @@
 // The events log (#/events, #/events?node=ID): newest first from /api/events, new entries
-// prepended live from the stream, filtered by type and node. "Show more" asks for a larger
-// limit (the API pages by `since` and `limit` only). Reloaded after every resnapshot, so what
-// happened while the link was down shows up too.
+// prepended live from the stream, filtered by type and node. "Show more" pages back through the
+// log (`before` the oldest event loaded), as far as it goes. Reloaded after every resnapshot, so
+// what happened while the link was down shows up too.
 
 import { getJson } from './api.js';
 import { h, safeClass, setText } from './dom.js';
@@ -16,7 +16,12 @@ export class EventsPage {
   #root;
   #els = {};
   #events = new Map(); // id → entry
+  /** Rows shown: a page more at each "Show more". */
   #limit = PAGE;
+  /** The oldest event id loaded from the API (where the next page starts). */
+  #oldest = Number.POSITIVE_INFINITY;
+  /** No older events than those loaded. */
+  #exhausted = false;
   #node;
   #type = '';
   #text = '';
@@ -114,27 +119,32 @@ export class EventsPage {
     );
   }
 
-  async #load() {
-    const q = new URLSearchParams({ limit: String(this.#limit) });
+  /** The newest events, or with `before` the page older than that id. */
+  async #load(before) {
+    const limit = before === undefined ? Math.min(this.#limit, MAX_LIMIT) : PAGE;
+    const q = new URLSearchParams({ limit: String(limit) });
     if (this.#node) q.set('node', this.#node);
+    if (before !== undefined) q.set('before', String(before));
     setText(this.#els.status, 'Loading…');
     try {
       const { body } = await getJson(`/api/events?${q}`);
       if (!this.#alive) return;
       const list = Array.isArray(body?.events) ? body.events : [];
-      for (const e of list) if (e && typeof e.id === 'number') this.#events.set(e.id, e);
-      this.#exhausted = list.length < this.#limit || this.#limit >= MAX_LIMIT;
+      for (const e of list) {
+        if (!e || typeof e.id !== 'number') continue;
+        this.#events.set(e.id, e);
+        this.#oldest = Math.min(this.#oldest, e.id);
+      }
+      if (list.length < limit) this.#exhausted = true;
       this.#render();
     } catch (err) {
       if (this.#alive) setText(this.#els.status, `Could not load events: ${err.message}`);
     }
   }
 
-  #exhausted = false;
-
   #more() {
-    this.#limit = Math.min(MAX_LIMIT, this.#limit + PAGE);
-    void this.#load();
+    this.#limit += PAGE;
+    void this.#load(Number.isFinite(this.#oldest) ? this.#oldest : undefined);
   }
 
   #schedule() {
@@ -147,10 +157,13 @@ export class EventsPage {
 
   #render() {
     let all = [...this.#events.values()].sort((a, b) => b.ts - a.ts || b.id - a.id);
-    if (all.length > 2 * MAX_LIMIT) {
-      // A busy cluster streams events all day: keep the newest only.
-      all = all.slice(0, 2 * MAX_LIMIT);
+    const keep = Math.max(2 * MAX_LIMIT, this.#limit + PAGE);
+    if (all.length > keep) {
+      // A busy cluster streams events all day: keep the newest (and the pages asked for).
+      all = all.slice(0, keep);
       this.#events = new Map(all.map((e) => [e.id, e]));
+      this.#oldest = all.reduce((min, e) => Math.min(min, e.id), Number.POSITIVE_INFINITY);
+      this.#exhausted = false;
     }
     // The type filter offers the types seen so far.
     const types = [...new Set(all.map((e) => String(e.type)))].sort();

@@ -147,7 +147,7 @@ export class Store {
       eventsAfter: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
       lastEventId: db.prepare('SELECT max(id) AS id FROM events'),
       events: db.prepare(
-        'SELECT * FROM events WHERE (@node IS NULL OR node_id = @node) AND ts >= @since ORDER BY id DESC LIMIT @limit',
+        'SELECT * FROM events WHERE (@node IS NULL OR node_id = @node) AND ts >= @since AND id < @before ORDER BY id DESC LIMIT @limit',
       ),
     };
   }
@@ -284,10 +284,12 @@ export class Store {
     this.#stmts.addEvent.run(ts, nodeId, type, JSON.stringify(data));
   }
 
-  events(query: { node?: string; since?: number; limit?: number } = {}): EventRow[] {
+  /** Newest first: of one node or all, at or after `since` (ts), older than event id `before`. */
+  events(query: { node?: string; since?: number; before?: number; limit?: number } = {}): EventRow[] {
     const rows = this.#stmts.events.all({
       node: query.node ?? null,
       since: query.since ?? 0,
+      before: query.before ?? Number.MAX_SAFE_INTEGER,
       limit: query.limit ?? 100,
     }) as RawEvent[];
     return rows.map(toEventRow);

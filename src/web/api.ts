@@ -56,7 +56,9 @@ export function registerApi(app: Hono, primary: Primary, hub: StreamHub): void {
     const node = c.req.query('node') || undefined;
     const since = intParam(c, 'since', 0, Number.MAX_SAFE_INTEGER, 0);
     const limit = intParam(c, 'limit', 1, 1000, 100);
-    return c.json({ events: primary.store.events({ node, since, limit }) });
+    // Paging back through the log: the events older than the oldest id of the last page.
+    const before = intParam(c, 'before', 1, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    return c.json({ events: primary.store.events({ node, since, before, limit }) });
   });
 
   app.get('/api/stream', (c) => {

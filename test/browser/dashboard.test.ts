@@ -179,3 +179,29 @@ it('overview: names and labels from the network are shown as text, never as HTML
   assert.equal(await page.evaluate(() => window.pwned), undefined);
   assert.deepEqual(scriptErrors(errors), []);
 });
+
+it('events page: "Show more" pages back through the whole log, past what one request may ask', async (t) => {
+  const context = await launchBrowser(t);
+  if (!context) return;
+  const cluster = await startDashboardCluster(t, { nodes: SAMPLE_NODES.slice(0, 1) });
+  await waitForVitals(cluster);
+  // 1,200 old events: more than the API gives in one answer (limit ≤ 1,000).
+  const total = cluster.primary.store.events({ limit: 1000 }).length + 1200;
+  const base = Date.now() - 3_600_000;
+  for (let i = 0; i < 1200; i++) cluster.primary.store.addEvent(base + i, null, 'note', { i });
+  const { page, errors } = await newPage(context);
+  await page.goto(`${cluster.url}/#/events`);
+  await page.locator('.events-page[data-rows="200"]').waitFor();
+  for (let shown = 400; shown <= 1200; shown += 200) {
+    await page.locator('.events-page button.more').click();
+    await page.locator(`.events-page[data-rows="${shown}"]`).waitFor();
+  }
+  await page.locator('.events-page button.more').click();
+  await page.locator(`.events-page[data-rows="${total}"]`).waitFor();
+  assert.ok(await page.locator('.events-page button.more').isHidden(), 'no more to show at the start of the log');
+  assert.equal(
+    await page.locator('.events-page tr[data-type="note"]').last().locator('.details').textContent(),
+    'i=0',
+  );
+  assert.deepEqual(scriptErrors(errors), []);
+});

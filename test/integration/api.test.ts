@@ -140,7 +140,7 @@ async function readStream(
 
 describe('HTTP API', () => {
   it('serves every endpoint of the contract', async (t) => {
-    const { base, secondary } = await cluster(t);
+    const { base, secondary, primary } = await cluster(t);
     const health = await getJson(`${base}/healthz`);
     assert.deepEqual(health, { status: 200, body: { status: 'ok' } });
     const nodes = await getJson(`${base}/api/nodes`);
@@ -175,6 +175,24 @@ describe('HTTP API', () => {
       (events.body.events as Array<{ type: string; node: string }>).map((e) => [e.type, e.node]),
       [['joined', secondary.nodeId]],
     );
+    // Paging back: `before` an event id gives the older ones, newest first.
+    const log = primary.store;
+    for (let i = 0; i < 5; i++) log.addEvent(Date.now(), null, 'test', { i });
+    const newest = (await getJson(`${base}/api/events?limit=2`)).body.events as Array<{ id: number; i?: number }>;
+    assert.deepEqual(
+      newest.map((e) => e.i),
+      [4, 3],
+    );
+    const older = (await getJson(`${base}/api/events?limit=2&before=${newest[1]?.id}`)).body.events as typeof newest;
+    assert.deepEqual(
+      older.map((e) => e.i),
+      [2, 1],
+    );
+    const oldest = (await getJson(`${base}/api/events?limit=10&before=${older[1]?.id}`)).body.events as typeof newest;
+    assert.deepEqual(
+      oldest.map((e) => e.i ?? 'joined'),
+      [0, 'joined'],
+    );
     const metrics = await fetch(`${base}/metrics`);
     assert.match(
       await metrics.text(),
@@ -192,6 +210,7 @@ describe('HTTP API', () => {
       [`/api/nodes/${secondary.nodeId}/vitals?stepMs=0`, 400, /stepMs must be between 1/],
       [`/api/nodes/${secondary.nodeId}/vitals?from=0&to=100000000000000`, 400, /to must be between/],
       [`/api/events?limit=5000`, 400, /limit must be between 1 and 1000/],
+      [`/api/events?before=x`, 400, /before must be an integer/],
       [`/api/nope`, 404, /no route GET \/api\/nope/],
     ];
     for (const [path, status, message] of cases) {

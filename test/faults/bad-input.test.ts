@@ -11,10 +11,16 @@ import Database from 'better-sqlite3';
 import { OPENING_MAGIC } from '../../src/protocol/opening.js';
 import { type LocalCluster, localCluster } from '../helpers/fault-cluster.js';
 import { type FaultLog, jepsen } from '../helpers/jepsen-log.js';
-import { apiMetrics, apiNodes, rssBytes, sleep } from '../helpers/observe.js';
+import { apiMetrics, apiNodes, cpuMs, rssBytes, sleep } from '../helpers/observe.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const MiB = 1024 * 1024;
+/** Bounds on the primary while it handles hostile input (see lagMs). */
+const LAG_WINDOW_MS = 3000;
+const LAG_P99_MS = 200;
+const LAG_MAX_MS = 1000;
+/** CPU the primary may spend refusing (or storing) one hostile message, its handshake included. */
+const CPU_PER_CASE_MS = 200;
 
 async function setup(t: Parameters<Parameters<typeof jepsen>[1]>[0], log: FaultLog) {
   const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }] });
@@ -33,9 +39,32 @@ async function assertUnharmed(c: LocalCluster, since: number | null | undefined)
   assert.equal(witness?.connectedSince, since, 'the witness lost its session');
 }
 
-/** Max event-loop lag since the previous scrape, ms. */
-async function lagMaxMs(c: LocalCluster): Promise<number> {
-  return ((await apiMetrics(c.primary.api)).get('picluster_nodejs_eventloop_lag_max_seconds') ?? Number.NaN) * 1000;
+/**
+ * Event-loop delay of the primary since the previous scrape (prom-client resets its histogram at
+ * every scrape), ms: p99 and the single worst sample. The histogram takes one sample per 10 ms
+ * tick, so a loop held by a synchronous parse shows as one long sample; so does a primary that
+ * the kernel did not schedule for a while on a busy 2-core machine, and the two cannot be told
+ * apart there. So: the primary's CPU time per hostile message (cpuMs: waiting for a core costs
+ * none, a 200 ms parse costs 200 ms) gets the tight bound; the worst tick a loose one (a loop
+ * held for a second is a bug whatever the machine does); and p99 the tight one again, over a
+ * window of at least LAG_WINDOW_MS (~300 ticks, so that p99 is not simply the worst one).
+ */
+async function lagMs(c: LocalCluster): Promise<{ p99: number; max: number }> {
+  const metrics = await apiMetrics(c.primary.api);
+  const ms = (name: string) => (metrics.get(`picluster_nodejs_eventloop_lag_${name}_seconds`) ?? Number.NaN) * 1000;
+  return { p99: ms('p99'), max: ms('max') };
+}
+
+/** Resets the lag histogram; `end()` reads it once the window is LAG_WINDOW_MS long. */
+async function lagWindow(c: LocalCluster): Promise<{ end(): Promise<{ p99: number; max: number }> }> {
+  await lagMs(c);
+  const from = Date.now();
+  return {
+    async end() {
+      await sleep(LAG_WINDOW_MS - (Date.now() - from));
+      return lagMs(c);
+    },
+  };
 }
 
 /** Writes `total` bytes of `fill` in 64 KiB chunks until done or the peer closes; returns bytes written. */
@@ -97,7 +126,7 @@ describe('bad input from raw sockets', () => {
   );
 
   it(
-    'JSON nested 100,000 and 5,000 deep (before and after auth), 90,000 and 1,500 keys wide (auth) → error frames (ERR_TOO_DEEP / ERR_INVALID_MESSAGE, or ERR_FRAME_TOO_LARGE past the 16 KiB pre-auth limit), closed, no RangeError, event-loop lag max < 200 ms, the witness unharmed',
+    'JSON nested 100,000 and 5,000 deep (before and after auth), 90,000 and 1,500 keys wide (auth) → error frames (ERR_TOO_DEEP / ERR_INVALID_MESSAGE, or ERR_FRAME_TOO_LARGE past the 16 KiB pre-auth limit), closed, no RangeError, event-loop lag p99 < 200 ms and max < 1 s, < 200 ms of primary CPU per message, the witness unharmed',
     jepsen('deep and wide JSON', async (t, log) => {
       const { c, token, since } = await setup(t, log);
       const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
@@ -130,9 +159,11 @@ describe('bad input from raw sockets', () => {
         },
         { what: 'wide 1,500 auth', auth: false, body: wideAuth(1_500), codes: ['ERR_INVALID_MESSAGE'] },
       ];
-      await lagMaxMs(c);
+      const window = await lagWindow(c);
+      const cpu: Record<string, number> = {};
       for (const k of cases) {
         assert.ok(Buffer.byteLength(k.body) <= MiB, `${k.what} fits in a frame`);
+        const cpuBefore = cpuMs(c.primary.child.pid);
         const peer = await RawPeer.connect(c.primary.port);
         if (k.auth) await peer.handshake(token, k.what.replaceAll(' ', '-'));
         else await peer.write(OPENING_MAGIC);
@@ -141,17 +172,23 @@ describe('bad input from raw sockets', () => {
         const error = await peer.waitFor((m) => m.t === 'error' && m.re === undefined, 3000, `${k.what}: error frame`);
         assert.ok(k.codes.includes(String(error.p?.code)), `${k.what}: ${error.p?.code}`);
         await peer.waitClosed(3000);
-        log.info(k.what, { code: error.p?.code, ms: Date.now() - startedAt });
+        cpu[k.what] = cpuMs(c.primary.child.pid) - cpuBefore;
+        log.info(k.what, { code: error.p?.code, ms: Date.now() - startedAt, cpuMs: cpu[k.what] });
       }
-      const lag = await lagMaxMs(c);
-      t.diagnostic(`max event-loop lag over the attacks: ${lag.toFixed(1)} ms`);
-      assert.ok(lag < 200, `event-loop lag ${lag} ms`);
+      const lag = await window.end();
+      log.info('event-loop lag', lag);
+      t.diagnostic(
+        `event-loop lag over the attacks: p99 ${lag.p99.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms; primary CPU per message: ${JSON.stringify(cpu)} ms`,
+      );
+      assert.ok(lag.p99 < LAG_P99_MS, `event-loop lag p99 ${lag.p99} ms`);
+      assert.ok(lag.max < LAG_MAX_MS, `the event loop was held ${lag.max} ms`);
+      for (const [what, ms] of Object.entries(cpu)) assert.ok(ms < CPU_PER_CASE_MS, `${what}: ${ms} ms of CPU`);
       await assertUnharmed(c, since);
     }),
   );
 
   it(
-    'a vitals sample carrying 60,000 unknown keys (1 MiB, after auth): unknown fields ignored: neither stored nor kept (row extra < 4 KiB, API vitals < 4 KiB), lag < 200 ms',
+    'a vitals sample carrying 60,000 unknown keys (1 MiB, after auth): unknown fields ignored: neither stored nor kept (row extra < 4 KiB, API vitals < 4 KiB), lag p99 < 200 ms and max < 1 s, < 200 ms of primary CPU',
     jepsen('wide vitals after auth', async (t, log) => {
       const { c, token, since } = await setup(t, log);
       const peer = await RawPeer.connect(c.primary.port);
@@ -159,12 +196,14 @@ describe('bad input from raw sockets', () => {
       const padding = Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`u${i}`, i]));
       const body = JSON.stringify({ t: 'vitals', p: vitalsPayload(1, padding) });
       assert.ok(Buffer.byteLength(body) <= MiB, `the sample is ${Buffer.byteLength(body)} bytes, over 1 MiB`);
-      await lagMaxMs(c);
+      const window = await lagWindow(c);
+      const cpuBefore = cpuMs(c.primary.child.pid);
       await peer.write(frame(body));
       // Either refused (an error frame) or acknowledged as stored.
       const answer = await peer.waitFor((m) => m.t === 'ack' || m.t === 'error', 5000, 'an ack or an error');
-      const lag = await lagMaxMs(c);
-      log.info('answer', { t: answer.t, lag });
+      const cpu = cpuMs(c.primary.child.pid) - cpuBefore;
+      const lag = await window.end();
+      log.info('answer', { t: answer.t, lag, cpuMs: cpu });
       const db = new Database(join(c.primary.dataDir, 'primary.db'), { readonly: true });
       let extraBytes = 0;
       try {
@@ -179,9 +218,11 @@ describe('bad input from raw sockets', () => {
         (await apiNodes(c.primary.api)).find((n) => n.id === nodeId)?.vitals ?? null,
       ).length;
       t.diagnostic(
-        `answer ${answer.t}; stored extra ${extraBytes} bytes; API vitals ${apiBytes} bytes; lag ${lag.toFixed(1)} ms`,
+        `answer ${answer.t}; stored extra ${extraBytes} bytes; API vitals ${apiBytes} bytes; lag p99 ${lag.p99.toFixed(1)} ms, max ${lag.max.toFixed(1)} ms; primary CPU ${cpu} ms`,
       );
-      assert.ok(lag < 200, `event-loop lag ${lag} ms`);
+      assert.ok(lag.p99 < LAG_P99_MS, `event-loop lag p99 ${lag.p99} ms`);
+      assert.ok(lag.max < LAG_MAX_MS, `the event loop was held ${lag.max} ms`);
+      assert.ok(cpu < CPU_PER_CASE_MS, `${cpu} ms of CPU for one sample`);
       await assertUnharmed(c, since);
       assert.ok(extraBytes < 4096, `${extraBytes} bytes of unknown fields stored with one sample`);
       assert.ok(apiBytes < 4096, `the API serves ${apiBytes} bytes of unknown fields as the node's vitals`);

@@ -11,8 +11,17 @@ import { labCluster, stopAndCheck, waitForCatchUp } from '../helpers/fault-clust
 import { compactRanges, integrityCheck, jepsen, readOutboxHistory, storedVitals } from '../helpers/jepsen-log.js';
 import { apiMetrics, apiNodes, fdCount, findLogs, rssBytes, sleep, waitForValue } from '../helpers/observe.js';
 
-/** p90 and max of (received_at - ts) of a node's samples received in [from, to), ms. */
-function latencyP90(dbFile: string, nodeId: string, from: number, to: number): { p90: number; max: number; n: number } {
+/**
+ * Ingest latency (received_at - ts) of a node's samples received in [from, to), ms: p90, max, and
+ * how many samples took longer than `slowMs`.
+ */
+function latencyP90(
+  dbFile: string,
+  nodeId: string,
+  from: number,
+  to: number,
+  slowMs = Number.POSITIVE_INFINITY,
+): { p90: number; max: number; n: number; slow: number } {
   const db = new Database(dbFile, { readonly: true });
   try {
     const rows = db
@@ -24,6 +33,7 @@ function latencyP90(dbFile: string, nodeId: string, from: number, to: number): {
       p90: rows[Math.min(rows.length - 1, Math.floor(rows.length * 0.9))]?.lag ?? Number.NaN,
       max: rows.at(-1)?.lag ?? Number.NaN,
       n: rows.length,
+      slow: rows.filter((r) => r.lag > slowMs).length,
     };
   } finally {
     db.close();
@@ -121,13 +131,15 @@ describe('process faults (network namespaces)', () => {
   );
 
   it(
-    'SIGSTOP of one secondary for 10H: lost within 4H, the others unaffected (sessions kept, samples flowing, p90 ingest latency <= max(1.2x, +H/2), none over 2H), primary RSS growth < 50 MB, after SIGCONT exactly one session for the node, no loss, no dupes',
+    'SIGSTOP of one secondary for 10H: lost within 4H, the others unaffected (sessions kept, samples flowing, p90 ingest latency <= max(1.2x, +H/2) of the 10H before, at most one sample over 2H, none over 3H), primary RSS growth < 50 MB, after SIGCONT exactly one session for the node, no loss, no dupes',
     jepsen('secondary SIGSTOP', async (t, log) => {
       const c = await labCluster(t, log, { hosts: 3 });
       if (!c) return;
       const { H, reconnect, handshakeMs } = c.timing;
       const [frozen, ...others] = c.agents as [(typeof c.agents)[0], ...(typeof c.agents)[0][]];
-      await sleep(4 * H);
+      // The baseline is the 10H before the stop (~25 samples per agent, so its p90 is not its
+      // worst sample); the first H after the cluster came up (its backlog) stays out of it.
+      await sleep(11 * H);
       const db = join(c.primary.dataDir, 'primary.db');
       const rssBefore = rssBytes(c.primary.pid);
       const fdsBefore = fdCount(c.primary.pid);
@@ -148,22 +160,24 @@ describe('process faults (network namespaces)', () => {
       const contAt = Date.now();
       await log.step('SIGCONT secondary', () => frozen.child.kill('SIGCONT'));
       for (const o of others) {
-        const before = latencyP90(db, o.nodeId, stopAt - 4 * H, stopAt);
-        const during = latencyP90(db, o.nodeId, stopAt, contAt);
+        const before = latencyP90(db, o.nodeId, stopAt - 10 * H, stopAt);
+        const during = latencyP90(db, o.nodeId, stopAt, contAt, 2 * H);
         log.info('latency p90', { agent: o.name, before, during });
         t.diagnostic(
-          `${o.name}: p90 ingest latency ${before.p90} ms before, ${during.p90} ms during (max ${during.max}, ${during.n} samples)`,
+          `${o.name}: p90 ingest latency ${before.p90} ms before (${before.n} samples), ${during.p90} ms during (max ${during.max}, ${during.slow} over 2H, ${during.n} samples)`,
         );
         assert.ok(during.n >= (10 * H) / c.timing.vitalsMs / 2, `${o.name} stored only ${during.n} samples meanwhile`);
         // A few ms of latency on a shared 2-core machine. The p99 of ~25 samples is their worst one,
         // which one scheduling hiccup sets (CI once saw 390 ms with another suite running): p90
-        // says whether the others were affected, and no sample may wait long enough to threaten a
-        // session (2H).
+        // says whether the others were affected. A frozen peer that held the others up would
+        // delay many of their samples, so at most one may wait over 2H (one hiccup), and none
+        // long enough to cost a session (3H).
         assert.ok(
           during.p90 <= Math.max(1.2 * before.p90, before.p90 + H / 2),
           `${o.name}: p90 ${before.p90} → ${during.p90} ms`,
         );
-        assert.ok(during.max <= 2 * H, `${o.name}: a sample waited ${during.max} ms`);
+        assert.ok(during.slow <= 1, `${o.name}: ${during.slow} samples waited over 2H (the worst ${during.max} ms)`);
+        assert.ok(during.max <= 3 * H, `${o.name}: a sample waited ${during.max} ms`);
       }
       t.diagnostic(`primary RSS ${(rssBefore / 2 ** 20).toFixed(1)} MiB → max ${(rssMax / 2 ** 20).toFixed(1)} MiB`);
       assert.ok(rssMax - rssBefore < 50 * 2 ** 20, 'primary memory grew by 50 MB or more');

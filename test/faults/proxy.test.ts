@@ -1,17 +1,18 @@
 // Faults in user space through the fault proxy, on 127.0.0.1 (FAULT-SCENARIOS.md #5, #6, #10, #16;
-// this kernel has no netem): 200 ms ± 50 ms of latency declares nobody dead and costs no
-// throughput, a bandwidth cap slows ingest without a false "dead", 1-byte slicing splits every
-// multi-byte character and nothing is decoded wrong, resets and cuts in the middle of a frame are
-// survived without loss or duplicates, and a blackhole in the proxy is caught by heartbeats.
-// H = 500 ms.
+// this kernel has no netem): 200 ms ± 50 ms of latency declares nobody dead and acks keep up with
+// production (the in-flight window covers the round trip), a bandwidth cap slows ingest without a
+// false "dead", 1-byte slicing splits every multi-byte character and nothing is decoded wrong,
+// resets and cuts in the middle of a frame are survived without loss or duplicates, and a
+// blackhole in the proxy is caught by heartbeats. H = 500 ms.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { DEFAULTS } from '../../src/protocol/defaults.js';
 import { waitUntil } from '../helpers/cluster.js';
 import { fleetReport, localCluster, stopAndCheck, waitForCatchUp } from '../helpers/fault-cluster.js';
 import type { FaultProxy } from '../helpers/fault-proxy.js';
-import { jepsen } from '../helpers/jepsen-log.js';
+import { jepsen, readOutboxHistory } from '../helpers/jepsen-log.js';
 import { apiNodes, findLog, findLogs, sleep, waitForValue } from '../helpers/observe.js';
 
 /** Samples acknowledged so far across a fleet. */
@@ -19,7 +20,7 @@ const ackedTotal = (acks: Record<string, number>) => Object.values(acks).reduce(
 
 describe('faults through the TCP fault proxy', () => {
   it(
-    '200 ms ± 50 ms latency each way for 20H: nobody declared dead (no lost link on either side), ack throughput >= 90% of the clean run, ack lag bounded by the RTT',
+    '200 ms ± 50 ms latency each way for 20H: nobody declared dead (no lost link on either side), acks keep up with production (no agent more than its 32-sample in-flight window behind), ack throughput >= 50% of the clean run, ack lag bounded by the RTT',
     jepsen('latency 200 ± 50 ms', async (t, log) => {
       const c = await localCluster(t, log, { proxy: true, fleet: { count: 10, periodMs: 50 } });
       const proxy = c.proxy as FaultProxy;
@@ -37,13 +38,27 @@ describe('faults through the TCP fault proxy', () => {
       proxy.set({ latencyMs: 200, jitterMs: 50 });
       await sleep(windowMs); // the pipeline fills up
       const slow = await measure();
+      // Unacknowledged samples per agent. The acks are read first, so the outboxes read after them
+      // are at least as recent: this never under-counts. Sending at most 32 ahead of the acks, an
+      // agent whose acks kept up has ~RTT/period (~10) samples out; one whose acks fall behind
+      // production (a window the round trip does not fit in, stop-and-wait) piles up a backlog
+      // that only grows. A hiccup of the machine is waited out (4H); a backlog is not.
+      const unacked = () => {
+        const acks = fleetReport(fleet).acks;
+        return c.agents.map((a) => readOutboxHistory(join(a.dataDir, 'outbox.jsonl')).lastSeq - (acks[a.nodeId] ?? 0));
+      };
+      let pending = unacked();
+      for (const until = Date.now() + 4 * H; Math.max(...pending) > DEFAULTS.vitalsInFlight && Date.now() < until; ) {
+        await sleep(100);
+        pending = unacked();
+      }
       const lagMs: number[] = [];
       for (const node of await apiNodes(c.primary.api)) {
         if (node.vitals) lagMs.push(node.vitals.receivedAt - node.vitals.ts);
       }
-      log.info('throughput', { clean, slow, lagMs });
+      log.info('throughput', { clean, slow, lagMs, pending });
       t.diagnostic(
-        `acks/s: ${clean.toFixed(0)} clean, ${slow.toFixed(0)} with 200 ± 50 ms; one-way lag now ${Math.max(...lagMs)} ms max`,
+        `acks/s: ${clean.toFixed(0)} clean, ${slow.toFixed(0)} with 200 ± 50 ms; unacknowledged per agent ${pending.join('/')}; one-way lag now ${Math.max(...lagMs)} ms max`,
       );
       assert.equal(fleetReport(fleet).offline, 0, 'an agent declared the primary dead');
       assert.equal(
@@ -53,7 +68,12 @@ describe('faults through the TCP fault proxy', () => {
       );
       for (const node of await apiNodes(c.primary.api))
         assert.equal(node.connectedSince, since.get(node.id), `${node.name} reconnected`);
-      assert.ok(slow >= 0.9 * clean, `throughput fell from ${clean.toFixed(0)} to ${slow.toFixed(0)} acks/s`);
+      assert.ok(
+        Math.max(...pending) <= DEFAULTS.vitalsInFlight,
+        `acks fall behind production: unacknowledged samples per agent ${pending.join('/')}`,
+      );
+      // Two windows 5 s apart see different background load: only a loose ratio between them.
+      assert.ok(slow >= 0.5 * clean, `throughput fell from ${clean.toFixed(0)} to ${slow.toFixed(0)} acks/s`);
       assert.ok(Math.max(...lagMs) <= 250 + 2 * H, `samples arrive ${Math.max(...lagMs)} ms late`);
       proxy.clear();
       await waitForCatchUp(c, 10 * H);

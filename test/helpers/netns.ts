@@ -66,6 +66,15 @@ export interface LabSecondaryOptions {
 
 export type Direction = 'both' | 'to-primary' | 'from-primary';
 
+/**
+ * When a fault command ran (epoch ms): the fault took effect at some moment in [before, after].
+ * A bound on how soon something may happen counts from `before`, a deadline from `after`.
+ */
+export interface FaultSpan {
+  before: number;
+  after: number;
+}
+
 export class NetLab {
   readonly id: string;
   readonly primaryNs: string;
@@ -244,59 +253,86 @@ const k=()=>{c.destroy();u.destroy();};for(const s of [c,u]){s.on('error',k);s.o
   }
 
   // --- faults (each one logged as a nemesis operation) ---------------------------------------------
+  //
+  // Each resolves with the span in which the fault took effect: launching `tc`, `ip` or `nft` takes
+  // 10-150 ms on a loaded machine, and the kernel applies the change somewhere in between. A
+  // deadline is measured from `after` (the latest the fault can have started), an earliest time
+  // from `before`; both ends of a link are changed concurrently, so a cut is as short as asked.
+
+  /** Runs one fault operation: a nemesis entry, then how long applying it took. */
+  async #fault(what: string, detail: Record<string, unknown>, apply: () => Promise<unknown>): Promise<FaultSpan> {
+    this.log.nemesis(what, detail);
+    const before = Date.now();
+    await apply();
+    const after = Date.now();
+    this.log.record('ok', what, { ms: after - before });
+    return { before, after };
+  }
 
   /** Silently drops everything leaving in `direction` (a `blackhole` root qdisc). */
-  async blackhole(host: LabHost, direction: Direction = 'both'): Promise<void> {
-    this.log.nemesis('blackhole', { host: host.index, direction });
-    for (const [ns, dev] of this.#ends(host, direction))
-      await sh(this.#tc, ['-n', ns, 'qdisc', 'add', 'dev', dev, 'root', 'blackhole']);
+  blackhole(host: LabHost, direction: Direction = 'both'): Promise<FaultSpan> {
+    return this.#fault('blackhole', { host: host.index, direction }, () =>
+      Promise.all(
+        this.#ends(host, direction).map(([ns, dev]) =>
+          sh(this.#tc, ['-n', ns, 'qdisc', 'add', 'dev', dev, 'root', 'blackhole']),
+        ),
+      ),
+    );
   }
 
   /** Removes any root qdisc (blackhole, tbf) on both ends of the host's link. */
-  async clearQdiscs(host: LabHost): Promise<void> {
-    this.log.nemesis('clear qdiscs', { host: host.index });
-    for (const [ns, dev] of this.#ends(host, 'both')) {
-      await sh(this.#tc, ['-n', ns, 'qdisc', 'del', 'dev', dev, 'root']).catch(() => undefined);
-    }
+  clearQdiscs(host: LabHost): Promise<FaultSpan> {
+    return this.#fault('clear qdiscs', { host: host.index }, () =>
+      Promise.all(
+        this.#ends(host, 'both').map(([ns, dev]) =>
+          sh(this.#tc, ['-n', ns, 'qdisc', 'del', 'dev', dev, 'root']).catch(() => undefined),
+        ),
+      ),
+    );
   }
 
   /** A starved link: a token bucket of `rate` (e.g. "8kbit") on the ends in `direction`. */
-  async rateLimit(
+  rateLimit(
     host: LabHost,
     rate: string,
     direction: Direction = 'both',
     { burst = '1600', latency = '50ms' } = {},
-  ): Promise<void> {
-    this.log.nemesis('tbf', { host: host.index, rate, burst, latency, direction });
-    for (const [ns, dev] of this.#ends(host, direction)) {
-      await sh(this.#tc, [
-        '-n',
-        ns,
-        'qdisc',
-        'add',
-        'dev',
-        dev,
-        'root',
-        'tbf',
-        'rate',
-        rate,
-        'burst',
-        burst,
-        'latency',
-        latency,
-      ]);
-    }
+  ): Promise<FaultSpan> {
+    return this.#fault('tbf', { host: host.index, rate, burst, latency, direction }, () =>
+      Promise.all(
+        this.#ends(host, direction).map(([ns, dev]) =>
+          sh(this.#tc, [
+            '-n',
+            ns,
+            'qdisc',
+            'add',
+            'dev',
+            dev,
+            'root',
+            'tbf',
+            'rate',
+            rate,
+            'burst',
+            burst,
+            'latency',
+            latency,
+          ]),
+        ),
+      ),
+    );
   }
 
   /** Takes the host's end of its link down (its side sees ENETUNREACH at once). */
-  async linkDown(host: LabHost): Promise<void> {
-    this.log.nemesis('link down', { host: host.index });
-    await sh(this.#ip, ['-n', host.ns, 'link', 'set', host.veth, 'down']);
+  linkDown(host: LabHost): Promise<FaultSpan> {
+    return this.#fault('link down', { host: host.index }, () =>
+      sh(this.#ip, ['-n', host.ns, 'link', 'set', host.veth, 'down']),
+    );
   }
 
-  async linkUp(host: LabHost): Promise<void> {
-    this.log.nemesis('link up', { host: host.index });
-    await sh(this.#ip, ['-n', host.ns, 'link', 'set', host.veth, 'up']);
+  linkUp(host: LabHost): Promise<FaultSpan> {
+    return this.#fault('link up', { host: host.index }, () =>
+      sh(this.#ip, ['-n', host.ns, 'link', 'set', host.veth, 'up']),
+    );
   }
 
   /** nftables in the primary's namespace, in a table of the lab's own for this host. */
@@ -308,30 +344,33 @@ const k=()=>{c.destroy();u.destroy();};for(const s of [c,u]){s.on('error',k);s.o
   }
 
   /** A silent partition (nftables DROP both ways at the primary's end of the host's link). */
-  async partition(host: LabHost): Promise<void> {
-    this.log.nemesis('partition (nft drop)', { host: host.index });
-    await this.#nft(host, 'drop', [
-      'add chain inet TABLE input { type filter hook input priority -10 ; }',
-      'add chain inet TABLE output { type filter hook output priority -10 ; }',
-      `add rule inet TABLE input iifname "${host.peerVeth}" drop`,
-      `add rule inet TABLE output oifname "${host.peerVeth}" drop`,
-    ]);
+  partition(host: LabHost): Promise<FaultSpan> {
+    return this.#fault('partition (nft drop)', { host: host.index }, () =>
+      this.#nft(host, 'drop', [
+        'add chain inet TABLE input { type filter hook input priority -10 ; }',
+        'add chain inet TABLE output { type filter hook output priority -10 ; }',
+        `add rule inet TABLE input iifname "${host.peerVeth}" drop`,
+        `add rule inet TABLE output oifname "${host.peerVeth}" drop`,
+      ]),
+    );
   }
 
-  async heal(host: LabHost): Promise<void> {
-    this.log.nemesis('heal partition', { host: host.index });
-    await nftScript(this.#ip, this.primaryNs, `delete table inet pcf_drop_${host.index}`);
+  heal(host: LabHost): Promise<FaultSpan> {
+    return this.#fault('heal partition', { host: host.index }, () =>
+      nftScript(this.#ip, this.primaryNs, `delete table inet pcf_drop_${host.index}`),
+    );
   }
 
   /** Active refusal: every packet from the host to the cluster port gets a TCP reset; SYNs counted. */
-  async rejectWithReset(host: LabHost): Promise<void> {
-    this.log.nemesis('reject with tcp reset (nft)', { host: host.index });
-    await this.#nft(host, 'reject', [
-      'add chain inet TABLE input { type filter hook input priority -10 ; }',
-      'add counter inet TABLE syns',
-      `add rule inet TABLE input iifname "${host.peerVeth}" tcp dport ${LAB_PORT} tcp flags & (syn | ack) == syn counter name syns`,
-      `add rule inet TABLE input iifname "${host.peerVeth}" tcp dport ${LAB_PORT} reject with tcp reset`,
-    ]);
+  rejectWithReset(host: LabHost): Promise<FaultSpan> {
+    return this.#fault('reject with tcp reset (nft)', { host: host.index }, () =>
+      this.#nft(host, 'reject', [
+        'add chain inet TABLE input { type filter hook input priority -10 ; }',
+        'add counter inet TABLE syns',
+        `add rule inet TABLE input iifname "${host.peerVeth}" tcp dport ${LAB_PORT} tcp flags & (syn | ack) == syn counter name syns`,
+        `add rule inet TABLE input iifname "${host.peerVeth}" tcp dport ${LAB_PORT} reject with tcp reset`,
+      ]),
+    );
   }
 
   /** Connection attempts (SYNs) the reject rule has seen. */
@@ -350,9 +389,10 @@ const k=()=>{c.destroy();u.destroy();};for(const s of [c,u]){s.on('error',k);s.o
     return Number(/packets (\d+)/.exec(out)?.[1] ?? Number.NaN);
   }
 
-  async unreject(host: LabHost): Promise<void> {
-    this.log.nemesis('remove reject', { host: host.index });
-    await nftScript(this.#ip, this.primaryNs, `delete table inet pcf_reject_${host.index}`);
+  unreject(host: LabHost): Promise<FaultSpan> {
+    return this.#fault('remove reject', { host: host.index }, () =>
+      nftScript(this.#ip, this.primaryNs, `delete table inet pcf_reject_${host.index}`),
+    );
   }
 
   /** [namespace, device] of the link ends that send in `direction`. */

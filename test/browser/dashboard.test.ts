@@ -199,9 +199,6 @@ it('events page: "Show more" pages back through the whole log, past what one req
   await page.locator('.events-page button.more').click();
   await page.locator(`.events-page[data-rows="${total}"]`).waitFor();
   assert.ok(await page.locator('.events-page button.more').isHidden(), 'no more to show at the start of the log');
-  assert.equal(
-    await page.locator('.events-page tr[data-type="note"]').last().locator('.details').textContent(),
-    'i=0',
-  );
+  assert.equal(await page.locator('.events-page tr[data-type="note"]').last().locator('.details').textContent(), 'i=0');
   assert.deepEqual(scriptErrors(errors), []);
 });

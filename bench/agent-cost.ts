@@ -1,13 +1,15 @@
-// `node --import tsx bench/agent-cost.ts [--seconds 60] [--settle 10] [--flavors dist,tsx] [--json]`
+// `node --import tsx bench/agent-cost.ts [--seconds 60] [--settle 10] [--flavors dist,tsx] [--json]
+//   [--agent-node-flags "--jitless"]`
 //
 // What the agent costs a node: ONE real secondary started through the CLI (`picluster secondary
 // --primary 127.0.0.1:P --token-file F --data-dir D`), the default vitals period (10 s) and the
 // REAL vitals reader, joined to a real primary process. Once it is online and has settled, its
 // RSS (VmRSS: min, max, final; VmHWM: peak since start) and CPU (utime+stime from /proc/PID/stat
 // over wall time, % of one core) are read over the measurement window.
-// Two flavors, run side by side against the same primary: `dist` (node dist/cli/main.js, what
-// users run: the headline; dist/ is rebuilt first when older than src/) and `tsx` (node --import
-// tsx src/cli/main.ts, as the tests run it: a compile step and a loader in memory on top).
+// Two flavors, run side by side against the same primary: `dist` (bin/picluster, the installed
+// command, which starts node on dist/cli/main.js with the agent's flags: what users run, the
+// headline; dist/ is rebuilt first when older than src/) and `tsx` (node --import tsx
+// src/cli/main.ts, as the tests run it: a compile step and a loader in memory on top).
 // Targets from the issue: agent RSS <= 60 MB, CPU <= 0.5% of one core at the default period.
 // A measurement, not a test: exits 0 when a target is missed (it says so), 1 when the run fails.
 // Progress goes to stderr; with --json stdout carries one JSON object only.
@@ -49,6 +51,8 @@ const { values: opts } = parseArgs({
     flavors: { type: 'string', default: 'dist,tsx' },
     /** Use dist/ as it is, even when older than src/. */
     'no-build': { type: 'boolean', default: false },
+    /** Node/V8 flags for the agent only, space-separated, instead of bin/picluster's (e.g. "--jitless"; "" for none). */
+    'agent-node-flags': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
   strict: true,
@@ -178,6 +182,10 @@ async function run() {
         `agent-${flavor}`,
       ],
       logFile,
+      {
+        viaBin: true,
+        nodeFlags: opts['agent-node-flags']?.split(/\s+/).filter(Boolean),
+      },
     );
     return { flavor, name: `agent-${flavor}`, child, pid: child.pid as number, logFile, spawnedAt: Date.now() };
   });

@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI_TS = join(ROOT, 'src/cli/main.ts');
 export const CLI_DIST = join(ROOT, 'dist/cli/main.js');
+/** The installed command: a launcher that starts node on CLI_DIST with the command's flags. */
+export const CLI_BIN = join(ROOT, 'bin/picluster');
 
 export type Flavor = 'tsx' | 'dist';
 
@@ -159,21 +161,31 @@ export function trackDir(dir: string): string {
 
 /**
  * Starts `picluster ARGS` as a real process; stdout and stderr go to `logFile`. `nodeFlags` go to
- * node before the entry point (e.g. `--cpu-prof`); default none.
+ * node before the entry point (e.g. `--cpu-prof`); default none. `viaBin` (dist only) starts it
+ * the way users do, through `bin/picluster` (which picks node's flags per command; `nodeFlags`,
+ * when given, replace them).
  */
 export function spawnCli(
   flavor: Flavor,
   args: string[],
   logFile: string,
-  options: { nodeFlags?: string[] } = {},
+  options: { nodeFlags?: string[]; viaBin?: boolean } = {},
 ): ChildProcess {
   const entry = flavor === 'tsx' ? ['--import', 'tsx', CLI_TS] : [CLI_DIST];
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...entry, ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', fd, fd],
-    });
+    const viaBin = options.viaBin === true && flavor === 'dist';
+    const flags = options.nodeFlags;
+    const child = viaBin
+      ? spawn(CLI_BIN, args, {
+          cwd: ROOT,
+          stdio: ['ignore', fd, fd],
+          env: flags === undefined ? process.env : { ...process.env, PICLUSTER_NODE_FLAGS: flags.join(' ') },
+        })
+      : spawn(process.execPath, [...(flags ?? []), ...entry, ...args], {
+          cwd: ROOT,
+          stdio: ['ignore', fd, fd],
+        });
     return track(child);
   } finally {
     closeSync(fd);

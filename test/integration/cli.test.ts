@@ -1,7 +1,14 @@
-// The picluster command itself: help and version, and one clear line with exit 2 for bad input.
+// The picluster command itself: help and version, one clear line with exit 2 for bad input, and
+// the installed launcher (bin/picluster) starting node with the agent's flags.
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runCli } from '../helpers/cluster.js';
+import { runCli, tempDir, waitUntil } from '../helpers/cluster.js';
+
+const BIN = new URL('../../bin/picluster', import.meta.url).pathname;
+const BUILT = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
 describe('picluster CLI', () => {
   it('has --help on every command and --version', async () => {
@@ -41,5 +48,57 @@ describe('picluster CLI', () => {
     const { code, stderr } = await runCli(['status', '--api', 'http://127.0.0.1:9']);
     assert.equal(code, 1);
     assert.match(stderr, /cannot reach the primary API at http:\/\/127\.0\.0\.1:9\/api\/nodes/);
+  });
+
+  it('bin/picluster runs the built CLI, through a symlink too; an agent alone gets --no-opt, as node itself', async (t) => {
+    // The launcher starts dist/, which `npm install` builds (prepare); CI runs from a fresh one.
+    if (!existsSync(BUILT)) {
+      if (process.env.CI === 'true') assert.fail(`${BUILT} missing: npm ci should have built it`);
+      t.skip('dist/ not built (npm run build)');
+      return;
+    }
+    const version = (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    ).version;
+    const dir = tempDir(t);
+    const link = join(dir, 'picluster'); // as npm links it into node_modules/.bin
+    symlinkSync(BIN, link);
+    for (const command of [BIN, link]) {
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(command, ['--version'], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+      );
+      assert.equal(out.trim(), version, command);
+    }
+    /** The command line of a `picluster secondary` started by the launcher (then stopped). */
+    const agentCommandLine = async (env: Record<string, string>) => {
+      const agent = spawn(link, ['secondary', '--primary', '127.0.0.1:1', '--data-dir', join(dir, 'node')], {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      });
+      t.after(() => agent.kill('SIGKILL'));
+      // exec: the pid is node's own, no shell left in between.
+      const argv = await waitUntil(
+        () => {
+          const words = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+          return words.some((w) => w.endsWith('dist/cli/main.js')) ? words : undefined;
+        },
+        10_000,
+        'node running the CLI',
+      );
+      assert.equal(readFileSync(`/proc/${agent.pid}/comm`, 'utf8').trim(), 'node');
+      agent.kill('SIGTERM');
+      return argv;
+    };
+    const flags = (argv: string[]) =>
+      argv.slice(
+        1,
+        argv.findIndex((w) => w.endsWith('dist/cli/main.js')),
+      );
+    assert.deepEqual(flags(await agentCommandLine({})), ['--no-opt']);
+    assert.deepEqual(flags(await agentCommandLine({ PICLUSTER_NODE_FLAGS: '' })), []);
+    assert.deepEqual(flags(await agentCommandLine({ PICLUSTER_NODE_FLAGS: '--jitless --max-old-space-size=64' })), [
+      '--jitless',
+      '--max-old-space-size=64',
+    ]);
   });
 });

@@ -70,9 +70,16 @@ export function createApp(primary: Primary, options: AppOptions | Logger = {}): 
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const next = await pieces.next();
-        if (next.done) controller.close();
-        else controller.enqueue(encoder.encode(next.value));
+        try {
+          const next = await pieces.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(next.value));
+        } catch (err) {
+          // The 200 is out: the response is cut short, which Prometheus counts as a failed scrape
+          // (up 0), never as a partial one taken for whole. The log says why.
+          logger.error({ err }, '/metrics failed while rendering; the scrape was cut short');
+          controller.error(err);
+        }
       },
       async cancel() {
         await pieces.return(undefined);

@@ -154,6 +154,26 @@ describe('createMetrics', () => {
     assert.deepEqual(up?.values, [{ labels, value: 1 }]);
   });
 
+  it('a render that fails half-way cuts the scrape short and says why in the log', async (t) => {
+    const primary = idlePrimary(tempDir(t));
+    primary.registry.set(fakeNodeRecord(0));
+    const broken = fakeNodeRecord(1);
+    Object.defineProperty(broken, 'vitals', {
+      get() {
+        throw new Error('a broken record');
+      },
+    });
+    primary.registry.set(broken);
+    const logged: string[] = [];
+    const log = (level: string) => (fields: object, message: string) =>
+      logged.push(`${level} ${message} ${String((fields as { err?: Error }).err?.message)}`);
+    const app = createApp(primary, { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') });
+    const response = await app.request('/metrics');
+    assert.equal(response.status, 200);
+    await assert.rejects(response.text(), /a broken record/);
+    assert.deepEqual(logged, ['error /metrics failed while rendering; the scrape was cut short a broken record']);
+  });
+
   it('uses one registry per call, never the global one', async (t) => {
     const dir = tempDir(t);
     const a = idlePrimary(join(dir, 'a'));

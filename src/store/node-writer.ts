@@ -44,7 +44,8 @@ export class NodeWriter {
   #held: Operation[] = [];
   #timer: NodeJS.Timeout | undefined;
   #resumeTimer: NodeJS.Timeout | undefined;
-  #busyUntil = 0;
+  /** End of the busy pause, on the monotonic clock (a wall-clock step must not stretch it). */
+  #busyUntil = Number.NEGATIVE_INFINITY;
   #closed = false;
   /**
    * Transactions committed; operations that failed; posted ones dropped (over maxHeld while
@@ -63,7 +64,7 @@ export class NodeWriter {
   /** Applies `apply` in the next batch; settles after its commit (or rejects with why not). */
   write(apply: Apply): Promise<void> {
     if (this.#closed) return Promise.reject(new PiclusterError('ERR_CLOSED', 'the store is closed'));
-    if (Date.now() < this.#busyUntil) return Promise.reject(lockedError());
+    if (this.#paused()) return Promise.reject(lockedError());
     return new Promise((resolve, reject) => {
       this.#queue({ apply, settle: (err) => (err === undefined ? resolve() : reject(err)) });
     });
@@ -72,7 +73,7 @@ export class NodeWriter {
   /** Applies `apply` in the next batch, nobody waiting: a failure is logged, not thrown. */
   post(apply: Apply): void {
     if (this.#closed) return;
-    if (Date.now() < this.#busyUntil) this.#hold([{ apply }]);
+    if (this.#paused()) this.#hold([{ apply }]);
     else this.#queue({ apply });
   }
 
@@ -119,19 +120,20 @@ export class NodeWriter {
     }
   }
 
-  /** Writes what is waiting (held operations too, if the lock is gone) and takes no more. */
+  /** Writes what is waiting, held operations too (one last try, pause or not), and takes no more. */
   close(): void {
+    this.#closed = true;
     if (this.#resumeTimer !== undefined) clearTimeout(this.#resumeTimer);
     this.#resumeTimer = undefined;
-    this.#release();
+    this.#release(true);
     this.flush();
     if (this.#held.length > 0) {
       this.#log.error(
         { operations: this.#held.length },
         'the database is still locked; node changes held for it are lost',
       );
+      this.#held = [];
     }
-    this.#closed = true;
   }
 
   #queue(op: Operation): void {
@@ -141,34 +143,47 @@ export class NodeWriter {
     this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
   }
 
+  #paused(): boolean {
+    return performance.now() < this.#busyUntil;
+  }
+
   /** Keeps posted operations for after the pause (in order, after those held already). */
   #hold(ops: Operation[]): void {
     this.#held.push(...ops);
     const over = this.#held.length - this.#maxHeld;
     if (over > 0) {
+      if (this.stats.dropped === 0) {
+        this.#log.error(
+          { maxHeld: this.#maxHeld },
+          'too many node changes held for the locked database; the oldest go',
+        );
+      }
       this.#held.splice(0, over);
       this.stats.dropped += over;
     }
-    this.#resumeTimer ??= setTimeout(
+    if (this.#closed || this.#resumeTimer !== undefined) return;
+    this.#resumeTimer = setTimeout(
       () => {
         this.#resumeTimer = undefined;
         if (this.#held.length === 0 || this.#closed) return;
+        // A timer may fire a little before the pause ends: wait for the rest of it.
+        if (this.#paused()) return this.#hold([]);
         this.#release();
         this.flush();
       },
-      Math.max(0, this.#busyUntil - Date.now()),
+      Math.max(0, Math.ceil(this.#busyUntil - performance.now())),
     );
   }
 
-  /** Once the pause is over, held operations join the next batch, ahead of newer ones. */
-  #release(): void {
-    if (this.#held.length === 0 || Date.now() < this.#busyUntil) return;
+  /** Once the pause is over (or when `force`d), held operations join the next batch, ahead of newer ones. */
+  #release(force = false): void {
+    if (this.#held.length === 0 || (!force && this.#paused())) return;
     this.#ops = [...this.#held, ...this.#ops];
     this.#held = [];
   }
 
   #onBusy(ops: Operation[]): void {
-    const now = Date.now();
+    const now = performance.now();
     // Once per outage, not once per node.
     if (now - this.#busyUntil > 10 * this.#busyPauseMs) {
       this.#log.warn(

@@ -109,3 +109,31 @@ it('holds at most maxHeld posted changes while locked, dropping the oldest', asy
     [false, false, false, true, true, true, true, true],
   );
 });
+
+it('close() while locked makes one last try, says what is lost, and leaves no timer behind', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'picluster-nodes-'));
+  const store = new Store(join(dir, 'primary.db'));
+  const logged: string[] = [];
+  const logger = { ...silentLogger, error: (_fields: object, message: string) => logged.push(message) };
+  const writer = new NodeWriter(store, { logger, busyPauseMs: 60_000 });
+  const locker = new Database(store.path);
+  t.after(() => {
+    locker.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  locker.exec('BEGIN IMMEDIATE');
+  await assert.rejects(
+    writer.write((s) => s.upsertNode(node('x'))),
+    /locked/,
+  );
+  writer.post((s) => s.upsertNode(node('held')));
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  writer.close();
+  assert.equal(timers(), before - 1, 'the resume timer is gone, and no new one');
+  assert.equal(writer.held, 0);
+  assert.deepEqual(logged, ['the database is still locked; node changes held for it are lost']);
+  locker.exec('ROLLBACK');
+  assert.equal(store.getNode('held'), undefined);
+});

@@ -11,7 +11,7 @@ import { Connection, type RequestHandler, type RequestOptions } from '../connect
 import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
 import type { NodeView } from '../primary/registry.js';
 import { DEFAULTS } from '../protocol/defaults.js';
-import { AuthError, DisconnectionError, PiclusterError } from '../protocol/errors.js';
+import { AuthError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
 import { type Logger, silentLogger } from '../protocol/logger.js';
 import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
@@ -102,6 +102,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   #sentSeq = 0;
   #ackedSeq = 0;
   #pumping = false;
+  #warnedLargeSample = false;
   /** The outbox's last seq when this process started, and whether a primary welcomed us since. */
   #startSeq = 0;
   #welcomed = false;
@@ -378,8 +379,46 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     outbox.advanceTo(lastSeq);
     this.#sentSeq = lastSeq;
     this.#ackedSeq = lastSeq;
-    if (this.#info) conn.send('info', this.#info);
+    if (this.#info) {
+      try {
+        conn.send('info', this.#info);
+      } catch (err) {
+        if (!isTooLarge(err)) throw err;
+        this.#log.warn({ err }, "machine info is larger than the primary's frame limit: not sent");
+      }
+    }
     void this.#pump(conn);
+  }
+
+  /**
+   * Sends one sample; false when the write queue is full (wait for 'drain'). A sample over the
+   * primary's frame limit (a host with very many disks or interfaces, a small limit) goes without
+   * its disk and network lists, or, if even that is too large, is skipped: one sample must not
+   * stop every later one (the next stored seq acknowledges past it).
+   */
+  #sendVitals(conn: Connection, sample: VitalsPayload): boolean {
+    try {
+      return conn.send('vitals', sample);
+    } catch (err) {
+      if (!isTooLarge(err)) throw err;
+      if (!this.#warnedLargeSample) {
+        this.#warnedLargeSample = true;
+        this.#log.warn(
+          { err, seq: sample.seq, disks: sample.disks.length, nets: sample.nets.length },
+          "a vitals sample is larger than the primary's frame limit: sent without its disks and networks (logged once)",
+        );
+      }
+      try {
+        return conn.send('vitals', { ...sample, disks: [], nets: [] });
+      } catch (again) {
+        if (!isTooLarge(again)) throw again;
+        this.#log.warn(
+          { seq: sample.seq },
+          "a vitals sample is too large for the primary's frame limit even without its lists: skipped",
+        );
+        return true;
+      }
+    }
   }
 
   /**
@@ -397,7 +436,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         const next = (this.#outbox as Outbox).after(this.#sentSeq, room);
         if (next.length === 0) return;
         for (const sample of next) {
-          if (!conn.send('vitals', sample)) {
+          if (!this.#sendVitals(conn, sample)) {
             await new Promise<void>((done) => {
               const finish = () => {
                 conn.off('drain', finish);
@@ -468,4 +507,8 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     if (what === 'info') return this.#info;
     throw new PiclusterError('ERR_BAD_REQUEST', `a secondary does not answer query "${what}"`);
   }
+}
+
+function isTooLarge(err: unknown): boolean {
+  return err instanceof ProtocolError && err.code === 'ERR_FRAME_TOO_LARGE';
 }

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { Primary, Secondary } from '../../src/index.js';
-import { tempDir } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
 
 it("a secondary refuses to send more than the primary's maxFrameBytes, and keeps its link", async (t) => {
   const dir = tempDir(t);
@@ -101,4 +101,48 @@ it('listNodes gets every node in pages that each fit a small frame limit', async
   assert.equal(new Set(ids).size, 201);
   assert.deepEqual(ids, [...ids].sort());
   assert.equal(all.find((n) => n.id === secondary.nodeId)?.state, 'online');
+});
+
+it("a sample over the primary's frame limit goes without its lists, once warned; later samples follow", async (t) => {
+  const dir = tempDir(t);
+  const token = 'frame-limit-token-0123456789';
+  const primary = new Primary({
+    dataDir: join(dir, 'primary'),
+    port: 0,
+    bind: '127.0.0.1',
+    token,
+    maxFrameBytes: 4096,
+  });
+  await primary.start();
+  t.after(() => primary.stop());
+  // A host with 200 mounts: about 14 KB of disks in every sample.
+  const disks = Array.from({ length: 200 }, (_, i) => ({ mount: `/srv/volume-${i}`, freeBytes: 1e9, totalBytes: 2e9 }));
+  const warned: string[] = [];
+  const log = (level: string) => (_fields: object, message: string) => {
+    if (level === 'warn') warned.push(message);
+  };
+  const secondary = new Secondary({
+    primary: `127.0.0.1:${primary.port}`,
+    dataDir: join(dir, 'node'),
+    name: 'many-disks',
+    token,
+    vitalsPeriodMs: 50,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    vitals: {
+      read: async () => ({
+        ...{ ts: Date.now(), cpuPercent: 7, ramAvailableBytes: 1e9, swapFreeBytes: 0 },
+        ...{ load1: 0, load5: 0, load15: 0, uptimeS: 1, disks, nets: [] },
+      }),
+    },
+  });
+  const offline: unknown[] = [];
+  secondary.on('offline', (err) => offline.push(err));
+  await secondary.start();
+  t.after(() => secondary.stop());
+  await waitUntil(() => (primary.node(secondary.nodeId)?.vitals?.seq ?? 0) >= 5, 10_000, 'five samples stored');
+  const stored = primary.node(secondary.nodeId)?.vitals;
+  assert.deepEqual([stored?.cpuPercent, stored?.disks], [7, []]);
+  assert.equal(warned.filter((m) => /larger than the primary's frame limit/.test(m)).length, 1);
+  assert.deepEqual(offline, []);
+  assert.equal(primary.stats.reconnects, 0);
 });

@@ -50,7 +50,7 @@ describe('picluster CLI', () => {
     assert.match(stderr, /cannot reach the primary API at http:\/\/127\.0\.0\.1:9\/api\/nodes/);
   });
 
-  it('bin/picluster runs the built CLI, through a symlink too; an agent alone gets --no-opt, as node itself', async (t) => {
+  it('bin/picluster runs the built CLI, through a symlink too; an agent alone gets --no-turbofan, as node itself', async (t) => {
     // The launcher starts dist/, which `npm install` builds (prepare); CI runs from a fresh one.
     if (!existsSync(BUILT)) {
       if (process.env.CI === 'true') assert.fail(`${BUILT} missing: npm ci should have built it`);
@@ -94,7 +94,7 @@ describe('picluster CLI', () => {
         1,
         argv.findIndex((w) => w.endsWith('dist/cli/main.js')),
       );
-    assert.deepEqual(flags(await agentCommandLine({})), ['--no-opt']);
+    assert.deepEqual(flags(await agentCommandLine({})), ['--no-turbofan']);
     assert.deepEqual(flags(await agentCommandLine({ PICLUSTER_NODE_FLAGS: '' })), []);
     assert.deepEqual(flags(await agentCommandLine({ PICLUSTER_NODE_FLAGS: '--jitless --max-old-space-size=64' })), [
       '--jitless',

@@ -144,7 +144,9 @@ export class EventsPage {
 
   #more() {
     this.#limit += PAGE;
-    void this.#load(Number.isFinite(this.#oldest) ? this.#oldest : undefined);
+    // Events that came live may already fill the next page; else the log has older ones to load.
+    if (this.#events.size >= this.#limit || this.#exhausted) this.#render();
+    else void this.#load(Number.isFinite(this.#oldest) ? this.#oldest : undefined);
   }
 
   #schedule() {
@@ -200,6 +202,7 @@ export class EventsPage {
           ? `${all.length} events`
           : `${shown.length} of ${all.length} events`,
     );
-    this.#els.more.hidden = this.#exhausted;
+    // More to show: rows held beyond the page (live ones too), or older ones still in the log.
+    this.#els.more.hidden = this.#exhausted && all.length <= this.#limit;
   }
 }

@@ -213,3 +213,32 @@ it('events page: "Show more" pages back through the whole log, past what one req
   assert.equal(await page.locator('.events-page tr[data-type="note"]').last().locator('.details').textContent(), 'i=0');
   assert.deepEqual(scriptErrors(errors), []);
 });
+
+it('events page: events that arrive live past a page bring "Show more" back', async (t) => {
+  const context = await launchBrowser(t);
+  if (!context) return;
+  const cluster = await startDashboardCluster(t, { nodes: SAMPLE_NODES.slice(0, 1) });
+  await waitForVitals(cluster);
+  const { page, errors } = await newPage(context);
+  await page.goto(`${cluster.url}/#/events`);
+  await page.locator('.events-page tr[data-type="joined"]').first().waitFor();
+  const more = page.locator('.events-page button.more');
+  await more.waitFor({ state: 'hidden' }); // a young cluster: the whole log fits a page
+  const before = Number(await page.locator('.events-page').getAttribute('data-rows'));
+  for (let i = 0; i < 300; i++) cluster.primary.store.addEvent(Date.now(), null, 'note', { i });
+  // Live: the page follows the log, shows a page of it and offers the rest.
+  await page.locator('.events-page[data-rows="200"]').waitFor();
+  await more.waitFor({ state: 'visible' });
+  await more.click();
+  await more.waitFor({ state: 'hidden' });
+  // Every event of the log (a loaded machine may add a lost and a joined of its own meanwhile).
+  await waitUntil(
+    async () =>
+      Number(await page.locator('.events-page').getAttribute('data-rows')) ===
+      cluster.primary.store.events({ limit: 1000 }).length,
+    10_000,
+    'every event of the log on the page',
+  );
+  assert.ok(Number(await page.locator('.events-page').getAttribute('data-rows')) >= before + 300);
+  assert.deepEqual(scriptErrors(errors), []);
+});

@@ -167,14 +167,15 @@ export class NativeSessions {
     const current = registry.get(auth.nodeId);
     if (conn.state !== 'open') {
       // The link died while the node was being stored: it is not online after all. The row just
-      // written goes back to what the registry holds: another live session's, or lost.
-      if (current?.state === 'online') {
-        this.#host.storeNode((store) => store.upsertNode({ ...current, now }));
-      } else {
-        const state = current?.state === 'left' ? 'left' : 'lost';
-        const lastSeq = current?.lastSeq ?? record.lastSeq;
-        this.#host.storeNode((store) => store.setNodeState(record.id, state, now, null, lastSeq));
-      }
+      // written (name, labels, address, state) goes back to what the registry holds: another live
+      // session's, or a lost or left node's; a first join is lost. Its `joined` gets a `lost`,
+      // unless the node is online on another link.
+      const { lastSeq } = record;
+      this.#host.storeNode((store) => {
+        if (current) store.upsertNode({ ...current, now: current.lastSeen });
+        else store.setNodeState(record.id, 'lost', now, null, lastSeq);
+        if (current?.state !== 'online') store.addEvent(now, record.id, 'lost', { code: 'ERR_CLOSED' });
+      });
       throw new DisconnectionError('ERR_CLOSED', 'the link closed during admission');
     }
     if (current?.session) {

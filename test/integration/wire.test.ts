@@ -136,30 +136,48 @@ describe('wire format against the real primary', () => {
 
   it('a link that dies while its node is stored leaves the stored row as the registry has it', async (t) => {
     const primary = await startPrimary(t);
+    /** The node on a new link that sends auth under another name and hangs up at once. */
+    const dieDuringAdmission = async (nodeId: string) => {
+      const joinedBefore = primary.store.events({ node: nodeId }).filter((e) => e.type === 'joined').length;
+      const dying = await RawPeer.connect(primary.port);
+      t.after(() => dying.destroy());
+      dying.authWithToken(TOKEN, await dying.open(), nodeId, 'renamed-on-a-dead-link');
+      dying.socket.end();
+      await waitUntil(
+        () => primary.store.events({ node: nodeId }).filter((e) => e.type === 'joined').length > joinedBefore,
+        5000,
+        "the dying link's admission stored",
+      );
+      // Node writes commit in order: once a later node is admitted, the aftermath is stored too.
+      const barrier = await RawPeer.connect(primary.port);
+      t.after(() => barrier.destroy());
+      await barrier.handshake(TOKEN, 'barrier');
+      // Almost always the hang-up is read before the admission commits (the old code then wrote
+      // the node lost under the dead link's name). Should the commit win on a stalled machine, the
+      // dying link was admitted and then ended. Either way the store and the registry agree.
+      const registered = primary.registry.get(nodeId);
+      const stored = primary.store.getNode(nodeId);
+      const facts = (n: typeof registered | typeof stored) => [n?.state, n?.name, n?.address, n?.connectedSince];
+      assert.deepEqual(facts(stored), facts(registered));
+      return registered?.state;
+    };
+
+    // Online on a live link: that link's row stays.
     const live = await RawPeer.connect(primary.port);
     t.after(() => live.destroy());
     const { nodeId } = await live.handshake(TOKEN, 'dying-twin');
-    // The same node on a second link that sends auth and hangs up before the admission is stored.
-    const dying = await RawPeer.connect(primary.port);
-    t.after(() => dying.destroy());
-    const hello = await dying.open();
-    dying.authWithToken(TOKEN, hello, nodeId, 'dying-twin');
-    dying.socket.end();
+    const state = await dieDuringAdmission(nodeId);
+    if (state === 'online') assert.equal(primary.registry.get(nodeId)?.name, 'dying-twin');
+
+    // Lost: it stays lost under its own name, and the dead link's `joined` is followed by a `lost`.
+    live.destroy();
+    await waitUntil(() => primary.registry.get(nodeId)?.state === 'lost', 5000, 'the node lost');
+    assert.equal(await dieDuringAdmission(nodeId), 'lost');
     await waitUntil(
-      () => primary.store.events({ node: nodeId }).filter((e) => e.type === 'joined').length === 2,
+      () => primary.store.events({ node: nodeId })[0]?.type === 'lost',
       5000,
-      "the dying link's admission stored",
+      'the newest event of the node a lost',
     );
-    // Node writes commit in order: once a later node is admitted, the dying link's aftermath is stored.
-    const barrier = await RawPeer.connect(primary.port);
-    t.after(() => barrier.destroy());
-    await barrier.handshake(TOKEN, 'barrier');
-    // Almost always the hang-up is read before the admission commits: the first link keeps the node
-    // online (the old code wrote it lost). Should the commit win on a stalled machine, the dying
-    // link replaced the first and then ended: lost in both. Either way the two agree.
-    const registered = primary.registry.get(nodeId);
-    const stored = primary.store.getNode(nodeId);
-    assert.deepEqual([stored?.state, stored?.connectedSince], [registered?.state, registered?.connectedSince]);
   });
 
   it('closes a connection that never finishes the handshake at the deadline', async (t) => {

@@ -90,6 +90,13 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       version: options.version ?? '0.0.0',
       pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
     };
+    const { maxFrameBytes } = this.#options;
+    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {
+      throw new PiclusterError(
+        'ERR_CONFIG',
+        `maxFrameBytes must be an integer from 1024 to ${DEFAULTS.maxFrameBytesCeiling}, got ${maxFrameBytes}`,
+      );
+    }
     this.#retention = options.retention;
     this.#influxOptions = options.influx;
   }

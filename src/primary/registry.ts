@@ -22,6 +22,9 @@ export interface NodeView {
   connectedSince: number | null;
 }
 
+/** A node in a page of `query {what: "nodes"}`: `truncated` when it came without its details. */
+export type PagedNode = NodeView & { truncated?: true };
+
 export interface NodeRecord extends NodeView {
   machineId: string | null;
   /** Highest vitals seq stored for this node. */
@@ -66,19 +69,25 @@ export class Registry {
   }
 
   /**
-   * One page of the nodes in id order: those after `after`, at most `limit` of them and about
-   * `maxBytes` of JSON (at least one), with `next` (the last id) when more follow. Id order, not
-   * name order: a node renamed or joining between two pages moves no other node across a page.
+   * One page of the nodes in id order: those after `after`, at most `limit` of them and at most
+   * `maxBytes` of JSON, with `next` (the last id) when more follow. Id order, not name order: a
+   * node renamed or joining between two pages moves no other node across a page. A node too large
+   * for a page alone comes without its labels, info and vitals, marked `truncated`, so the pages
+   * still go past it.
    */
-  page(after: string | undefined, limit: number, maxBytes: number): { nodes: NodeView[]; next?: string } {
+  page(after: string | undefined, limit: number, maxBytes: number): { nodes: PagedNode[]; next?: string } {
     const ids = [...this.#nodes.keys()].filter((id) => after === undefined || id > after).sort();
-    const nodes: NodeView[] = [];
+    const nodes: PagedNode[] = [];
     let bytes = 0;
     for (const id of ids) {
       if (nodes.length >= limit) break;
-      const view = toView(this.#nodes.get(id) as NodeRecord);
-      const size = Buffer.byteLength(JSON.stringify(view)) + 1;
+      let view: PagedNode = toView(this.#nodes.get(id) as NodeRecord);
+      let size = Buffer.byteLength(JSON.stringify(view)) + 1;
       if (nodes.length > 0 && bytes + size > maxBytes) break;
+      if (size > maxBytes) {
+        view = { ...view, labels: {}, info: null, vitals: null, truncated: true };
+        size = Buffer.byteLength(JSON.stringify(view)) + 1;
+      }
       nodes.push(view);
       bytes += size;
     }

@@ -51,8 +51,15 @@ describe('Registry.page', () => {
       pages.flatMap((p) => p.ids),
       [...Array(30).keys()].map((i) => `n${String(i).padStart(2, '0')}`),
     );
-    // One node larger than the budget still comes, alone.
-    assert.deepEqual(registry.page(undefined, 500, 10).nodes.length, 1);
+    // A node too large for a page alone comes without its details, and the pages go on past it.
+    const small = registry.page(undefined, 500, 300);
+    assert.deepEqual(
+      small.nodes.map((n) => [n.id, n.truncated, n.labels]),
+      [['n00', true, {}]],
+    );
+    assert.ok(Buffer.byteLength(JSON.stringify(small.nodes)) <= 300);
+    assert.equal(registry.page(small.next, 500, 300).nodes[0]?.id, 'n01');
+    assert.equal(registry.page(undefined, 500, 1e6).nodes[0]?.truncated, undefined, 'whole when it fits');
   });
 
   it('continues after a node that left the registry, and after one that joined behind the cursor', () => {

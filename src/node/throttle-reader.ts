@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { THROTTLE_FLAG_NAMES } from '../protocol/throttle.js';
 import type { DebugLogger } from './debug-logger.js';
 import { isMissingFileError, readKernelText } from './read-kernel-text.js';
 
@@ -14,9 +15,6 @@ export interface ThrottledFlags {
 
 /** Runs a program without a shell and resolves with its stdout. */
 export type ExecFileText = (file: string, args: string[]) => Promise<string>;
-
-/** Names of bits 0–3 (now) and 16–19 (since boot) of the firmware's throttled word. */
-export const THROTTLE_FLAG_NAMES = ['under-voltage', 'freq-capped', 'throttled', 'soft-temp-limit'] as const;
 
 export const GET_THROTTLED_PATH = 'sys/devices/platform/soc/soc:firmware/get_throttled';
 export const DEVICE_TREE_MODEL_PATH = 'proc/device-tree/model';

@@ -3,27 +3,11 @@
 // /metrics without touching SQLite.
 
 import type { Connection } from '../connection/connection.js';
-import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
-import type { NodeRow, NodeState } from '../store/store.js';
+import type { VitalsPayload } from '../protocol/messages.js';
+import type { NodeState, NodeView, PagedNode } from '../protocol/node-view.js';
+import type { NodeRow } from '../store/store.js';
 
-export type { NodeState };
-
-/** A node as the API and `picluster status` show it (ARCHITECTURE.md, "Public contract"). */
-export interface NodeView {
-  id: string;
-  name: string;
-  state: NodeState;
-  labels: Record<string, string>;
-  address: string | null;
-  legacy: boolean;
-  info: InfoPayload | null;
-  vitals: (VitalsPayload & { receivedAt: number }) | null;
-  lastSeen: number;
-  connectedSince: number | null;
-}
-
-/** A node in a page of `query {what: "nodes"}`: `truncated` when it came without its details. */
-export type PagedNode = NodeView & { truncated?: true };
+export type { NodeState, NodeView, PagedNode };
 
 export interface NodeRecord extends NodeView {
   machineId: string | null;

@@ -9,11 +9,11 @@ import { Backoff, type ReconnectOptions, sleep } from '../connection/backoff.js'
 import { dial } from '../connection/connect.js';
 import { Connection, type RequestHandler, type RequestOptions } from '../connection/connection.js';
 import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
-import type { NodeView } from '../primary/registry.js';
 import { DEFAULTS } from '../protocol/defaults.js';
 import { AuthError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
 import { type Logger, silentLogger } from '../protocol/logger.js';
 import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
+import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
 import { handshake } from './handshake.js';
 import { loadNodeIdentity, SecretStore } from './identity.js';

@@ -6,10 +6,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
+import type { NodeState } from '../protocol/node-view.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { DEFAULT_RETENTION, type Retention, VitalsHistory, type VitalsSeries } from './vitals-history.js';
 
-export type NodeState = 'online' | 'lost' | 'left';
+export type { NodeState };
 
 export interface NodeRow {
   id: string;

@@ -10,9 +10,9 @@
 // for byte prom-client's own rendering of the same registry.
 
 import { Counter, collectDefaultMetrics, type Metric, Registry } from 'prom-client';
-import { THROTTLE_FLAG_NAMES } from '../node/throttle-reader.js';
 import type { Primary } from '../primary/primary.js';
 import type { NodeRecord } from '../primary/registry.js';
+import { THROTTLE_FLAG_NAMES } from '../protocol/throttle.js';
 
 export interface Metrics {
   /** This primary's own prom-client registry (internals, per-node series, process metrics). */

@@ -1,0 +1,23 @@
+// A node as the primary shows it: the API's node object (ARCHITECTURE.md, "Public contract"), the
+// answer to `query {what: "node"}` and each entry of `query {what: "nodes"}`. Types only: both the
+// primary (which builds it) and the secondary (which asks for it) name it.
+
+import type { InfoPayload, VitalsPayload } from './messages.js';
+
+export type NodeState = 'online' | 'lost' | 'left';
+
+export interface NodeView {
+  id: string;
+  name: string;
+  state: NodeState;
+  labels: Record<string, string>;
+  address: string | null;
+  legacy: boolean;
+  info: InfoPayload | null;
+  vitals: (VitalsPayload & { receivedAt: number }) | null;
+  lastSeen: number;
+  connectedSince: number | null;
+}
+
+/** A node in a page of `query {what: "nodes"}`: `truncated` when it came without its details. */
+export type PagedNode = NodeView & { truncated?: true };

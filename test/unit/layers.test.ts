@@ -1,0 +1,48 @@
+// The layers of ARCHITECTURE.md ("Layers"): what each folder of src/ may import from the others.
+// Type imports count too: a type from an upper layer ties a lower one to it all the same.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { it } from 'node:test';
+
+const SRC = new URL('../../src/', import.meta.url).pathname;
+
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  protocol: [],
+  connection: ['protocol'],
+  node: ['protocol'],
+  store: ['protocol'],
+  secondary: ['protocol', 'connection', 'node'],
+  primary: ['protocol', 'connection', 'node', 'store'],
+  web: ['protocol', 'primary', 'store'],
+  cli: ['protocol', 'connection', 'node', 'store', 'secondary', 'primary', 'web'],
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory()
+      ? sourceFiles(join(dir, entry.name))
+      : entry.name.endsWith('.ts')
+        ? [join(dir, entry.name)]
+        : [],
+  );
+}
+
+it('no folder of src/ imports one it may not (ARCHITECTURE.md, Layers)', () => {
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const file of sourceFiles(SRC)) {
+    const [layer, ...rest] = relative(SRC, file).split('/');
+    if (rest.length === 0) continue; // src/index.ts: the library's front door re-exports them all
+    const allowed = MAY_IMPORT[layer as string];
+    assert.ok(allowed, `${relative(SRC, file)}: a folder the layer table does not know`);
+    const text = readFileSync(file, 'utf8');
+    for (const [, target] of text.matchAll(/(?:from|import)\s+'\.\.\/([a-z-]+)\//g)) {
+      checked++;
+      if (target !== layer && !allowed.includes(target as string))
+        wrong.push(`${relative(SRC, file)} imports ${target}/`);
+    }
+  }
+  assert.ok(checked > 50, `only ${checked} imports across folders found: is the pattern still right?`);
+  assert.deepEqual(wrong, []);
+});

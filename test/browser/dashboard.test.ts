@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { Primary } from '../../src/primary/primary.js';
 import {
   type DomDocument,
   type DomWindow,
@@ -180,6 +182,22 @@ it('overview: names and labels from the network are shown as text, never as HTML
   assert.deepEqual(scriptErrors(errors), []);
 });
 
+/**
+ * Waits until the events page shows every event of the primary's log (up to 2,000): the live ones
+ * too, since a loaded machine may add a lost and a joined of its own while a test runs.
+ */
+async function waitForWholeLog(page: Page, primary: Primary): Promise<void> {
+  const logSize = () => {
+    const newest = primary.store.events({ limit: 1000 });
+    return newest.length + primary.store.events({ limit: 1000, before: newest.at(-1)?.id }).length;
+  };
+  await waitUntil(
+    async () => Number(await page.locator('.events-page').getAttribute('data-rows')) === logSize(),
+    10_000,
+    'every event of the log on the page',
+  );
+}
+
 it('events page: "Show more" pages back through the whole log, past what one request may ask', async (t) => {
   const context = await launchBrowser(t);
   if (!context) return;
@@ -198,18 +216,7 @@ it('events page: "Show more" pages back through the whole log, past what one req
   // The last page: the cluster's own events from before the notes; then nothing older.
   await page.locator('.events-page button.more').click();
   await page.locator('.events-page button.more').waitFor({ state: 'hidden' });
-  // Every event of the log on the page (the live ones too: a loaded machine may add a lost and a
-  // joined meanwhile).
-  const logSize = () => {
-    const { store } = cluster.primary;
-    const newest = store.events({ limit: 1000 });
-    return newest.length + store.events({ limit: 1000, before: newest.at(-1)?.id }).length;
-  };
-  await waitUntil(
-    async () => Number(await page.locator('.events-page').getAttribute('data-rows')) === logSize(),
-    10_000,
-    'every event of the log on the page',
-  );
+  await waitForWholeLog(page, cluster.primary);
   assert.equal(await page.locator('.events-page tr[data-type="note"]').last().locator('.details').textContent(), 'i=0');
   assert.deepEqual(scriptErrors(errors), []);
 });
@@ -231,14 +238,7 @@ it('events page: events that arrive live past a page bring "Show more" back', as
   await more.waitFor({ state: 'visible' });
   await more.click();
   await more.waitFor({ state: 'hidden' });
-  // Every event of the log (a loaded machine may add a lost and a joined of its own meanwhile).
-  await waitUntil(
-    async () =>
-      Number(await page.locator('.events-page').getAttribute('data-rows')) ===
-      cluster.primary.store.events({ limit: 1000 }).length,
-    10_000,
-    'every event of the log on the page',
-  );
+  await waitForWholeLog(page, cluster.primary);
   assert.ok(Number(await page.locator('.events-page').getAttribute('data-rows')) >= before + 300);
   assert.deepEqual(scriptErrors(errors), []);
 });

@@ -4,19 +4,25 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { it } from 'node:test';
-import { Primary, Secondary } from '../../src/index.js';
+import { it, type TestContext } from 'node:test';
+import { Primary, Secondary, type SecondaryOptions } from '../../src/index.js';
 import { tempDir, waitUntil } from '../helpers/cluster.js';
 
-it("a secondary refuses to send more than the primary's maxFrameBytes, and keeps its link", async (t) => {
+const TOKEN = 'frame-limit-token-0123456789';
+
+/** A started primary with this frame limit and a secondary of it (not started yet), both stopped after the test; `offline` collects the secondary's drops. */
+async function pairWithLimit(
+  t: TestContext,
+  maxFrameBytes: number,
+  secondaryOptions: Partial<SecondaryOptions> = {},
+): Promise<{ primary: Primary; secondary: Secondary; offline: unknown[] }> {
   const dir = tempDir(t);
-  const token = 'frame-limit-token-0123456789';
   const primary = new Primary({
     dataDir: join(dir, 'primary'),
     port: 0,
     bind: '127.0.0.1',
-    token,
-    maxFrameBytes: 4096,
+    token: TOKEN,
+    maxFrameBytes,
   });
   await primary.start();
   t.after(() => primary.stop());
@@ -24,15 +30,21 @@ it("a secondary refuses to send more than the primary's maxFrameBytes, and keeps
     primary: `127.0.0.1:${primary.port}`,
     dataDir: join(dir, 'node'),
     name: 'small-frames',
-    token,
+    token: TOKEN,
     vitalsPeriodMs: 60_000,
+    ...secondaryOptions,
   });
-  secondary.handle('x-big-reply', () => ({ blob: 'r'.repeat(8000) }));
-  secondary.handle('x-small-reply', () => ({ ok: true }));
+  t.after(() => secondary.stop());
   const offline: unknown[] = [];
   secondary.on('offline', (err) => offline.push(err));
+  return { primary, secondary, offline };
+}
+
+it("a secondary refuses to send more than the primary's maxFrameBytes, and keeps its link", async (t) => {
+  const { primary, secondary, offline } = await pairWithLimit(t, 4096);
+  secondary.handle('x-big-reply', () => ({ blob: 'r'.repeat(8000) }));
+  secondary.handle('x-small-reply', () => ({ ok: true }));
   await secondary.start();
-  t.after(() => secondary.stop());
   await once(secondary, 'online');
 
   // A request too large for the primary: refused on the node, before a byte is sent.
@@ -50,17 +62,7 @@ it("a secondary refuses to send more than the primary's maxFrameBytes, and keeps
 });
 
 it('listNodes gets every node in pages that each fit a small frame limit', async (t) => {
-  const dir = tempDir(t);
-  const token = 'frame-limit-token-0123456789';
-  const primary = new Primary({
-    dataDir: join(dir, 'primary'),
-    port: 0,
-    bind: '127.0.0.1',
-    token,
-    maxFrameBytes: 16_384,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const { primary, secondary } = await pairWithLimit(t, 16_384);
   // 200 known nodes of about 1 KB of JSON each: 200 KB, a dozen frames' worth.
   for (let i = 0; i < 200; i++) {
     const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
@@ -77,15 +79,7 @@ it('listNodes gets every node in pages that each fit a small frame limit', async
       },
     });
   }
-  const secondary = new Secondary({
-    primary: `127.0.0.1:${primary.port}`,
-    dataDir: join(dir, 'node'),
-    name: 'lister',
-    token,
-    vitalsPeriodMs: 60_000,
-  });
   await secondary.start();
-  t.after(() => secondary.stop());
   await once(secondary, 'online');
 
   // One page: 500 at most and within the frame, so far fewer than all, with where to go on.
@@ -104,28 +98,13 @@ it('listNodes gets every node in pages that each fit a small frame limit', async
 });
 
 it("a sample over the primary's frame limit goes without its lists, once warned; later samples follow", async (t) => {
-  const dir = tempDir(t);
-  const token = 'frame-limit-token-0123456789';
-  const primary = new Primary({
-    dataDir: join(dir, 'primary'),
-    port: 0,
-    bind: '127.0.0.1',
-    token,
-    maxFrameBytes: 4096,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
   // A host with 200 mounts: about 14 KB of disks in every sample.
   const disks = Array.from({ length: 200 }, (_, i) => ({ mount: `/srv/volume-${i}`, freeBytes: 1e9, totalBytes: 2e9 }));
   const warned: string[] = [];
   const log = (level: string) => (_fields: object, message: string) => {
     if (level === 'warn') warned.push(message);
   };
-  const secondary = new Secondary({
-    primary: `127.0.0.1:${primary.port}`,
-    dataDir: join(dir, 'node'),
-    name: 'many-disks',
-    token,
+  const { primary, secondary, offline } = await pairWithLimit(t, 4096, {
     vitalsPeriodMs: 50,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
     vitals: {
@@ -135,10 +114,7 @@ it("a sample over the primary's frame limit goes without its lists, once warned;
       }),
     },
   });
-  const offline: unknown[] = [];
-  secondary.on('offline', (err) => offline.push(err));
   await secondary.start();
-  t.after(() => secondary.stop());
   await waitUntil(() => (primary.node(secondary.nodeId)?.vitals?.seq ?? 0) >= 5, 10_000, 'five samples stored');
   const stored = primary.node(secondary.nodeId)?.vitals;
   assert.deepEqual([stored?.cpuPercent, stored?.disks], [7, []]);

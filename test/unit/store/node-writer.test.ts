@@ -8,20 +8,23 @@ import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../../src/protocol/logger.js';
-import { NodeWriter } from '../../../src/store/node-writer.js';
+import { NodeWriter, type NodeWriterOptions } from '../../../src/store/node-writer.js';
 import { Store } from '../../../src/store/store.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
-function setup(t: TestContext) {
+/** A store, its writer (closed after the test; closing twice is harmless) and a second connection to lock it with. */
+function setup(t: TestContext, options: Partial<NodeWriterOptions> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'picluster-nodes-'));
   const store = new Store(join(dir, 'primary.db'));
-  const writer = new NodeWriter(store, { logger: silentLogger, busyPauseMs: 300 });
+  const writer = new NodeWriter(store, { logger: silentLogger, busyPauseMs: 300, ...options });
+  const locker = new Database(store.path);
   t.after(() => {
+    locker.close();
     writer.close();
     store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { store, writer };
+  return { store, writer, locker };
 }
 
 const node = (id: string) => ({
@@ -53,9 +56,7 @@ it('a failing operation fails alone; the others of its batch are stored', async 
 });
 
 it('a locked database fails the waiters at once, then new ones without trying; posted changes are held and written in order once it is free', async (t) => {
-  const { store, writer } = setup(t);
-  const locker = new Database(store.path);
-  t.after(() => locker.close());
+  const { store, writer, locker } = setup(t);
   writer.post((s) => s.upsertNode(node('p')));
   locker.exec('BEGIN IMMEDIATE');
   const first = writer.write((s) => s.upsertNode(node('a')));
@@ -85,16 +86,7 @@ it('a locked database fails the waiters at once, then new ones without trying; p
 });
 
 it('holds at most maxHeld posted changes while locked, dropping the oldest', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'picluster-nodes-'));
-  const store = new Store(join(dir, 'primary.db'));
-  const writer = new NodeWriter(store, { logger: silentLogger, busyPauseMs: 100, maxHeld: 5 });
-  const locker = new Database(store.path);
-  t.after(() => {
-    locker.close();
-    writer.close();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { store, writer, locker } = setup(t, { busyPauseMs: 100, maxHeld: 5 });
   locker.exec('BEGIN IMMEDIATE');
   await assert.rejects(
     writer.write((s) => s.upsertNode(node('x'))),
@@ -111,17 +103,9 @@ it('holds at most maxHeld posted changes while locked, dropping the oldest', asy
 });
 
 it('close() while locked makes one last try, says what is lost, and leaves no timer behind', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'picluster-nodes-'));
-  const store = new Store(join(dir, 'primary.db'));
   const logged: string[] = [];
   const logger = { ...silentLogger, error: (_fields: object, message: string) => logged.push(message) };
-  const writer = new NodeWriter(store, { logger, busyPauseMs: 60_000 });
-  const locker = new Database(store.path);
-  t.after(() => {
-    locker.close();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { store, writer, locker } = setup(t, { logger, busyPauseMs: 60_000 });
   locker.exec('BEGIN IMMEDIATE');
   await assert.rejects(
     writer.write((s) => s.upsertNode(node('x'))),

@@ -133,6 +133,12 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     return this.#writer?.stats;
   }
 
+  /** The node writer's counters and the node changes it holds for a locked database (for /metrics). */
+  get nodeWriterStats(): (Readonly<NodeWriter['stats']> & { held: number }) | undefined {
+    const writer = this.#nodeWriter;
+    return writer && { ...writer.stats, held: writer.held };
+  }
+
   get store(): Store {
     if (!this.#store) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
     return this.#store;

@@ -338,6 +338,18 @@ function internalMetrics(primary: Primary): ScrapeTimeMetric[] {
       'counter',
       () => writer()?.failures,
     ),
+    scalar(
+      'picluster_store_node_changes_held',
+      'Node state changes and events waiting for another process to release the database lock.',
+      'gauge',
+      () => primary.nodeWriterStats?.held,
+    ),
+    scalar(
+      'picluster_store_node_changes_dropped_total',
+      'Node changes dropped: more were held for a locked database than its bound (100,000).',
+      'counter',
+      () => primary.nodeWriterStats?.dropped,
+    ),
     // A gauge of the latest commit: the writer keeps only that duration, and a summary or
     // histogram needs every commit observed as it happens (a hook in VitalsWriter).
     scalar('picluster_store_write_seconds', 'Duration of the latest vitals commit, in seconds.', 'gauge', () => {

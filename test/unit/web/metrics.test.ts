@@ -107,6 +107,8 @@ describe('createMetrics', () => {
     assert.ok((sampleValue(s, 'picluster_store_commits_total') as number) >= 1);
     assert.ok((sampleValue(s, 'picluster_store_write_seconds') as number) >= 0);
     assert.equal(sampleValue(s, 'picluster_store_write_failures_total'), 0);
+    assert.equal(sampleValue(s, 'picluster_store_node_changes_held'), 0);
+    assert.equal(sampleValue(s, 'picluster_store_node_changes_dropped_total'), 0);
     assert.equal(sampleValue(s, 'picluster_auth_failures_total'), 0);
     assert.ok((sampleValue(s, 'picluster_process_resident_memory_bytes') as number) > 0);
     assert.ok(sampleValue(s, 'picluster_nodejs_eventloop_lag_seconds') !== undefined);

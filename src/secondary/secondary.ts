@@ -5,14 +5,14 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Backoff, type ReconnectOptions, sleep } from '../connection/backoff.js';
+import { Backoff, sleep } from '../connection/backoff.js';
 import { dial } from '../connection/connect.js';
 import { Connection, type RequestHandler, type RequestOptions } from '../connection/connection.js';
 import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
 import { DEFAULTS } from '../protocol/defaults.js';
 import { AuthError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
 import { type Logger, silentLogger } from '../protocol/logger.js';
-import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
+import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
 import { handshake } from './handshake.js';
@@ -20,60 +20,9 @@ import { loadNodeIdentity, SecretStore } from './identity.js';
 import { Outbox } from './outbox.js';
 import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
 
-export type { PrimaryAddress };
+import type { SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState } from './secondary-options.js';
 
-export interface SecondaryOptions {
-  /** Primaries to try in turn: `[{host, port}]` or "host:port,host:port". */
-  primary: PrimaryAddress[] | string;
-  /** Node id, secrets and outbox live here. Default ./data. */
-  dataDir?: string;
-  /** Display name. Default the hostname. */
-  name?: string;
-  labels?: Record<string, string>;
-  /** Cluster token for the first join (later joins use the node secret). */
-  token?: string;
-  /** Heartbeat until the primary announces its own in `hello`, ms. Default 5000. */
-  heartbeatIntervalMs?: number;
-  handshakeTimeoutMs?: number;
-  /** Period of vitals samples, ms. Default 10000. */
-  vitalsPeriodMs?: number;
-  reconnect?: Partial<ReconnectOptions>;
-  outboxMaxSamples?: number;
-  /** How long `stop()` waits for the outbox to be acknowledged, ms. Default 2000. */
-  stopTimeoutMs?: number;
-  version?: string;
-  logger?: Logger;
-  /** Where samples come from (tests inject fakes). Default: a VitalsReader on this machine. */
-  vitals?: { read(): Promise<Omit<VitalsPayload, 'seq'>> };
-  /** Machine info (default: read from this machine). */
-  machineInfo?: () => Promise<InfoPayload>;
-  /** This machine's id (default: /etc/machine-id). */
-  machineId?: () => Promise<string | undefined>;
-}
-
-export type SecondaryState = 'idle' | 'connecting' | 'online' | 'backoff' | 'stopping' | 'stopped';
-
-export interface SecondaryEvents {
-  state: [state: SecondaryState];
-  /** Authenticated and registered. */
-  online: [info: { nodeId: string; primaryId: string; address: string }];
-  /** The link went down (the agent reconnects by itself). */
-  offline: [error: DisconnectionError];
-  /** The primary refused this node's credentials. */
-  authFailed: [error: PiclusterError];
-  /** A one-way message the agent does not handle itself. */
-  message: [message: Message, connection: Connection];
-  /** The primary acknowledged samples up to `seq` as stored. */
-  ack: [seq: number];
-  /** A sample was taken and put in the outbox. */
-  sample: [sample: VitalsPayload];
-}
-
-/** Extends a secondary with custom behaviour: request handlers, message listeners, timers. */
-export interface SecondaryPlugin {
-  name: string;
-  setup(secondary: Secondary): (() => void) | undefined;
-}
+export type { PrimaryAddress, SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState };
 
 export class Secondary extends EventEmitter<SecondaryEvents> {
   readonly dataDir: string;

@@ -3,18 +3,16 @@
 // reads and batched into one, uuids kept across reconnects, secondary_details over native and
 // legacy nodes, bad_message, vitals in the API, /metrics and InfluxDB (the original layout), garbage
 // and endless lines closed while the other nodes carry on, and the refusal when legacy support is
-// off. Liveness and a primary restart run on an in-process Primary, whose silence limit a test can
-// shorten.
+// off. Liveness and a primary restart: legacy-liveness.test.ts.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { Primary } from '../../src/primary/primary.js';
 import type { NodeView } from '../../src/primary/registry.js';
 import { legacyMessage } from '../fixtures/legacy-node.js';
 import { type Child, spawnChild } from '../helpers/child.js';
 import { getNodes, nodeIdOf, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
 import { startInfluxd } from '../helpers/influxd.js';
+import { RawLegacyClient, rawSession } from '../helpers/legacy-client.js';
 import { requirePrograms } from '../helpers/require-tool.js';
 
 const FIXTURE = new URL('../fixtures/legacy-node.ts', import.meta.url).pathname;
@@ -46,19 +44,6 @@ async function nodeWhere(api: string, what: string, match: (n: NodeView) => bool
   return (await waitUntil(async () => (await getNodes(api)).find(match), 15_000, what)) as NodeView;
 }
 
-/** Sends raw bytes from a fresh connection; resolves with what came back once the primary closed it. */
-function rawSession(port: number, bytes: Buffer | string): Promise<{ received: string; closedAfterMs: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes));
-    let received = '';
-    socket.on('data', (d) => (received += d.toString()));
-    socket.on('error', () => undefined); // a reset after the primary closed: 'close' follows and resolves
-    socket.on('close', () => resolve({ received, closedAfterMs: Date.now() - started }));
-    socket.setTimeout(15_000, () => reject(new Error('the primary did not close the connection')));
-  });
-}
-
 async function metricsOf(api: string): Promise<string> {
   return (await fetch(`${api}/metrics`)).text();
 }
@@ -73,37 +58,6 @@ function seriesTotal(text: string, metric: string): number | undefined {
 function seriesValue(text: string, metric: string, nodeId: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${metric}{`) && l.includes(`node_id="${nodeId}"`));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
-
-/** A bare legacy client in this process: one message per call, answers read up to "\r". */
-class RawLegacyClient {
-  readonly socket: net.Socket;
-  #received = '';
-  #waiting: Array<(message: { type: string; payload: unknown }) => void> = [];
-  readonly closed: Promise<void>;
-
-  constructor(port: number) {
-    this.socket = net.connect(port, '127.0.0.1');
-    this.socket.on('data', (d) => {
-      this.#received += d.toString();
-      for (let end = this.#received.indexOf('\r'); end !== -1; end = this.#received.indexOf('\r')) {
-        this.#waiting.shift()?.(JSON.parse(this.#received.slice(0, end)));
-        this.#received = this.#received.slice(end + 1);
-      }
-    });
-    this.socket.on('error', () => undefined); // 'close' follows
-    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
-  }
-
-  send(type: string, payload: unknown): void {
-    this.socket.write(legacyMessage(type, payload));
-  }
-
-  ask(what: string): Promise<{ type: string; payload: unknown }> {
-    const reply = new Promise<{ type: string; payload: unknown }>((resolve) => this.#waiting.push(resolve));
-    this.send('info', what);
-    return reply;
-  }
 }
 
 describe('legacy nodes on a real primary', () => {
@@ -386,58 +340,5 @@ describe('legacy nodes on a real primary', () => {
     assert.equal(logged.length, 1);
     assert.match(logged[0] as string, /start with --legacy/);
     assert.deepEqual(await getNodes(primary.api), []);
-  });
-});
-
-describe('legacy nodes on an in-process primary', () => {
-  it('loses a silent node after legacySilenceMs, and keeps it across a restart of the primary', async (t) => {
-    const dataDir = join(tempDir(t), 'primary');
-    const options = { dataDir, port: 0, bind: '127.0.0.1', legacy: true, legacySilenceMs: 400 };
-    const first = new Primary(options);
-    await first.start();
-    t.after(() => first.stop());
-    const client = new RawLegacyClient(first.port);
-    t.after(() => client.socket.destroy());
-    const uuid = (await client.ask('uuid')).payload as string;
-    client.send('node_baseinfo', { hostname: 'pi-quiet', ram: 1000, swap: 0 });
-    client.send('vitals', { cpu_percentage: 5, cpu_frequency: null, ram_free: 500, swap_free: 0 });
-    // The last message before the silence.
-    const silentSince = Date.now();
-    client.send('vitals', { cpu_percentage: 6, cpu_frequency: 700, ram_free: 400, swap_free: 0 });
-    await waitUntil(() => first.node(uuid)?.vitals?.seq === 2, 5_000, 'two samples stored');
-    assert.deepEqual(first.store.storedSeqs(uuid), [1, 2]);
-
-    // Silence: lost after 400 ms, the connection closed.
-    await waitUntil(() => first.node(uuid)?.state === 'lost', 5_000, 'lost after silence');
-    assert.ok(Date.now() - silentSince >= 300);
-    await client.closed;
-    // The lost event is written by the batched node writer, a few milliseconds after the state.
-    const lostEvent = await waitUntil(
-      () => first.store.events({ node: uuid }).find((e) => e.type === 'lost'),
-      5_000,
-      'the lost event stored',
-    );
-    assert.equal(lostEvent.code, 'ERR_PEER_TIMEOUT');
-    await first.stop();
-
-    // A new primary on the same data: the node, its samples (absent fields still absent) and its uuid.
-    const second = new Primary(options);
-    await second.start();
-    t.after(() => second.stop());
-    const stored = second.node(uuid);
-    assert.equal(stored?.legacy, true);
-    assert.equal(stored?.name, 'pi-quiet');
-    assert.deepEqual(
-      { ...stored?.vitals, ts: 0, receivedAt: 0 },
-      { seq: 2, ts: 0, receivedAt: 0, cpuPercent: 6, cpuMhz: 700, ramAvailableBytes: 400, swapFreeBytes: 0 },
-    );
-    const again = new RawLegacyClient(second.port);
-    t.after(() => again.socket.destroy());
-    assert.equal((await again.ask('uuid')).payload, uuid);
-    again.send('node_baseinfo', { hostname: 'pi-quiet' });
-    again.send('vitals', { cpu_percentage: 7, ram_free: 300, swap_free: 0 });
-    await waitUntil(() => second.node(uuid)?.vitals?.seq === 3, 5_000, 'numbering continues after the restart');
-    assert.equal(second.node(uuid)?.state, 'online');
-    await assert.rejects(second.request(uuid, 'x-anything'), /legacy node/);
   });
 });

@@ -11,7 +11,7 @@
 
 import { PiclusterError } from '../protocol/errors.js';
 import type { Logger } from '../protocol/logger.js';
-import type { Store } from './store.js';
+import { isBusy, type Store } from './store.js';
 
 export interface NodeWriterOptions {
   /** Longest an operation waits for its transaction, ms. Default 10. */
@@ -29,9 +29,6 @@ interface Operation {
   apply: Apply;
   settle?: (err?: unknown) => void;
 }
-
-// SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, _RECOVERY, _TIMEOUT).
-export const isBusy = (err: unknown) => String((err as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY');
 
 export class NodeWriter {
   readonly #store: Store;

@@ -12,6 +12,9 @@ import { DEFAULT_RETENTION, type Retention, VitalsHistory, type VitalsSeries } f
 
 export type { NodeState };
 
+/** A failure because another connection holds the database locked: SQLITE_BUSY and its extended codes (_SNAPSHOT, _RECOVERY, _TIMEOUT). */
+export const isBusy = (err: unknown) => String((err as { code?: unknown }).code ?? '').startsWith('SQLITE_BUSY');
+
 export interface NodeRow {
   id: string;
   name: string;

@@ -8,8 +8,7 @@
 
 import type { Logger } from '../protocol/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
-import { isBusy } from './node-writer.js';
-import type { Store, StoredSample } from './store.js';
+import { isBusy, type Store, type StoredSample } from './store.js';
 
 export interface VitalsWriterOptions {
   /** Longest a sample waits for its transaction, in ms. Default 20. */

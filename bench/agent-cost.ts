@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'n
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULTS } from '../src/protocol/defaults.js';
+import { DEFAULTS } from '../src/common/defaults.js';
 import {
   alive,
   CLI_DIST,

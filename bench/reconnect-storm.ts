@@ -21,7 +21,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULTS } from '../src/protocol/defaults.js';
+import { DEFAULTS } from '../src/common/defaults.js';
 import { EV, type StormCommand, type StormMessage } from './storm-common.js';
 import {
   type CpuTicks,

@@ -36,7 +36,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULTS } from '../src/protocol/defaults.js';
+import { DEFAULTS } from '../src/common/defaults.js';
 import { type AgentStats, type ScaleCommand, type ScaleMessage, SEV } from './scale-common.js';
 import { formatProfile, type ProfileSummary, summarizeProfile } from './scale-profile.js';
 import {

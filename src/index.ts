@@ -1,4 +1,5 @@
 // picluster's library entry point: the roles, the connection layer, the protocol types.
+export * from './common/index.js';
 export * from './connection/index.js';
 export * from './node/index.js';
 export * from './primary/index.js';

@@ -2,7 +2,7 @@
 // description. Config loading, `--help` and the README's configuration table all read it.
 
 import Type, { type TSchema } from 'typebox';
-import { DEFAULTS } from '../protocol/defaults.js';
+import { DEFAULTS } from '../common/defaults.js';
 
 export type Role = 'primary' | 'secondary' | 'status';
 

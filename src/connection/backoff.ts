@@ -3,7 +3,7 @@
 // The delay is a pure function of the attempt number; `Backoff` adds the attempt counter and the
 // reset after a stable connection.
 
-import { DEFAULTS } from '../protocol/defaults.js';
+import { DEFAULTS } from '../common/defaults.js';
 
 export interface ReconnectOptions {
   /** First delay's ceiling, in ms. */

@@ -6,7 +6,8 @@
 
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { DEFAULTS } from '../protocol/defaults.js';
+import { DEFAULTS } from '../common/defaults.js';
+import { type Logger, silentLogger } from '../common/logger.js';
 import {
   BackpressureError,
   type DisconnectionCode,
@@ -17,7 +18,6 @@ import {
 } from '../protocol/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from '../protocol/frame-decoder.js';
 import { FrameBatch, serializeMessage } from '../protocol/frame-encoder.js';
-import { type Logger, silentLogger } from '../protocol/logger.js';
 import { type Message, type MessageType, type PayloadOf, replyTypeOf } from '../protocol/messages.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
 import { Heartbeat, type HeartbeatOptions } from './heartbeat.js';

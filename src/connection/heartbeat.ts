@@ -3,7 +3,7 @@
 // A side that has sent nothing for one interval sends `ping`; a peer that has sent nothing for
 // `maxMissed` intervals is stale. One timer, always armed for the nearest of the two deadlines.
 
-import { DEFAULTS } from '../protocol/defaults.js';
+import { DEFAULTS } from '../common/defaults.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = DEFAULTS.heartbeatIntervalMs;

@@ -4,8 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../common/logger.js';
 import { randomHex } from '../protocol/auth.js';
-import type { Logger } from '../protocol/logger.js';
 
 /** DATA/primary-id, created on the first start. */
 export function loadOrCreatePrimaryId(dataDir: string): string {

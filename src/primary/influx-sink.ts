@@ -4,10 +4,10 @@
 // ('native') and the original Python cluster's ('legacy', LEGACY-PROTOCOL.md), which existing
 // Grafana boards read.
 
+import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff } from '../connection/backoff.js';
 import { type Clock, systemClock, type Timer } from '../connection/clock.js';
 import { ConfigError } from '../protocol/errors.js';
-import { type Logger, silentLogger } from '../protocol/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import { formatVitalsLines, type InfluxLayout, LEGACY_RETENTION_POLICY } from './influx-lines.js';
 

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import os from 'node:os';
+import type { Logger } from '../common/logger.js';
 import { DEFAULT_CONNECTION, disconnectionOf } from '../connection/connection.js';
 import { readMachineInfo } from '../node/machine-info.js';
 import { type DisconnectionCode, ProtocolError } from '../protocol/errors.js';
@@ -22,7 +23,6 @@ import {
   parseLegacyVitals,
   toLegacyBaseInfo,
 } from '../protocol/legacy-codec.js';
-import type { Logger } from '../protocol/logger.js';
 import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
 import type { NodeHost } from './node-host.js';
 import { type NodeRecord, toView } from './registry.js';

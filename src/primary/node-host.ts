@@ -1,7 +1,7 @@
 // What the primary lends the two kinds of node session (native and legacy): the registry, the
 // writers and the one state-change path. Sessions report into it; only the Primary owns storage.
 
-import type { Logger } from '../protocol/logger.js';
+import type { Logger } from '../common/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import type { Store } from '../store/store.js';
 import type { NodeRecord, NodeState, NodeView, Registry } from './registry.js';

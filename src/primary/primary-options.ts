@@ -1,7 +1,7 @@
 // The options of a Primary (src/primary/primary.ts), each with its default and unit; the CLI fills
 // them from the settings table (src/cli/settings.ts).
 
-import type { Logger } from '../protocol/logger.js';
+import type { Logger } from '../common/logger.js';
 import type { Retention } from '../store/vitals-history.js';
 import type { InfluxSinkOptions } from './influx-sink.js';
 

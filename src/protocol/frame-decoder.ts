@@ -3,7 +3,7 @@
 // normal state, not an error: bytes are kept until a whole frame is there, however they were
 // split into chunks. A frame body is copied at most once, and only when it spans chunks.
 
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS } from '../common/defaults.js';
 import { ProtocolError } from './errors.js';
 import { type Message, validateMessage } from './messages.js';
 import { decodeUtf8, MAX_JSON_DEPTH, parseJson } from './parse-json.js';

@@ -6,7 +6,7 @@
 
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS } from '../common/defaults.js';
 import { ProtocolError } from './errors.js';
 import type { InfoPayload, VitalsPayload } from './messages.js';
 import { decodeUtf8, MAX_JSON_DEPTH, parseJson } from './parse-json.js';

@@ -7,9 +7,9 @@
 // the header a compaction writes first. A torn last line (a crash mid-write) is skipped.
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { DEFAULTS } from '../protocol/defaults.js';
-import type { Logger } from '../protocol/logger.js';
-import { silentLogger } from '../protocol/logger.js';
+import { DEFAULTS } from '../common/defaults.js';
+import type { Logger } from '../common/logger.js';
+import { silentLogger } from '../common/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 
 type Line = { s: VitalsPayload } | { a: number } | { h: { lastSeq: number; dropped: number } };

@@ -1,6 +1,6 @@
 // Primary addresses as users write them: "host:port,host:port" (IPv6 as [::1]:port).
 
-import { DEFAULTS } from '../protocol/defaults.js';
+import { DEFAULTS } from '../common/defaults.js';
 import { ConfigError } from '../protocol/errors.js';
 
 export interface PrimaryAddress {

@@ -1,10 +1,10 @@
 // The options of a Secondary (src/secondary/secondary.ts), its states, events and plugins; the
 // CLI fills the options from the settings table (src/cli/settings.ts).
 
+import type { Logger } from '../common/logger.js';
 import type { ReconnectOptions } from '../connection/backoff.js';
 import type { Connection } from '../connection/connection.js';
 import type { DisconnectionError, PiclusterError } from '../protocol/errors.js';
-import type { Logger } from '../protocol/logger.js';
 import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
 import type { PrimaryAddress } from './primary-address.js';
 import type { Secondary } from './secondary.js';

@@ -5,13 +5,13 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULTS } from '../common/defaults.js';
+import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff, sleep } from '../connection/backoff.js';
 import { dial } from '../connection/connect.js';
 import { Connection, type RequestHandler, type RequestOptions } from '../connection/connection.js';
 import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
-import { DEFAULTS } from '../protocol/defaults.js';
 import { AuthError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
-import { type Logger, silentLogger } from '../protocol/logger.js';
 import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';

@@ -2,7 +2,7 @@
 // deletes what is past retention, one small chunk per event-loop turn so ingest and the API never
 // wait long behind it.
 
-import type { Logger } from '../protocol/logger.js';
+import type { Logger } from '../common/logger.js';
 import type { Store } from './store.js';
 
 export class HistoryUpkeep {

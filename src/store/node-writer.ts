@@ -9,8 +9,8 @@
 // node retries its join. Posted operations are held meanwhile, in order, and written once the lock
 // is gone (a node's state change must not be lost to a lock); past `maxHeld` the oldest go.
 
+import type { Logger } from '../common/logger.js';
 import { PiclusterError } from '../protocol/errors.js';
-import type { Logger } from '../protocol/logger.js';
 import { isBusy, type Store } from './store.js';
 
 export interface NodeWriterOptions {

@@ -6,7 +6,7 @@
 // `busyGiveUpMs`; any other failure, or a lock held longer, fails the batch (onFailed: the
 // sessions of its nodes are closed, and their outboxes resend).
 
-import type { Logger } from '../protocol/logger.js';
+import type { Logger } from '../common/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import { isBusy, type Store, type StoredSample } from './store.js';
 

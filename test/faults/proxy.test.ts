@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { DEFAULTS } from '../../src/protocol/defaults.js';
+import { DEFAULTS } from '../../src/common/defaults.js';
 import { waitUntil } from '../helpers/cluster.js';
 import { fleetReport, localCluster, stopAndCheck, waitForCatchUp } from '../helpers/fault-cluster.js';
 import type { FaultProxy } from '../helpers/fault-proxy.js';

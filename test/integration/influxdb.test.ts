@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { Logger } from '../../src/common/logger.js';
 import { InfluxSink } from '../../src/primary/influx-sink.js';
-import type { Logger } from '../../src/protocol/logger.js';
 import type { VitalsPayload } from '../../src/protocol/messages.js';
 import { startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
 import { type Influxd, startInfluxd } from '../helpers/influxd.js';

@@ -7,15 +7,17 @@ import { it } from 'node:test';
 
 const SRC = new URL('../../src/', import.meta.url).pathname;
 
+// `common` (every default, the logger interface) sits below protocol: everyone may import it.
 const MAY_IMPORT: Record<string, readonly string[]> = {
-  protocol: [],
-  connection: ['protocol'],
-  node: ['protocol'],
-  store: ['protocol'],
-  secondary: ['protocol', 'connection', 'node'],
-  primary: ['protocol', 'connection', 'node', 'store'],
-  web: ['protocol', 'primary', 'store'],
-  cli: ['protocol', 'connection', 'node', 'store', 'secondary', 'primary', 'web'],
+  common: [],
+  protocol: ['common'],
+  connection: ['common', 'protocol'],
+  node: ['common', 'protocol'],
+  store: ['common', 'protocol'],
+  secondary: ['common', 'protocol', 'connection', 'node'],
+  primary: ['common', 'protocol', 'connection', 'node', 'store'],
+  web: ['common', 'protocol', 'primary', 'store'],
+  cli: ['common', 'protocol', 'connection', 'node', 'store', 'secondary', 'primary', 'web'],
 };
 
 function sourceFiles(dir: string): string[] {

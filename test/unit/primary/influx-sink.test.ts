@@ -2,10 +2,10 @@
 // (batching, backoff, bounded buffer, logging, stop) against an injected fetch on a fake clock.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Logger } from '../../../src/common/logger.js';
 import { formatLine, formatVitalsLines, sampleTimeMs } from '../../../src/primary/influx-lines.js';
 import { InfluxSink, type InfluxSinkOptions } from '../../../src/primary/influx-sink.js';
 import { ConfigError } from '../../../src/protocol/errors.js';
-import type { Logger } from '../../../src/protocol/logger.js';
 import type { VitalsPayload } from '../../../src/protocol/messages.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 

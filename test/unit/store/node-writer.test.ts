@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { silentLogger } from '../../../src/protocol/logger.js';
+import { silentLogger } from '../../../src/common/logger.js';
 import { NodeWriter, type NodeWriterOptions } from '../../../src/store/node-writer.js';
 import { Store } from '../../../src/store/store.js';
 import { waitUntil } from '../../helpers/cluster.js';

@@ -1,13 +1,15 @@
-// `npm run bench:store [-- --json]`: vitals ingest into SQLite through the real Store (WAL file,
-// one transaction per batch, rollups upserted per sample), as 10,000 nodes reporting every 10 s
-// would feed it; and the database size per node per day at the default retention.
+// `npm run bench:store [-- --json]`: vitals ingest into SQLite through the real store (SqliteStore
+// behind the store seam: WAL file, synchronous = FULL, one transaction per batch), as 10,000 nodes
+// reporting every 10 s would feed it, then the rollup job over what was ingested; and the database
+// size per node per day at the default retention.
 // A measurement, not a test: prints figures and exits 0.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { VitalsPayload } from '../src/protocol/messages.js';
-import { Store, type StoredSample } from '../src/store/store.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { NodeChange, StoredSample } from '../src/store/store-api.js';
 
 const asJson = process.argv.includes('--json');
 const NODES = 10_000;
@@ -36,31 +38,26 @@ function sample(seq: number, ts: number): VitalsPayload {
   };
 }
 
-function openStore(): { store: Store; cleanup(): void } {
+function openStore(): { store: SqliteStore; cleanup(): Promise<void> } {
   const dir = mkdtempSync(join(os.tmpdir(), 'picluster-bench-store-'));
-  const store = new Store(join(dir, 'primary.db'));
-  const cleanup = () => {
-    store.close();
+  const store = new SqliteStore(join(dir, 'primary.db'));
+  const cleanup = async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   };
   return { store, cleanup };
 }
 
+const join1 = (id: string): NodeChange => ({
+  op: 'upsert',
+  node: { id, name: id, labels: {}, address: null, legacy: false, state: 'online', now: 0, connectedSince: 0 },
+});
+
 /** Ingest `rounds` vitals periods of all nodes in batches of `batchSize`; samples/s and CPU. */
-function ingest(batchSize: number, rounds: number) {
+async function ingest(batchSize: number, rounds: number) {
   const { store, cleanup } = openStore();
   const ids = Array.from({ length: NODES }, (_, i) => `node-${String(i).padStart(5, '0')}`);
-  for (const id of ids)
-    store.upsertNode({
-      id,
-      name: id,
-      labels: {},
-      address: null,
-      legacy: false,
-      state: 'online',
-      now: 0,
-      connectedSince: 0,
-    });
+  await store.applyNodeChanges(ids.map(join1));
   const t0 = Date.now() - rounds * PERIOD_MS;
   let batch: StoredSample[] = [];
   let samples = 0;
@@ -69,25 +66,25 @@ function ingest(batchSize: number, rounds: number) {
   for (let round = 1; round <= rounds; round++) {
     for (const id of ids) {
       const ts = t0 + round * PERIOD_MS;
-      batch.push({ nodeId: id, receivedAt: ts, sample: sample(round, ts) });
+      batch.push({ nodeId: id, vitals: { ...sample(round, ts), receivedAt: ts } });
       if (batch.length === batchSize) {
-        store.insertVitals(batch);
+        await store.insertVitals(batch);
         samples += batch.length;
         batch = [];
       }
     }
   }
   if (batch.length) {
-    store.insertVitals(batch);
+    await store.insertVitals(batch);
     samples += batch.length;
   }
   const wallMs = performance.now() - started;
   const cpu = process.cpuUsage(cpu0);
   // The rollup job's share: aggregate every finished minute and hour of what was ingested.
   const rollupStarted = performance.now();
-  while (store.rollupStep(t0 + rounds * PERIOD_MS + 3 * 3_600_000)) {}
+  while (await store.rollupStep(t0 + rounds * PERIOD_MS + 3 * 3_600_000)) {}
   const rollupMs = performance.now() - rollupStarted;
-  cleanup();
+  await cleanup();
   return {
     batchSize,
     samples,
@@ -98,35 +95,25 @@ function ingest(batchSize: number, rounds: number) {
 }
 
 /** Bytes per raw row, per-minute row and per-hour row, from a day of one node's samples. */
-function sizes() {
+async function sizes() {
   const { store, cleanup } = openStore();
   const nodes = 10;
-  for (let n = 0; n < nodes; n++)
-    store.upsertNode({
-      id: `n${n}`,
-      name: `n${n}`,
-      labels: {},
-      address: null,
-      legacy: false,
-      state: 'online',
-      now: 0,
-      connectedSince: 0,
-    });
-  const before = store.sizeBytes();
+  await store.applyNodeChanges(Array.from({ length: nodes }, (_, n) => join1(`n${n}`)));
+  const before = await store.sizeBytes();
   const day0 = Date.UTC(2026, 0, 1);
   for (let n = 0; n < nodes; n++) {
     const batch: StoredSample[] = [];
     for (let i = 1; i <= 8640; i++)
-      batch.push({ nodeId: `n${n}`, receivedAt: day0 + i * PERIOD_MS, sample: sample(i, day0 + i * PERIOD_MS) });
-    store.insertVitals(batch);
+      batch.push({ nodeId: `n${n}`, vitals: { ...sample(i, day0 + i * PERIOD_MS), receivedAt: day0 + i * PERIOD_MS } });
+    await store.insertVitals(batch);
   }
   const later = day0 + 3 * 24 * 3_600_000;
-  while (store.rollupStep(later)) {}
-  const dayAll = (store.sizeBytes() - before) / nodes; // raw + its 1m and 1h rollups, per node-day
+  while (await store.rollupStep(later)) {}
+  const dayAll = ((await store.sizeBytes()) - before) / nodes; // raw + its 1m and 1h rollups, per node-day
   // Prune the raw rows (retention passed) to see what the rollups alone take.
-  while (store.pruneChunk(later, 5000) > 0) {}
-  const rollupsDay = (store.sizeBytes() - before) / nodes;
-  cleanup();
+  while ((await store.pruneChunk(later, 5000)) > 0) {}
+  const rollupsDay = ((await store.sizeBytes()) - before) / nodes;
+  await cleanup();
   const rawDay = dayAll - rollupsDay;
   // Rollup bytes per day split by row count: 1,440 per-minute rows and 24 per-hour rows.
   const perRollupRow = rollupsDay / (1440 + 24);
@@ -141,7 +128,8 @@ function sizes() {
 }
 
 log(`store ingest — ${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cpus, node ${process.version}`);
-const runs = [20, 1000, 5000].map((b) => ingest(b, b === 20 ? 2 : 6));
+const runs = [];
+for (const b of [20, 1000, 5000]) runs.push(await ingest(b, b === 20 ? 2 : 6));
 for (const r of runs)
   log(
     `batch ${String(r.batchSize).padStart(5)}: ${r.samplesPerS.toLocaleString('en')} samples/s committed, ${r.cpuUsPerSample.toFixed(1)} µs CPU per sample, + rollup job ${r.rollupUsPerSample.toFixed(1)} µs per sample (${r.samples} samples)`,
@@ -151,7 +139,7 @@ const best = Math.max(...runs.map((r) => r.samplesPerS));
 log(
   `10,000 nodes every 10 s = ${need.toLocaleString('en')} samples/s = ${((100 * need) / best).toFixed(1)}% of the best rate; target >= 50,000 samples/s: ${best >= 50_000 ? 'PASS' : 'MISS'}`,
 );
-const size = sizes();
+const size = await sizes();
 const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 log(
   `size: raw ${mib(size.rawBytesPerNodeDay)} and rollups ${(size.rollupBytesPerNodeDay / 1024).toFixed(0)} KiB per node per day`,

@@ -25,6 +25,11 @@ import { type ExecFileText, execFileText, ThrottleReader } from './throttle-read
 /** One sample as `read()` returns it; the outbox adds `seq`. */
 export type VitalsSample = Omit<VitalsPayload, 'seq'>;
 
+/** Where an agent's samples come from: a VitalsReader on this machine, or a fake in tests. */
+export interface VitalsSource {
+  read(): Promise<VitalsSample>;
+}
+
 export interface VitalsReaderOptions {
   /** Directory every /proc and /sys path is read under, so tests can feed fixture trees. Default `/`. */
   root?: string;
@@ -40,7 +45,7 @@ export interface VitalsReaderOptions {
 
 const CPUFREQ_CUR_PATH = 'sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq';
 
-export class VitalsReader {
+export class VitalsReader implements VitalsSource {
   readonly #root: string;
   readonly #dataDir: string;
   readonly #now: () => number;

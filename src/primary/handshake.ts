@@ -3,15 +3,16 @@
 // Pure decisions over injected lookups: tested without sockets.
 
 import { clientProof, randomHex, secretsEqual, serverProof } from '../protocol/auth.js';
-import { AuthError, PiclusterError } from '../protocol/errors.js';
+import { AuthError, type PiclusterError, VersionError } from '../protocol/errors.js';
 import { type AuthPayload, PROTOCOL_VERSION, type WelcomePayload } from '../protocol/messages.js';
+import type { NodeSecret } from '../store/store-api.js';
 
 export interface HandshakeContext {
   /** The nonce sent in this connection's `hello`. */
   nonce: string;
   token: string;
   primaryId: string;
-  secretOf(nodeId: string): { secret: string; confirmed: boolean } | undefined;
+  secretOf(nodeId: string): NodeSecret | undefined;
   lastSeqOf(nodeId: string): number;
 }
 
@@ -26,13 +27,11 @@ export type HandshakeResult =
     }
   | { ok: false; nodeId: string | undefined; error: PiclusterError };
 
-export function authenticate(payload: unknown, ctx: HandshakeContext): HandshakeResult {
-  const auth = payload as AuthPayload;
+export function authenticate(auth: AuthPayload, ctx: HandshakeContext): HandshakeResult {
   const fail = (error: PiclusterError): HandshakeResult => ({ ok: false, nodeId: auth.nodeId, error });
   if (auth.protocol.min > PROTOCOL_VERSION || auth.protocol.max < PROTOCOL_VERSION) {
     return fail(
-      new PiclusterError(
-        'ERR_VERSION',
+      new VersionError(
         `protocol versions do not overlap: the node speaks ${auth.protocol.min}..${auth.protocol.max}, this primary ${PROTOCOL_VERSION}`,
       ),
     );

@@ -3,7 +3,7 @@
 // Pure formatting, no I/O.
 
 import type { VitalsPayload } from '../protocol/messages.js';
-import { MAX_CLOCK_SKEW_MS } from '../store/schema.js';
+import { MAX_CLOCK_SKEW_MS } from '../store/store-api.js';
 
 export type InfluxLayout = 'native' | 'legacy';
 

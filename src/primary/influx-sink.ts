@@ -7,7 +7,7 @@
 import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff } from '../connection/backoff.js';
 import { type Clock, systemClock, type Timer } from '../connection/clock.js';
-import { ConfigError } from '../protocol/errors.js';
+import { ConfigError, InfluxError } from '../protocol/errors.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import { formatVitalsLines, type InfluxLayout, LEGACY_RETENTION_POLICY } from './influx-lines.js';
 
@@ -80,25 +80,16 @@ export const DEFAULT_INFLUX_SINK: Readonly<ResolvedOptions> = Object.freeze({
   retryMaxDelayMs: 30_000,
 });
 
-/** InfluxDB answered with an error (an HTTP status, or an error inside a 200 query result). */
-class InfluxAnswerError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-async function readError(res: Response): Promise<InfluxAnswerError> {
+async function readError(res: Response): Promise<InfluxError> {
   // InfluxDB repeats the body's {"error"} in a header; a proxy in front may send only a text page.
   const text = await res.text();
   const message = res.headers.get('x-influxdb-error') || text.trim() || res.statusText;
-  return new InfluxAnswerError(res.status, message.slice(0, 500));
+  return new InfluxError(res.status, message.slice(0, 500));
 }
 
 /** The kind of a failure, for logging once per kind: `HTTP 500`, `timeout`, `unreachable (ECONNREFUSED)`. */
 function describeFailure(err: unknown): string {
-  if (err instanceof InfluxAnswerError) return err.status === 200 ? `error: ${err.message}` : `HTTP ${err.status}`;
+  if (err instanceof InfluxError) return err.status === 200 ? `error: ${err.message}` : `HTTP ${err.status}`;
   const name = (err as { name?: unknown } | undefined)?.name;
   if (name === 'TimeoutError') return 'timeout';
   if (name === 'AbortError') return 'aborted';
@@ -365,7 +356,7 @@ export class InfluxSink {
       results?: Array<{ error?: string; series?: Array<{ values?: unknown[][] }> }>;
     };
     const failed = body.results?.find((r) => r.error !== undefined);
-    if (failed) throw new InfluxAnswerError(200, `${q}: ${failed.error}`);
+    if (failed) throw new InfluxError(200, `${q}: ${failed.error}`);
     return body.results ?? [];
   }
 
@@ -418,7 +409,7 @@ export class InfluxSink {
     } catch (err) {
       outcome = 'failed';
       // The database may be gone (dropped by hand): create it again before the next write.
-      if (err instanceof InfluxAnswerError && err.status === 404) this.#ready = false;
+      if (err instanceof InfluxError && err.status === 404) this.#ready = false;
       this.#failed('write', err);
     }
     const kept = this.#inFlight;
@@ -435,7 +426,7 @@ export class InfluxSink {
     return outcome;
   }
 
-  #rejected(err: InfluxAnswerError, lines: number): void {
+  #rejected(err: InfluxError, lines: number): void {
     const fields = { status: err.status, error: err.message, lines, database: this.database };
     if (this.#rejectionsLogged.has(err.status)) {
       this.#logger.debug(fields, 'InfluxDB rejected a batch of vitals; dropped');

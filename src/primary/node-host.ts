@@ -1,10 +1,12 @@
 // What the primary lends the two kinds of node session (native and legacy): the registry, the
-// writers and the one state-change path. Sessions report into it; only the Primary owns storage.
+// vitals ingest, the node writer and the one state-change path. Sessions report into it; only the
+// Primary owns storage. Node changes go to the store as data (store-api.ts), never as closures.
 
 import type { Logger } from '../common/logger.js';
-import type { VitalsPayload } from '../protocol/messages.js';
-import type { Store } from '../store/store.js';
+import type { Connection } from '../connection/connection.js';
+import type { NodeChange, NodeSecret } from '../store/store-api.js';
 import type { NodeRecord, NodeState, NodeView, Registry } from './registry.js';
+import type { VitalsIngest } from './vitals-ingest.js';
 
 /** Counters for /metrics and tests. */
 export interface PrimaryStats {
@@ -22,13 +24,24 @@ export interface NodeHost {
   readonly registry: Registry;
   readonly log: Logger;
   readonly stats: PrimaryStats;
-  /** Hands a sample to the vitals writer; it is acknowledged to the node's session once committed. */
-  addVitals(nodeId: string, sample: VitalsPayload, receivedAt: number): void;
+  /** This primary as nodes see it: its id, version and frame limit. */
+  readonly primary: { readonly id: string; readonly version: string; readonly maxFrameBytes: number };
+  /** Where samples go: stored, then acknowledged to the node's live session (see VitalsIngest). */
+  readonly ingest: Pick<VitalsIngest, 'receive'>;
   /** Writes node rows and events in the next batch, after earlier node writes (see NodeWriter). */
-  storeNode(apply: (store: Store) => void): void;
+  storeNode(changes: readonly NodeChange[]): void;
   /** The same, resolved once committed (rejected when the batch failed). */
-  storeNodeNow(apply: (store: Store) => void): Promise<void>;
+  storeNodeNow(changes: readonly NodeChange[]): Promise<void>;
+  /** The stored secret of a node (undefined before its first join). */
+  nodeSecret(id: string): Promise<NodeSecret | undefined>;
   /** The primary's state change: registry, store, event, 'node' event. */
   setState(record: NodeRecord, state: NodeState, data: Record<string, unknown>): void;
   emitNode(view: NodeView): void;
+}
+
+/** What the handlers of an authenticated native node's messages get (handlers/). */
+export interface NativeSession {
+  readonly host: NodeHost;
+  readonly record: NodeRecord;
+  readonly conn: Connection;
 }

@@ -2,7 +2,7 @@
 // them from the settings table (src/cli/settings.ts).
 
 import type { Logger } from '../common/logger.js';
-import type { Retention } from '../store/vitals-history.js';
+import type { Retention, StoreFactory } from '../store/store-api.js';
 import type { InfluxSinkOptions } from './influx-sink.js';
 
 export interface PrimaryOptions {
@@ -27,6 +27,8 @@ export interface PrimaryOptions {
   retention?: Partial<Retention>;
   /** How often finished minutes are rolled up and expired history pruned, ms. Default 30000. */
   pruneIntervalMs?: number;
+  /** Opens the store the primary runs on. Default: SQLite in DATA/primary.db (openSqliteStore). */
+  store?: StoreFactory;
   /** Also write vitals to this InfluxDB 1.x (off without a URL). */
   influx?: Omit<InfluxSinkOptions, 'logger'>;
   /** picluster version announced to nodes. */

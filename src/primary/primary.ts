@@ -1,7 +1,8 @@
 // The primary: listens on the cluster port, reads each connection's opening and hands it to a
-// native session (sessions.ts) or a legacy one (legacy-session.ts); keeps the registry and the
-// store, acknowledges vitals once committed, and owns every node state change. A node's link
-// dying never reaches further than its own session.
+// native session (sessions.ts) or a legacy one (legacy-nodes.ts); keeps the registry, runs the
+// store it is given (a factory: SQLite by default), and owns every node state change. Vitals go
+// through the VitalsIngest (stored, then acknowledged). A node's link dying never reaches further
+// than its own session.
 
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
@@ -10,36 +11,37 @@ import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection.js';
-import { DisconnectionError, PiclusterError } from '../protocol/errors.js';
-import type { VitalsPayload } from '../protocol/messages.js';
+import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
-import type { StoredSample } from '../store/store.js';
-import { Store } from '../store/store.js';
-import type { Retention } from '../store/vitals-history.js';
-import { VitalsWriter } from '../store/vitals-writer.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store, StoreReader } from '../store/store-api.js';
+import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
-import { InfluxSink, type InfluxSinkOptions, type InfluxSinkStats } from './influx-sink.js';
-import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-session.js';
+import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
+import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import type { NodeHost, PrimaryStats } from './node-host.js';
 import { readOpening } from './opening.js';
 import type { PrimaryOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 import { NativeSessions } from './sessions.js';
+import { VitalsIngest } from './vitals-ingest.js';
 
 export type { PrimaryOptions, PrimaryStats };
 
 export type PrimaryState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
 
-export interface PrimaryEvents {
-  /** A node's record changed state (joined, lost, left). */
-  node: [node: NodeView];
-  /** A sample was committed and acknowledged. */
-  vitals: [nodeId: string, sample: VitalsPayload];
+export interface PrimaryEvents extends ClusterEvents {
+  /** The primary's own state changed. */
+  state: [state: PrimaryState];
   listening: [port: number];
 }
 
-export class Primary extends EventEmitter<PrimaryEvents> {
+type ResolvedOptions = Required<
+  Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store'>
+>;
+
+export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView {
   readonly dataDir: string;
   readonly registry = new Registry();
   readonly stats: PrimaryStats = {
@@ -51,31 +53,29 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     framesIn: 0,
     duplicates: 0,
   };
-  readonly #options: Required<Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx'>>;
-  readonly #retention: Partial<Retention> | undefined;
-  readonly #influxOptions: Omit<InfluxSinkOptions, 'logger'> | undefined;
-  #upkeep: HistoryUpkeep | undefined;
-  #influx: InfluxSink | undefined;
-  /** Node rows and events, in batches (see NodeWriter). */
-  #nodeWriter: NodeWriter | undefined;
+  readonly #options: ResolvedOptions;
+  readonly #given: Pick<PrimaryOptions, 'token' | 'retention' | 'influx' | 'store'>;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
   #store: Store | undefined;
-  #writer: VitalsWriter | undefined;
+  #upkeep: HistoryUpkeep | undefined;
+  #influx: InfluxSink | undefined;
+  /** Node rows and events, in batches (see NodeWriter). */
+  #nodeWriter: NodeWriter | undefined;
+  #ingest: VitalsIngest | undefined;
   #token = '';
   #primaryId = '';
   #handshakes = 0;
   #legacy: LegacyNodes | undefined;
   #native: NativeSessions | undefined;
   readonly #sockets = new Set<net.Socket>();
-  readonly #tokenGiven: string | undefined;
   #unknownOpeningLogged = 0;
 
   constructor(options: PrimaryOptions = {}) {
     super();
     this.dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
-    this.#tokenGiven = options.token;
+    this.#given = { token: options.token, retention: options.retention, influx: options.influx, store: options.store };
     this.#log = options.logger ?? silentLogger;
     this.#options = {
       port: options.port ?? DEFAULTS.port,
@@ -92,13 +92,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     };
     const { maxFrameBytes } = this.#options;
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {
-      throw new PiclusterError(
-        'ERR_CONFIG',
+      throw new ConfigError(
         `maxFrameBytes must be an integer from 1024 to ${DEFAULTS.maxFrameBytesCeiling}, got ${maxFrameBytes}`,
       );
     }
-    this.#retention = options.retention;
-    this.#influxOptions = options.influx;
   }
 
   get state(): PrimaryState {
@@ -129,24 +126,38 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   /** Commits, samples and the last commit's duration of the vitals writer (for /metrics). */
-  get writerStats(): Readonly<VitalsWriter['stats']> | undefined {
-    return this.#writer?.stats;
+  get writerStats(): ClusterView['writerStats'] {
+    return this.#ingest?.writerStats;
   }
 
-  /** The node writer's counters and the node changes it holds for a locked database (for /metrics). */
-  get nodeWriterStats(): (Readonly<NodeWriter['stats']> & { held: number }) | undefined {
+  /** The node writer's counters and the node changes it holds for a locked store (for /metrics). */
+  get nodeWriterStats(): ClusterView['nodeWriterStats'] {
     const writer = this.#nodeWriter;
     return writer && { ...writer.stats, held: writer.held };
   }
 
+  /** The store this primary runs on (after start). */
   get store(): Store {
     if (!this.#store) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
     return this.#store;
   }
 
+  /** History and the events log, read-only (what the web reads). */
+  get history(): StoreReader {
+    return this.store;
+  }
+
   /** True once the listener and the store are up (what /healthz reports). */
   get ready(): boolean {
     return this.#state === 'listening';
+  }
+
+  get nodeCount(): number {
+    return this.registry.size;
+  }
+
+  get onlineCount(): number {
+    return this.registry.onlineCount;
   }
 
   nodes(): NodeView[] {
@@ -158,45 +169,52 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     return record && toView(record);
   }
 
+  nodeRecords(): Iterable<Readonly<NodeView>> {
+    return this.registry.all();
+  }
+
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `primary already ${this.#state}`);
-    this.#state = 'starting';
+    this.#setState('starting');
     mkdirSync(this.dataDir, { recursive: true });
     this.#primaryId = loadOrCreatePrimaryId(this.dataDir);
-    this.#token = this.#tokenGiven ?? loadOrCreateToken(this.tokenFile, this.#options.port, this.#log);
-    const store = new Store(join(this.dataDir, 'primary.db'), { retention: this.#retention });
+    this.#token = this.#given.token ?? loadOrCreateToken(this.tokenFile, this.#options.port, this.#log);
+    const store = await (this.#given.store ?? openSqliteStore)({
+      dataDir: this.dataDir,
+      retention: this.#given.retention,
+    });
     this.#store = store;
-    const markedLost = store.markOnlineNodesLost();
-    this.registry.load(store.allNodes(), (id) => store.latestVitals(id));
+    const markedLost = await store.markOnlineNodesLost();
+    this.registry.load(await store.loadNodes());
     if (markedLost > 0)
       this.#log.info({ nodes: markedLost }, 'nodes online at the last stop are lost until they reconnect');
     this.#nodeWriter = new NodeWriter(store, { logger: this.#log });
-    this.#writer = new VitalsWriter(store, {
+    if (this.#given.influx) this.#influx = new InfluxSink({ ...this.#given.influx, logger: this.#log });
+    this.#ingest = new VitalsIngest({
+      store,
+      registry: this.registry,
+      stats: this.stats,
       logger: this.#log,
-      onStored: (stored, batch) => this.#acknowledge(stored, batch),
-      onFailed: (nodeIds) => {
-        // Their samples stay in the nodes' outboxes: a fresh session resends them.
-        for (const id of nodeIds) this.registry.get(id)?.session?.destroy('storing vitals failed');
-      },
+      influx: this.#influx,
+      onStored: (nodeId, vitals) => this.emit('vitals', nodeId, vitals),
     });
+    const nodeWriter = this.#nodeWriter;
     const host: NodeHost = {
       registry: this.registry,
       log: this.#log,
       stats: this.stats,
-      addVitals: (id, sample, at) => this.#writer?.add(id, sample, at),
-      storeNode: (apply) => this.#nodeWriter?.post(apply),
-      storeNodeNow: (apply) => (this.#nodeWriter as NodeWriter).write(apply),
-      setState: (record, state, data) => this.#setState(record, state, data),
+      primary: { id: this.#primaryId, version: this.#options.version, maxFrameBytes: this.#options.maxFrameBytes },
+      ingest: this.#ingest,
+      storeNode: (changes) => nodeWriter.post(changes),
+      storeNodeNow: (changes) => nodeWriter.write(changes),
+      nodeSecret: (id) => store.nodeSecret(id),
+      setState: (record, state, data) => this.#setNodeState(record, state, data),
       emitNode: (view) => this.emit('node', view),
     };
     this.#native = new NativeSessions({
       host,
-      primaryId: this.#primaryId,
       token: this.#token,
-      version: this.#options.version,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
-      maxFrameBytes: this.#options.maxFrameBytes,
-      secretOf: (id) => this.#store?.getNodeSecret(id),
     });
     if (this.#options.legacy) {
       this.#legacy = new LegacyNodes({
@@ -220,11 +238,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     server.on('error', (err) => this.#log.error({ err }, 'cluster listener error'));
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);
-    if (this.#influxOptions) {
-      this.#influx = new InfluxSink({ ...this.#influxOptions, logger: this.#log });
-      this.#influx.start();
-    }
-    this.#state = 'listening';
+    this.#influx?.start();
+    this.#setState('listening');
     this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
     this.emit('listening', this.port);
   }
@@ -232,7 +247,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   /** Closes every session (nodes become lost, not left), flushes storage, closes the store. */
   async stop(): Promise<void> {
     if (this.#state !== 'listening' && this.#state !== 'starting') return;
-    this.#state = 'stopping';
+    this.#setState('stopping');
     this.#upkeep?.stop();
     const closed = new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
@@ -240,23 +255,31 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#legacy?.closeAll();
     for (const socket of this.#sockets) socket.destroy();
     await closed;
-    this.#writer?.close();
-    this.#nodeWriter?.close();
+    await this.#ingest?.close();
+    await this.#nodeWriter?.close();
     await this.#influx?.stop();
-    this.#store?.close();
-    this.#state = 'stopped';
+    await this.#store?.close();
+    this.#setState('stopped');
     this.#log.info({}, 'primary stopped');
   }
 
   /** Sends a request to an online node. */
   request(nodeId: string, type: string, payload: unknown = {}, options?: RequestOptions): Promise<unknown> {
     const record = this.registry.get(nodeId);
-    if (record?.legacy) return Promise.reject(new PiclusterError('ERR_BAD_REQUEST', `${nodeId} is a legacy node`));
+    if (record?.legacy) return Promise.reject(new RequestError('ERR_BAD_REQUEST', `${nodeId} is a legacy node`));
     const session = record?.session;
     if (!session) {
       return Promise.reject(new DisconnectionError('ERR_CLOSED', `node ${nodeId} is not connected`));
     }
     return session.request(type, payload, options);
+  }
+
+  /** The one place the primary's own state changes. */
+  #setState(state: PrimaryState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#log.debug({ state }, 'primary state');
+    this.emit('state', state);
   }
 
   async #onSocket(socket: net.Socket): Promise<void> {
@@ -270,7 +293,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       return;
     }
     this.#handshakes++;
-    const startedAt = Date.now();
+    const startedAt = performance.now();
     let released = false;
     const release = () => {
       if (!released) this.#handshakes--;
@@ -278,7 +301,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     };
     try {
       const opening = await readOpening(socket, this.#options.handshakeTimeoutMs);
-      const remainingMs = Math.max(1, this.#options.handshakeTimeoutMs - (Date.now() - startedAt));
+      const remainingMs = Math.max(1, this.#options.handshakeTimeoutMs - (performance.now() - startedAt));
       if (opening.kind === 'legacy' && this.#legacy) {
         this.#legacy.accept(socket, opening.rest, remainingMs, release);
       } else if (opening.kind !== 'native') {
@@ -312,24 +335,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     socket.destroy();
   }
 
-  /** After a commit: remember the new seqs and latest samples, acknowledge to live sessions. */
-  #acknowledge(stored: Map<string, number>, batch: readonly StoredSample[]): void {
-    for (const { nodeId, sample, receivedAt } of batch) {
-      const record = this.registry.get(nodeId);
-      if (!record) continue;
-      if (sample.seq >= (record.vitals?.seq ?? 0)) record.vitals = { ...sample, receivedAt };
-      this.#influx?.write({ id: nodeId, name: record.name }, { ...sample, receivedAt });
-    }
-    for (const [nodeId, seq] of stored) {
-      const record = this.registry.get(nodeId);
-      if (!record) continue;
-      if (seq > record.lastSeq) record.lastSeq = seq;
-      if (record.session?.state === 'open') record.session.send('ack', { seq: record.lastSeq });
-      if (record.vitals) this.emit('vitals', nodeId, record.vitals);
-    }
-  }
-
-  #setState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void {
+  #setNodeState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void {
     const now = Date.now();
     record.state = state;
     // lastSeen is when the node was last heard from: a lost node was not heard now.
@@ -340,10 +346,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       // failure (full disk, a lock) is logged by the writer; the registry stays right and the
       // store catches up at the node's next change (and at start).
       const { id, lastSeen, connectedSince, lastSeq } = record;
-      this.#nodeWriter?.post((store) => {
-        store.setNodeState(id, state, lastSeen, connectedSince, lastSeq);
-        store.addEvent(now, id, state, data);
-      });
+      this.#nodeWriter?.post([
+        { op: 'state', id, state, at: lastSeen, connectedSince, lastSeq },
+        { op: 'event', ts: now, nodeId: id, type: state, data },
+      ]);
     }
     if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
     this.emit('node', toView(record));

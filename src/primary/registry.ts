@@ -3,9 +3,8 @@
 // /metrics without touching SQLite.
 
 import type { Connection } from '../connection/connection.js';
-import type { VitalsPayload } from '../protocol/messages.js';
 import type { NodeState, NodeView, PagedNode } from '../protocol/node-view.js';
-import type { NodeRow } from '../store/store.js';
+import type { StoredNode } from '../store/store-api.js';
 
 export type { NodeState, NodeView, PagedNode };
 
@@ -20,13 +19,8 @@ export class Registry {
   readonly #nodes = new Map<string, NodeRecord>();
 
   /** Loads the nodes the store remembers (their state as stored). */
-  load(rows: readonly NodeRow[], latest: (id: string) => (VitalsPayload & { receivedAt: number }) | null): void {
-    for (const row of rows) {
-      const vitals = latest(row.id);
-      // A legacy node's sample has no uptime: the store gives it back as NULL; it is absent.
-      if (vitals?.uptimeS === null) delete (vitals as Partial<VitalsPayload>).uptimeS;
-      this.#nodes.set(row.id, { ...row, vitals, session: undefined });
-    }
+  load(nodes: readonly StoredNode[]): void {
+    for (const node of nodes) this.#nodes.set(node.id, { ...node, session: undefined });
   }
 
   get(id: string): NodeRecord | undefined {

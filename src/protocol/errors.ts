@@ -25,9 +25,14 @@ export type DisconnectionCode =
   | 'ERR_CLOSED'
   | 'ERR_SOCKET';
 
+/** Codes of store failures: the database could not do what was asked. */
+export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_BUSY' | 'ERR_STORE_CLOSED' | 'ERR_STORE_SCHEMA';
+
 export type ErrorCode =
   | ProtocolErrorCode
   | DisconnectionCode
+  | StoreErrorCode
+  | 'ERR_INFLUX'
   | 'ERR_REQUEST_TIMEOUT'
   | 'ERR_BACKPRESSURE'
   | 'ERR_ABORTED'
@@ -87,6 +92,42 @@ export class AuthError extends PiclusterError {
   constructor(message: string, options?: { cause?: unknown; usedSecret?: boolean }) {
     super('ERR_AUTH', message, options);
     this.usedSecret = options?.usedSecret ?? false;
+  }
+}
+
+/** The two sides share no protocol version: upgrade one of them. */
+export class VersionError extends PiclusterError {
+  constructor(message: string) {
+    super('ERR_VERSION', message);
+  }
+}
+
+/** A request named nothing that exists (ERR_NOT_FOUND) or was malformed (ERR_BAD_REQUEST): fix the request. */
+export class RequestError extends PiclusterError {
+  declare readonly code: 'ERR_BAD_REQUEST' | 'ERR_NOT_FOUND';
+  constructor(code: 'ERR_BAD_REQUEST' | 'ERR_NOT_FOUND', message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * The store could not do what was asked. ERR_STORE_BUSY: another process holds the database
+ * locked, retry soon; ERR_STORE_SCHEMA: a database this code cannot read; ERR_STORE_CLOSED: used
+ * after close; ERR_STORE: anything else (the driver's error is the `cause`).
+ */
+export class StoreError extends PiclusterError {
+  declare readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** InfluxDB answered with an error: an HTTP `status`, or 200 with an error inside the result. */
+export class InfluxError extends PiclusterError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super('ERR_INFLUX', message);
+    this.status = status;
   }
 }
 

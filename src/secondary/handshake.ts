@@ -3,8 +3,9 @@
 // fake primary cannot order this node around.
 
 import type { Connection } from '../connection/connection.js';
+import { MessageDispatcher } from '../connection/dispatch.js';
 import { clientProof, randomHex, secretsEqual, serverProof } from '../protocol/auth.js';
-import { AuthError, DisconnectionError, PiclusterError, RemoteError } from '../protocol/errors.js';
+import { AuthError, DisconnectionError, ProtocolError, RemoteError, VersionError } from '../protocol/errors.js';
 import { type HelloPayload, type Message, PROTOCOL_VERSION, type WelcomePayload } from '../protocol/messages.js';
 
 export interface HandshakeOptions {
@@ -29,10 +30,9 @@ export interface HandshakeResult {
 }
 
 export async function handshake(conn: Connection, options: HandshakeOptions): Promise<HandshakeResult> {
-  const hello = (await nextMessage(conn, 'hello', options.timeoutMs)).p as HelloPayload;
+  const hello = await nextHello(conn, options.timeoutMs);
   if (hello.protocol.min > PROTOCOL_VERSION || hello.protocol.max < PROTOCOL_VERSION) {
-    throw new PiclusterError(
-      'ERR_VERSION',
+    throw new VersionError(
       `protocol versions do not overlap: the primary speaks ${hello.protocol.min}..${hello.protocol.max}, this node ${PROTOCOL_VERSION}`,
     );
   }
@@ -65,8 +65,7 @@ export async function handshake(conn: Connection, options: HandshakeOptions): Pr
     if (err instanceof RemoteError && err.remoteCode === 'ERR_AUTH') {
       throw new AuthError(err.message, { usedSecret: secret !== undefined });
     }
-    if (err instanceof RemoteError && err.remoteCode === 'ERR_VERSION')
-      throw new PiclusterError('ERR_VERSION', err.message);
+    if (err instanceof RemoteError && err.remoteCode === 'ERR_VERSION') throw new VersionError(err.message);
     throw err;
   }
   if (
@@ -86,23 +85,23 @@ export async function handshake(conn: Connection, options: HandshakeOptions): Pr
   };
 }
 
-/** The next one-way message of type `type`; anything else first is a protocol violation. */
-function nextMessage(conn: Connection, type: string, timeoutMs: number): Promise<Message> {
+/** The primary's `hello`, which must be the first message; anything else first is a protocol violation. */
+function nextHello(conn: Connection, timeoutMs: number): Promise<HelloPayload> {
   return new Promise((resolve, reject) => {
-    const done = (err: Error | undefined, message?: Message) => {
+    const done = (err: Error | undefined, hello?: HelloPayload) => {
       clearTimeout(timer);
       conn.off('message', onMessage);
       conn.off('disconnect', onDisconnect);
       if (err) reject(err);
-      else resolve(message as Message);
+      else resolve(hello as HelloPayload);
     };
-    const onMessage = (message: Message) =>
-      message.t === type
-        ? done(undefined, message)
-        : done(new PiclusterError('ERR_BAD_REQUEST', `expected "${type}" from the primary, got "${message.t}"`));
+    const first = new MessageDispatcher<undefined>({ hello: (hello) => done(undefined, hello) }, (message) =>
+      done(new ProtocolError('ERR_INVALID_MESSAGE', `expected "hello" from the primary, got "${message.t}"`)),
+    );
+    const onMessage = (message: Message) => first.dispatch(message, undefined);
     const onDisconnect = (err: DisconnectionError) => done(err);
     const timer = setTimeout(
-      () => done(new DisconnectionError('ERR_PEER_TIMEOUT', `no "${type}" from the primary within ${timeoutMs} ms`)),
+      () => done(new DisconnectionError('ERR_PEER_TIMEOUT', `no "hello" from the primary within ${timeoutMs} ms`)),
       timeoutMs,
     );
     conn.on('message', onMessage);

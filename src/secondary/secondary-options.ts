@@ -4,6 +4,7 @@
 import type { Logger } from '../common/logger.js';
 import type { ReconnectOptions } from '../connection/backoff.js';
 import type { Connection } from '../connection/connection.js';
+import type { VitalsSource } from '../node/vitals-reader.js';
 import type { DisconnectionError, PiclusterError } from '../protocol/errors.js';
 import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
 import type { PrimaryAddress } from './primary-address.js';
@@ -31,7 +32,7 @@ export interface SecondaryOptions {
   version?: string;
   logger?: Logger;
   /** Where samples come from (tests inject fakes). Default: a VitalsReader on this machine. */
-  vitals?: { read(): Promise<Omit<VitalsPayload, 'seq'>> };
+  vitals?: VitalsSource;
   /** Machine info (default: read from this machine). */
   machineInfo?: () => Promise<InfoPayload>;
   /** This machine's id (default: /etc/machine-id). */

@@ -1,6 +1,7 @@
 // The agent on every node: dial the primary (one address after another), open, hand-shake, send
-// machine info and the vitals outbox in order, answer requests, and reconnect forever with capped,
-// jittered backoff. One `async` loop owns the link (nats' dial loop); one state field.
+// machine info, hand the link to the vitals sender, answer requests, and reconnect forever with
+// capped, jittered backoff. One `async` loop owns the link (nats' dial loop); one state field.
+// Messages from the primary go through the dispatch tables of handlers/.
 
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
@@ -10,17 +11,26 @@ import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff, sleep } from '../connection/backoff.js';
 import { dial } from '../connection/connect.js';
 import { Connection, type RequestHandler, type RequestOptions } from '../connection/connection.js';
+import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
 import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
-import { AuthError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
-import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
+import {
+  AuthError,
+  ConfigError,
+  DisconnectionError,
+  PiclusterError,
+  ProtocolError,
+  VersionError,
+} from '../protocol/errors.js';
+import type { InfoPayload } from '../protocol/messages.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
+import { AGENT_MESSAGES, AGENT_REQUESTS, type AgentSession } from './handlers/index.js';
 import { handshake } from './handshake.js';
 import { loadNodeIdentity, SecretStore } from './identity.js';
 import { Outbox } from './outbox.js';
 import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
-
 import type { SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState } from './secondary-options.js';
+import { VitalsSender } from './vitals-sender.js';
 
 export type { PrimaryAddress, SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState };
 
@@ -37,35 +47,30 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   readonly #handlers = new Map<string, RequestHandler>();
   readonly #teardowns: Array<() => void> = [];
   readonly #abort = new AbortController();
+  readonly #messages: MessageDispatcher<AgentSession>;
   #outbox: Outbox | undefined;
+  #sender: VitalsSender | undefined;
   #secrets: SecretStore | undefined;
   #machineId: string | undefined;
   #info: InfoPayload | undefined;
-  #vitals: { read(): Promise<Omit<VitalsPayload, 'seq'>> } | undefined;
   #conn: Connection | undefined;
-  #sampler: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
-  #secretRejected = false;
+  /** What the next handshake proves: the node secret, or the token once the primary refused the secret. */
+  #credential: 'secret' | 'token' = 'secret';
   #lastFailure = '';
-  /** Highest seq written to the current session (samples are sent strictly in order). */
-  #sentSeq = 0;
-  #ackedSeq = 0;
-  #pumping = false;
-  #warnedLargeSample = false;
-  /** The outbox's last seq when this process started, and whether a primary welcomed us since. */
-  #startSeq = 0;
-  #welcomed = false;
 
   constructor(options: SecondaryOptions) {
     super();
     this.#options = options;
     this.primaries = typeof options.primary === 'string' ? parsePrimaries(options.primary) : options.primary;
-    if (this.primaries.length === 0) throw new PiclusterError('ERR_CONFIG', 'no primary address given');
+    if (this.primaries.length === 0) throw new ConfigError('no primary address given');
     this.dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
     this.name = options.name ?? hostname();
     this.labels = options.labels ?? {};
     this.#log = options.logger ?? silentLogger;
     this.#backoff = new Backoff(options.reconnect);
+    // One-way messages no handler takes are the plugins' (the 'message' event).
+    this.#messages = new MessageDispatcher(AGENT_MESSAGES, (message, { conn }) => this.emit('message', message, conn));
   }
 
   get nodeId(): string {
@@ -142,20 +147,26 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.#nodeId = identity.nodeId;
     if (identity.createdBecause) this.#log.info({ nodeId: this.#nodeId }, `new node id (${identity.createdBecause})`);
     this.#secrets = new SecretStore(this.dataDir);
-    this.#outbox = new Outbox(join(this.dataDir, 'outbox.jsonl'), {
+    const outbox = new Outbox(join(this.dataDir, 'outbox.jsonl'), {
       maxSamples: this.#options.outboxMaxSamples,
       logger: this.#log,
     });
+    this.#outbox = outbox;
     // /proc and /sys only: systeminformation would stay loaded for the agent's whole life (2.4 MB).
     this.#info = await (
       this.#options.machineInfo ??
       (() => readMachineInfo({ version: this.#version, useLibrary: false, logger: this.#log }))
     )();
-    this.#vitals = this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir });
-    this.#startSeq = this.#outbox.lastSeq;
-    const periodMs = this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs;
-    this.#sampler = setInterval(() => void this.#takeSample(), periodMs);
-    void this.#takeSample();
+    this.#sender = new VitalsSender({
+      outbox,
+      source: this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir }),
+      periodMs: this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs,
+      inFlight: DEFAULTS.vitalsInFlight,
+      logger: this.#log,
+      onSample: (sample) => this.emit('sample', sample),
+      onAck: (seq) => this.emit('ack', seq),
+    });
+    this.#sender.start();
     this.#loop = this.#run();
   }
 
@@ -164,10 +175,10 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return this.#loop;
     const conn = this.connection;
     this.#setState('stopping');
-    clearInterval(this.#sampler);
+    this.#sender?.stop();
     for (const teardown of this.#teardowns.splice(0)) teardown();
     if (conn) {
-      await this.#waitForAcks(this.#options.stopTimeoutMs ?? 2_000);
+      await this.#sender?.waitForAcks(this.#options.stopTimeoutMs ?? 2_000);
       try {
         conn.send('bye', { reason });
       } catch (err) {
@@ -220,7 +231,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     const summary = err instanceof PiclusterError ? `${err.code} ${err.message}` : String(err);
     const isNew = summary !== this.#lastFailure;
     this.#lastFailure = summary;
-    if (err instanceof AuthError || (err instanceof PiclusterError && err.code === 'ERR_VERSION')) {
+    if (err instanceof AuthError || err instanceof VersionError) {
       if (isNew) this.#log.error({ primary: where, code: err.code }, `primary refused this node: ${err.message}`);
       this.emit('authFailed', err);
       // The primary no longer knows our secret: retry at once with the token, once. Any other
@@ -255,10 +266,10 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         version: this.#version,
         machineId: this.#machineId ?? '',
         token: this.#options.token,
-        secretFor: (primaryId) => (this.#secretRejected ? undefined : secrets.get(primaryId, this.#nodeId)),
+        secretFor: (primaryId) => (this.#credential === 'secret' ? secrets.get(primaryId, this.#nodeId) : undefined),
         timeoutMs: handshakeMs,
       }).catch((err: unknown) => {
-        if (err instanceof AuthError && err.usedSecret) this.#secretRejected = true;
+        if (err instanceof AuthError && err.usedSecret) this.#credential = 'token';
         conn.destroy('handshake failed');
         throw err;
       });
@@ -269,7 +280,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
           conn.destroy('cannot keep the node secret');
           throw err;
         }
-        this.#secretRejected = false;
+        this.#credential = 'secret';
       }
       conn.setHeartbeatInterval(result.heartbeatMs);
       // The primary's frame limit, both ways: a larger message sent would cost the link, so it is
@@ -296,38 +307,11 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   }
 
   #serve(conn: Connection, lastSeq: number): void {
-    const outbox = this.#outbox as Outbox;
+    const sender = this.#sender as VitalsSender;
+    const session: AgentSession = { conn, sender, info: this.#info };
     for (const [type, handler] of this.#handlers) conn.handle(type, handler);
-    conn.handle('query', (payload) => this.#answerQuery(payload));
-    conn.on('message', (message) => {
-      if (message.t === 'ack') {
-        const { seq } = message.p as { seq: number };
-        try {
-          outbox.ack(seq);
-        } catch (err) {
-          // A full disk must not kill the agent: the sample stays in memory, acked or not.
-          this.#log.error({ err }, 'cannot record an ack in the outbox');
-        }
-        if (seq > this.#ackedSeq) this.#ackedSeq = seq;
-        // An ack past what this session sent (an older session's samples, stored late) moves both.
-        if (seq > this.#sentSeq) this.#sentSeq = seq;
-        this.emit('ack', seq);
-        void this.#pump(conn);
-      } else {
-        this.emit('message', message, conn);
-      }
-    });
-    if (!this.#welcomed) {
-      // Samples taken since start, before any primary saw them, carry seqs from our own outbox;
-      // if the primary already has those seqs (our outbox lost its tail, e.g. a power cut), they
-      // are renumbered past its lastSeq instead of being dropped as duplicates.
-      outbox.renumberUnsent(this.#startSeq, lastSeq);
-      this.#welcomed = true;
-    }
-    outbox.ack(lastSeq);
-    outbox.advanceTo(lastSeq);
-    this.#sentSeq = lastSeq;
-    this.#ackedSeq = lastSeq;
+    handleRequests(conn, AGENT_REQUESTS, session);
+    conn.on('message', (message) => this.#messages.dispatch(message, session));
     if (this.#info) {
       try {
         conn.send('info', this.#info);
@@ -336,125 +320,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         this.#log.warn({ err }, "machine info is larger than the primary's frame limit: not sent");
       }
     }
-    void this.#pump(conn);
-  }
-
-  /**
-   * Sends one sample; false when the write queue is full (wait for 'drain'). A sample over the
-   * primary's frame limit (a host with very many disks or interfaces, a small limit) goes without
-   * its disk and network lists, or, if even that is too large, is skipped: one sample must not
-   * stop every later one (the next stored seq acknowledges past it).
-   */
-  #sendVitals(conn: Connection, sample: VitalsPayload): boolean {
-    try {
-      return conn.send('vitals', sample);
-    } catch (err) {
-      if (!isTooLarge(err)) throw err;
-      if (!this.#warnedLargeSample) {
-        this.#warnedLargeSample = true;
-        this.#log.warn(
-          { err, seq: sample.seq, disks: sample.disks.length, nets: sample.nets.length },
-          "a vitals sample is larger than the primary's frame limit: sent without its disks and networks (logged once)",
-        );
-      }
-      try {
-        return conn.send('vitals', { ...sample, disks: [], nets: [] });
-      } catch (again) {
-        if (!isTooLarge(again)) throw again;
-        this.#log.warn(
-          { seq: sample.seq },
-          "a vitals sample is too large for the primary's frame limit even without its lists: skipped",
-        );
-        return true;
-      }
-    }
-  }
-
-  /**
-   * Sends unsent outbox samples in seq order, at most `vitalsInFlight` ahead of the acks (the
-   * next ack pumps again), waiting for 'drain' when the queue is full.
-   */
-  async #pump(conn: Connection): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    try {
-      for (;;) {
-        if (this.#conn !== conn || conn.state !== 'open') return;
-        const room = DEFAULTS.vitalsInFlight - (this.#sentSeq - this.#ackedSeq);
-        if (room <= 0) return;
-        const next = (this.#outbox as Outbox).after(this.#sentSeq, room);
-        if (next.length === 0) return;
-        for (const sample of next) {
-          if (!this.#sendVitals(conn, sample)) {
-            await new Promise<void>((done) => {
-              const finish = () => {
-                conn.off('drain', finish);
-                conn.off('disconnect', finish);
-                done();
-              };
-              conn.once('drain', finish);
-              conn.once('disconnect', finish);
-            });
-            break;
-          }
-          this.#sentSeq = sample.seq;
-        }
-      }
-    } catch (err) {
-      // The link dropped mid-send: the samples stay in the outbox for the next session.
-      this.#log.debug({ err }, 'vitals pump stopped');
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  async #takeSample(): Promise<void> {
-    let reading: Omit<VitalsPayload, 'seq'>;
-    try {
-      reading = await (this.#vitals as { read(): Promise<Omit<VitalsPayload, 'seq'>> }).read();
-    } catch (err) {
-      this.#log.warn({ err }, 'reading vitals failed');
-      return;
-    }
-    if (this.#state === 'stopping' || this.#state === 'stopped') return;
-    let sample: VitalsPayload;
-    try {
-      sample = (this.#outbox as Outbox).append(reading);
-    } catch (err) {
-      this.#log.error({ err }, 'cannot write the sample to the outbox (disk full?); sample lost');
-      return;
-    }
-    this.emit('sample', sample);
-    const conn = this.connection;
-    if (conn) void this.#pump(conn);
-  }
-
-  async #waitForAcks(timeoutMs: number): Promise<void> {
-    const outbox = this.#outbox as Outbox;
-    const deadline = Date.now() + timeoutMs;
-    while (outbox.size > 0 && Date.now() < deadline && this.#conn?.state === 'open') {
-      await new Promise<void>((done) => {
-        const onAck = () => {
-          clearTimeout(timer);
-          done();
-        };
-        const timer = setTimeout(
-          () => {
-            this.off('ack', onAck);
-            done();
-          },
-          Math.min(50, deadline - Date.now()),
-        );
-        this.once('ack', onAck);
-      });
-    }
-  }
-
-  async #answerQuery(payload: unknown): Promise<unknown> {
-    const { what } = payload as { what: string };
-    if (what === 'vitals') return (this.#vitals as { read(): Promise<Omit<VitalsPayload, 'seq'>> }).read();
-    if (what === 'info') return this.#info;
-    throw new PiclusterError('ERR_BAD_REQUEST', `a secondary does not answer query "${what}"`);
+    sender.attach(conn, lastSeq);
   }
 }
 

@@ -3,7 +3,7 @@
 // wait long behind it.
 
 import type { Logger } from '../common/logger.js';
-import type { Store } from './store.js';
+import type { Store } from './store-api.js';
 
 export class HistoryUpkeep {
   readonly #store: Store;
@@ -32,16 +32,16 @@ export class HistoryUpkeep {
   async run(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
-    const started = Date.now();
+    const started = performance.now();
     let removed = 0;
     const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
     try {
-      while (!this.#stopped && this.#store.rollupStep(Date.now())) await yieldToLoop();
+      while (!this.#stopped && (await this.#store.rollupStep(Date.now()))) await yieldToLoop();
       // The seqs the raw samples prove go to the nodes table before any of those samples go.
-      if (!this.#stopped) this.#store.catchUpNodes();
+      if (!this.#stopped) await this.#store.catchUpNodes();
       for (;;) {
         if (this.#stopped) return;
-        const n = this.#store.pruneChunk(Date.now());
+        const n = await this.#store.pruneChunk(Date.now());
         removed += n;
         if (n === 0) break;
         await yieldToLoop();
@@ -52,6 +52,6 @@ export class HistoryUpkeep {
     } finally {
       this.#running = false;
     }
-    if (removed > 0) this.#log.debug({ removed, ms: Date.now() - started }, 'pruned history');
+    if (removed > 0) this.#log.debug({ removed, ms: Math.round(performance.now() - started) }, 'pruned history');
   }
 }

@@ -1,7 +1,10 @@
-// The store layer's public surface.
+// The store layer's public surface: the seam (store-api.ts), the writers over it, and the
+// embedded SQLite implementation.
 
 export * from './history-upkeep.js';
-export * from './schema.js';
-export * from './store.js';
-export * from './vitals-history.js';
+export * from './node-writer.js';
+export * from './sqlite/schema.js';
+export * from './sqlite/sqlite-store.js';
+export * from './sqlite/vitals-history.js';
+export * from './store-api.js';
 export * from './vitals-writer.js';

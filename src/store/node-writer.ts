@@ -1,32 +1,33 @@
 // Node rows and the events log, written in batches: a burst of thousands of nodes joining (after a
-// primary restart) or going lost (a switch reboots) must not mean one fsync'd transaction each on
-// the event loop. Operations are applied in order, in one transaction per `flushMs`. A waiter
-// (an admission, which replies `welcome` only once the node is stored) learns of its commit or
-// failure; a posted operation (a state change) nobody waits for is logged if it fails. If a batch
-// fails, its operations are retried one transaction each, so one bad operation fails alone. A
-// database locked by another process (SQLITE_BUSY) fails the waiters at once and, for
-// `busyPauseMs`, new ones without touching SQLite (each attempt would cost a busy timeout): the
-// node retries its join. Posted operations are held meanwhile, in order, and written once the lock
-// is gone (a node's state change must not be lost to a lock); past `maxHeld` the oldest go.
+// primary restart) or going lost (a switch reboots) must not mean one fsync'd transaction each.
+// Operations (each a list of NodeChange, written together) are applied in order, one transaction
+// per `flushMs`, one transaction at a time. A waiter (an admission, which replies `welcome` only
+// once the node is stored) learns of its commit or failure; a posted operation (a state change)
+// nobody waits for is logged if it fails. If a batch fails, its operations are retried one
+// transaction each, so one bad operation fails alone. A store locked by another process
+// (ERR_STORE_BUSY) fails the waiters at once and, for `busyPauseMs`, new ones without trying (each
+// attempt would cost a busy timeout): the node retries its join. Posted operations are held
+// meanwhile, in order, and written once the lock is gone (a node's state change must not be lost
+// to a lock); past `maxHeld` the oldest go.
 
 import type { Logger } from '../common/logger.js';
-import { PiclusterError } from '../protocol/errors.js';
-import { isBusy, type Store } from './store.js';
+import { StoreError } from '../protocol/errors.js';
+import { isStoreBusy, type NodeChange, type Store } from './store-api.js';
 
 export interface NodeWriterOptions {
   /** Longest an operation waits for its transaction, ms. Default 10. */
   flushMs?: number;
-  /** After SQLITE_BUSY, how long operations fail without trying, ms. Default 1000. */
+  /** After a busy store, how long operations fail without trying, ms. Default 1000. */
   busyPauseMs?: number;
-  /** Posted operations held while the database is locked; past this the oldest go. Default 100,000. */
+  /** Posted operations held while the store is locked; past this the oldest go. Default 100,000. */
   maxHeld?: number;
   logger: Logger;
 }
 
-type Apply = (store: Store) => void;
-
 interface Operation {
-  apply: Apply;
+  /** Its place in the order operations were given (held ones are written in that order). */
+  n: number;
+  changes: readonly NodeChange[];
   settle?: (err?: unknown) => void;
 }
 
@@ -41,12 +42,15 @@ export class NodeWriter {
   #held: Operation[] = [];
   #timer: NodeJS.Timeout | undefined;
   #resumeTimer: NodeJS.Timeout | undefined;
+  /** The transaction being written: one at a time, so batches commit in the order they were taken. */
+  #writing: Promise<void> | undefined;
   /** End of the busy pause, on the monotonic clock (a wall-clock step must not stretch it). */
   #busyUntil = Number.NEGATIVE_INFINITY;
   #closed = false;
+  #next = 0;
   /**
    * Transactions committed; operations that failed; posted ones dropped (over maxHeld while
-   * locked); batches that found the database locked.
+   * locked); batches that found the store locked.
    */
   readonly stats = { commits: 0, failed: 0, dropped: 0, locked: 0 };
 
@@ -58,56 +62,88 @@ export class NodeWriter {
     this.#log = options.logger;
   }
 
-  /** Applies `apply` in the next batch; settles after its commit (or rejects with why not). */
-  write(apply: Apply): Promise<void> {
-    if (this.#closed) return Promise.reject(new PiclusterError('ERR_CLOSED', 'the store is closed'));
+  /** Applies `changes` in the next batch; settles after its commit (or rejects with why not). */
+  write(changes: readonly NodeChange[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
     if (this.#paused()) return Promise.reject(lockedError());
     return new Promise((resolve, reject) => {
-      this.#queue({ apply, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+      this.#queue({ n: this.#next++, changes, settle: (err) => (err === undefined ? resolve() : reject(err)) });
     });
   }
 
-  /** Applies `apply` in the next batch, nobody waiting: a failure is logged, not thrown. */
-  post(apply: Apply): void {
+  /** Applies `changes` in the next batch, nobody waiting: a failure is logged, not thrown. */
+  post(changes: readonly NodeChange[]): void {
     if (this.#closed) return;
-    if (this.#paused()) this.#hold([{ apply }]);
-    else this.#queue({ apply });
+    const op = { n: this.#next++, changes };
+    if (this.#paused()) this.#hold([op]);
+    else this.#queue(op);
   }
 
-  /** Posted operations waiting for a locked database. */
+  /** Posted operations waiting for a locked store. */
   get held(): number {
     return this.#held.length;
   }
 
-  /** Writes what is waiting now. */
-  flush(): void {
+  /** Writes what is waiting now (after the transaction in progress, if any). */
+  async flush(force = false): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    while (this.#writing) await this.#writing;
     const ops = this.#ops;
     if (ops.length === 0) return;
     this.#ops = [];
+    this.#writing = this.#write(ops, force);
     try {
-      this.#store.transaction(() => {
-        for (const op of ops) op.apply(this.#store);
-      });
+      await this.#writing;
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  /** Writes what is waiting, held operations too (one last try, pause or not), and takes no more. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#resumeTimer !== undefined) clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
+    this.#release(true);
+    await this.flush(true);
+    if (this.#held.length > 0) {
+      this.#log.error(
+        { operations: this.#held.length },
+        'the store is still locked; node changes held for it are lost',
+      );
+      this.#held = [];
+    }
+  }
+
+  async #write(ops: Operation[], force: boolean): Promise<void> {
+    if (!force && this.#paused()) {
+      // Locked while this batch waited for the one before: it waits out the pause too.
+      this.#onBusy(ops, false);
+      return;
+    }
+    try {
+      await this.#store.applyNodeChanges(
+        ops.length === 1 ? (ops[0] as Operation).changes : ops.flatMap((op) => op.changes),
+      );
       this.stats.commits++;
       for (const op of ops) op.settle?.();
       return;
     } catch (err) {
-      if (isBusy(err)) {
-        this.#onBusy(ops);
+      if (isStoreBusy(err)) {
+        this.#onBusy(ops, true);
         return;
       }
     }
     // Some operation failed: find which, one transaction each.
     for (const [i, op] of ops.entries()) {
       try {
-        this.#store.transaction(() => op.apply(this.#store));
+        await this.#store.applyNodeChanges(op.changes);
         this.stats.commits++;
         op.settle?.();
       } catch (err) {
-        if (isBusy(err)) {
-          this.#onBusy(ops.slice(i));
+        if (isStoreBusy(err)) {
+          this.#onBusy(ops.slice(i), true);
           return;
         }
         this.stats.failed++;
@@ -117,27 +153,11 @@ export class NodeWriter {
     }
   }
 
-  /** Writes what is waiting, held operations too (one last try, pause or not), and takes no more. */
-  close(): void {
-    this.#closed = true;
-    if (this.#resumeTimer !== undefined) clearTimeout(this.#resumeTimer);
-    this.#resumeTimer = undefined;
-    this.#release(true);
-    this.flush();
-    if (this.#held.length > 0) {
-      this.#log.error(
-        { operations: this.#held.length },
-        'the database is still locked; node changes held for it are lost',
-      );
-      this.#held = [];
-    }
-  }
-
   #queue(op: Operation): void {
     // Held operations go first: they were posted before this one.
     this.#release();
     this.#ops.push(op);
-    this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+    this.#timer ??= setTimeout(() => void this.flush(), this.#flushMs);
   }
 
   #paused(): boolean {
@@ -150,10 +170,7 @@ export class NodeWriter {
     const over = this.#held.length - this.#maxHeld;
     if (over > 0) {
       if (this.stats.dropped === 0) {
-        this.#log.error(
-          { maxHeld: this.#maxHeld },
-          'too many node changes held for the locked database; the oldest go',
-        );
+        this.#log.error({ maxHeld: this.#maxHeld }, 'too many node changes held for the locked store; the oldest go');
       }
       this.#held.splice(0, over);
       this.stats.dropped += over;
@@ -166,7 +183,7 @@ export class NodeWriter {
         // A timer may fire a little before the pause ends: wait for the rest of it.
         if (this.#paused()) return this.#hold([]);
         this.#release();
-        this.flush();
+        void this.flush();
       },
       Math.max(0, Math.ceil(this.#busyUntil - performance.now())),
     );
@@ -175,21 +192,24 @@ export class NodeWriter {
   /** Once the pause is over (or when `force`d), held operations join the next batch, ahead of newer ones. */
   #release(force = false): void {
     if (this.#held.length === 0 || (!force && this.#paused())) return;
-    this.#ops = [...this.#held, ...this.#ops];
+    this.#ops = mergeInOrder(this.#held, this.#ops);
     this.#held = [];
   }
 
-  #onBusy(ops: Operation[]): void {
-    const now = performance.now();
-    // Once per outage, not once per node.
-    if (now - this.#busyUntil > 10 * this.#busyPauseMs) {
-      this.#log.warn(
-        { operations: ops.length },
-        'the database is locked; joins are refused and node changes held until it is free',
-      );
+  /** `ops` found the store locked (`tried`) or came while it was: waiters fail, posted ones are held. */
+  #onBusy(ops: Operation[], tried: boolean): void {
+    if (tried) {
+      const now = performance.now();
+      // Once per outage, not once per node.
+      if (now - this.#busyUntil > 10 * this.#busyPauseMs) {
+        this.#log.warn(
+          { operations: ops.length },
+          'the store is locked; joins are refused and node changes held until it is free',
+        );
+      }
+      this.#busyUntil = now + this.#busyPauseMs;
+      this.stats.locked++;
     }
-    this.#busyUntil = now + this.#busyPauseMs;
-    this.stats.locked++;
     const posted: Operation[] = [];
     for (const op of ops) {
       if (op.settle) {
@@ -197,12 +217,22 @@ export class NodeWriter {
         op.settle(lockedError());
       } else posted.push(op);
     }
-    // Before anything held since: these were posted first.
-    this.#held = [...posted, ...this.#held];
+    // In the order they were posted, among those held already (some were posted before these).
+    this.#held = mergeInOrder(posted, this.#held);
     if (this.#held.length > 0) this.#hold([]);
   }
 }
 
-function lockedError(): PiclusterError {
-  return new PiclusterError('ERR_INTERNAL', 'the primary cannot store this now (its database is locked); retry');
+/** Two lists of operations, each in order, as one in order. */
+function mergeInOrder(a: Operation[], b: Operation[]): Operation[] {
+  const out: Operation[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length)
+    out.push((a[i] as Operation).n < (b[j] as Operation).n ? (a[i++] as Operation) : (b[j++] as Operation));
+  return out.concat(a.slice(i), b.slice(j));
+}
+
+function lockedError(): StoreError {
+  return new StoreError('ERR_STORE_BUSY', 'the primary cannot store this now (its database is locked); retry');
 }

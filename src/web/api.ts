@@ -5,7 +5,8 @@
 import type { Context, Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { streamSSE } from 'hono/streaming';
-import type { Primary } from '../primary/primary.js';
+import type { ClusterView } from '../primary/cluster-view.js';
+import { RequestError } from '../protocol/errors.js';
 import type { StreamHub, StreamMessage } from './stream-hub.js';
 
 const HOUR_MS = 3_600_000;
@@ -16,50 +17,50 @@ const MAX_CLIENT_QUEUE = 1000;
 
 export const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
-class BadRequest extends Error {}
+const badRequest = (message: string) => new RequestError('ERR_BAD_REQUEST', message);
 
 /** An integer query parameter within [min, max], or `fallback` when absent. */
 function intParam(c: Context, name: string, min: number, max: number, fallback: number): number {
   const text = c.req.query(name);
   if (text === undefined || text === '') return fallback;
-  if (!/^-?\d+$/.test(text)) throw new BadRequest(`${name} must be an integer, got "${text.slice(0, 40)}"`);
+  if (!/^-?\d+$/.test(text)) throw badRequest(`${name} must be an integer, got "${text.slice(0, 40)}"`);
   const value = Number(text);
-  if (value < min || value > max) throw new BadRequest(`${name} must be between ${min} and ${max}, got ${value}`);
+  if (value < min || value > max) throw badRequest(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
-export function registerApi(app: Hono, primary: Primary, hub: StreamHub): void {
+export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub): void {
   // JSON answers gzipped for clients that take it: /api/nodes for 1,000 nodes is about 1 MB of
   // repetitive JSON (the dashboard bench), a small fraction of that gzipped, for a phone on the
   // LAN (about 7 ms of zlib, off the event loop). Never the stream: its content type is left alone.
   app.use('/api/*', compress());
-  app.get('/api/nodes', (c) => c.json({ nodes: primary.nodes() }));
+  app.get('/api/nodes', (c) => c.json({ nodes: cluster.nodes() }));
 
   app.get('/api/nodes/:id', (c) => {
-    const node = primary.node(c.req.param('id'));
+    const node = cluster.node(c.req.param('id'));
     return node ? c.json(node) : c.json(errorBody('ERR_NOT_FOUND', `no node with id ${c.req.param('id')}`), 404);
   });
 
-  app.get('/api/nodes/:id/vitals', (c) => {
+  app.get('/api/nodes/:id/vitals', async (c) => {
     const id = c.req.param('id');
-    if (!primary.node(id)) return c.json(errorBody('ERR_NOT_FOUND', `no node with id ${id}`), 404);
+    if (!cluster.node(id)) return c.json(errorBody('ERR_NOT_FOUND', `no node with id ${id}`), 404);
     const now = Date.now();
     const to = intParam(c, 'to', 0, now + 24 * HOUR_MS, now);
     const from = intParam(c, 'from', 0, to, to - HOUR_MS);
-    if (to - from > MAX_RANGE_MS) throw new BadRequest(`the range from..to may span at most ${MAX_RANGE_MS} ms`);
+    if (to - from > MAX_RANGE_MS) throw badRequest(`the range from..to may span at most ${MAX_RANGE_MS} ms`);
     const stepMs = c.req.query('stepMs') ? intParam(c, 'stepMs', 1, MAX_RANGE_MS, 1) : undefined;
-    if (from >= to) throw new BadRequest('from must be before to');
-    const series = primary.store.vitalsSeries(id, from, to, stepMs, now);
+    if (from >= to) throw badRequest('from must be before to');
+    const series = await cluster.history.vitalsSeries(id, from, to, stepMs, now);
     return c.json({ nodeId: id, ...series });
   });
 
-  app.get('/api/events', (c) => {
+  app.get('/api/events', async (c) => {
     const node = c.req.query('node') || undefined;
     const since = intParam(c, 'since', 0, Number.MAX_SAFE_INTEGER, 0);
     const limit = intParam(c, 'limit', 1, 1000, 100);
     // Paging back through the log: the events older than the oldest id of the last page.
     const before = intParam(c, 'before', 1, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-    return c.json({ events: primary.store.events({ node, since, before, limit }) });
+    return c.json({ events: await cluster.history.events({ node, since, before, limit }) });
   });
 
   app.get('/api/stream', (c) => {
@@ -109,5 +110,3 @@ export function registerApi(app: Hono, primary: Primary, hub: StreamHub): void {
     });
   });
 }
-
-export { BadRequest };

@@ -10,8 +10,8 @@
 // for byte prom-client's own rendering of the same registry.
 
 import { Counter, collectDefaultMetrics, type Metric, Registry } from 'prom-client';
-import type { Primary } from '../primary/primary.js';
-import type { NodeRecord } from '../primary/registry.js';
+import type { ClusterView } from '../primary/cluster-view.js';
+import type { NodeView } from '../protocol/node-view.js';
 import { THROTTLE_FLAG_NAMES } from '../protocol/throttle.js';
 
 export interface Metrics {
@@ -67,7 +67,7 @@ interface NodeMetric {
   help: string;
   type: MetricType;
   /** Emits this node's series; emits nothing when the node lacks the value (absent, never 0). */
-  series(node: NodeRecord, emit: Emit): void;
+  series(node: Readonly<NodeView>, emit: Emit): void;
 }
 
 const MS_PER_S = 1000;
@@ -77,7 +77,7 @@ const HZ_PER_MHZ = 1e6;
 function single(
   name: string,
   help: string,
-  value: (node: NodeRecord) => number | undefined,
+  value: (node: Readonly<NodeView>) => number | undefined,
   type: MetricType = 'gauge',
 ): NodeMetric {
   return {
@@ -96,7 +96,7 @@ function perItem<T>(
   name: string,
   help: string,
   type: MetricType,
-  items: (node: NodeRecord) => readonly T[] | undefined,
+  items: (node: Readonly<NodeView>) => readonly T[] | undefined,
   series: (item: T) => [value: number, labels: Labels],
 ): NodeMetric {
   return {
@@ -111,7 +111,7 @@ function perItem<T>(
 
 const KNOWN_FLAGS: ReadonlySet<string> = new Set(THROTTLE_FLAG_NAMES);
 
-type Throttled = NonNullable<NonNullable<NodeRecord['vitals']>['throttled']>;
+type Throttled = NonNullable<NonNullable<Readonly<NodeView>['vitals']>['throttled']>;
 
 /**
  * A per-node metric of the throttle flags in `flags` (now or since boot): a 0/1 series for each
@@ -222,14 +222,14 @@ const NODE_METRICS: readonly NodeMetric[] = [
 const NO_LABELS: Labels = Object.freeze({}) as Labels;
 
 /** Renders `metric`'s series for every node the primary knows, at scrape time. */
-function nodeMetric(primary: Primary, metric: NodeMetric): ScrapeTimeMetric {
+function nodeMetric(cluster: ClusterView, metric: NodeMetric): ScrapeTimeMetric {
   const { name, help, type } = metric;
   // The primary is one process (no prom-client cluster aggregation): any aggregator would do;
   // 'first' says a node's value is not a sum over workers.
   const aggregator = 'first';
   const collect = (merge: boolean): Collected => {
     const values: Sample[] = [];
-    for (const node of primary.registry.all()) {
+    for (const node of cluster.nodeRecords()) {
       const nodeLabels = { node_id: node.id, node_name: node.name };
       metric.series(node, (value, extra) => {
         values.push(
@@ -271,16 +271,16 @@ function scalar(name: string, help: string, type: MetricType, read: () => number
   };
 }
 
-function internalMetrics(primary: Primary): ScrapeTimeMetric[] {
-  const { stats } = primary;
-  const writer = () => primary.writerStats;
+function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
+  const { stats } = cluster;
+  const writer = () => cluster.writerStats;
   return [
-    scalar('picluster_connected_nodes', 'Nodes with a live session.', 'gauge', () => primary.registry.onlineCount),
+    scalar('picluster_connected_nodes', 'Nodes with a live session.', 'gauge', () => cluster.onlineCount),
     scalar(
       'picluster_known_nodes',
       'Nodes the primary knows (online, lost or left).',
       'gauge',
-      () => primary.registry.size,
+      () => cluster.nodeCount,
     ),
     scalar(
       'picluster_frames_received_total',
@@ -342,13 +342,13 @@ function internalMetrics(primary: Primary): ScrapeTimeMetric[] {
       'picluster_store_node_changes_held',
       'Node state changes and events waiting for another process to release the database lock.',
       'gauge',
-      () => primary.nodeWriterStats?.held,
+      () => cluster.nodeWriterStats?.held,
     ),
     scalar(
       'picluster_store_node_changes_dropped_total',
       'Node changes dropped: more were held for a locked database than its bound (100,000).',
       'counter',
-      () => primary.nodeWriterStats?.dropped,
+      () => cluster.nodeWriterStats?.dropped,
     ),
     // A gauge of the latest commit: the writer keeps only that duration, and a summary or
     // histogram needs every commit observed as it happens (a hook in VitalsWriter).
@@ -359,16 +359,16 @@ function internalMetrics(primary: Primary): ScrapeTimeMetric[] {
   ];
 }
 
-/** The metrics of `primary`, in a registry of their own. */
-export function createMetrics(primary: Primary): Metrics {
+/** The metrics of a primary (its `cluster` view), in a registry of their own. */
+export function createMetrics(cluster: ClusterView): Metrics {
   const registry = new Registry();
   // prom-client never stops its GC observer and event-loop monitor: they keep their registry alive
-  // for the life of the process. Giving them a registry of their own keeps `primary` out of that.
+  // for the life of the process. Giving them a registry of their own keeps the primary out of that.
   const processRegistry = new Registry();
   collectDefaultMetrics({ register: processRegistry, prefix: 'picluster_' });
-  for (const metric of internalMetrics(primary)) registry.registerMetric(metric as unknown as Metric);
+  for (const metric of internalMetrics(cluster)) registry.registerMetric(metric as unknown as Metric);
   const perNode = new Map(NODE_METRICS.map((m) => [m.name, m]));
-  for (const metric of NODE_METRICS) registry.registerMetric(nodeMetric(primary, metric) as unknown as Metric);
+  for (const metric of NODE_METRICS) registry.registerMetric(nodeMetric(cluster, metric) as unknown as Metric);
   for (const metric of processRegistry.getMetricsAsArray()) {
     // prom-client's nodejs_active_{handles,requests,resources}_total are gauges (sums of the
     // per-type gauges it also exports): promtool rejects a gauge named *_total, so they are left out.
@@ -377,9 +377,9 @@ export function createMetrics(primary: Primary): Metrics {
   }
   /** Registry.metrics()'s text (metrics joined by a blank line, then a newline), piece by piece. */
   async function* chunks(): AsyncGenerator<string> {
-    const nodes = [...primary.registry.all()];
+    const nodes = [...cluster.nodeRecords()];
     // Each node's {node_id, node_name} text, escaped once per scrape.
-    const labelText = new Map<NodeRecord, string>();
+    const labelText = new Map<Readonly<NodeView>, string>();
     const metrics = registry.getMetricsAsArray();
     for (const [i, metric] of metrics.entries()) {
       const own = perNode.get(metric.name);
@@ -416,7 +416,11 @@ const SCRAPE_SLICE_NODES = 1000;
  * Registry prints a value with `labels` (extra) and `sharedLabels` {node_id, node_name}:
  * `name{extra...,node_id="…",node_name="…"} value`.
  */
-function renderSeries(metric: NodeMetric, nodes: readonly NodeRecord[], labelText: Map<NodeRecord, string>): string {
+function renderSeries(
+  metric: NodeMetric,
+  nodes: readonly Readonly<NodeView>[],
+  labelText: Map<Readonly<NodeView>, string>,
+): string {
   let text = '';
   let shared = '';
   const emit: Emit = (value, extra) => {

@@ -9,9 +9,10 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
-import type { Primary } from '../primary/primary.js';
+import type { ClusterView } from '../primary/cluster-view.js';
 import { randomHex } from '../protocol/auth.js';
-import { BadRequest, errorBody, registerApi } from './api.js';
+import { RequestError } from '../protocol/errors.js';
+import { errorBody, registerApi } from './api.js';
 import { isLoopback, WebAuth } from './auth.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { registerStatic } from './static.js';
@@ -42,10 +43,10 @@ export interface AppOptions {
 }
 
 /** The HTTP app (tests call `app.request()` without a socket). */
-export function createApp(primary: Primary, options: AppOptions | Logger = {}): Hono {
+export function createApp(cluster: ClusterView, options: AppOptions | Logger = {}): Hono {
   const { logger = silentLogger, hub, auth } = 'debug' in options ? { logger: options } : (options as AppOptions);
   const app = new Hono();
-  app.get('/healthz', (c) => (primary.ready ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
+  app.get('/healthz', (c) => (cluster.ready ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
   if (auth) {
     app.use('*', auth.guard);
     auth.register(app);
@@ -60,11 +61,11 @@ export function createApp(primary: Primary, options: AppOptions | Logger = {}): 
     });
     app.get('/api/session', (c) => c.json({ authenticated: true, csrfToken: null }));
   }
-  registerApi(app, primary, hub ?? new StreamHub(primary));
+  registerApi(app, cluster, hub ?? new StreamHub(cluster, { logger }));
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
   app.get('/metrics', (c) => {
-    metrics ??= createMetrics(primary);
+    metrics ??= createMetrics(cluster);
     // Streamed as it is rendered: a 10,000-node scrape is never one 30 MB string.
     const pieces = metrics.chunks();
     const encoder = new TextEncoder();
@@ -90,7 +91,8 @@ export function createApp(primary: Primary, options: AppOptions | Logger = {}): 
   registerStatic(app);
   app.notFound((c) => c.json(errorBody('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
-    if (err instanceof BadRequest) return c.json(errorBody('ERR_BAD_REQUEST', err.message), 400);
+    if (err instanceof RequestError)
+      return c.json(errorBody(err.code, err.message), err.code === 'ERR_NOT_FOUND' ? 404 : 400);
     // No stack traces to clients: the log has the details.
     logger.error({ err, path: c.req.path }, 'API request failed');
     return c.json(errorBody('ERR_INTERNAL', 'internal error'), 500);
@@ -98,15 +100,15 @@ export function createApp(primary: Primary, options: AppOptions | Logger = {}): 
   return app;
 }
 
-export async function startWebServer(primary: Primary, options: WebServerOptions): Promise<WebServer> {
+export async function startWebServer(cluster: ClusterView, options: WebServerOptions): Promise<WebServer> {
   const logger = options.logger ?? silentLogger;
-  const hub = new StreamHub(primary, { coalesceMs: options.streamCoalesceMs });
+  const hub = new StreamHub(cluster, { coalesceMs: options.streamCoalesceMs, logger });
   hub.start();
   const needsLogin = options.requireLogin === true || !isLoopback(options.bind);
   const auth = needsLogin
-    ? new WebAuth(options.adminToken ?? loadOrCreateAdminToken(primary.dataDir, logger))
+    ? new WebAuth(options.adminToken ?? loadOrCreateAdminToken(cluster.dataDir, logger))
     : undefined;
-  const app = createApp(primary, { logger, hub, auth });
+  const app = createApp(cluster, { logger, hub, auth });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: options.bind });
   server.listen(options.port, options.bind);
   try {

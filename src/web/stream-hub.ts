@@ -7,9 +7,10 @@
 // one); a client resuming from before that gets `reset`. Ids start at the start time × 1000, so
 // ids of an earlier run of the primary are always older than this run's (they get `reset` too).
 
-import type { Primary } from '../primary/primary.js';
-import type { NodeView } from '../primary/registry.js';
-import type { VitalsPayload } from '../protocol/messages.js';
+import { type Logger, silentLogger } from '../common/logger.js';
+import type { ClusterView } from '../primary/cluster-view.js';
+import type { NodeView } from '../protocol/node-view.js';
+import type { ReceivedVitals } from '../store/store-api.js';
 
 export interface StreamMessage {
   id: number;
@@ -26,28 +27,36 @@ export interface StreamHubOptions {
   bufferBytes?: number;
   /** With no client for this long, stop building messages until one comes, ms. Default 60000. */
   idleMs?: number;
+  logger?: Logger;
 }
 
 type Listener = (message: StreamMessage) => void;
 
 export class StreamHub {
-  readonly #primary: Primary;
+  readonly #cluster: ClusterView;
+  readonly #log: Logger;
   readonly #coalesceMs: number;
   readonly #bufferSize: number;
   readonly #bufferBytes: number;
   readonly #idleMs: number;
   #dormant = true;
-  #idleSince = Date.now();
+  #idleSince = performance.now();
   #bufferedBytes = 0;
   readonly #buffer: StreamMessage[] = [];
   readonly #listeners = new Set<Listener>();
   #nextId = Date.now() * 1000;
-  #pendingVitals = new Map<string, VitalsPayload & { receivedAt: number }>();
-  #lastEventId = 0;
+  #pendingVitals = new Map<string, ReceivedVitals>();
+  /** The newest event of the log already published; undefined until read after waking. */
+  #lastEventId: number | undefined;
+  /** Counts wakes: a read of the log's newest id that comes back after another wake is stale. */
+  #wakes = 0;
+  #reading = false;
+  #flushing = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(primary: Primary, options: StreamHubOptions = {}) {
-    this.#primary = primary;
+  constructor(cluster: ClusterView, options: StreamHubOptions = {}) {
+    this.#cluster = cluster;
+    this.#log = options.logger ?? silentLogger;
     this.#coalesceMs = options.coalesceMs ?? 1000;
     this.#bufferSize = options.bufferSize ?? 2000;
     this.#bufferBytes = options.bufferBytes ?? 8 * 1024 * 1024;
@@ -56,16 +65,16 @@ export class StreamHub {
 
   /** Follows the primary (call once its store is open). */
   start(): void {
-    this.#primary.on('node', this.#onNode);
-    this.#primary.on('vitals', this.#onVitals);
-    this.#timer = setInterval(this.#flush, this.#coalesceMs);
+    this.#cluster.on('node', this.#onNode);
+    this.#cluster.on('vitals', this.#onVitals);
+    this.#timer = setInterval(this.#tick, this.#coalesceMs);
     this.#timer.unref();
   }
 
   stop(): void {
     clearInterval(this.#timer);
-    this.#primary.off('node', this.#onNode);
-    this.#primary.off('vitals', this.#onVitals);
+    this.#cluster.off('node', this.#onNode);
+    this.#cluster.off('vitals', this.#onVitals);
     this.#listeners.clear();
   }
 
@@ -81,7 +90,9 @@ export class StreamHub {
     if (this.#dormant) {
       // Nothing was built while dormant, and the ring is empty: a resume from before gets `reset`.
       this.#dormant = false;
-      this.#lastEventId = this.#primary.store.lastEventId();
+      this.#wakes++;
+      this.#lastEventId = undefined;
+      this.#readLastEventId();
     }
     if (lastEventId !== undefined && lastEventId >= this.#nextId) {
       // An id this hub never gave: the primary restarted since. Start over.
@@ -94,7 +105,7 @@ export class StreamHub {
     this.#listeners.add(listener);
     return () => {
       this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) this.#idleSince = Date.now();
+      if (this.#listeners.size === 0) this.#idleSince = performance.now();
     };
   }
 
@@ -116,15 +127,41 @@ export class StreamHub {
     if (!this.#dormant) this.#publish('node', node);
   };
 
-  #onVitals = (nodeId: string, sample: VitalsPayload & { receivedAt?: number }): void => {
-    if (this.#dormant) return;
-    this.#pendingVitals.set(nodeId, { ...sample, receivedAt: sample.receivedAt ?? Date.now() });
+  #onVitals = (nodeId: string, vitals: ReceivedVitals): void => {
+    if (!this.#dormant) this.#pendingVitals.set(nodeId, vitals);
   };
 
-  #flush = (): void => {
-    if (!this.#primary.ready) return; // stopping: the store may be closed already
+  /** The live log starts after the newest event stored when the hub wakes. */
+  #readLastEventId(): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    const wake = this.#wakes;
+    this.#cluster.history.lastEventId().then(
+      (id) => {
+        this.#reading = false;
+        if (wake === this.#wakes) this.#lastEventId = id;
+        else this.#readLastEventId();
+      },
+      (err: unknown) => {
+        // Read again at the next tick; the vitals and node messages go on meanwhile.
+        this.#reading = false;
+        this.#log.warn({ err }, 'cannot read the events log for the live stream; retrying');
+      },
+    );
+  }
+
+  #tick = (): void => {
+    if (this.#flushing) return; // the events log is still being read
+    this.#flushing = true;
+    this.#flush().finally(() => {
+      this.#flushing = false;
+    });
+  };
+
+  async #flush(): Promise<void> {
+    if (!this.#cluster.ready) return; // stopping: the store may be closed already
     if (this.#dormant) return;
-    if (this.#listeners.size === 0 && Date.now() - this.#idleSince >= this.#idleMs) {
+    if (this.#listeners.size === 0 && performance.now() - this.#idleSince >= this.#idleMs) {
       this.#sleep();
       return;
     }
@@ -134,12 +171,25 @@ export class StreamHub {
       this.#publish('vitals', { nodes });
     }
     // The events log is read back from the store, so the feed carries exactly what was stored.
-    const events = this.#primary.store.eventsAfter(this.#lastEventId, 500);
+    const after = this.#lastEventId;
+    if (after === undefined) {
+      this.#readLastEventId();
+      return;
+    }
+    let events: Awaited<ReturnType<ClusterView['history']['eventsAfter']>>;
+    try {
+      events = await this.#cluster.history.eventsAfter(after, 500);
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot read the events log for the live stream; retrying at the next tick');
+      return;
+    }
+    // Slept (and maybe woke again) while reading: these belong to a log position no longer followed.
+    if (this.#dormant || this.#lastEventId !== after) return;
     for (const event of events) {
       this.#lastEventId = event.id;
       this.#publish('event', event);
     }
-  };
+  }
 
   #publish(event: StreamMessage['event'], payload: unknown): void {
     const message: StreamMessage = { id: this.#nextId++, event, data: JSON.stringify(payload) };

@@ -187,12 +187,12 @@ it('overview: names and labels from the network are shown as text, never as HTML
  * too, since a loaded machine may add a lost and a joined of its own while a test runs.
  */
 async function waitForWholeLog(page: Page, primary: Primary): Promise<void> {
-  const logSize = () => {
-    const newest = primary.store.events({ limit: 1000 });
-    return newest.length + primary.store.events({ limit: 1000, before: newest.at(-1)?.id }).length;
+  const logSize = async () => {
+    const newest = await primary.history.events({ limit: 1000 });
+    return newest.length + (await primary.history.events({ limit: 1000, before: newest.at(-1)?.id })).length;
   };
   await waitUntil(
-    async () => Number(await page.locator('.events-page').getAttribute('data-rows')) === logSize(),
+    async () => Number(await page.locator('.events-page').getAttribute('data-rows')) === (await logSize()),
     10_000,
     'every event of the log on the page',
   );
@@ -205,7 +205,9 @@ it('events page: "Show more" pages back through the whole log, past what one req
   await waitForVitals(cluster);
   // 1,200 old events: more than the API gives in one answer (limit ≤ 1,000).
   const base = Date.now() - 3_600_000;
-  for (let i = 0; i < 1200; i++) cluster.primary.store.addEvent(base + i, null, 'note', { i });
+  await cluster.primary.store.applyNodeChanges(
+    Array.from({ length: 1200 }, (_, i) => ({ op: 'event', ts: base + i, nodeId: null, type: 'note', data: { i } })),
+  );
   const { page, errors } = await newPage(context);
   await page.goto(`${cluster.url}/#/events`);
   await page.locator('.events-page[data-rows="200"]').waitFor();
@@ -232,7 +234,9 @@ it('events page: events that arrive live past a page bring "Show more" back', as
   const more = page.locator('.events-page button.more');
   await more.waitFor({ state: 'hidden' }); // a young cluster: the whole log fits a page
   const before = Number(await page.locator('.events-page').getAttribute('data-rows'));
-  for (let i = 0; i < 300; i++) cluster.primary.store.addEvent(Date.now(), null, 'note', { i });
+  await cluster.primary.store.applyNodeChanges(
+    Array.from({ length: 300 }, (_, i) => ({ op: 'event', ts: Date.now(), nodeId: null, type: 'note', data: { i } })),
+  );
   // Live: the page follows the log, shows a page of it and offers the rest.
   await page.locator('.events-page[data-rows="200"]').waitFor();
   await more.waitFor({ state: 'visible' });

@@ -12,6 +12,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { Primary } from '../../src/primary/primary.js';
 import type { InfoPayload, VitalsPayload } from '../../src/protocol/messages.js';
 import { Secondary } from '../../src/secondary/secondary.js';
+import type { StoredSample } from '../../src/store/store-api.js';
 import { startWebServer } from '../../src/web/server.js';
 import { requirePrograms } from './require-tool.js';
 
@@ -387,7 +388,7 @@ export async function waitForVitals(cluster: DashboardCluster, timeoutMs = 10_00
  */
 export async function backfillHistory(primary: Primary, nodeId: string, node: FakeNode, days = 30): Promise<number> {
   const now = Date.now();
-  const samples: Array<{ nodeId: string; receivedAt: number; sample: VitalsPayload }> = [];
+  const samples: StoredSample[] = [];
   let seq = 1e9;
   const add = (ts: number) => {
     const wave = Math.sin((ts / 86_400_000) * 2 * Math.PI);
@@ -399,24 +400,19 @@ export async function backfillHistory(primary: Primary, nodeId: string, node: Fa
       uptimeS: Math.max(1, (node.uptimeS ?? 3600) - (now - ts) / 1000),
     };
     if (typeof sample.tempC === 'number') sample.tempC = Math.round((sample.tempC + wave * 4) * 10) / 10;
-    samples.push({ nodeId, receivedAt: ts + 5, sample });
+    samples.push({ nodeId, vitals: { ...sample, receivedAt: ts + 5 } });
   };
   const recent = now - 2 * 3_600_000;
   for (let ts = now - days * 86_400_000; ts < recent; ts += 30 * 60_000) add(ts);
   for (let ts = recent; ts < now - 60_000; ts += 20_000) add(ts);
   // In small slices, so the primary keeps answering heartbeats meanwhile.
   for (let i = 0; i < samples.length; i += 100) {
-    primary.store.insertVitals(samples.slice(i, i + 100));
+    await primary.store.insertVitals(samples.slice(i, i + 100));
     await new Promise((r) => setImmediate(r));
   }
   // 20 steps a transaction (one fsync, not 20: under load 20 fsyncs held the loop past the test
   // heartbeat's dead-peer time, and the node was lost and joined again mid-test).
-  for (let more = true; more; ) {
-    primary.store.transaction(() => {
-      for (let i = 0; i < 20 && more; i++) more = primary.store.rollupStep(now);
-    });
-    await new Promise((r) => setImmediate(r));
-  }
+  while (await primary.store.rollupStep(now, 20)) await new Promise((r) => setImmediate(r));
   return samples.length;
 }
 

@@ -176,8 +176,9 @@ describe('HTTP API', () => {
       [['joined', secondary.nodeId]],
     );
     // Paging back: `before` an event id gives the older ones, newest first.
-    const log = primary.store;
-    for (let i = 0; i < 5; i++) log.addEvent(Date.now(), null, 'test', { i });
+    for (let i = 0; i < 5; i++) {
+      await primary.store.applyNodeChanges([{ op: 'event', ts: Date.now(), nodeId: null, type: 'test', data: { i } }]);
+    }
     const newest = (await getJson(`${base}/api/events?limit=2`)).body.events as Array<{ id: number; i?: number }>;
     assert.deepEqual(
       newest.map((e) => e.i),

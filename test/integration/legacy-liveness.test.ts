@@ -24,7 +24,7 @@ describe('legacy nodes on an in-process primary', () => {
     const silentSince = Date.now();
     client.send('vitals', { cpu_percentage: 6, cpu_frequency: 700, ram_free: 400, swap_free: 0 });
     await waitUntil(() => first.node(uuid)?.vitals?.seq === 2, 5_000, 'two samples stored');
-    assert.deepEqual(first.store.storedSeqs(uuid), [1, 2]);
+    assert.deepEqual(await first.store.storedSeqs(uuid), [1, 2]);
 
     // Silence: lost after 400 ms, the connection closed.
     await waitUntil(() => first.node(uuid)?.state === 'lost', 5_000, 'lost after silence');
@@ -32,7 +32,7 @@ describe('legacy nodes on an in-process primary', () => {
     await client.closed;
     // The lost event is written by the batched node writer, a few milliseconds after the state.
     const lostEvent = await waitUntil(
-      () => first.store.events({ node: uuid }).find((e) => e.type === 'lost'),
+      async () => (await first.store.events({ node: uuid })).find((e) => e.type === 'lost'),
       5_000,
       'the lost event stored',
     );

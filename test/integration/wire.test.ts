@@ -138,16 +138,14 @@ describe('wire format against the real primary', () => {
     const primary = await startPrimary(t);
     /** The node on a new link that sends auth under another name and hangs up at once. */
     const dieDuringAdmission = async (nodeId: string) => {
-      const joinedBefore = primary.store.events({ node: nodeId }).filter((e) => e.type === 'joined').length;
+      const joined = async () =>
+        (await primary.store.events({ node: nodeId })).filter((e) => e.type === 'joined').length;
+      const joinedBefore = await joined();
       const dying = await RawPeer.connect(primary.port);
       t.after(() => dying.destroy());
       dying.authWithToken(TOKEN, await dying.open(), nodeId, 'renamed-on-a-dead-link');
       dying.socket.end();
-      await waitUntil(
-        () => primary.store.events({ node: nodeId }).filter((e) => e.type === 'joined').length > joinedBefore,
-        5000,
-        "the dying link's admission stored",
-      );
+      await waitUntil(async () => (await joined()) > joinedBefore, 5000, "the dying link's admission stored");
       // Node writes commit in order: once a later node is admitted, the aftermath is stored too.
       const barrier = await RawPeer.connect(primary.port);
       t.after(() => barrier.destroy());
@@ -156,7 +154,7 @@ describe('wire format against the real primary', () => {
       // the node lost under the dead link's name). Should the commit win on a stalled machine, the
       // dying link was admitted and then ended. Either way the store and the registry agree.
       const registered = primary.registry.get(nodeId);
-      const stored = primary.store.getNode(nodeId);
+      const stored = await primary.store.getNode(nodeId);
       const facts = (n: typeof registered | typeof stored) => [n?.state, n?.name, n?.address, n?.connectedSince];
       assert.deepEqual(facts(stored), facts(registered));
       return registered?.state;
@@ -174,7 +172,7 @@ describe('wire format against the real primary', () => {
     await waitUntil(() => primary.registry.get(nodeId)?.state === 'lost', 5000, 'the node lost');
     assert.equal(await dieDuringAdmission(nodeId), 'lost');
     await waitUntil(
-      () => primary.store.events({ node: nodeId })[0]?.type === 'lost',
+      async () => (await primary.store.events({ node: nodeId }))[0]?.type === 'lost',
       5000,
       'the newest event of the node a lost',
     );

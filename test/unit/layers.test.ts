@@ -48,3 +48,17 @@ it('no folder of src/ imports one it may not (ARCHITECTURE.md, Layers)', () => {
   assert.ok(checked > 50, `only ${checked} imports across folders found: is the pattern still right?`);
   assert.deepEqual(wrong, []);
 });
+
+it('the web reads the primary through its ClusterView and the store through its read interface only', () => {
+  // What src/web/ may take from the layers below it: interfaces, never the Primary class, its
+  // registry, or a concrete store (issue 10: a second store must not reach the web).
+  const allowed = new Set(['primary/cluster-view.js', 'store/store-api.js']);
+  const wrong: string[] = [];
+  for (const file of sourceFiles(join(SRC, 'web'))) {
+    const text = readFileSync(file, 'utf8');
+    for (const [, target] of text.matchAll(/(?:from|import)\s+'\.\.\/((?:primary|store)\/[a-z/-]+\.js)'/g)) {
+      if (!allowed.has(target as string)) wrong.push(`${relative(SRC, file)} imports ${target}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});

@@ -9,66 +9,68 @@ import { it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../../src/common/logger.js';
 import { NodeWriter, type NodeWriterOptions } from '../../../src/store/node-writer.js';
-import { Store } from '../../../src/store/store.js';
+import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
+import type { NodeChange } from '../../../src/store/store-api.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
 /** A store, its writer (closed after the test; closing twice is harmless) and a second connection to lock it with. */
 function setup(t: TestContext, options: Partial<NodeWriterOptions> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'picluster-nodes-'));
-  const store = new Store(join(dir, 'primary.db'));
+  const store = new SqliteStore(join(dir, 'primary.db'));
   const writer = new NodeWriter(store, { logger: silentLogger, busyPauseMs: 300, ...options });
   const locker = new Database(store.path);
-  t.after(() => {
+  t.after(async () => {
     locker.close();
-    writer.close();
-    store.close();
+    await writer.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
   return { store, writer, locker };
 }
 
-const node = (id: string) => ({
-  ...{ id, name: id, labels: {}, address: null, legacy: false, state: 'online' as const },
-  ...{ now: 1, connectedSince: 1 },
-});
+/** The join of node `id`, as a list of changes. */
+const join1 = (id: string, name: string = id): NodeChange[] => [
+  {
+    op: 'upsert',
+    node: { id, name, labels: {}, address: null, legacy: false, state: 'online', now: 1, connectedSince: 1 },
+  },
+];
 
 it('2,000 joins and state changes are one transaction, in order', async (t) => {
   const { store, writer } = setup(t);
-  const joined = Array.from({ length: 1000 }, (_, i) => writer.write((s) => s.upsertNode(node(`n${i}`))));
-  for (let i = 0; i < 1000; i++) writer.post((s) => s.setNodeState(`n${i}`, 'lost', 2, null, i));
+  const joined = Array.from({ length: 1000 }, (_, i) => writer.write(join1(`n${i}`)));
+  for (let i = 0; i < 1000; i++)
+    writer.post([{ op: 'state', id: `n${i}`, state: 'lost', at: 2, connectedSince: null, lastSeq: i }]);
   await Promise.all(joined);
   assert.equal(writer.stats.commits, 1);
-  assert.equal(store.getNode('n999')?.state, 'lost', 'the later change wins');
-  assert.equal(store.getNode('n999')?.lastSeq, 999);
+  const n999 = await store.getNode('n999');
+  assert.equal(n999?.state, 'lost', 'the later change wins');
+  assert.equal(n999?.lastSeq, 999);
 });
 
 it('a failing operation fails alone; the others of its batch are stored', async (t) => {
   const { store, writer } = setup(t);
-  const good = writer.write((s) => s.upsertNode(node('a')));
-  const bad = writer.write(() => {
-    throw new Error('this one is broken');
-  });
-  writer.post((s) => s.upsertNode(node('b')));
+  const good = writer.write(join1('a'));
+  // A node without a name: SQLite's NOT NULL refuses it.
+  const bad = writer.write(join1('broken', null as unknown as string));
+  writer.post(join1('b'));
   await good;
-  await assert.rejects(bad, /this one is broken/);
-  assert.deepEqual([store.getNode('a')?.id, store.getNode('b')?.id], ['a', 'b']);
+  await assert.rejects(bad, /NOT NULL/);
+  assert.deepEqual([(await store.getNode('a'))?.id, (await store.getNode('b'))?.id], ['a', 'b']);
   assert.equal(writer.stats.failed, 1);
 });
 
 it('a locked database fails the waiters at once, then new ones without trying; posted changes are held and written in order once it is free', async (t) => {
   const { store, writer, locker } = setup(t);
-  writer.post((s) => s.upsertNode(node('p')));
+  writer.post(join1('p'));
   locker.exec('BEGIN IMMEDIATE');
-  const first = writer.write((s) => s.upsertNode(node('a')));
+  const first = writer.write(join1('a'));
   await assert.rejects(first, /locked/);
   assert.equal(writer.held, 1, "the posted join of p, batched with a's, is held");
   const started = performance.now();
-  await assert.rejects(
-    writer.write((s) => s.upsertNode(node('b'))),
-    /locked/,
-  );
-  writer.post((s) => s.upsertNode(node('c')));
-  writer.post((s) => s.setNodeState('p', 'lost', 2, null, 7));
+  await assert.rejects(writer.write(join1('b')), /locked/);
+  writer.post(join1('c'));
+  writer.post([{ op: 'state', id: 'p', state: 'lost', at: 2, connectedSince: null, lastSeq: 7 }]);
   assert.ok(performance.now() - started < 50, 'failed without waiting for the lock');
   assert.equal(writer.held, 3);
   // Still locked when the pause ends: tried again, held again, none lost.
@@ -76,28 +78,26 @@ it('a locked database fails the waiters at once, then new ones without trying; p
   assert.equal(writer.held, 3);
   locker.exec('ROLLBACK');
   await waitUntil(() => writer.held === 0, 5000, 'the held changes written');
-  await writer.write((s) => s.upsertNode(node('d')));
+  await writer.write(join1('d'));
   assert.deepEqual(
-    ['p', 'a', 'b', 'c', 'd'].map((id) => store.getNode(id) !== undefined),
+    await Promise.all(['p', 'a', 'b', 'c', 'd'].map(async (id) => (await store.getNode(id)) !== undefined)),
     [true, false, false, true, true],
   );
-  assert.deepEqual([store.getNode('p')?.state, store.getNode('p')?.lastSeq], ['lost', 7], 'in the order posted');
+  const p = await store.getNode('p');
+  assert.deepEqual([p?.state, p?.lastSeq], ['lost', 7], 'in the order posted');
   assert.equal(writer.stats.dropped, 0);
 });
 
 it('holds at most maxHeld posted changes while locked, dropping the oldest', async (t) => {
   const { store, writer, locker } = setup(t, { busyPauseMs: 100, maxHeld: 5 });
   locker.exec('BEGIN IMMEDIATE');
-  await assert.rejects(
-    writer.write((s) => s.upsertNode(node('x'))),
-    /locked/,
-  );
-  for (let i = 0; i < 8; i++) writer.post((s) => s.upsertNode(node(`n${i}`)));
+  await assert.rejects(writer.write(join1('x')), /locked/);
+  for (let i = 0; i < 8; i++) writer.post(join1(`n${i}`));
   assert.deepEqual([writer.held, writer.stats.dropped], [5, 3]);
   locker.exec('ROLLBACK');
   await waitUntil(() => writer.held === 0, 5000, 'the held changes written');
   assert.deepEqual(
-    [...Array(8).keys()].map((i) => store.getNode(`n${i}`) !== undefined),
+    await Promise.all([...Array(8).keys()].map(async (i) => (await store.getNode(`n${i}`)) !== undefined)),
     [false, false, false, true, true, true, true, true],
   );
 });
@@ -107,17 +107,37 @@ it('close() while locked makes one last try, says what is lost, and leaves no ti
   const logger = { ...silentLogger, error: (_fields: object, message: string) => logged.push(message) };
   const { store, writer, locker } = setup(t, { logger, busyPauseMs: 60_000 });
   locker.exec('BEGIN IMMEDIATE');
-  await assert.rejects(
-    writer.write((s) => s.upsertNode(node('x'))),
-    /locked/,
-  );
-  writer.post((s) => s.upsertNode(node('held')));
+  await assert.rejects(writer.write(join1('x')), /locked/);
+  writer.post(join1('held'));
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const before = timers();
-  writer.close();
+  await writer.close();
   assert.equal(timers(), before - 1, 'the resume timer is gone, and no new one');
   assert.equal(writer.held, 0);
-  assert.deepEqual(logged, ['the database is still locked; node changes held for it are lost']);
+  assert.deepEqual(logged, ['the store is still locked; node changes held for it are lost']);
   locker.exec('ROLLBACK');
-  assert.equal(store.getNode('held'), undefined);
+  assert.equal(await store.getNode('held'), undefined);
+});
+
+it('an asynchronous store: changes posted while a batch is in flight and then locked are written in the order posted', async (t) => {
+  // A store that answers after a delay, so a change can be posted while the batch before it is
+  // still being written, and is locked for its first transaction.
+  const applied: string[] = [];
+  let busy = 1;
+  const store = {
+    applyNodeChanges: async (changes: readonly NodeChange[]) => {
+      await new Promise((r) => setTimeout(r, 30));
+      if (busy-- > 0) throw Object.assign(new Error('locked'), { code: 'ERR_STORE_BUSY' });
+      for (const c of changes) if (c.op === 'upsert') applied.push(c.node.id);
+    },
+  } as unknown as SqliteStore;
+  const writer = new NodeWriter(store, { logger: silentLogger, busyPauseMs: 100, flushMs: 1 });
+  t.after(() => writer.close());
+  writer.post(join1('a'));
+  await new Promise((r) => setTimeout(r, 10)); // a's batch is being written
+  writer.post(join1('b')); // queued behind it
+  await waitUntil(() => writer.held > 0, 2000, "a's batch found the store locked");
+  writer.post(join1('c')); // during the pause
+  await waitUntil(() => applied.length === 3, 5000, 'every change written');
+  assert.deepEqual(applied, ['a', 'b', 'c']);
 });

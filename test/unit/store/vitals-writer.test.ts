@@ -9,7 +9,7 @@ import { it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../../src/common/logger.js';
 import type { VitalsPayload } from '../../../src/protocol/messages.js';
-import { Store } from '../../../src/store/store.js';
+import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import { VitalsWriter } from '../../../src/store/vitals-writer.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
@@ -18,40 +18,42 @@ function sample(seq: number): VitalsPayload {
   return { ...base, load5: 0, load15: 0, uptimeS: 1, disks: [], nets: [] };
 }
 
-function setup(t: TestContext, busyGiveUpMs: number) {
+async function setup(t: TestContext, busyGiveUpMs: number) {
   const dir = mkdtempSync(join(tmpdir(), 'picluster-writer-'));
-  const store = new Store(join(dir, 'primary.db'));
-  for (const id of ['a', 'b']) {
-    const node = { id, name: id, labels: {}, address: null, legacy: false, state: 'online' as const };
-    store.upsertNode({ ...node, now: 0, connectedSince: 0 });
-  }
+  const store = new SqliteStore(join(dir, 'primary.db'));
+  await store.applyNodeChanges(
+    ['a', 'b'].map((id) => ({
+      op: 'upsert',
+      node: { id, name: id, labels: {}, address: null, legacy: false, state: 'online', now: 0, connectedSince: 0 },
+    })),
+  );
   const stored: number[] = [];
   const failed: string[][] = [];
   const writer = new VitalsWriter(store, {
     busyGiveUpMs,
     logger: silentLogger,
-    onStored: (_, batch) => stored.push(...batch.map((s) => s.sample.seq)),
+    onStored: (_, batch) => stored.push(...batch.map((s) => s.vitals.seq)),
     onFailed: (nodeIds) => failed.push([...nodeIds].sort()),
   });
   const locker = new Database(store.path);
-  t.after(() => {
+  t.after(async () => {
     if (locker.inTransaction) locker.exec('ROLLBACK');
     locker.close();
-    writer.close();
-    store.close();
+    await writer.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
   return { store, writer, locker, stored, failed };
 }
 
 it('waits out a short lock: nothing stored or failed while locked, all stored after, the loop never held long', async (t) => {
-  const { store, writer, locker, stored, failed } = setup(t, 10_000);
+  const { store, writer, locker, stored, failed } = await setup(t, 10_000);
   locker.exec('BEGIN IMMEDIATE');
   let longestFlushMs = 0;
   for (let seq = 1; seq <= 5; seq++) {
-    writer.add(seq % 2 ? 'a' : 'b', sample(seq), Date.now());
+    writer.add(seq % 2 ? 'a' : 'b', { ...sample(seq), receivedAt: Date.now() });
     const started = performance.now();
-    writer.flush();
+    void writer.flush();
     longestFlushMs = Math.max(longestFlushMs, performance.now() - started);
   }
   await waitUntil(() => writer.stats.busyRetries >= 3, 5000, 'retries while locked');
@@ -65,18 +67,18 @@ it('waits out a short lock: nothing stored or failed while locked, all stored af
     [1, 2, 3, 4, 5],
   );
   assert.deepEqual(failed, []);
-  assert.deepEqual(store.storedSeqs('a'), [1, 3, 5]);
+  assert.deepEqual(await store.storedSeqs('a'), [1, 3, 5]);
 });
 
 it('gives up on a lock held past busyGiveUpMs: the batch fails (its nodes), nothing is stored', async (t) => {
-  const { store, writer, locker, stored, failed } = setup(t, 300);
+  const { store, writer, locker, stored, failed } = await setup(t, 300);
   locker.exec('BEGIN IMMEDIATE');
-  writer.add('a', sample(1), Date.now());
-  writer.add('b', sample(1), Date.now());
-  writer.flush();
+  writer.add('a', { ...sample(1), receivedAt: Date.now() });
+  writer.add('b', { ...sample(1), receivedAt: Date.now() });
+  void writer.flush();
   await waitUntil(() => failed.length > 0, 5000, 'the batch to fail');
   assert.deepEqual(failed, [['a', 'b']]);
   assert.deepEqual(stored, []);
   locker.exec('ROLLBACK');
-  assert.deepEqual(store.storedSeqs('a'), []);
+  assert.deepEqual(await store.storedSeqs('a'), []);
 });

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { it } from 'node:test';
-import type { Primary } from '../../../src/primary/primary.js';
+import type { ClusterView } from '../../../src/primary/cluster-view.js';
 import { StreamHub, type StreamMessage } from '../../../src/web/stream-hub.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
-function fakePrimary(): Primary & EventEmitter {
-  const primary = new EventEmitter() as Primary & EventEmitter;
-  Object.assign(primary, { ready: true, store: { lastEventId: () => 0, eventsAfter: () => [] } });
+/** The parts of a primary the hub reads: its events, `ready`, and an empty events log. */
+function fakePrimary(): ClusterView & EventEmitter {
+  const primary = new EventEmitter() as ClusterView & EventEmitter;
+  Object.assign(primary, { ready: true, history: { lastEventId: async () => 0, eventsAfter: async () => [] } });
   return primary;
 }
 

@@ -13,11 +13,18 @@
 // the event loop turning in between.
 
 import type Database from 'better-sqlite3';
-import type { VitalsPayload } from '../protocol/messages.js';
-import { COLUMN_KEYS, MAX_CLOCK_SKEW_MS, ROLLUP_FIELDS } from './schema.js';
+import {
+  HOUR_MS,
+  MAX_CLOCK_SKEW_MS,
+  MINUTE_MS,
+  type ReceivedVitals,
+  type Resolution,
+  type Retention,
+  type VitalsPoint,
+  type VitalsSeries,
+} from '../store-api.js';
+import { COLUMN_KEYS, ROLLUP_FIELDS } from './schema.js';
 
-export const MINUTE_MS = 60_000;
-export const HOUR_MS = 3_600_000;
 export const MAX_POINTS = 1000;
 /** A minute is rolled up once it is this old: samples later than that are merged one by one. */
 export const ROLLUP_GRACE_MS = 2 * MINUTE_MS;
@@ -39,38 +46,6 @@ interface PendingRollup {
   late: Set<string>;
 }
 
-export interface Retention {
-  /** How long raw samples are kept, ms. Default 24 h. */
-  rawMs: number;
-  /** How long per-minute rollups are kept, ms. Default 7 d. */
-  minuteMs: number;
-  /** How long per-hour rollups are kept, ms. Default 365 d. */
-  hourMs: number;
-}
-
-export const DEFAULT_RETENTION: Readonly<Retention> = Object.freeze({
-  rawMs: 24 * HOUR_MS,
-  minuteMs: 7 * 24 * HOUR_MS,
-  hourMs: 365 * 24 * HOUR_MS,
-});
-
-export type Resolution = 'raw' | '1m' | '1h';
-type FieldKey = (typeof ROLLUP_FIELDS)[number]['key'];
-
-/** One chart point: the bucket start and the mean (with min and max) of each vital in it. */
-export type VitalsPoint = { ts: number; n: number } & Partial<Record<FieldKey, number>> & {
-    min: Partial<Record<FieldKey, number>>;
-    max: Partial<Record<FieldKey, number>>;
-  };
-
-export interface VitalsSeries {
-  from: number;
-  to: number;
-  stepMs: number;
-  resolution: Resolution;
-  points: VitalsPoint[];
-}
-
 /** The time a sample is filed under: the node's clock when it is within a day of ours. */
 export function effectiveTime(ts: number, receivedAt: number): { t: number; skewed: boolean } {
   const skewed = Math.abs(ts - receivedAt) > MAX_CLOCK_SKEW_MS;
@@ -79,7 +54,8 @@ export function effectiveTime(ts: number, receivedAt: number): { t: number; skew
 
 const columns = ROLLUP_FIELDS.map((f) => f.column);
 const rollupColumns = columns.flatMap((c) => [`${c}_min`, `${c}_max`, `${c}_sum`, `${c}_cnt`]);
-const COLUMN_KEY_SET = new Set<string>(COLUMN_KEYS);
+// Not in `extra` either: the receive time has a column of its own.
+const COLUMN_KEY_SET = new Set<string>([...COLUMN_KEYS, 'receivedAt']);
 
 /** Merges one sample into a rollup row (late samples only). */
 function rollupMergeSql(table: string): string {
@@ -176,7 +152,8 @@ export class VitalsHistory {
   }
 
   /** Inserts one sample (inside the caller's transaction); false when it was already stored. */
-  insert(nodeId: string, sample: VitalsPayload, receivedAt: number): boolean {
+  insert(nodeId: string, sample: ReceivedVitals): boolean {
+    const { receivedAt } = sample;
     const { t, skewed } = effectiveTime(sample.ts, receivedAt);
     const values = ROLLUP_FIELDS.map((f) => sample[f.key] ?? null);
     const extra: Record<string, unknown> = {};
@@ -214,7 +191,7 @@ export class VitalsHistory {
   }
 
   /** The newest stored sample of a node, as it was sent, with the primary's receive time. */
-  latest(nodeId: string): (VitalsPayload & { receivedAt: number }) | null {
+  latest(nodeId: string): ReceivedVitals | null {
     const row = this.#stmts.latest.get(nodeId) as Record<string, number | string | null> | undefined;
     if (!row) return null;
     const sample: Record<string, unknown> = {
@@ -224,7 +201,8 @@ export class VitalsHistory {
     };
     sample.uptimeS = row.uptime_s;
     for (const f of ROLLUP_FIELDS) if (row[f.column] !== null) sample[f.key] = row[f.column];
-    return { ...(sample as unknown as VitalsPayload), receivedAt: row.received_at as number };
+    sample.receivedAt = row.received_at;
+    return sample as unknown as ReceivedVitals;
   }
 
   /**

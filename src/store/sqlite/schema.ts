@@ -2,6 +2,8 @@
 // from user_version N-1 to N; all pending ones run in one transaction at open. A database newer
 // than this code is refused rather than guessed at.
 
+import { type HistoryField, MAX_CLOCK_SKEW_MS } from '../store-api.js';
+
 export interface Migration {
   version: number;
   description: string;
@@ -18,10 +20,7 @@ export const ROLLUP_FIELDS = [
   { column: 'load5', key: 'load5' },
   { column: 'load15', key: 'load15' },
   { column: 'temp_c', key: 'tempC' },
-] as const;
-
-/** A sample's node clock may be off (a Pi without a real-time clock): trust it within a day. */
-export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
+] as const satisfies ReadonlyArray<{ column: string; key: HistoryField }>;
 
 /** Vital fields kept in the raw row's columns (the rest of a sample goes to `extra` JSON). */
 export const COLUMN_KEYS = ['seq', 'ts', 'uptimeS', ...ROLLUP_FIELDS.map((f) => f.key)] as const;

@@ -1,0 +1,41 @@
+// What the web layer reads of a running primary (the JSON API, the live stream, /metrics): the
+// nodes, the counters, the live events, and the stored history through the store's read-only
+// interface. A narrow seam: the web never holds the Primary, its registry or a concrete store.
+
+import type { NodeView } from '../protocol/node-view.js';
+import type { NodeWriter } from '../store/node-writer.js';
+import type { ReceivedVitals, StoreReader } from '../store/store-api.js';
+import type { VitalsWriter } from '../store/vitals-writer.js';
+import type { PrimaryStats } from './node-host.js';
+
+export interface ClusterEvents {
+  /** A node's record changed (joined, lost, left, renamed). */
+  node: [node: NodeView];
+  /** A node's newest sample was committed (once per node per commit). */
+  vitals: [nodeId: string, vitals: ReceivedVitals];
+}
+
+export interface ClusterView {
+  on(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
+  on(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
+  off(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
+  off(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
+  /** True once the listener and the store are up (what /healthz reports). */
+  readonly ready: boolean;
+  /** The primary's data directory (where the web keeps its admin token). */
+  readonly dataDir: string;
+  /** Every node, sorted by name, as the API shows it. */
+  nodes(): NodeView[];
+  node(id: string): NodeView | undefined;
+  /** Every node as kept, without copies, in no order: for renderers that walk them all (/metrics). */
+  nodeRecords(): Iterable<Readonly<NodeView>>;
+  readonly nodeCount: number;
+  readonly onlineCount: number;
+  readonly stats: Readonly<PrimaryStats>;
+  /** The vitals writer's counters (undefined before start). */
+  readonly writerStats: Readonly<VitalsWriter['stats']> | undefined;
+  /** The node writer's counters and the node changes it holds for a locked store (undefined before start). */
+  readonly nodeWriterStats: (Readonly<NodeWriter['stats']> & { held: number }) | undefined;
+  /** History and the events log. */
+  readonly history: StoreReader;
+}

@@ -1,0 +1,22 @@
+// The messages the agent takes from its primary, one handler each (one file per type). Types not
+// here go to the Secondary's 'message' event and to the handlers users register (plugins).
+
+import type { Connection } from '../../connection/connection.js';
+import type { MessageHandlers, RequestHandlers } from '../../connection/dispatch.js';
+import type { InfoPayload } from '../../protocol/messages.js';
+import type { VitalsSender } from '../vitals-sender.js';
+import { onAck } from './ack.js';
+import { answerQuery } from './query.js';
+
+/** What a handler of the agent gets: the link it came on and the agent's parts. */
+export interface AgentSession {
+  readonly conn: Connection;
+  readonly sender: VitalsSender;
+  readonly info: InfoPayload | undefined;
+}
+
+/** One-way messages. */
+export const AGENT_MESSAGES: MessageHandlers<AgentSession> = { ack: onAck };
+
+/** Requests. */
+export const AGENT_REQUESTS: RequestHandlers<AgentSession> = { query: answerQuery };

@@ -1,0 +1,219 @@
+// The store seam: what the primary and the web need of durable storage, as interfaces an
+// asynchronous implementation (a database over the network) can satisfy as well as the embedded
+// SQLite one (sqlite/sqlite-store.ts). Node changes travel as data (`NodeChange`), never as closures
+// over a concrete store, so a batch of them can be written in one transaction by any backend. The
+// contract suite (test/unit/store/store-contract.ts) runs unchanged against every implementation.
+
+import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
+import type { NodeState } from '../protocol/node-view.js';
+
+export type { NodeState };
+
+/** A sample as the primary keeps it: what the node sent, with the primary's receive time. */
+export type ReceivedVitals = VitalsPayload & { receivedAt: number };
+
+export interface NodeRow {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  address: string | null;
+  legacy: boolean;
+  state: NodeState;
+  info: InfoPayload | null;
+  machineId: string | null;
+  firstSeen: number;
+  lastSeen: number;
+  connectedSince: number | null;
+  lastSeq: number;
+}
+
+/** A node as the primary loads it at start: its row and its newest stored sample. */
+export interface StoredNode extends NodeRow {
+  vitals: ReceivedVitals | null;
+}
+
+/** The node row a join writes (created, or updated keeping what it does not name). */
+export interface NodeUpsert {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  address: string | null;
+  legacy: boolean;
+  state: NodeState;
+  /** Kept as stored when null or absent. */
+  info?: InfoPayload | null;
+  /** Kept as stored when null or absent. */
+  machineId?: string | null;
+  /** Last seen (and first seen, for a new node), epoch ms. */
+  now: number;
+  connectedSince: number | null;
+}
+
+/** One change to the nodes table or the events log; a list of them is written in one transaction. */
+export type NodeChange =
+  | { op: 'upsert'; node: NodeUpsert }
+  | {
+      op: 'state';
+      id: string;
+      state: NodeState;
+      /** Last seen, epoch ms. */
+      at: number;
+      connectedSince: number | null;
+      /** The highest stored seq the primary knows of (the stored one only grows). */
+      lastSeq: number;
+    }
+  | { op: 'info'; id: string; info: InfoPayload }
+  /** A newly issued node secret, unconfirmed until the node first proves it. */
+  | { op: 'issue-secret'; id: string; secret: string }
+  | { op: 'confirm-secret'; id: string }
+  | { op: 'event'; ts: number; nodeId: string | null; type: string; data?: Record<string, unknown> };
+
+/** A node's secret, and whether the node has used it yet (an unused one may be re-issued by token). */
+export interface NodeSecret {
+  secret: string;
+  confirmed: boolean;
+}
+
+export interface StoredSample {
+  nodeId: string;
+  vitals: ReceivedVitals;
+}
+
+export interface EventRow {
+  id: number;
+  ts: number;
+  node: string | null;
+  type: string;
+  [field: string]: unknown;
+}
+
+export interface EventQuery {
+  /** One node's events only. */
+  node?: string;
+  /** At or after this time, epoch ms. Default 0. */
+  since?: number;
+  /** Older than this event id (paging back). Default: the newest. */
+  before?: number;
+  /** At most this many. Default 100. */
+  limit?: number;
+}
+
+export interface Retention {
+  /** How long raw samples are kept, ms. Default 24 h. */
+  rawMs: number;
+  /** How long per-minute rollups are kept, ms. Default 7 d. */
+  minuteMs: number;
+  /** How long per-hour rollups are kept, ms. Default 365 d. */
+  hourMs: number;
+}
+
+/** A sample's node clock may be off (a Pi without a real-time clock): trust it within a day. */
+export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+
+export const DEFAULT_RETENTION: Readonly<Retention> = Object.freeze({
+  rawMs: 24 * HOUR_MS,
+  minuteMs: 7 * 24 * HOUR_MS,
+  hourMs: 365 * 24 * HOUR_MS,
+});
+
+/** Vitals kept as numbers in the history and charted (min, mean, max per point). */
+export const HISTORY_FIELDS = [
+  'cpuPercent',
+  'cpuMhz',
+  'ramAvailableBytes',
+  'swapFreeBytes',
+  'load1',
+  'load5',
+  'load15',
+  'tempC',
+] as const;
+
+export type HistoryField = (typeof HISTORY_FIELDS)[number];
+export type Resolution = 'raw' | '1m' | '1h';
+
+/** One chart point: the bucket start and the mean (with min and max) of each vital in it. */
+export type VitalsPoint = { ts: number; n: number } & Partial<Record<HistoryField, number>> & {
+    min: Partial<Record<HistoryField, number>>;
+    max: Partial<Record<HistoryField, number>>;
+  };
+
+export interface VitalsSeries {
+  from: number;
+  to: number;
+  stepMs: number;
+  resolution: Resolution;
+  points: VitalsPoint[];
+}
+
+/** What the web reads: history for charts and the events log. */
+export interface StoreReader {
+  /**
+   * A node's vitals over [from, to) at a resolution that fits a chart (at most ~1,000 points):
+   * raw samples within the raw retention, else per-minute, else per-hour rollups.
+   */
+  vitalsSeries(nodeId: string, from: number, to: number, stepMs?: number, now?: number): Promise<VitalsSeries>;
+  /** Newest first. */
+  events(query?: EventQuery): Promise<EventRow[]>;
+  /** Events with id > `afterId`, oldest first (the live stream follows the log with this). */
+  eventsAfter(afterId: number, limit?: number): Promise<EventRow[]>;
+  /** The id of the newest event (0 when there is none). */
+  lastEventId(): Promise<number>;
+}
+
+/**
+ * The primary's durable state. Every method may fail with a StoreError: ERR_STORE_BUSY when
+ * another process holds the database (retry soon), ERR_STORE_CLOSED after close, ERR_STORE else.
+ */
+export interface Store extends StoreReader {
+  readonly retention: Readonly<Retention>;
+
+  /** At start: nodes that were online when the primary stopped are lost until they handshake again. */
+  markOnlineNodesLost(): Promise<number>;
+  /** Every node with its newest sample, ordered by name then id. */
+  loadNodes(): Promise<StoredNode[]>;
+  getNode(id: string): Promise<NodeRow | undefined>;
+  nodeSecret(id: string): Promise<NodeSecret | undefined>;
+  /** Applies the changes in order, in one transaction: all or nothing. */
+  applyNodeChanges(changes: readonly NodeChange[]): Promise<void>;
+
+  /**
+   * Stores samples in one transaction and returns, per node, the highest seq now stored (what
+   * may be acknowledged). A (node, seq) stored already is ignored. When it rejects, nothing of
+   * the batch may be acknowledged.
+   */
+  insertVitals(batch: readonly StoredSample[]): Promise<Map<string, number>>;
+  /** A node's newest stored sample, as it was sent, with its receive time. */
+  latestVitals(nodeId: string): Promise<ReceivedVitals | null>;
+  /** Every stored seq of a node, ascending (consistency checks). */
+  storedSeqs(nodeId: string): Promise<number[]>;
+
+  /** Up to `maxSteps` steps of rollup work (one transaction); false when everything due is rolled up. */
+  rollupStep(now?: number, maxSteps?: number): Promise<boolean>;
+  /** Brings each node's last seq and last seen up to its newest stored sample. */
+  catchUpNodes(): Promise<void>;
+  /** Deletes up to `limit` rows of each kind past retention; returns how many went (0: done). */
+  pruneChunk(now?: number, limit?: number): Promise<number>;
+
+  /** Bytes of storage in use. */
+  sizeBytes(): Promise<number>;
+  /** The backend's own consistency check: 'ok' when all is well. */
+  integrityCheck(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** The primary's data directory (where an embedded store keeps its file). */
+  dataDir: string;
+  retention?: Partial<Retention>;
+}
+
+/** Opens (creating and migrating as needed) the store a primary runs on. */
+export type StoreFactory = (options: StoreOptions) => Promise<Store>;
+
+/** True when `err` says another process holds the store locked: retry soon. */
+export function isStoreBusy(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_STORE_BUSY';
+}

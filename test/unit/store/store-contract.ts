@@ -1,0 +1,433 @@
+// The contract of the store seam (src/store/store-api.ts), run against any implementation from its
+// factory: `storeContract('sqlite', openSqliteStore)`. A second backend passes the same suite
+// unchanged. Only the seam is used here; what one backend does inside (query plans, migrations of
+// its own schema) is tested beside it.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import fc from 'fast-check';
+import type { VitalsPayload } from '../../../src/protocol/messages.js';
+import {
+  HOUR_MS,
+  MINUTE_MS,
+  type NodeUpsert,
+  type Retention,
+  type Store,
+  type StoredSample,
+  type StoreFactory,
+} from '../../../src/store/store-api.js';
+
+export function sample(seq: number, ts: number, fields: Partial<VitalsPayload> = {}): VitalsPayload {
+  return {
+    seq,
+    ts,
+    cpuPercent: 10,
+    ramAvailableBytes: 1000,
+    swapFreeBytes: 0,
+    load1: 0.5,
+    load5: 0.4,
+    load15: 0.3,
+    uptimeS: 100,
+    disks: [],
+    nets: [],
+    ...fields,
+  };
+}
+
+/** A stored sample of `nodeId` received at `receivedAt`. */
+export const stored = (nodeId: string, receivedAt: number, s: VitalsPayload): StoredSample => ({
+  nodeId,
+  vitals: { ...s, receivedAt },
+});
+
+export const upsert = (id: string, fields: Partial<NodeUpsert> = {}): NodeUpsert => ({
+  id,
+  name: id,
+  labels: {},
+  address: null,
+  legacy: false,
+  state: 'online',
+  now: 0,
+  connectedSince: 0,
+  ...fields,
+});
+
+/** Runs the rollup job until everything due at `now` is rolled up. */
+async function rollUp(store: Store, now: number): Promise<void> {
+  while (await store.rollupStep(now)) {}
+}
+
+export function storeContract(name: string, factory: StoreFactory): void {
+  /** A data dir removed after the test, and a function opening a store on it (closed after the test). */
+  function dataDir(t: TestContext) {
+    const dir = mkdtempSync(join(tmpdir(), `store-${name}-`));
+    const opened: Store[] = [];
+    t.after(async () => {
+      for (const s of opened) await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return async (retention?: Partial<Retention>) => {
+      const store = await factory({ dataDir: dir, retention });
+      opened.push(store);
+      return store;
+    };
+  }
+
+  async function open(t: TestContext, retention?: Partial<Retention>): Promise<Store> {
+    const store = await dataDir(t)(retention);
+    await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+    return store;
+  }
+
+  describe(`store contract: ${name}`, () => {
+    it('gives back the latest sample exactly as it was sent, with its receive time', async (t) => {
+      const store = await open(t);
+      const s = sample(1, 5000, {
+        tempC: 51.5,
+        cpuMhz: 1500,
+        throttled: { now: ['throttled'], sinceBoot: [] },
+        dropped: 3,
+      });
+      await store.insertVitals([stored('n1', 6000, s)]);
+      assert.deepEqual(await store.latestVitals('n1'), { ...s, receivedAt: 6000 });
+      assert.deepEqual((await store.loadNodes()).find((n) => n.id === 'n1')?.vitals, { ...s, receivedAt: 6000 });
+    });
+
+    it('answers insertVitals with the highest seq stored per node, and stores a resent sample once', async (t) => {
+      const store = await open(t);
+      await store.applyNodeChanges([{ op: 'upsert', node: upsert('n2') }]);
+      const first = await store.insertVitals([
+        stored('n1', 1000, sample(1, 1000)),
+        stored('n1', 2000, sample(2, 2000)),
+        stored('n2', 1500, sample(7, 1500)),
+      ]);
+      assert.deepEqual([...first].sort(), [
+        ['n1', 2],
+        ['n2', 7],
+      ]);
+      await store.insertVitals([stored('n1', 3000, sample(2, 2000)), stored('n1', 3000, sample(3, 3000))]);
+      assert.deepEqual(await store.storedSeqs('n1'), [1, 2, 3]);
+    });
+
+    it('keeps nodes, history and events across a reopen, and catches a node up to its newest sample', async (t) => {
+      const reopen = dataDir(t);
+      const a = await reopen();
+      await a.applyNodeChanges([
+        { op: 'upsert', node: upsert('n1', { name: 'pi', labels: { rack: '1' }, address: '10.0.0.2:5000', now: 500 }) },
+        { op: 'event', ts: 500, nodeId: 'n1', type: 'joined', data: { name: 'pi' } },
+      ]);
+      await a.insertVitals([1, 2, 3].map((seq) => stored('n1', 1000 * seq, sample(seq, 1000 * seq))));
+      await a.close();
+      const b = await reopen();
+      assert.deepEqual(await b.storedSeqs('n1'), [1, 2, 3]);
+      // No state change was written after the samples (a crash): the open catches up from them.
+      const node = await b.getNode('n1');
+      assert.deepEqual(
+        [node?.name, node?.labels, node?.address, node?.lastSeq, node?.lastSeen],
+        ['pi', { rack: '1' }, '10.0.0.2:5000', 3, 3000],
+      );
+      assert.equal((await b.latestVitals('n1'))?.seq, 3);
+      assert.deepEqual(
+        (await b.events()).map((e) => [e.type, e.node, e.name]),
+        [['joined', 'n1', 'pi']],
+      );
+    });
+
+    it('applies node changes in order, in one transaction: all or none', async (t) => {
+      const store = await open(t);
+      await store.applyNodeChanges([
+        { op: 'state', id: 'n1', state: 'lost', at: 10, connectedSince: null, lastSeq: 5 },
+        { op: 'state', id: 'n1', state: 'online', at: 20, connectedSince: 20, lastSeq: 4 },
+        {
+          op: 'info',
+          id: 'n1',
+          info: {
+            hostname: 'h',
+            os: 'o',
+            kernel: 'k',
+            arch: 'a',
+            cpuModel: 'c',
+            cpuCores: 4,
+            ramTotalBytes: 1,
+            swapTotalBytes: 0,
+            version: '1',
+          },
+        },
+      ]);
+      const node = await store.getNode('n1');
+      assert.deepEqual(
+        [node?.state, node?.lastSeen, node?.connectedSince, node?.lastSeq, node?.info?.cpuCores],
+        [
+          'online',
+          20,
+          20,
+          5, // the stored seq only grows
+          4,
+        ],
+      );
+      await assert.rejects(
+        store.applyNodeChanges([
+          { op: 'upsert', node: upsert('n3') },
+          { op: 'event', ts: 1, nodeId: 'n3', type: 'joined' },
+          // A node without a name breaks the batch: nothing of it may stay.
+          { op: 'upsert', node: upsert('n4', { name: null as unknown as string }) },
+        ]),
+        (err: { code?: string }) => err.code === 'ERR_STORE',
+      );
+      assert.equal(await store.getNode('n3'), undefined);
+      assert.deepEqual(await store.events({ node: 'n3' }), []);
+    });
+
+    it('keeps what an upsert does not name: info and machine id', async (t) => {
+      const store = await open(t);
+      const info = {
+        hostname: 'h',
+        os: 'o',
+        kernel: 'k',
+        arch: 'a',
+        cpuModel: 'c',
+        cpuCores: 2,
+        ramTotalBytes: 1,
+        swapTotalBytes: 0,
+        version: '1',
+      };
+      await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1', { info, machineId: 'm1' }) }]);
+      await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1', { name: 'renamed', now: 9 }) }]);
+      const node = await store.getNode('n1');
+      assert.deepEqual(
+        [node?.name, node?.info?.cpuCores, node?.machineId, node?.lastSeen, node?.firstSeen],
+        ['renamed', 2, 'm1', 9, 0],
+      );
+    });
+
+    it('issues a node secret unconfirmed, confirms it on first use, and re-issues it unconfirmed', async (t) => {
+      const store = await open(t);
+      assert.equal(await store.nodeSecret('n1'), undefined);
+      assert.equal(await store.nodeSecret('nobody'), undefined);
+      await store.applyNodeChanges([{ op: 'issue-secret', id: 'n1', secret: 'a'.repeat(64) }]);
+      assert.deepEqual(await store.nodeSecret('n1'), { secret: 'a'.repeat(64), confirmed: false });
+      await store.applyNodeChanges([{ op: 'confirm-secret', id: 'n1' }]);
+      assert.deepEqual(await store.nodeSecret('n1'), { secret: 'a'.repeat(64), confirmed: true });
+      await store.applyNodeChanges([{ op: 'issue-secret', id: 'n1', secret: 'b'.repeat(64) }]);
+      assert.deepEqual(await store.nodeSecret('n1'), { secret: 'b'.repeat(64), confirmed: false });
+    });
+
+    it('marks the nodes online at the last stop lost, and loads every node by name', async (t) => {
+      const store = await open(t);
+      await store.applyNodeChanges([
+        { op: 'upsert', node: upsert('b-id', { name: 'alpha' }) },
+        { op: 'upsert', node: upsert('a-id', { name: 'alpha' }) },
+        { op: 'upsert', node: upsert('c-id', { name: 'zulu', state: 'left', connectedSince: null }) },
+      ]);
+      assert.equal(await store.markOnlineNodesLost(), 3);
+      const nodes = await store.loadNodes();
+      assert.deepEqual(
+        nodes.map((n) => [n.name, n.id, n.state, n.connectedSince, n.vitals]),
+        [
+          ['alpha', 'a-id', 'lost', null, null],
+          ['alpha', 'b-id', 'lost', null, null],
+          ['n1', 'n1', 'lost', null, null],
+          ['zulu', 'c-id', 'left', null, null],
+        ],
+      );
+    });
+
+    it('pages the events log back, follows it forward, and filters by node and time', async (t) => {
+      const store = await open(t);
+      assert.equal(await store.lastEventId(), 0);
+      await store.applyNodeChanges(
+        Array.from({ length: 10 }, (_, i) => ({
+          op: 'event' as const,
+          ts: 1000 + i,
+          nodeId: i % 2 === 0 ? 'n1' : null,
+          type: 'note',
+          data: { i },
+        })),
+      );
+      const newest = await store.events({ limit: 3 });
+      assert.deepEqual(
+        newest.map((e) => e.i),
+        [9, 8, 7],
+      );
+      const older = await store.events({ limit: 3, before: newest.at(-1)?.id });
+      assert.deepEqual(
+        older.map((e) => e.i),
+        [6, 5, 4],
+      );
+      assert.deepEqual(
+        (await store.events({ node: 'n1', since: 1004 })).map((e) => [e.i, e.node, e.ts]),
+        [
+          [8, 'n1', 1008],
+          [6, 'n1', 1006],
+          [4, 'n1', 1004],
+        ],
+      );
+      const last = await store.lastEventId();
+      assert.equal(last, newest[0]?.id);
+      const after = await store.eventsAfter(older.at(-1)?.id as number, 2);
+      assert.deepEqual(
+        after.map((e) => e.i),
+        [5, 6],
+      );
+      assert.deepEqual(await store.eventsAfter(last), []);
+    });
+
+    it('merges a resent sample once into the rollups, and a late one into a minute already rolled up', async (t) => {
+      const store = await open(t);
+      const s = sample(1, 120_000, { cpuPercent: 40 });
+      await store.insertVitals([stored('n1', 120_000, s)]);
+      await rollUp(store, 3 * 24 * HOUR_MS);
+      await store.insertVitals([stored('n1', 180_000, s)]);
+      assert.deepEqual(await store.storedSeqs('n1'), [1]);
+      // A sample from a minute already rolled up (resent from an outbox much later) is merged in.
+      await store.insertVitals([stored('n1', 2 * 24 * HOUR_MS, sample(2, 2 * 24 * HOUR_MS - 10))]);
+      await store.insertVitals([stored('n1', 20 * HOUR_MS, sample(3, 130_000, { cpuPercent: 20 }))]);
+      const merged = await store.vitalsSeries('n1', 0, HOUR_MS, MINUTE_MS, 3 * 24 * HOUR_MS);
+      assert.deepEqual(
+        merged.points.map((p) => [merged.resolution, p.ts, p.n, p.cpuPercent, p.min.cpuPercent]),
+        [['1m', 120_000, 2, 30, 20]],
+      );
+    });
+
+    it('files a sample from a clock far off (a Pi without RTC) under the primary time', async (t) => {
+      const store = await open(t);
+      const now = Date.UTC(2026, 10, 26);
+      await store.insertVitals([stored('n1', now, sample(1, 5_000))]);
+      const series = await store.vitalsSeries('n1', now - HOUR_MS, now + HOUR_MS, undefined, now);
+      assert.equal(series.points.length, 1);
+      assert.ok(Math.abs((series.points[0]?.ts ?? 0) - now) < 10_000);
+    });
+
+    it('rollups agree with the raw samples they replace, before and after pruning (property)', async (t) => {
+      const reopen = dataDir(t);
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              offsetMs: fc.integer({ min: 0, max: 3 * HOUR_MS - 1 }),
+              cpu: fc.double({ min: 0, max: 100, noNaN: true }),
+              temp: fc.option(fc.double({ min: -20, max: 90, noNaN: true }), { nil: undefined }),
+            }),
+            { minLength: 1, maxLength: 300 },
+          ),
+          async (raw) => {
+            const store = await reopen({ rawMs: HOUR_MS, minuteMs: 30 * 24 * HOUR_MS });
+            // Each run its own node: the runs share the store's data dir.
+            const id = `p${run++}`;
+            await store.applyNodeChanges([{ op: 'upsert', node: upsert(id) }]);
+            const base = Date.UTC(2026, 0, 1) + run * 10 * HOUR_MS;
+            await store.insertVitals(
+              raw.map((r, i) =>
+                stored(
+                  id,
+                  base + r.offsetMs,
+                  sample(i + 1, base + r.offsetMs, {
+                    cpuPercent: r.cpu,
+                    ...(r.temp === undefined ? {} : { tempC: r.temp }),
+                  }),
+                ),
+              ),
+            );
+            // What each minute should say, from the raw data.
+            const expected = new Map<number, { cpu: number[]; temp: number[] }>();
+            for (const r of raw) {
+              const bucket = Math.floor((base + r.offsetMs) / MINUTE_MS) * MINUTE_MS;
+              const e = expected.get(bucket) ?? { cpu: [], temp: [] };
+              e.cpu.push(r.cpu);
+              if (r.temp !== undefined) e.temp.push(r.temp);
+              expected.set(bucket, e);
+            }
+            const now = base + 3 * HOUR_MS + 2 * HOUR_MS; // the raw window (1 h) lies after all samples
+            await rollUp(store, now);
+            const check = async () => {
+              const series = await store.vitalsSeries(id, base, base + 3 * HOUR_MS, MINUTE_MS, now);
+              assert.equal(series.resolution, '1m');
+              assert.equal(series.points.length, expected.size);
+              for (const p of series.points) {
+                const e = expected.get(p.ts);
+                assert.ok(e, `unexpected bucket ${p.ts}`);
+                const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+                assert.equal(p.n, e.cpu.length);
+                assert.ok(Math.abs((p.cpuPercent ?? Number.NaN) - mean(e.cpu)) < 1e-9);
+                assert.equal(p.min.cpuPercent, Math.min(...e.cpu));
+                assert.equal(p.max.cpuPercent, Math.max(...e.cpu));
+                if (e.temp.length === 0) assert.equal(p.tempC, undefined, 'no temperature: absent, not 0');
+                else assert.ok(Math.abs((p.tempC ?? Number.NaN) - mean(e.temp)) < 1e-9);
+              }
+            };
+            await check();
+            while ((await store.pruneChunk(now, 50)) > 0) {}
+            assert.deepEqual(await store.storedSeqs(id), [], 'raw samples past retention are gone');
+            await check();
+            await store.close();
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+
+    it('counts a late sample that arrives while a minute of 1,200 nodes is being rolled up', async (t) => {
+      const store = await open(t, { rawMs: HOUR_MS });
+      const ids = Array.from({ length: 1200 }, (_, i) => `n${String(i).padStart(4, '0')}`);
+      await store.applyNodeChanges(ids.map((id) => ({ op: 'upsert', node: upsert(id) })));
+      const minute = Date.UTC(2026, 0, 1, 12, 0);
+      await store.insertVitals(ids.map((id) => stored(id, minute + 1000, sample(1, minute + 1000))));
+      const now = minute + 2 * HOUR_MS;
+      await store.rollupStep(now); // one step: the minute may be done, or done in part
+      // Meanwhile: late samples of the first and last node of the minute, and of a node that had
+      // no data in that minute.
+      await store.applyNodeChanges([{ op: 'upsert', node: upsert('new') }]);
+      for (const id of ['n0000', 'n1199', 'new'])
+        await store.insertVitals([stored(id, now, sample(id === 'new' ? 1 : 2, minute + 30_000))]);
+      await rollUp(store, now);
+      const minuteOf = async (id: string) => {
+        const series = await store.vitalsSeries(id, minute, minute + MINUTE_MS, MINUTE_MS, now);
+        assert.equal(series.resolution, '1m');
+        return series.points.map((p) => p.n);
+      };
+      assert.deepEqual(await minuteOf('n0000'), [2]);
+      assert.deepEqual(await minuteOf('n1199'), [2]);
+      assert.deepEqual(await minuteOf('new'), [1]);
+      assert.deepEqual(await minuteOf('n0600'), [1]);
+    });
+
+    it('answers any range with at most ~1,000 points, at the resolution that has the data', async (t) => {
+      const store = await open(t);
+      const now = Date.UTC(2026, 10, 26);
+      const batch: StoredSample[] = [];
+      for (let i = 0; i < 8640; i++) {
+        const ts = now - 24 * HOUR_MS + i * 10_000;
+        batch.push(stored('n1', ts, sample(i + 1, ts)));
+      }
+      await store.insertVitals(batch);
+      const day = await store.vitalsSeries('n1', now - 24 * HOUR_MS, now, undefined, now);
+      assert.equal(day.resolution, 'raw');
+      assert.ok(day.points.length <= 1000 && day.points.length >= 900, `${day.points.length} points`);
+      const hour = await store.vitalsSeries('n1', now - HOUR_MS, now, undefined, now);
+      assert.deepEqual([hour.resolution, hour.points.length], ['raw', 360]);
+      await rollUp(store, now);
+      const week = await store.vitalsSeries('n1', now - 7 * 24 * HOUR_MS, now, undefined, now);
+      assert.ok(week.points.length > 100, `${week.points.length} points for the one day of data in the week`);
+      assert.equal(week.resolution, '1m');
+      assert.ok(week.points.length <= 1008);
+      const year = await store.vitalsSeries('n1', now - 365 * 24 * HOUR_MS, now, undefined, now);
+      assert.equal(year.resolution, '1h');
+      assert.ok(year.points.length <= 1000 && year.points.length > 0);
+      assert.ok((await store.sizeBytes()) > 0);
+      assert.equal(await store.integrityCheck(), 'ok');
+    });
+
+    it('refuses every call after close with ERR_STORE_CLOSED', async (t) => {
+      const store = await open(t);
+      await store.close();
+      await assert.rejects(store.lastEventId(), (err: { code?: string }) => err.code === 'ERR_STORE_CLOSED');
+      await assert.rejects(
+        store.insertVitals([stored('n1', 1, sample(1, 1))]),
+        (err: { code?: string }) => err.code === 'ERR_STORE_CLOSED',
+      );
+    });
+  });
+}

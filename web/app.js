@@ -6,7 +6,7 @@
 import { h, setText } from './dom.js';
 import { EventsPage } from './events.js';
 import { Live, Store } from './live.js';
-import { NodePage } from './node.js';
+import { NodePage } from './node-page.js';
 import { Overview } from './overview.js';
 
 const BANNER_DELAY_MS = 1000;

@@ -5,8 +5,8 @@
 
 import { getJson } from './api.js';
 import { h, safeClass, setText } from './dom.js';
+import { eventDetails } from './event-list.js';
 import * as fmt from './format.js';
-import { eventDetails } from './node.js';
 
 const PAGE = 200;
 const MAX_LIMIT = 1000;

@@ -1,19 +1,20 @@
-// The dashboard's entry point: one Store, one live link, and a hash router over three pages —
-// #/ (overview; kept alive while hidden so going back is instant), #/node/ID and #/events.
-// It also owns the connection banner: shown when the primary has been unreachable for a second,
-// replaced by "reconnected" for a moment once the stream is back.
+// The dashboard's entry point: one ClusterModel, one live link, and a hash router over three
+// pages — #/ (overview; kept alive while hidden so going back is instant), #/node/ID and
+// #/events. It also owns the connection banner: shown when the primary has been unreachable for a
+// second, replaced by "reconnected" for a moment once the stream is back.
 
+import { ClusterModel } from './cluster-model.js';
 import { h, setText } from './dom.js';
 import { EventsPage } from './events.js';
-import { Live, Store } from './live.js';
+import { Live } from './live.js';
 import { NodePage } from './node-page.js';
 import { Overview } from './overview.js';
 
 const BANNER_DELAY_MS = 1000;
 
-const store = new Store();
+const model = new ClusterModel();
 const main = document.getElementById('main');
-const overview = new Overview(store);
+const overview = new Overview(model);
 main.append(overview.element);
 let page; // the mounted non-overview page
 let firstRoute = true;
@@ -59,7 +60,7 @@ function route() {
     document.title = 'picluster';
   } else {
     overview.hide();
-    page = r.name === 'node' ? new NodePage(store, r.id, r.range) : new EventsPage(store, r.node);
+    page = r.name === 'node' ? new NodePage(model, r.id, r.range) : new EventsPage(model, r.node);
     if (r.name === 'events') document.title = 'Events · picluster';
     main.append(page.element);
     page.mount();
@@ -127,7 +128,7 @@ document.querySelector('.skip')?.addEventListener('click', (e) => {
   main.focus();
 });
 
-const live = new Live(store, onStatus);
+const live = new Live(model, onStatus);
 addEventListener('hashchange', route);
 route();
 live.start();

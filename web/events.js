@@ -12,7 +12,7 @@ const PAGE = 200;
 const MAX_LIMIT = 1000;
 
 export class EventsPage {
-  #store;
+  #model;
   #root;
   #els = {};
   #events = new Map(); // id → entry
@@ -29,8 +29,8 @@ export class EventsPage {
   #frame = 0;
   #alive = true;
 
-  constructor(store, node) {
-    this.#store = store;
+  constructor(model, node) {
+    this.#model = model;
     this.#node = node || undefined;
     this.#root = this.#build();
   }
@@ -41,13 +41,13 @@ export class EventsPage {
 
   mount() {
     this.#unsubscribe.push(
-      this.#store.onEvent((entry) => {
+      this.#model.onEvent((entry) => {
         if (!entry || typeof entry.id !== 'number') return;
         if (this.#node && entry.node !== this.#node) return;
         this.#events.set(entry.id, entry);
         this.#schedule();
       }),
-      this.#store.subscribe((ids) => {
+      this.#model.subscribe((ids) => {
         if (ids === null)
           void this.#load(); // resynced after a reconnect: fill the gap
         else this.#schedule(); // node names may have changed
@@ -171,7 +171,7 @@ export class EventsPage {
     const types = [...new Set(all.map((e) => String(e.type)))].sort();
     const known = new Set([...this.#els.type.options].map((o) => o.value));
     for (const t of types) if (!known.has(t)) this.#els.type.append(h('option', { value: t, text: t }));
-    const nodes = this.#store.nodes;
+    const nodes = this.#model.nodes;
     const shown = all.filter((e) => {
       if (this.#type && e.type !== this.#type) return false;
       if (!this.#text) return true;

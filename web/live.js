@@ -1,10 +1,9 @@
-// The dashboard's model and its one live link. `Store` holds every node (the /api/nodes snapshot
-// plus what the stream says since) and tells subscribers which node ids changed; `Live` owns the
-// single EventSource on /api/stream: it loads a snapshot at start, after every reconnect and on
-// `reset`, buffers stream messages while a snapshot is in flight (then replays them in order),
-// and reports the link's state for the banner. EventSource retries network errors by itself
-// (sending Last-Event-ID); an HTTP error closes it, so then we reopen with backoff. The stream's
-// keepalives are comments a page cannot see, so after 30 s of silence /healthz is probed.
+// The dashboard's one live link. `Live` owns the single EventSource on /api/stream and feeds the
+// ClusterModel: it loads a snapshot at start, after every reconnect and on `reset`, buffers
+// stream messages while a snapshot is in flight (then replays them in order), and reports the
+// link's state for the banner. EventSource retries network errors by itself (sending
+// Last-Event-ID); an HTTP error closes it, so then we reopen with backoff. The stream's keepalives
+// are comments a page cannot see, so after 30 s of silence /healthz is probed.
 
 import { checkLogin, getJson } from './api.js';
 
@@ -12,94 +11,12 @@ const SILENCE_PROBE_MS = 30_000;
 const PROBE_TIMEOUT_MS = 5_000;
 const MAX_BACKOFF_MS = 15_000;
 
-/** The newer of two vitals samples (by seq; resends from a node's outbox may arrive late). */
-function newerVitals(a, b) {
-  if (!a) return b ?? null;
-  if (!b) return a;
-  return b.seq >= a.seq ? b : a;
-}
-
-export class Store {
-  /** id → node object as the API shapes it. */
-  nodes = new Map();
-  /** Primary clock minus browser clock, ms (only when they are clearly apart). */
-  clockOffset = 0;
-  loaded = false;
-  /** performance.now() when the latest `vitals` message arrived (for the render measurements). */
-  vitalsArrivedAt = 0;
-  #listeners = new Set();
-  #eventListeners = new Set();
-
-  /** fn(ids: Set<string> | null, kind: 'all' | 'node' | 'vitals'); null ids = everything. */
-  subscribe(fn) {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
-  }
-
-  /** fn(entry) for each new events-log entry from the stream. */
-  onEvent(fn) {
-    this.#eventListeners.add(fn);
-    return () => this.#eventListeners.delete(fn);
-  }
-
-  /** The primary's idea of now. */
-  now() {
-    return Date.now() + this.clockOffset;
-  }
-
-  #notify(ids, kind) {
-    for (const fn of this.#listeners) fn(ids, kind);
-  }
-
-  replaceAll(list) {
-    const next = new Map();
-    for (const node of list) {
-      const old = this.nodes.get(node.id);
-      next.set(node.id, old ? { ...node, vitals: newerVitals(old.vitals, node.vitals) } : node);
-    }
-    this.nodes = next;
-    this.loaded = true;
-    this.#notify(null, 'all');
-  }
-
-  upsertNode(node) {
-    if (!node || typeof node.id !== 'string') return;
-    const old = this.nodes.get(node.id);
-    this.nodes.set(node.id, old ? { ...node, vitals: newerVitals(old.vitals, node.vitals) } : node);
-    this.#notify(new Set([node.id]), 'node');
-  }
-
-  /** Applies {id: sample}; returns the ids not known here (a snapshot will bring them). */
-  applyVitals(samples) {
-    const changed = new Set();
-    const unknown = [];
-    for (const [id, sample] of Object.entries(samples ?? {})) {
-      const node = this.nodes.get(id);
-      if (!node) {
-        unknown.push(id);
-        continue;
-      }
-      const vitals = newerVitals(node.vitals, sample);
-      if (vitals === node.vitals) continue;
-      node.vitals = vitals;
-      if (typeof vitals.receivedAt === 'number' && vitals.receivedAt > node.lastSeen) node.lastSeen = vitals.receivedAt;
-      changed.add(id);
-    }
-    if (changed.size > 0) this.#notify(changed, 'vitals');
-    return unknown;
-  }
-
-  addEvent(entry) {
-    for (const fn of this.#eventListeners) fn(entry);
-  }
-}
-
 /**
- * Connects `store` to the primary. onStatus(state, since) with state 'connecting' | 'live' |
+ * Connects `model` to the primary. onStatus(state, since) with state 'connecting' | 'live' |
  * 'down'; `since` is when it entered that state (epoch ms).
  */
 export class Live {
-  #store;
+  #model;
   #onStatus;
   #es;
   #status = 'connecting';
@@ -112,8 +29,8 @@ export class Live {
   #probing = false;
   #resnapshotTimer;
 
-  constructor(store, onStatus) {
-    this.#store = store;
+  constructor(model, onStatus) {
+    this.#model = model;
     this.#onStatus = onStatus;
   }
 
@@ -154,7 +71,7 @@ export class Live {
       es.addEventListener(type, (e) => {
         if (es !== this.#es) return;
         this.#lastMessageAt = Date.now();
-        if (type === 'vitals') this.#store.vitalsArrivedAt = performance.now();
+        if (type === 'vitals') this.#model.vitalsArrivedAt = performance.now();
         if (type === 'reset') {
           void this.snapshot();
           return;
@@ -189,10 +106,10 @@ export class Live {
     } catch {
       return; // not ours to crash on
     }
-    if (type === 'node') this.#store.upsertNode(payload);
-    else if (type === 'event') this.#store.addEvent(payload);
+    if (type === 'node') this.#model.upsertNode(payload);
+    else if (type === 'event') this.#model.addEvent(payload);
     else if (type === 'vitals') {
-      const unknown = this.#store.applyVitals(payload?.nodes);
+      const unknown = this.#model.applyVitals(payload?.nodes);
       if (unknown.length > 0) this.#resnapshotSoon();
     }
   }
@@ -214,8 +131,8 @@ export class Live {
       const { body, date } = await getJson('/api/nodes');
       // The Date header has 1 s resolution: correct the clock only when it is clearly off.
       const offset = Number.isFinite(date) ? date - Date.now() : 0;
-      this.#store.clockOffset = Math.abs(offset) > 5000 ? offset : 0;
-      this.#store.replaceAll(Array.isArray(body?.nodes) ? body.nodes : []);
+      this.#model.clockOffset = Math.abs(offset) > 5000 ? offset : 0;
+      this.#model.replaceAll(Array.isArray(body?.nodes) ? body.nodes : []);
     } catch (err) {
       // Retried at the next open, or in a few seconds if the stream stays up meanwhile.
       if (err?.status !== 401) {

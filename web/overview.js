@@ -57,7 +57,7 @@ function readQuery() {
 }
 
 export class Overview {
-  #store;
+  #model;
   #root;
   #body;
   #rows = new Map(); // id → row
@@ -73,10 +73,10 @@ export class Overview {
   #rowTemplate;
   #shown = 0;
 
-  constructor(store) {
-    this.#store = store;
+  constructor(model) {
+    this.#model = model;
     this.#root = this.#build();
-    store.subscribe((ids, kind) => this.#onChange(ids, kind));
+    model.subscribe((ids, kind) => this.#onChange(ids, kind));
     setInterval(() => this.#tick(), 1000);
   }
 
@@ -268,13 +268,13 @@ export class Overview {
     this.#frame = 0;
     if (!this.#visible) return;
     const started = performance.now();
-    const store = this.#store;
-    const now = store.now();
+    const model = this.#model;
+    const now = model.now();
     const all = this.#all;
-    const ids = all ? store.nodes.keys() : this.#dirty;
+    const ids = all ? model.nodes.keys() : this.#dirty;
     let updated = 0;
     for (const id of ids) {
-      const node = store.nodes.get(id);
+      const node = model.nodes.get(id);
       if (!node) continue;
       let row = this.#rows.get(id);
       if (!row) {
@@ -286,13 +286,13 @@ export class Overview {
     }
     if (all) {
       for (const [id, row] of this.#rows) {
-        if (!store.nodes.has(id)) {
+        if (!model.nodes.has(id)) {
           row.el.remove();
           this.#rows.delete(id);
         }
       }
     }
-    const vitalsFlush = !all && store.vitalsArrivedAt > 0;
+    const vitalsFlush = !all && model.vitalsArrivedAt > 0;
     this.#dirty.clear();
     this.#all = false;
     if (this.#reorder) this.#applyOrder();
@@ -301,7 +301,7 @@ export class Overview {
     this.#updateHeader();
     const ended = performance.now();
     // Measurements for bench/dashboard.ts (and anyone with the devtools open).
-    if (store.loaded && this.#firstRender && this.#rows.size === store.nodes.size) {
+    if (model.loaded && this.#firstRender && this.#rows.size === model.nodes.size) {
       this.#firstRender = false;
       performance.mark('picluster:overview-rendered', { detail: { rows: this.#shown } });
       requestAnimationFrame(() =>
@@ -309,8 +309,8 @@ export class Overview {
       );
     }
     if (vitalsFlush) {
-      const arrived = store.vitalsArrivedAt;
-      store.vitalsArrivedAt = 0;
+      const arrived = model.vitalsArrivedAt;
+      model.vitalsArrivedAt = 0;
       // Only the latest of each is kept: a timeline entry every second would grow all day.
       for (const name of ['applied', 'flush', 'painted']) performance.clearMeasures(`picluster:vitals-${name}`);
       performance.measure('picluster:vitals-applied', { start: arrived, end: ended, detail: { rows: updated } });
@@ -428,7 +428,7 @@ export class Overview {
     const get = COLUMN[sortKey].get;
     const dir = desc ? -1 : 1;
     const nodes = [];
-    for (const node of this.#store.nodes.values()) {
+    for (const node of this.#model.nodes.values()) {
       if (state && node.state !== state) continue;
       if (!this.#predicate(node)) continue;
       nodes.push(node);
@@ -457,14 +457,14 @@ export class Overview {
       cursor = next;
     }
     this.#shown = keyed.length;
-    const total = this.#store.nodes.size;
+    const total = this.#model.nodes.size;
     this.#els.table.setAttribute('aria-rowcount', String(keyed.length + 1));
     this.#root.dataset.rows = String(keyed.length);
     // The order on screen is this sort's (tests wait for it; the URL changes a frame earlier).
     this.#root.dataset.sort = `${desc ? '-' : ''}${sortKey}`;
     setText(this.#els.count, keyed.length === total ? `${total} nodes` : `showing ${keyed.length} of ${total}`);
     const empty = this.#els.empty;
-    empty.hidden = keyed.length > 0 || !this.#store.loaded;
+    empty.hidden = keyed.length > 0 || !this.#model.loaded;
     if (!empty.hidden) {
       empty.textContent =
         total === 0
@@ -482,7 +482,7 @@ export class Overview {
     let hottest;
     let hottestName = '';
     let cores = 0;
-    for (const node of this.#store.nodes.values()) {
+    for (const node of this.#model.nodes.values()) {
       if (node.state in counts) counts[node.state]++;
       if (node.state !== 'online') continue;
       const v = node.vitals;
@@ -503,7 +503,7 @@ export class Overview {
       }
     }
     const { tiles } = this.#els;
-    setText(tiles.nodes.value, String(this.#store.nodes.size));
+    setText(tiles.nodes.value, String(this.#model.nodes.size));
     for (const s of STATES) setText(tiles[s].value, String(counts[s]));
     tiles.lost.tile.dataset.alert = counts.lost > 0 ? 'yes' : '';
     setText(tiles.cpu.value, cpuN ? fmt.percent(cpuSum / cpuN) : fmt.NONE);
@@ -534,9 +534,9 @@ export class Overview {
   /** Once a second: the "last seen" column (string compare first; most rows do not change). */
   #tick() {
     if (!this.#visible || this.#frame) return;
-    const now = this.#store.now();
+    const now = this.#model.now();
     for (const [id, row] of this.#rows) {
-      const node = this.#store.nodes.get(id);
+      const node = this.#model.nodes.get(id);
       if (node) this.#seen(row, node, now);
     }
     if (this.#view.sortKey === 'seen') {

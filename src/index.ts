@@ -5,5 +5,7 @@ export * from './node/index.js';
 export * from './primary/index.js';
 export * from './protocol/index.js';
 export * from './secondary/index.js';
+export { openSqliteStore, SqliteStore } from './store/sqlite/sqlite-store.js';
+export * from './store/store-api.js';
 export { createMetrics } from './web/metrics.js';
 export { createApp, startWebServer, type WebServer, type WebServerOptions } from './web/server.js';

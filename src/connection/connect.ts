@@ -2,7 +2,7 @@
 
 import net from 'node:net';
 import { DisconnectionError } from '../protocol/errors.js';
-import { disconnectionOf } from './connection.js';
+import { disconnectionOf } from './socket-errors.js';
 
 export interface DialOptions {
   host: string;

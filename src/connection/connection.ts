@@ -1,98 +1,50 @@
 // One framed link over a socket (net or TLS): one-way `send`, correlated `request` with timeout,
-// request handlers, heartbeats, write batching with bounded queue and backpressure, close.
+// request handlers, heartbeats, close. The write side (batching, bounded queue, backpressure,
+// stall watch) is its `FrameWriter`, as ws keeps its `Sender` apart from its `Receiver`.
 // Every way the link can fail ends in exactly one 'disconnect' event carrying a
 // DisconnectionError, and every pending request is rejected with that same error.
 // Socket listeners are named methods (as ws does), state is one field changed in one place.
 
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import {
   BackpressureError,
-  type DisconnectionCode,
   DisconnectionError,
   PiclusterError,
   type ProtocolError,
   RemoteError,
 } from '../protocol/errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder } from '../protocol/frame-decoder.js';
-import { FrameBatch, serializeMessage } from '../protocol/frame-encoder.js';
+import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { type Message, type MessageType, type PayloadOf, replyTypeOf } from '../protocol/messages.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
-import { Heartbeat, type HeartbeatOptions } from './heartbeat.js';
+import {
+  type ConnectionEvents,
+  type ConnectionOptions,
+  type ConnectionState,
+  DEFAULT_CONNECTION,
+  type RequestHandler,
+  type RequestOptions,
+} from './connection-options.js';
+import { FrameWriter } from './frame-writer.js';
+import { Heartbeat } from './heartbeat.js';
 import { PendingRequests } from './pending-requests.js';
-
-export const DEFAULT_CONNECTION = Object.freeze({
-  /** Largest frame body sent or accepted, in bytes. */
-  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  /** Bytes that may wait to be written (batch + socket buffer); past it `send` returns false. */
-  maxQueuedBytes: 8 * 1024 * 1024,
-  /** Default timeout of `request`, in ms. */
-  requestTimeoutMs: DEFAULTS.requestTimeoutMs,
-  /** Requests in flight at once; past it `request` rejects with BackpressureError. */
-  maxPendingRequests: 10_000,
-  /** How long `close()` waits for the peer to finish before destroying the socket, in ms. */
-  closeTimeoutMs: 2_000,
-  /**
-   * A peer that reads nothing while bytes wait for it this long is cut off (a slow consumer must
-   * not hold the link and its queue forever), in ms. 0: 3 heartbeat intervals.
-   */
-  writeTimeoutMs: 0,
-});
-
-export interface ConnectionOptions {
-  /** Heartbeat interval and misses; `false` turns heartbeats off (tests of raw behaviour only). */
-  heartbeat?: Pick<HeartbeatOptions, 'intervalMs' | 'maxMissed'> | false;
-  maxFrameBytes?: number;
-  maxQueuedBytes?: number;
-  requestTimeoutMs?: number;
-  maxPendingRequests?: number;
-  closeTimeoutMs?: number;
-  writeTimeoutMs?: number;
-  /** Bytes already read from the socket (after the opening magic) to decode first. */
-  head?: Buffer;
-  clock?: Clock;
-  logger?: Logger;
-}
-
-export type ConnectionState = 'open' | 'closing' | 'closed';
-
-export interface ConnectionEvents {
-  /** A one-way message (not a request, reply, ping or pong). */
-  message: [message: Message];
-  /** The link is gone. Emitted exactly once per connection. */
-  disconnect: [error: DisconnectionError];
-  /** The write queue went back under its bound after `send` returned false. */
-  drain: [];
-}
-
-/** Answers a request: returns (or resolves to) the reply payload, or throws to reply `error`. */
-export type RequestHandler = (payload: unknown, message: Message, connection: Connection) => unknown;
-
-export interface RequestOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
+import { disconnectionOf } from './socket-errors.js';
 
 export class Connection extends EventEmitter<ConnectionEvents> {
   readonly socket: Socket;
   readonly remoteAddress: string;
-  #options: Required<Omit<ConnectionOptions, 'head' | 'heartbeat' | 'clock' | 'logger'>>;
+  readonly #options: Required<Omit<ConnectionOptions, 'head' | 'heartbeat' | 'clock' | 'logger'>>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #decoder: FrameDecoder;
-  readonly #batch = new FrameBatch();
+  readonly #writer: FrameWriter;
   readonly #pending: PendingRequests;
   readonly #handlers = new Map<string, RequestHandler>();
   #fallback: RequestHandler | undefined;
   readonly #heartbeat: Heartbeat | undefined;
   #state: ConnectionState = 'open';
   #error: DisconnectionError | undefined;
-  #flushScheduled = false;
-  #waitingForSocketDrain = false;
-  #stallTimer: Timer | undefined;
-  #owesDrainEvent = false;
   #closeTimer: Timer | undefined;
   #closed: Promise<void> | undefined;
 
@@ -109,16 +61,24 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.#heartbeat = new Heartbeat({
         ...options.heartbeat,
         clock: this.#clock,
-        sendPing: () => this.#enqueue({ t: 'ping', p: {} }),
+        sendPing: () => this.#writer.enqueue({ t: 'ping', p: {} }),
         onStale: this.#onStale,
       });
     }
+    this.#writer = new FrameWriter(socket, {
+      maxFrameBytes: this.#options.maxFrameBytes,
+      maxQueuedBytes: this.#options.maxQueuedBytes,
+      writeTimeoutMs: this.#writeTimeoutMs(),
+      clock: this.#clock,
+      onWrite: () => this.#heartbeat?.sent(),
+      onDrain: () => this.emit('drain'),
+      onStall: this.#onStall,
+    });
     socket.setNoDelay(true);
     socket.on('data', this.#socketOnData);
     socket.on('end', this.#socketOnEnd);
     socket.on('error', this.#socketOnError);
     socket.on('close', this.#socketOnClose);
-    socket.on('drain', this.#socketOnDrain);
     socket.resume(); // the opening reader may have paused it
     if (socket.destroyed) {
       queueMicrotask(() => this.#fail(new DisconnectionError('ERR_CLOSED', 'socket was already closed')));
@@ -139,7 +99,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Bytes waiting to be written: the batch of this tick plus the socket's own buffer. */
   get queuedBytes(): number {
-    return this.#batch.bytes + this.socket.writableLength;
+    return this.#writer.queuedBytes;
   }
 
   get pendingRequests(): number {
@@ -154,12 +114,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Changes the heartbeat interval, e.g. to the one the primary announced. */
   setHeartbeatInterval(intervalMs: number): void {
     this.#heartbeat?.setIntervalMs(intervalMs);
+    this.#writer.writeTimeoutMs = this.#writeTimeoutMs();
   }
 
   /** Changes the largest frame accepted from the peer (and sent to it). */
   setMaxFrameBytes(maxFrameBytes: number): void {
     this.#decoder.maxFrameBytes = maxFrameBytes;
-    this.#options.maxFrameBytes = maxFrameBytes;
+    this.#writer.maxFrameBytes = maxFrameBytes;
   }
 
   /** Registers the handler for requests of type `type` (one per type). */
@@ -187,7 +148,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   send(type: string, payload?: unknown): boolean;
   send(type: string, payload?: unknown): boolean {
     this.#assertOpen();
-    return this.#enqueue(payload === undefined ? { t: type } : { t: type, p: payload });
+    return this.#writer.enqueue(payload === undefined ? { t: type } : { t: type, p: payload });
   }
 
   /**
@@ -205,7 +166,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       );
       let queued: boolean;
       try {
-        queued = this.#enqueue({ t: type, id, p: payload });
+        queued = this.#writer.enqueue({ t: type, id, p: payload });
       } catch (err) {
         // Too large to send: settle the registered request too, or its later timeout would
         // reject a promise nobody holds.
@@ -237,7 +198,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.#state === 'open') {
       this.#state = 'closing';
       this.#heartbeat?.stop();
-      this.#writeBatch(true);
+      this.#writer.end();
       this.socket.end();
       this.#closeTimer = this.#clock.setTimeout(() => this.socket.destroy(), this.#options.closeTimeoutMs);
       this.#closeTimer.unref?.();
@@ -255,81 +216,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     throw this.#error ?? new DisconnectionError('ERR_CLOSED', `connection to ${this.remoteAddress} is closing`);
   }
 
-  /** Queues one message for this tick's batch; false when over the bound. */
-  #enqueue(message: Message): boolean {
-    if (this.#state !== 'open') return false;
-    const { json, bytes } = serializeMessage(message, this.#options.maxFrameBytes);
-    if (this.queuedBytes + bytes > this.#options.maxQueuedBytes) {
-      this.#owesDrainEvent = true;
-      return false;
-    }
-    this.#batch.add(json, bytes);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      // A microtask: everything sent in this synchronous run (a loop, one chunk's requests, a
-      // batch of resolved handlers) leaves in one write, without waiting for the next loop turn.
-      queueMicrotask(this.#flush);
-    }
-    return true;
-  }
-
-  #flush = (): void => {
-    this.#flushScheduled = false;
-    if (this.#state === 'open' && !this.#waitingForSocketDrain) {
-      this.#writeBatch(false);
-      this.#emitDrainIfOwed();
-    }
-  };
-
-  /** Writes the batch in one `write` (one syscall for everything sent this tick). */
-  #writeBatch(force: boolean): void {
-    if (this.#batch.size === 0 || (this.#waitingForSocketDrain && !force)) return;
-    const ok = this.socket.write(this.#batch.take());
-    this.#heartbeat?.sent();
-    if (!ok) {
-      this.#waitingForSocketDrain = true;
-      this.#watchWriteStall();
-    }
-  }
-
-  /** While the socket holds unwritten bytes, checks that the peer keeps reading them. */
-  #watchWriteStall(): void {
-    if (this.#stallTimer !== undefined) return;
-    const timeoutMs = this.#options.writeTimeoutMs || 3 * (this.#heartbeat?.intervalMs ?? 5_000);
-    // writableLength counts bytes until the kernel took them: it shrinks only as the peer reads.
-    const waitingBefore = this.socket.writableLength;
-    this.#stallTimer = this.#clock.setTimeout(() => {
-      this.#stallTimer = undefined;
-      if (!this.#waitingForSocketDrain || this.#state === 'closed') return;
-      if (this.socket.writableLength >= waitingBefore) {
-        this.#fail(
-          new DisconnectionError(
-            'ERR_PEER_TIMEOUT',
-            `peer ${this.remoteAddress} read nothing for ${timeoutMs} ms with ${this.queuedBytes} bytes waiting for it`,
-          ),
-        );
-      } else {
-        this.#watchWriteStall(); // slow but moving: keep watching
-      }
-    }, timeoutMs);
-    this.#stallTimer.unref?.();
-  }
-
-  #socketOnDrain = (): void => {
-    this.#waitingForSocketDrain = false;
-    if (this.#stallTimer !== undefined) this.#clock.clearTimeout(this.#stallTimer);
-    this.#stallTimer = undefined;
-    if (this.#state !== 'open') return;
-    this.#writeBatch(false);
-    this.#emitDrainIfOwed();
-  };
-
-  /** 'drain' is owed to whoever saw `send` return false, once the queue has room again. */
-  #emitDrainIfOwed(): void {
-    if (this.#owesDrainEvent && !this.#waitingForSocketDrain && this.queuedBytes < this.#options.maxQueuedBytes) {
-      this.#owesDrainEvent = false;
-      this.emit('drain');
-    }
+  /** A peer that stops reading is cut off after this long: 3 heartbeat intervals by default. */
+  #writeTimeoutMs(): number {
+    return this.#options.writeTimeoutMs || 3 * (this.#heartbeat?.intervalMs ?? 5_000);
   }
 
   #socketOnData = (chunk: Buffer): void => {
@@ -358,7 +247,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (!matched)
         this.#log.debug({ peer: this.remoteAddress, re: message.re, t: message.t }, 'dropped unmatched reply');
     } else if (message.t === 'ping') {
-      this.#enqueue({ t: 'pong', p: {} });
+      this.#writer.enqueue({ t: 'pong', p: {} });
     } else if (message.t === 'pong') {
       // Its arrival already counted as a sign of life.
     } else if (message.id !== undefined) {
@@ -398,7 +287,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #reply(id: number, type: string, payload: unknown): void {
     try {
-      this.#enqueue({ t: replyTypeOf(type), re: id, p: payload ?? {} });
+      this.#writer.enqueue({ t: replyTypeOf(type), re: id, p: payload ?? {} });
     } catch (err) {
       this.#replyFailure(id, type, err);
     }
@@ -415,14 +304,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   #replyError(id: number, code: string, message: string): void {
-    this.#enqueue({ t: 'error', re: id, p: { code, message } });
+    this.#writer.enqueue({ t: 'error', re: id, p: { code, message } });
   }
 
   #onProtocolError(err: ProtocolError): void {
     this.#log.debug({ peer: this.remoteAddress, code: err.code }, err.message);
     // Tell the peer why, then end politely; the link counts as gone from now on.
-    this.#enqueue({ t: 'error', p: { code: err.code, message: err.message } });
-    this.#writeBatch(true);
+    this.#writer.enqueue({ t: 'error', p: { code: err.code, message: err.message } });
+    this.#writer.end();
     this.#fail(
       new DisconnectionError('ERR_PROTOCOL', `protocol error from ${this.remoteAddress}: ${err.message}`, {
         cause: err,
@@ -436,6 +325,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       new DisconnectionError(
         'ERR_PEER_TIMEOUT',
         `peer ${this.remoteAddress} silent for ${silentMs} ms (${this.#heartbeat?.maxMissed} heartbeat intervals of ${this.#heartbeat?.intervalMs} ms)`,
+      ),
+    );
+  };
+
+  #onStall = (stalledMs: number): void => {
+    this.#fail(
+      new DisconnectionError(
+        'ERR_PEER_TIMEOUT',
+        `peer ${this.remoteAddress} read nothing for ${stalledMs} ms with ${this.queuedBytes} bytes waiting for it`,
       ),
     );
   };
@@ -472,7 +370,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#state = 'closed';
     this.#error = error;
     this.#heartbeat?.stop();
-    if (this.#stallTimer !== undefined) this.#clock.clearTimeout(this.#stallTimer);
+    this.#writer.stop();
     this.#pending.rejectAll(error);
     if (endGracefully && !this.socket.destroyed) {
       this.socket.end();
@@ -483,24 +381,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.emit('disconnect', error);
   }
-}
-
-const ERRNO_CODES: Record<string, DisconnectionCode> = {
-  ECONNRESET: 'ERR_CONNECTION_RESET',
-  EPIPE: 'ERR_BROKEN_PIPE',
-  ECONNREFUSED: 'ERR_CONNECTION_REFUSED',
-  ENETUNREACH: 'ERR_UNREACHABLE',
-  EHOSTUNREACH: 'ERR_UNREACHABLE',
-  ETIMEDOUT: 'ERR_PEER_TIMEOUT',
-  ERR_STREAM_WRITE_AFTER_END: 'ERR_CLOSED',
-  ERR_STREAM_DESTROYED: 'ERR_CLOSED',
-};
-
-/** Maps a socket error to the DisconnectionError that reports it. */
-export function disconnectionOf(err: NodeJS.ErrnoException, peer: string): DisconnectionError {
-  const code =
-    (err.code !== undefined && Object.hasOwn(ERRNO_CODES, err.code) && ERRNO_CODES[err.code]) || 'ERR_SOCKET';
-  return new DisconnectionError(code, `connection to ${peer} failed: ${err.message}`, { cause: err });
 }
 
 function remoteErrorOf(payload: unknown): RemoteError {

@@ -5,7 +5,8 @@
 // for is LegacyNodes' decision (legacy-nodes.ts).
 
 import type { Socket } from 'node:net';
-import { DEFAULT_CONNECTION, disconnectionOf } from '../connection/connection.js';
+import { DEFAULT_CONNECTION } from '../connection/connection-options.js';
+import { disconnectionOf } from '../connection/socket-errors.js';
 import { type DisconnectionCode, ProtocolError } from '../protocol/errors.js';
 import {
   encodeLegacyMessage,

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
-import type { RequestOptions } from '../connection/connection.js';
+import type { RequestOptions } from '../connection/connection-options.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';

@@ -10,7 +10,8 @@ import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff, sleep } from '../connection/backoff.js';
 import { dial } from '../connection/connect.js';
-import { Connection, type RequestHandler, type RequestOptions } from '../connection/connection.js';
+import { Connection } from '../connection/connection.js';
+import type { RequestHandler, RequestOptions } from '../connection/connection-options.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
 import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
 import {

@@ -1,7 +1,8 @@
 // Two ends of a real TCP connection on 127.0.0.1, for tests of the connection layer.
 import { once } from 'node:events';
 import net from 'node:net';
-import { Connection, type ConnectionOptions } from '../../src/connection/connection.js';
+import { Connection } from '../../src/connection/connection.js';
+import type { ConnectionOptions } from '../../src/connection/connection-options.js';
 
 export async function socketPair(): Promise<{ a: net.Socket; b: net.Socket }> {
   const server = net.createServer();

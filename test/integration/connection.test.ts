@@ -129,8 +129,10 @@ describe('Connection with a real peer process', () => {
       ['ERR_PEER_TIMEOUT'],
     );
     // The exact 3 intervals are the unit test's (manual clock); here a real, stopped process is
-    // found dead by its silence, with room for timers late on a loaded machine.
-    assert.ok(took >= 2 * H && took <= 3 * H + 1000, `detected after ${took} ms`);
+    // found dead by its silence, with room for timers late on a loaded machine. Its silence began
+    // at its last ping, up to one interval before the stop (more when its own timer ran late on a
+    // loaded machine: 387 ms was seen at H = 200), so the low bound is 1.5 intervals, not 2.
+    assert.ok(took >= 1.5 * H && took <= 3 * H + 1000, `detected after ${took} ms`);
     peer.kill('SIGCONT');
   });
 

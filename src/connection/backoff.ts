@@ -71,13 +71,13 @@ export class Backoff {
     return computeBackoffCeilingMs(this.#attempt, this.options);
   }
 
-  /** A connection came up at `now`. */
-  connected(now = Date.now()): void {
+  /** A connection came up at `now` (monotonic ms). */
+  connected(now = performance.now()): void {
     this.#connectedAt = now;
   }
 
-  /** The connection went down at `now`; resets the counter if it was up long enough. */
-  disconnected(now = Date.now()): void {
+  /** The connection went down at `now` (monotonic ms); resets the counter if it was up long enough. */
+  disconnected(now = performance.now()): void {
     if (this.#connectedAt !== undefined && now - this.#connectedAt >= this.options.resetAfterMs) {
       this.#attempt = 0;
     }

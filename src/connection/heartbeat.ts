@@ -38,7 +38,7 @@ export class Heartbeat {
     this.#clock = options.clock ?? systemClock;
     this.#sendPing = options.sendPing;
     this.#onStale = options.onStale;
-    const now = this.#clock.now();
+    const now = this.#clock.monotonicMs();
     this.#lastSentAt = now;
     this.#lastReceivedAt = now;
     this.#arm();
@@ -63,12 +63,12 @@ export class Heartbeat {
   }
 
   /** Call on every byte received from the peer. Cheap: no timer work. */
-  received(now = this.#clock.now()): void {
+  received(now = this.#clock.monotonicMs()): void {
     this.#lastReceivedAt = now;
   }
 
   /** Call on every frame sent to the peer. Cheap: no timer work. */
-  sent(now = this.#clock.now()): void {
+  sent(now = this.#clock.monotonicMs()): void {
     this.#lastSentAt = now;
   }
 
@@ -80,14 +80,14 @@ export class Heartbeat {
 
   #arm(): void {
     const next = Math.min(this.#lastSentAt + this.intervalMs, this.#lastReceivedAt + this.deadAfterMs);
-    const delay = Math.max(1, next - this.#clock.now());
+    const delay = Math.max(1, next - this.#clock.monotonicMs());
     this.#timer = this.#clock.setTimeout(this.#onTimer, delay);
     this.#timer.unref?.();
   }
 
   #confirmStale = (): void => {
     if (this.#stopped) return;
-    const silentMs = this.#clock.now() - this.#lastReceivedAt;
+    const silentMs = this.#clock.monotonicMs() - this.#lastReceivedAt;
     if (silentMs >= this.deadAfterMs) {
       this.#stopped = true;
       this.#onStale(silentMs);
@@ -99,7 +99,7 @@ export class Heartbeat {
   #onTimer = (): void => {
     this.#timer = undefined;
     if (this.#stopped) return;
-    const now = this.#clock.now();
+    const now = this.#clock.monotonicMs();
     if (now - this.#lastReceivedAt >= this.deadAfterMs) {
       // Timers run before the poll phase: after a stall of this process (SIGSTOP, a long GC),
       // the peer's bytes may be waiting unread. Let them be read, then decide.

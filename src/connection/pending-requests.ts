@@ -48,7 +48,7 @@ export class PendingRequests {
     if (signal?.aborted) return { id: 0, reply: Promise.reject(signal.reason) };
     const id = this.#nextId;
     this.#nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
-    const deadline = this.#clock.now() + timeoutMs;
+    const deadline = this.#clock.monotonicMs() + timeoutMs;
     const reply = new Promise<unknown>((resolve, reject) => {
       let onAbort: (() => void) | undefined;
       if (signal) {
@@ -94,7 +94,7 @@ export class PendingRequests {
   #arm(at: number): void {
     this.#disarm();
     this.#timerAt = at;
-    this.#timer = this.#clock.setTimeout(this.#sweep, Math.max(0, at - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(this.#sweep, Math.max(0, at - this.#clock.monotonicMs()));
     this.#timer.unref?.();
   }
 
@@ -107,7 +107,7 @@ export class PendingRequests {
   #sweep = (): void => {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = this.#clock.now();
+    const now = this.#clock.monotonicMs();
     let next = Number.POSITIVE_INFINITY;
     for (const [id, entry] of this.#pending) {
       if (entry.deadline <= now) {

@@ -438,7 +438,7 @@ export class InfluxSink {
 
   #failed(operation: 'setup' | 'write', err: unknown): void {
     this.#failures++;
-    this.#outage ??= { sinceMs: this.#clock.now(), attempts: 0, kinds: new Set() };
+    this.#outage ??= { sinceMs: this.#clock.monotonicMs(), attempts: 0, kinds: new Set() };
     this.#outage.attempts++;
     const reason = describeFailure(err);
     const kind = `${operation}: ${reason}`;
@@ -459,7 +459,7 @@ export class InfluxSink {
     this.#overflowLogged = false;
     this.#logger.info(
       {
-        downMs: this.#clock.now() - outage.sinceMs,
+        downMs: this.#clock.monotonicMs() - outage.sinceMs,
         failedAttempts: outage.attempts,
         buffered: this.#size,
         dropped: this.#dropped,

@@ -85,17 +85,17 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub): vo
         unsubscribe();
         wake?.();
       });
-      let lastWrite = Date.now();
+      let lastWrite = performance.now();
       while (!stream.aborted && !stream.closed) {
         const message = queue.shift();
         if (message) {
           await stream.writeSSE({ id: String(message.id), event: message.event, data: message.data });
-          lastWrite = Date.now();
+          lastWrite = performance.now();
           continue;
         }
-        if (Date.now() - lastWrite >= 15_000) {
+        if (performance.now() - lastWrite >= 15_000) {
           await stream.write(': keepalive\n\n'); // keeps proxies from closing an idle stream
-          lastWrite = Date.now();
+          lastWrite = performance.now();
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 15_000);

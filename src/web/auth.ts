@@ -78,7 +78,7 @@ export class WebAuth {
     const id = getCookie(c, SESSION_COOKIE);
     if (!id) return undefined;
     const session = this.#sessions.get(id);
-    if (!session || session.expiresAt < Date.now()) {
+    if (!session || session.expiresAt < performance.now()) {
       this.#sessions.delete(id);
       return undefined;
     }
@@ -88,7 +88,9 @@ export class WebAuth {
   async #login(c: Context): Promise<Response> {
     if (!sameOrigin(c)) return c.json(errorBody('ERR_AUTH', 'cross-site login refused'), 403);
     const address = c.env?.incoming?.socket?.remoteAddress ?? 'unknown';
-    const now = Date.now();
+    // Monotonic: session lifetimes and the rate window are durations (a wall-clock step must not
+    // end every session or lift the limit).
+    const now = performance.now();
     if (this.#failures.size > 10_000) {
       // Bounded: forget windows that are over (many source addresses must not grow this forever).
       for (const [key, f] of this.#failures) if (now - f.since >= 60_000) this.#failures.delete(key);

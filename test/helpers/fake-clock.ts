@@ -1,4 +1,5 @@
-// A manual clock for timer logic: time moves only when the test calls `advance`.
+// A manual clock for timer logic: time moves only when the test calls `advance`; the wall clock
+// also steps when the test calls `stepWall` (a Pi whose NTP sync arrives), the monotonic one never.
 import type { Clock, Timer } from '../../src/connection/clock.js';
 
 interface Scheduled extends Timer {
@@ -9,10 +10,21 @@ interface Scheduled extends Timer {
 
 export class FakeClock implements Clock {
   #now = 1_000_000;
+  /** Wall clock minus monotonic clock. */
+  #wallOffset = Date.UTC(2026, 0, 1);
   #timers: Scheduled[] = [];
 
-  now(): number {
+  monotonicMs(): number {
     return this.#now;
+  }
+
+  wallMs(): number {
+    return this.#now + this.#wallOffset;
+  }
+
+  /** Steps the wall clock by `ms` (negative: back), as NTP does; timers and durations are not moved. */
+  stepWall(ms: number): void {
+    this.#wallOffset += ms;
   }
 
   setTimeout(fn: () => void, ms: number): Timer {

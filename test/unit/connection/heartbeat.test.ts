@@ -11,7 +11,7 @@ function setup() {
     intervalMs: 1000,
     maxMissed: 3,
     clock,
-    sendPing: () => pings.push(clock.now()),
+    sendPing: () => pings.push(clock.monotonicMs()),
     onStale: (silentMs) => stale.push(silentMs),
   });
   return { clock, pings, stale, heartbeat };
@@ -70,5 +70,27 @@ describe('Heartbeat', () => {
 
   it('rejects nonsense options at construction', () => {
     assert.throws(() => new Heartbeat({ intervalMs: 0, sendPing() {}, onStale() {} }), RangeError);
+  });
+});
+
+describe('Heartbeat and the wall clock', () => {
+  it('a wall-clock step forward (3 intervals, 10 years) or back changes neither pings nor dead-peer detection', () => {
+    const { clock, pings, stale, heartbeat } = setup();
+    clock.advance(500);
+    heartbeat.received();
+    for (const step of [3_000, 10 * 365 * 86_400_000, -3_600_000]) {
+      clock.stepWall(step);
+      clock.advance(100);
+      heartbeat.received();
+    }
+    assert.deepEqual(stale, [], 'no peer is declared dead by a step');
+    // Silence from here: dead after exactly 3 intervals of monotonic time, whatever the wall says.
+    clock.stepWall(-10 * 365 * 86_400_000);
+    clock.advance(2999);
+    assert.deepEqual(stale, []);
+    clock.advance(1);
+    assert.deepEqual(stale, [3000]);
+    assert.ok(pings.length >= 2);
+    heartbeat.stop();
   });
 });

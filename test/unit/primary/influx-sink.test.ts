@@ -145,7 +145,13 @@ class FakeInflux {
   readonly fetch = (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = new URL(String(input));
     const body = init?.body instanceof URLSearchParams ? (init.body.get('q') ?? '') : String(init?.body ?? '');
-    const call: Call = { path: url.pathname, url, body, atMs: this.clock.now(), signal: init?.signal ?? undefined };
+    const call: Call = {
+      path: url.pathname,
+      url,
+      body,
+      atMs: this.clock.monotonicMs(),
+      signal: init?.signal ?? undefined,
+    };
     this.calls.push(call);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);

@@ -74,6 +74,8 @@ function record(i: number, now: number): NodeRecord {
     machineId: `bench-machine-${i}`,
     lastSeq: 1,
     session: undefined,
+    clockSkewMs: null,
+    clockSkewed: false,
   };
 }
 

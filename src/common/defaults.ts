@@ -39,6 +39,11 @@ export const DEFAULTS = Object.freeze({
   maxConnections: 20_000,
   /** Connections in the handshake at once. */
   maxHandshakes: 1_000,
+  /**
+   * A node whose clock is further than this from the primary's is marked (a `clock-skew` event;
+   * `clock-synced` once it is back within half of it), ms.
+   */
+  clockSkewThresholdMs: 5_000,
   /** Default timeout of a request, ms. */
   requestTimeoutMs: 10_000,
   /** Where `picluster status` finds the API. */

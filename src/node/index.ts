@@ -1,4 +1,5 @@
 // The node layer's public surface: what a machine is (info) and how it is doing (vitals).
+export * from './data-dir-lock.js';
 export type { DebugLogger } from './debug-logger.js';
 export * from './machine-info.js';
 export type { ExecFileText, ThrottledFlags } from './throttle-reader.js';

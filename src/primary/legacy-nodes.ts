@@ -170,6 +170,9 @@ export class LegacyNodes {
       connectedSince: now,
       machineId: null,
       lastSeq: existing?.lastSeq ?? 0,
+      // A legacy sample carries no time of its own: the node's clock is not known.
+      clockSkewMs: null,
+      clockSkewed: false,
       session: undefined,
     };
     registry.set(record);

@@ -27,7 +27,7 @@ export interface NodeHost {
   /** This primary as nodes see it: its id, version and frame limit. */
   readonly primary: { readonly id: string; readonly version: string; readonly maxFrameBytes: number };
   /** Where samples go: stored, then acknowledged to the node's live session (see VitalsIngest). */
-  readonly ingest: Pick<VitalsIngest, 'receive'>;
+  readonly ingest: Pick<VitalsIngest, 'receive' | 'clockOf'>;
   /** Writes node rows and events in the next batch, after earlier node writes (see NodeWriter). */
   storeNode(changes: readonly NodeChange[]): void;
   /** The same, resolved once committed (rejected when the batch failed). */

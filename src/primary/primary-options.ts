@@ -31,6 +31,8 @@ export interface PrimaryOptions {
   store?: StoreFactory;
   /** Also write vitals to this InfluxDB 1.x (off without a URL). */
   influx?: Omit<InfluxSinkOptions, 'logger'>;
+  /** A node's clock further than this from ours is marked (`clock-skew` event), ms. Default 5000. */
+  clockSkewThresholdMs?: number;
   /** picluster version announced to nodes. */
   version?: string;
   logger?: Logger;

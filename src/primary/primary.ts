@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
+import { DataDirLock } from '../node/data-dir-lock.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
@@ -58,6 +59,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
+  #lock: DataDirLock | undefined;
   #store: Store | undefined;
   #upkeep: HistoryUpkeep | undefined;
   #influx: InfluxSink | undefined;
@@ -89,6 +91,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       legacySilenceMs: options.legacySilenceMs ?? DEFAULT_LEGACY_SILENCE_MS,
       version: options.version ?? '0.0.0',
       pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
+      clockSkewThresholdMs: options.clockSkewThresholdMs ?? DEFAULTS.clockSkewThresholdMs,
     };
     const { maxFrameBytes } = this.#options;
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {
@@ -177,11 +180,31 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `primary already ${this.#state}`);
     this.#setState('starting');
     mkdirSync(this.dataDir, { recursive: true });
+    // One process per data dir: a second primary on one database would fight the first for it.
+    this.#lock = await DataDirLock.acquire(this.dataDir, 'primary');
+    try {
+      await this.#open();
+    } catch (err) {
+      // Nothing half-open stays behind: the store, the lock; the object is spent.
+      await this.#store?.close().catch(() => undefined);
+      this.#server?.close();
+      await this.#lock.release();
+      this.#setState('stopped');
+      throw err;
+    }
+    this.#setState('listening');
+    this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
+    this.emit('listening', this.port);
+  }
+
+  /** Everything start() opens after the lock: credentials, store, writers, sessions, the listener. */
+  async #open(): Promise<void> {
     this.#primaryId = loadOrCreatePrimaryId(this.dataDir);
     this.#token = this.#given.token ?? loadOrCreateToken(this.tokenFile, this.#options.port, this.#log);
     const store = await (this.#given.store ?? openSqliteStore)({
       dataDir: this.dataDir,
       retention: this.#given.retention,
+      logger: this.#log,
     });
     this.#store = store;
     const markedLost = await store.markOnlineNodesLost();
@@ -197,6 +220,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       logger: this.#log,
       influx: this.#influx,
       onStored: (nodeId, vitals) => this.emit('vitals', nodeId, vitals),
+      clockSkewThresholdMs: this.#options.clockSkewThresholdMs,
+      onClockSkew: (record, skewed) => this.#onClockSkew(record, skewed),
     });
     const nodeWriter = this.#nodeWriter;
     const host: NodeHost = {
@@ -239,9 +264,6 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);
     this.#influx?.start();
-    this.#setState('listening');
-    this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
-    this.emit('listening', this.port);
   }
 
   /** Closes every session (nodes become lost, not left), flushes storage, closes the store. */
@@ -259,6 +281,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     await this.#nodeWriter?.close();
     await this.#influx?.stop();
     await this.#store?.close();
+    await this.#lock?.release();
     this.#setState('stopped');
     this.#log.info({}, 'primary stopped');
   }
@@ -333,6 +356,17 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       this.#log.warn({ peer, kind }, `closed a connection that ${why} (logged once)`);
     }
     socket.destroy();
+  }
+
+  /** A node's clock went off (or came back): an event, a log line, and the node object again. */
+  #onClockSkew(record: NodeRecord, skewed: boolean): void {
+    const skewMs = Math.round(record.clockSkewMs ?? 0);
+    const type = skewed ? 'clock-skew' : 'clock-synced';
+    this.#nodeWriter?.post([{ op: 'event', ts: Date.now(), nodeId: record.id, type, data: { skewMs } }]);
+    const fields = { nodeId: record.id, name: record.name, skewMs };
+    if (skewed) this.#log.warn(fields, `the node's clock is ${skewMs} ms off the primary's`);
+    else this.#log.info(fields, "the node's clock agrees with the primary's again");
+    this.emit('node', toView(record));
   }
 
   #setNodeState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void {

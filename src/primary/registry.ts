@@ -12,6 +12,8 @@ export interface NodeRecord extends NodeView {
   machineId: string | null;
   /** Highest vitals seq stored for this node. */
   lastSeq: number;
+  /** Whether the node's clock is marked off (see DEFAULTS.clockSkewThresholdMs). */
+  clockSkewed: boolean;
   session: Connection | undefined;
 }
 
@@ -20,7 +22,9 @@ export class Registry {
 
   /** Loads the nodes the store remembers (their state as stored). */
   load(nodes: readonly StoredNode[]): void {
-    for (const node of nodes) this.#nodes.set(node.id, { ...node, session: undefined });
+    for (const node of nodes) {
+      this.#nodes.set(node.id, { ...node, session: undefined, clockSkewMs: null, clockSkewed: false });
+    }
   }
 
   get(id: string): NodeRecord | undefined {
@@ -92,5 +96,6 @@ export function toView(record: NodeRecord): NodeView {
     vitals: record.vitals,
     lastSeen: record.lastSeen,
     connectedSince: record.connectedSince,
+    clockSkewMs: record.clockSkewMs,
   };
 }

@@ -165,6 +165,8 @@ export class NativeSessions {
       connectedSince: now,
       machineId: auth.machineId,
       lastSeq: existing?.lastSeq ?? 0,
+      clockSkewMs: existing?.clockSkewMs ?? null,
+      clockSkewed: existing?.clockSkewed ?? false,
       session: conn,
     };
     // Stored first (with the joins around it, one transaction: see NodeWriter): if the store fails

@@ -6,6 +6,7 @@
 // and come back on reconnect. The sample is one object from receipt to the stream: the wire's
 // fields plus the primary's `receivedAt`, never copied and merged again.
 
+import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import type { ReceivedVitals, Store, StoredSample } from '../store/store-api.js';
@@ -23,6 +24,10 @@ export interface VitalsIngestOptions {
   influx?: InfluxSink;
   /** A node's latest sample changed (once per node per commit). */
   onStored(nodeId: string, vitals: ReceivedVitals): void;
+  /** Past it a node's clock is marked off; back within half of it, no longer. Default 5 s. */
+  clockSkewThresholdMs?: number;
+  /** A node's clock was marked off (`skewed`) or back in line. */
+  onClockSkew(record: NodeRecord, skewed: boolean): void;
 }
 
 export class VitalsIngest {
@@ -30,6 +35,8 @@ export class VitalsIngest {
   readonly #stats: PrimaryStats;
   readonly #influx: InfluxSink | undefined;
   readonly #onStored: (nodeId: string, vitals: ReceivedVitals) => void;
+  readonly #onClockSkew: (record: NodeRecord, skewed: boolean) => void;
+  readonly #clockSkewThresholdMs: number;
   readonly #writer: VitalsWriter;
 
   constructor(options: VitalsIngestOptions) {
@@ -37,6 +44,8 @@ export class VitalsIngest {
     this.#stats = options.stats;
     this.#influx = options.influx;
     this.#onStored = options.onStored;
+    this.#onClockSkew = options.onClockSkew;
+    this.#clockSkewThresholdMs = options.clockSkewThresholdMs ?? DEFAULTS.clockSkewThresholdMs;
     this.#writer = new VitalsWriter(options.store, {
       logger: options.logger,
       onStored: (stored, batch) => this.#committed(stored, batch),
@@ -66,6 +75,23 @@ export class VitalsIngest {
     const vitals = sample as ReceivedVitals;
     vitals.receivedAt = receivedAt;
     this.#writer.add(record.id, vitals);
+  }
+
+  /**
+   * The node's clock minus ours when it sent a sample (transit included: milliseconds on a LAN).
+   * Kept on the node; crossing the threshold marks it, and it is unmarked once back within half
+   * of the threshold (so a skew near the limit does not flap).
+   */
+  clockOf(record: NodeRecord, skewMs: number): void {
+    record.clockSkewMs = skewMs;
+    const off = Math.abs(skewMs);
+    if (!record.clockSkewed && off > this.#clockSkewThresholdMs) {
+      record.clockSkewed = true;
+      this.#onClockSkew(record, true);
+    } else if (record.clockSkewed && off <= this.#clockSkewThresholdMs / 2) {
+      record.clockSkewed = false;
+      this.#onClockSkew(record, false);
+    }
   }
 
   /** Writes what is waiting, once, and takes no more (the primary is stopping). */

@@ -26,13 +26,20 @@ export type DisconnectionCode =
   | 'ERR_SOCKET';
 
 /** Codes of store failures: the database could not do what was asked. */
-export type StoreErrorCode = 'ERR_STORE' | 'ERR_STORE_BUSY' | 'ERR_STORE_CLOSED' | 'ERR_STORE_SCHEMA';
+export type StoreErrorCode =
+  | 'ERR_STORE'
+  | 'ERR_STORE_BUSY'
+  | 'ERR_STORE_FULL'
+  | 'ERR_STORE_CLOSED'
+  | 'ERR_STORE_SCHEMA'
+  | 'ERR_STORE_CORRUPT';
 
 export type ErrorCode =
   | ProtocolErrorCode
   | DisconnectionCode
   | StoreErrorCode
   | 'ERR_INFLUX'
+  | 'ERR_DATA_DIR_LOCKED'
   | 'ERR_REQUEST_TIMEOUT'
   | 'ERR_BACKPRESSURE'
   | 'ERR_ABORTED'
@@ -112,8 +119,10 @@ export class RequestError extends PiclusterError {
 
 /**
  * The store could not do what was asked. ERR_STORE_BUSY: another process holds the database
- * locked, retry soon; ERR_STORE_SCHEMA: a database this code cannot read; ERR_STORE_CLOSED: used
- * after close; ERR_STORE: anything else (the driver's error is the `cause`).
+ * locked, retry soon; ERR_STORE_FULL: the disk is full, retry once there is room; ERR_STORE_SCHEMA:
+ * a database from a newer picluster; ERR_STORE_CORRUPT: a file that is not a sound picluster
+ * database (refused at start, left untouched); ERR_STORE_CLOSED: used after close; ERR_STORE:
+ * anything else (the driver's error is the `cause`).
  */
 export class StoreError extends PiclusterError {
   declare readonly code: StoreErrorCode;
@@ -128,6 +137,16 @@ export class InfluxError extends PiclusterError {
   constructor(status: number, message: string) {
     super('ERR_INFLUX', message);
     this.status = status;
+  }
+}
+
+/** The data dir is in use by another process: stop (exit 1) and say which. */
+export class DataDirLockedError extends PiclusterError {
+  /** What the holding process said of itself, when it answered. */
+  readonly holder: { pid: number; role: string; dataDir: string; since: number } | undefined;
+  constructor(message: string, holder: DataDirLockedError['holder']) {
+    super('ERR_DATA_DIR_LOCKED', message);
+    this.holder = holder;
   }
 }
 

@@ -93,6 +93,11 @@ export const Vitals = Type.Object({
     maxItems: 64,
   }),
   dropped: Opt(Int(0)),
+  /**
+   * The node's wall clock when it sent this sample (not when it took it: a sample may wait in the
+   * outbox for hours): the primary's measure of how far the node's clock is off.
+   */
+  sentAt: Opt(Int(0)),
 });
 
 export const Ack = Type.Object({ seq: Int(0) });
@@ -154,11 +159,15 @@ export interface Message {
  * A copy of a validated payload with only the fields its schema names (nested objects as they
  * are): unknown fields are ignored, as the protocol says, not stored and served onwards.
  */
-export function knownFields<T extends 'vitals' | 'info'>(type: T, payload: unknown): PayloadOf<T> {
+export function knownFields<T extends 'vitals' | 'info'>(
+  type: T,
+  payload: unknown,
+  except: readonly string[] = [],
+): PayloadOf<T> {
   const out: Record<string, unknown> = {};
   const source = payload as Record<string, unknown>;
   for (const key of Object.keys(MESSAGE_SCHEMAS[type].properties)) {
-    if (source[key] !== undefined) out[key] = source[key];
+    if (source[key] !== undefined && !except.includes(key)) out[key] = source[key];
   }
   return out as PayloadOf<T>;
 }

@@ -17,6 +17,11 @@ export interface NodeView {
   vitals: (VitalsPayload & { receivedAt: number }) | null;
   lastSeen: number;
   connectedSince: number | null;
+  /**
+   * The node's wall clock minus the primary's, ms, measured when its latest sample was sent
+   * (`sentAt`); null before one, and for nodes that do not send it (legacy nodes).
+   */
+  clockSkewMs: number | null;
 }
 
 /** A node in a page of `query {what: "nodes"}`: `truncated` when it came without its details. */

@@ -35,6 +35,8 @@ export interface SecondaryOptions {
   vitals?: VitalsSource;
   /** Machine info (default: read from this machine). */
   machineInfo?: () => Promise<InfoPayload>;
+  /** This node's wall clock, epoch ms (default Date.now; tests make it run ahead). */
+  wallClock?: () => number;
   /** This machine's id (default: /etc/machine-id). */
   machineId?: () => Promise<string | undefined>;
 }

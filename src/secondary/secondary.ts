@@ -4,6 +4,7 @@
 // Messages from the primary go through the dispatch tables of handlers/.
 
 import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
@@ -13,7 +14,7 @@ import { dial } from '../connection/connect.js';
 import { Connection } from '../connection/connection.js';
 import type { RequestHandler, RequestOptions } from '../connection/connection-options.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
-import { readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
+import { DataDirLock, readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
 import {
   AuthError,
   ConfigError,
@@ -56,6 +57,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   #info: InfoPayload | undefined;
   #conn: Connection | undefined;
   #loop: Promise<void> | undefined;
+  #lock: DataDirLock | undefined;
   /** What the next handshake proves: the node secret, or the token once the primary refused the secret. */
   #credential: 'secret' | 'token' = 'secret';
   #lastFailure = '';
@@ -142,6 +144,23 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
 
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `secondary already ${this.#state}`);
+    mkdirSync(this.dataDir, { recursive: true });
+    // One process per data dir: two agents on one outbox would number and drop each other's samples.
+    const lock = await DataDirLock.acquire(this.dataDir, 'secondary');
+    try {
+      await this.#open();
+    } catch (err) {
+      this.#outbox?.close();
+      await lock.release();
+      throw err;
+    }
+    this.#lock = lock;
+    this.#sender?.start();
+    this.#loop = this.#run();
+  }
+
+  /** Identity, secrets, outbox, machine info and the vitals sender, from the data dir. */
+  async #open(): Promise<void> {
     const machineId = await (this.#options.machineId ?? (() => readMachineId()))();
     this.#machineId = machineId;
     const identity = loadNodeIdentity(this.dataDir, machineId);
@@ -163,12 +182,11 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       source: this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir }),
       periodMs: this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs,
       inFlight: DEFAULTS.vitalsInFlight,
+      wallClock: this.#options.wallClock ?? Date.now,
       logger: this.#log,
       onSample: (sample) => this.emit('sample', sample),
       onAck: (seq) => this.emit('ack', seq),
     });
-    this.#sender.start();
-    this.#loop = this.#run();
   }
 
   /** Says goodbye (the node becomes `left`), flushes the outbox as far as it can, and stops. */
@@ -190,6 +208,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.#abort.abort(new DisconnectionError('ERR_CLOSED', 'secondary stopped'));
     await this.#loop;
     this.#outbox?.close();
+    await this.#lock?.release();
     this.#setState('stopped');
   }
 

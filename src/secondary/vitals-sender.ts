@@ -19,6 +19,8 @@ export interface VitalsSenderOptions {
   periodMs: number;
   /** Samples sent ahead of the acks at most. */
   inFlight: number;
+  /** This node's wall clock, epoch ms: each sample is sent with it (`sentAt`). */
+  wallClock: () => number;
   logger: Logger;
   /** A sample was taken and kept in the outbox. */
   onSample(sample: VitalsPayload): void;
@@ -174,8 +176,10 @@ export class VitalsSender {
    * stop every later one (the next stored seq acknowledges past it).
    */
   #send(conn: Connection, sample: VitalsPayload): boolean {
+    // `sentAt` goes on the wire only: the primary measures this node's clock with it.
+    const sentAt = Math.round(this.#options.wallClock());
     try {
-      return conn.send('vitals', sample);
+      return conn.send('vitals', { ...sample, sentAt });
     } catch (err) {
       if (!isTooLarge(err)) throw err;
       this.#warnOnce(
@@ -184,7 +188,7 @@ export class VitalsSender {
         "a vitals sample is larger than the primary's frame limit: sent without its disks and networks (logged once)",
       );
       try {
-        return conn.send('vitals', { ...sample, disks: [], nets: [] });
+        return conn.send('vitals', { ...sample, disks: [], nets: [], sentAt });
       } catch (again) {
         if (!isTooLarge(again)) throw again;
         this.#log.warn(

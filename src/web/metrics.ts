@@ -207,9 +207,15 @@ const NODE_METRICS: readonly NodeMetric[] = [
   ),
   single(
     'picluster_node_clock_skew_seconds',
-    "The latest sample's node timestamp minus the primary's time of receipt, in seconds " +
-      '(a node without a real-time clock shows a large value; a resent backlog shows negative).',
-    (n) => (n.vitals ? (n.vitals.ts - n.vitals.receivedAt) / MS_PER_S : undefined),
+    "The node's wall clock minus the primary's, in seconds, measured when its latest sample was sent " +
+      '(a node without a real-time clock shows a large value); for a node that does not say when it ' +
+      "sent a sample (legacy), the latest sample's timestamp minus its time of receipt.",
+    (n) =>
+      n.clockSkewMs !== null
+        ? n.clockSkewMs / MS_PER_S
+        : n.vitals && !n.legacy
+          ? (n.vitals.ts - n.vitals.receivedAt) / MS_PER_S
+          : undefined,
   ),
   single(
     'picluster_node_vitals_dropped_total',

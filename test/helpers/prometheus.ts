@@ -89,6 +89,7 @@ export async function startFakeCluster(t: TestContext, dir: string): Promise<Fak
       stopTimeoutMs: 500,
       reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
       vitals: { read: async () => ({ ...structuredClone(reading), ts: Date.now() + clockAheadMs }) },
+      wallClock: () => Date.now() + clockAheadMs,
       machineInfo: async () => info,
       machineId: async () => `machine-${name}`,
     });
@@ -126,6 +127,8 @@ export function fakeNodeRecord(i: number, now = Date.now()): NodeRecord {
     machineId: null,
     lastSeq: 1,
     session: undefined,
+    clockSkewMs: null,
+    clockSkewed: false,
   };
 }
 

@@ -76,6 +76,8 @@ it('listNodes gets every node in pages that each fit a small frame limit', async
         machineId: null,
         lastSeq: 0,
         session: undefined,
+        clockSkewMs: null,
+        clockSkewed: false,
       },
     });
   }

@@ -5,6 +5,9 @@ import { knownFields } from '../../protocol/messages.js';
 import type { NativeSession } from '../node-host.js';
 
 export const onVitals: MessageHandler<'vitals', NativeSession> = (payload, { host, record }) => {
-  // Only the fields of the schema: unknown ones are ignored, not stored and served.
-  host.ingest.receive(record, knownFields('vitals', payload));
+  const receivedAt = Date.now();
+  if (payload.sentAt !== undefined) host.ingest.clockOf(record, payload.sentAt - receivedAt);
+  // Only the fields of the schema: unknown ones are ignored, not stored and served; `sentAt` is
+  // the link's, not the sample's.
+  host.ingest.receive(record, knownFields('vitals', payload, ['sentAt']), receivedAt);
 };

@@ -5,7 +5,17 @@ import { type NodeRecord, Registry } from '../../../src/primary/registry.js';
 function record(id: string, name = `node-${id}`, padding = 0): NodeRecord {
   return {
     ...{ id, name, state: 'online', labels: padding ? { pad: 'p'.repeat(padding) } : {}, address: null, legacy: false },
-    ...{ info: null, vitals: null, lastSeen: 1, connectedSince: 1, machineId: null, lastSeq: 0, session: undefined },
+    ...{
+      info: null,
+      vitals: null,
+      lastSeen: 1,
+      connectedSince: 1,
+      machineId: null,
+      lastSeq: 0,
+      session: undefined,
+      clockSkewMs: null,
+      clockSkewed: false,
+    },
   };
 }
 

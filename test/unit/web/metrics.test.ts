@@ -96,6 +96,9 @@ describe('createMetrics', () => {
     const boxSkew = sampleValue(s, 'picluster_node_clock_skew_seconds', boxL) as number;
     assert.ok(Math.abs(piSkew - PI_CLOCK_AHEAD_MS / 1000) < 1, `pi skew ${piSkew}`);
     assert.ok(Math.abs(boxSkew) < 1, `box skew ${boxSkew}`);
+    // The same measure on the node object, from the node's wall clock when it sent the sample.
+    const piClock = primary.node(pi.nodeId)?.clockSkewMs as number;
+    assert.ok(Math.abs(piClock - PI_CLOCK_AHEAD_MS) < 1000, `pi clockSkewMs ${piClock}`);
     const seenS = sampleValue(s, 'picluster_node_last_seen_timestamp_seconds', piL) as number;
     assert.ok(Math.abs(seenS - Date.now() / 1000) < 10, `last seen ${seenS}`);
 

@@ -1,0 +1,86 @@
+// The primary's vitals ingest: duplicates acknowledged again without a write, samples acknowledged
+// only once committed, and a node's clock marked off past the threshold and unmarked once back
+// within half of it.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { silentLogger } from '../../../src/common/logger.js';
+import type { PrimaryStats } from '../../../src/primary/node-host.js';
+import { type NodeRecord, Registry } from '../../../src/primary/registry.js';
+import { VitalsIngest } from '../../../src/primary/vitals-ingest.js';
+import type { Store, StoredSample } from '../../../src/store/store-api.js';
+import { waitUntil } from '../../helpers/cluster.js';
+
+function setup() {
+  const committed: StoredSample[][] = [];
+  let release: (() => void) | undefined;
+  const store = {
+    insertVitals: async (batch: readonly StoredSample[]) => {
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      committed.push([...batch]);
+      return new Map(batch.map((s) => [s.nodeId, s.vitals.seq]));
+    },
+  } as unknown as Store;
+  const acks: number[] = [];
+  const record = {
+    id: 'n1',
+    name: 'n1',
+    lastSeq: 5,
+    vitals: null,
+    clockSkewMs: null,
+    clockSkewed: false,
+    session: { state: 'open', send: (_t: string, p: { seq: number }) => acks.push(p.seq) },
+  } as unknown as NodeRecord;
+  const registry = new Registry();
+  registry.set(record);
+  const stats = { duplicates: 0 } as PrimaryStats;
+  const marks: boolean[] = [];
+  const ingest = new VitalsIngest({
+    store,
+    registry,
+    stats,
+    logger: silentLogger,
+    onStored: () => {},
+    clockSkewThresholdMs: 1000,
+    onClockSkew: (_r, skewed) => marks.push(skewed),
+  });
+  return { ingest, record, acks, stats, committed, marks, commit: () => release?.() };
+}
+
+const sample = (seq: number) => ({
+  seq,
+  ts: 1,
+  cpuPercent: 1,
+  ramAvailableBytes: 1,
+  swapFreeBytes: 0,
+  load1: 0,
+  load5: 0,
+  load15: 0,
+  uptimeS: 1,
+  disks: [],
+  nets: [],
+});
+
+it('acknowledges a stored seq again at once, and a new one only after its commit', async () => {
+  const { ingest, record, acks, stats, committed, commit } = setup();
+  ingest.receive(record, sample(5));
+  assert.deepEqual([acks, stats.duplicates], [[5], 1]);
+  ingest.receive(record, sample(6), 1234);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(acks, [5], 'not acknowledged before the commit');
+  commit();
+  await waitUntil(() => acks.length === 2, 2000, 'the ack after the commit');
+  assert.deepEqual(acks, [5, 6]);
+  assert.equal(committed[0]?.[0]?.vitals.receivedAt, 1234);
+  assert.equal(record.vitals?.seq, 6);
+  await ingest.close();
+});
+
+it("marks a node's clock off past the threshold, and unmarks it only within half of it", () => {
+  const { ingest, record, marks } = setup();
+  for (const skew of [200, -900, 1001, 800, 600, -1500, 499, -400, 1200]) ingest.clockOf(record, skew);
+  assert.deepEqual(marks, [true, false, true]);
+  assert.equal(record.clockSkewMs, 1200);
+  assert.equal(record.clockSkewed, true);
+});

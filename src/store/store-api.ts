@@ -4,6 +4,7 @@
 // over a concrete store, so a batch of them can be written in one transaction by any backend. The
 // contract suite (test/unit/store/store-contract.ts) runs unchanged against every implementation.
 
+import type { Logger } from '../common/logger.js';
 import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
 import type { NodeState } from '../protocol/node-view.js';
 
@@ -165,7 +166,8 @@ export interface StoreReader {
 
 /**
  * The primary's durable state. Every method may fail with a StoreError: ERR_STORE_BUSY when
- * another process holds the database (retry soon), ERR_STORE_CLOSED after close, ERR_STORE else.
+ * another process holds the database (retry soon), ERR_STORE_FULL when its disk is full (retry
+ * once there is room), ERR_STORE_CLOSED after close, ERR_STORE else.
  */
 export interface Store extends StoreReader {
   readonly retention: Readonly<Retention>;
@@ -208,6 +210,7 @@ export interface StoreOptions {
   /** The primary's data directory (where an embedded store keeps its file). */
   dataDir: string;
   retention?: Partial<Retention>;
+  logger?: Logger;
 }
 
 /** Opens (creating and migrating as needed) the store a primary runs on. */

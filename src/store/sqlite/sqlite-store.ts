@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { type Logger, silentLogger } from '../../common/logger.js';
 import { StoreError } from '../../protocol/errors.js';
 import type { InfoPayload } from '../../protocol/messages.js';
 import {
@@ -27,6 +28,7 @@ import {
   type StoreOptions,
   type VitalsSeries,
 } from '../store-api.js';
+import { checkDatabaseFile } from './db-check.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { VitalsHistory } from './vitals-history.js';
 
@@ -47,8 +49,11 @@ interface RawNode {
 
 /** The StoreFactory of the embedded store: DATA/primary.db. */
 export async function openSqliteStore(options: StoreOptions): Promise<SqliteStore> {
-  return new SqliteStore(join(options.dataDir, 'primary.db'), { retention: options.retention });
+  return new SqliteStore(join(options.dataDir, 'primary.db'), { retention: options.retention, logger: options.logger });
 }
+
+/** The tables every picluster database has (the start-up check tells a foreign file by them). */
+const OWN_TABLES = ['nodes', 'vitals', 'events'] as const;
 
 export class SqliteStore implements Store {
   readonly path: string;
@@ -57,11 +62,28 @@ export class SqliteStore implements Store {
   readonly #stmts;
   readonly #history: VitalsHistory;
 
-  /** Opens (creating if needed) and migrates the database at `path` (':memory:' for tests). */
-  constructor(path: string, options: { retention?: Partial<Retention> } = {}) {
+  /**
+   * Checks (db-check.ts), opens (creating if needed) and migrates the database at `path`
+   * (':memory:' for tests).
+   * @throws StoreError ERR_STORE_CORRUPT or ERR_STORE_SCHEMA, the file left untouched.
+   */
+  constructor(path: string, options: { retention?: Partial<Retention>; logger?: Logger } = {}) {
     this.path = path;
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      const found = checkDatabaseFile(path, SCHEMA_VERSION, OWN_TABLES);
+      const log = options.logger ?? silentLogger;
+      if (found.walTailBytes > 0) {
+        log.warn(
+          { path, bytes: found.walTailBytes },
+          'the write-ahead log ends in a transaction that was never committed (a crash or power cut during a write, or a damaged log): SQLite drops it; everything committed before it is kept',
+        );
+      }
+      if (!found.fullCheck) {
+        log.info({ path }, "the database is over 1 GiB: SQLite's quick check at start covered its small tables only");
+      }
+    }
     this.#db = new Database(path);
     try {
       this.#db.pragma('journal_mode = WAL');
@@ -318,6 +340,9 @@ function storeErrorOf(err: unknown): StoreError {
   const message = err instanceof Error ? err.message : String(err);
   if (isSqliteBusy(err)) {
     return new StoreError('ERR_STORE_BUSY', `the database is locked by another process: ${message}`, { cause: err });
+  }
+  if ((err as { code?: unknown } | null)?.code === 'SQLITE_FULL') {
+    return new StoreError('ERR_STORE_FULL', `the disk of the database is full: ${message}`, { cause: err });
   }
   const code = (err as { code?: unknown } | null)?.code;
   return new StoreError('ERR_STORE', typeof code === 'string' ? `${code}: ${message}` : message, { cause: err });

@@ -57,6 +57,18 @@ describe('Outbox', () => {
     c.close();
   });
 
+  it('keeps unacknowledged samples across two restarts (a compaction writes its header before the samples)', (t) => {
+    const file = outboxFile(t);
+    const a = new Outbox(file);
+    for (let i = 0; i < 5; i++) a.append(reading(i));
+    a.ack(1);
+    a.close();
+    new Outbox(file).close(); // the first restart compacts: header {lastSeq: 5}, then samples 2..5
+    const c = new Outbox(file);
+    assert.deepEqual([seqs(c), c.lastSeq], [[2, 3, 4, 5], 5]);
+    c.close();
+  });
+
   it('drops the oldest when full and reports how many it dropped', (t) => {
     const o = new Outbox(outboxFile(t), { maxSamples: 3 });
     for (let i = 0; i < 5; i++) o.append(reading(i));

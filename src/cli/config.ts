@@ -30,6 +30,8 @@ export interface Config {
   maxConnections: number;
   maxHandshakes: number;
   adminToken: string | undefined;
+  clockSkewThresholdMs: number;
+  diskWarn: { freePercent: number; freeBytes: number };
   history: { rawMs: number; minuteMs: number; hourMs: number };
   influx: { url: string; layout: 'native' | 'legacy'; database: string; legacyPrefix: string } | undefined;
   api: string;
@@ -130,6 +132,8 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     maxConnections: get('limits.maxConnections'),
     maxHandshakes: get('limits.maxHandshakes'),
     adminToken: get('adminToken'),
+    clockSkewThresholdMs: get('clockSkewThresholdMs'),
+    diskWarn: { freePercent: get('disk.warnFreePercent'), freeBytes: get('disk.warnFreeBytes') },
     history: {
       rawMs: get('history.rawRetentionMs'),
       minuteMs: get('history.minuteRetentionMs'),

@@ -53,6 +53,8 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         maxConnections: config.maxConnections,
         maxHandshakes: config.maxHandshakes,
         legacy: config.legacy,
+        clockSkewThresholdMs: config.clockSkewThresholdMs,
+        diskWarn: config.diskWarn,
         retention: config.history,
         influx: config.influx,
         version: roles.version,

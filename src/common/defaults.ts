@@ -44,6 +44,10 @@ export const DEFAULTS = Object.freeze({
    * `clock-synced` once it is back within half of it), ms.
    */
   clockSkewThresholdMs: 5_000,
+  /** The data dir's disk is said to be nearly full below this share free, %... */
+  diskWarnFreePercent: 5,
+  /** ...or below this many bytes free, whichever is more. */
+  diskWarnFreeBytes: 500 * 1024 * 1024,
   /** Default timeout of a request, ms. */
   requestTimeoutMs: 10_000,
   /** Where `picluster status` finds the API. */

@@ -6,6 +6,7 @@ import type { NodeView } from '../protocol/node-view.js';
 import type { NodeWriter } from '../store/node-writer.js';
 import type { ReceivedVitals, StoreReader } from '../store/store-api.js';
 import type { VitalsWriter } from '../store/vitals-writer.js';
+import type { DiskSpace } from './disk-watch.js';
 import type { PrimaryStats } from './node-host.js';
 
 export interface ClusterEvents {
@@ -38,4 +39,6 @@ export interface ClusterView {
   readonly nodeWriterStats: (Readonly<NodeWriter['stats']> & { held: number }) | undefined;
   /** History and the events log. */
   readonly history: StoreReader;
+  /** Free and total bytes of the data dir's disk, at the last reading (undefined before one). */
+  readonly disk: DiskSpace | undefined;
 }

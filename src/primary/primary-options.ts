@@ -33,6 +33,11 @@ export interface PrimaryOptions {
   influx?: Omit<InfluxSinkOptions, 'logger'>;
   /** A node's clock further than this from ours is marked (`clock-skew` event), ms. Default 5000. */
   clockSkewThresholdMs?: number;
+  /**
+   * Say the data dir's disk is nearly full below `freePercent` % free or `freeBytes` free,
+   * whichever is more (defaults 5 % and 500 MiB), checked every `intervalMs` (10 s).
+   */
+  diskWarn?: { freePercent?: number; freeBytes?: number; intervalMs?: number };
   /** picluster version announced to nodes. */
   version?: string;
   logger?: Logger;

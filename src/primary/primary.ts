@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
+import { formatPeerAddress } from '../connection/peer-address.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
@@ -19,6 +20,7 @@ import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store, StoreReader } from '../store/store-api.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
+import { type DiskSpace, DiskWatch } from './disk-watch.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
 import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import type { NodeHost, PrimaryStats } from './node-host.js';
@@ -39,8 +41,10 @@ export interface PrimaryEvents extends ClusterEvents {
 }
 
 type ResolvedOptions = Required<
-  Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store'>
+  Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn'>
 >;
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView {
   readonly dataDir: string;
@@ -55,13 +59,14 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     duplicates: 0,
   };
   readonly #options: ResolvedOptions;
-  readonly #given: Pick<PrimaryOptions, 'token' | 'retention' | 'influx' | 'store'>;
+  readonly #given: Pick<PrimaryOptions, 'token' | 'retention' | 'influx' | 'store' | 'diskWarn'>;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #server: net.Server | undefined;
   #lock: DataDirLock | undefined;
   #store: Store | undefined;
   #upkeep: HistoryUpkeep | undefined;
+  #disk: DiskWatch | undefined;
   #influx: InfluxSink | undefined;
   /** Node rows and events, in batches (see NodeWriter). */
   #nodeWriter: NodeWriter | undefined;
@@ -77,7 +82,13 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   constructor(options: PrimaryOptions = {}) {
     super();
     this.dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
-    this.#given = { token: options.token, retention: options.retention, influx: options.influx, store: options.store };
+    this.#given = {
+      token: options.token,
+      retention: options.retention,
+      influx: options.influx,
+      store: options.store,
+      diskWarn: options.diskWarn,
+    };
     this.#log = options.logger ?? silentLogger;
     this.#options = {
       port: options.port ?? DEFAULTS.port,
@@ -143,6 +154,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   get store(): Store {
     if (!this.#store) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
     return this.#store;
+  }
+
+  /** Free and total bytes of the data dir's disk, at the last reading. */
+  get disk(): DiskSpace | undefined {
+    return this.#disk?.space;
   }
 
   /** History and the events log, read-only (what the web reads). */
@@ -222,6 +238,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       onStored: (nodeId, vitals) => this.emit('vitals', nodeId, vitals),
       clockSkewThresholdMs: this.#options.clockSkewThresholdMs,
       onClockSkew: (record, skewed) => this.#onClockSkew(record, skewed),
+      // Written when the store takes writes again (the node writer holds it meanwhile), with its time.
+      onStoreFull: (full) => this.#event(full ? 'store-full' : 'store-writable', {}),
     });
     const nodeWriter = this.#nodeWriter;
     const host: NodeHost = {
@@ -263,6 +281,26 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     server.on('error', (err) => this.#log.error({ err }, 'cluster listener error'));
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);
+    const diskWarn = this.#given.diskWarn;
+    this.#disk = new DiskWatch({
+      dir: this.dataDir,
+      warnFreePercent: diskWarn?.freePercent ?? DEFAULTS.diskWarnFreePercent,
+      warnFreeBytes: diskWarn?.freeBytes ?? DEFAULTS.diskWarnFreeBytes,
+      intervalMs: diskWarn?.intervalMs,
+      logger: this.#log,
+      onLow: (space) => {
+        this.#log.warn(
+          { ...space, dataDir: this.dataDir },
+          `the data dir's disk is nearly full: ${mib(space.freeBytes)} free of ${mib(space.totalBytes)}`,
+        );
+        this.#event('disk-low', { ...space });
+      },
+      onOk: (space) => {
+        this.#log.info({ ...space, dataDir: this.dataDir }, "the data dir's disk has room again");
+        this.#event('disk-ok', { ...space });
+      },
+    });
+    await this.#disk.start();
     this.#influx?.start();
   }
 
@@ -271,6 +309,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     if (this.#state !== 'listening' && this.#state !== 'starting') return;
     this.#setState('stopping');
     this.#upkeep?.stop();
+    this.#disk?.stop();
     const closed = new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
     await Promise.all(sessions.map((s) => s.close()));
@@ -342,7 +381,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
 
   #rejectOpening(socket: net.Socket, kind: string): void {
     this.stats.rejectedOpenings++;
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    const peer = formatPeerAddress(socket.remoteAddress, socket.remotePort);
     if (kind === 'legacy') {
       this.#log.warn(
         { peer },
@@ -356,6 +395,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       this.#log.warn({ peer, kind }, `closed a connection that ${why} (logged once)`);
     }
     socket.destroy();
+  }
+
+  /** An event of the primary itself (no node), in the events log. */
+  #event(type: string, data: Record<string, unknown>): void {
+    this.#nodeWriter?.post([{ op: 'event', ts: Date.now(), nodeId: null, type, data }]);
   }
 
   /** A node's clock went off (or came back): an event, a log line, and the node object again. */

@@ -28,6 +28,8 @@ export interface VitalsIngestOptions {
   clockSkewThresholdMs?: number;
   /** A node's clock was marked off (`skewed`) or back in line. */
   onClockSkew(record: NodeRecord, skewed: boolean): void;
+  /** The store's disk is full (samples wait, sessions stay), or has room again. */
+  onStoreFull(full: boolean): void;
 }
 
 export class VitalsIngest {
@@ -49,6 +51,7 @@ export class VitalsIngest {
     this.#writer = new VitalsWriter(options.store, {
       logger: options.logger,
       onStored: (stored, batch) => this.#committed(stored, batch),
+      onFull: (full) => options.onStoreFull(full),
       onFailed: (nodeIds) => {
         // Their samples stay in the nodes' outboxes: a fresh session resends them.
         for (const id of nodeIds) this.#registry.get(id)?.session?.destroy('storing vitals failed');

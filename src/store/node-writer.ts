@@ -5,14 +5,14 @@
 // once the node is stored) learns of its commit or failure; a posted operation (a state change)
 // nobody waits for is logged if it fails. If a batch fails, its operations are retried one
 // transaction each, so one bad operation fails alone. A store locked by another process
-// (ERR_STORE_BUSY) fails the waiters at once and, for `busyPauseMs`, new ones without trying (each
+// (ERR_STORE_BUSY), or on a full disk (ERR_STORE_FULL), fails the waiters at once and, for `busyPauseMs`, new ones without trying (each
 // attempt would cost a busy timeout): the node retries its join. Posted operations are held
 // meanwhile, in order, and written once the lock is gone (a node's state change must not be lost
 // to a lock); past `maxHeld` the oldest go.
 
 import type { Logger } from '../common/logger.js';
 import { StoreError } from '../protocol/errors.js';
-import { isStoreBusy, type NodeChange, type Store } from './store-api.js';
+import { isStoreBusy, isStoreFull, type NodeChange, type Store } from './store-api.js';
 
 export interface NodeWriterOptions {
   /** Longest an operation waits for its transaction, ms. Default 10. */
@@ -46,6 +46,8 @@ export class NodeWriter {
   #writing: Promise<void> | undefined;
   /** End of the busy pause, on the monotonic clock (a wall-clock step must not stretch it). */
   #busyUntil = Number.NEGATIVE_INFINITY;
+  /** Why the store last refused: waiters in the pause are failed with it. */
+  #refusal: StoreError = lockedError();
   #closed = false;
   #next = 0;
   /**
@@ -65,7 +67,7 @@ export class NodeWriter {
   /** Applies `changes` in the next batch; settles after its commit (or rejects with why not). */
   write(changes: readonly NodeChange[]): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError('ERR_STORE_CLOSED', 'the store is closed'));
-    if (this.#paused()) return Promise.reject(lockedError());
+    if (this.#paused()) return Promise.reject(this.#refusal);
     return new Promise((resolve, reject) => {
       this.#queue({ n: this.#next++, changes, settle: (err) => (err === undefined ? resolve() : reject(err)) });
     });
@@ -119,7 +121,7 @@ export class NodeWriter {
   async #write(ops: Operation[], force: boolean): Promise<void> {
     if (!force && this.#paused()) {
       // Locked while this batch waited for the one before: it waits out the pause too.
-      this.#onBusy(ops, false);
+      this.#onBusy(ops, undefined);
       return;
     }
     try {
@@ -130,8 +132,8 @@ export class NodeWriter {
       for (const op of ops) op.settle?.();
       return;
     } catch (err) {
-      if (isStoreBusy(err)) {
-        this.#onBusy(ops, true);
+      if (isStoreBusy(err) || isStoreFull(err)) {
+        this.#onBusy(ops, err);
         return;
       }
     }
@@ -142,8 +144,8 @@ export class NodeWriter {
         this.stats.commits++;
         op.settle?.();
       } catch (err) {
-        if (isStoreBusy(err)) {
-          this.#onBusy(ops.slice(i), true);
+        if (isStoreBusy(err) || isStoreFull(err)) {
+          this.#onBusy(ops.slice(i), err);
           return;
         }
         this.stats.failed++;
@@ -196,17 +198,24 @@ export class NodeWriter {
     this.#held = [];
   }
 
-  /** `ops` found the store locked (`tried`) or came while it was: waiters fail, posted ones are held. */
-  #onBusy(ops: Operation[], tried: boolean): void {
-    if (tried) {
+  /**
+   * `ops` found the store locked or its disk full (`err`), or came while it was (no `err`):
+   * waiters fail, posted ones are held.
+   */
+  #onBusy(ops: Operation[], err: unknown): void {
+    if (err !== undefined) {
       const now = performance.now();
+      const full = isStoreFull(err);
       // Once per outage, not once per node.
       if (now - this.#busyUntil > 10 * this.#busyPauseMs) {
         this.#log.warn(
           { operations: ops.length },
-          'the store is locked; joins are refused and node changes held until it is free',
+          full
+            ? 'the disk of the store is full; joins are refused and node changes held until there is room'
+            : 'the store is locked; joins are refused and node changes held until it is free',
         );
       }
+      this.#refusal = full ? fullError() : lockedError();
       this.#busyUntil = now + this.#busyPauseMs;
       this.stats.locked++;
     }
@@ -214,7 +223,7 @@ export class NodeWriter {
     for (const op of ops) {
       if (op.settle) {
         this.stats.failed++;
-        op.settle(lockedError());
+        op.settle(this.#refusal);
       } else posted.push(op);
     }
     // In the order they were posted, among those held already (some were posted before these).
@@ -231,6 +240,10 @@ function mergeInOrder(a: Operation[], b: Operation[]): Operation[] {
   while (i < a.length && j < b.length)
     out.push((a[i] as Operation).n < (b[j] as Operation).n ? (a[i++] as Operation) : (b[j++] as Operation));
   return out.concat(a.slice(i), b.slice(j));
+}
+
+function fullError(): StoreError {
+  return new StoreError('ERR_STORE_FULL', 'the primary cannot store this now (its disk is full); retry later');
 }
 
 function lockedError(): StoreError {

@@ -220,3 +220,8 @@ export type StoreFactory = (options: StoreOptions) => Promise<Store>;
 export function isStoreBusy(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'ERR_STORE_BUSY';
 }
+
+/** True when `err` says the store's disk is full: retry once there is room. */
+export function isStoreFull(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_STORE_FULL';
+}

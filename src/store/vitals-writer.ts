@@ -4,11 +4,13 @@
 // batch must never commit, and be acknowledged, before an earlier one); only after the commit are
 // the samples reported stored. A store locked by another process (ERR_STORE_BUSY) keeps the
 // samples waiting and retries with backoff, the event loop free in between, for up to
-// `busyGiveUpMs`; any other failure, or a lock held longer, fails the batch (onFailed: the
-// sessions of its nodes are closed, and their outboxes resend).
+// `busyGiveUpMs`. A full disk (ERR_STORE_FULL) keeps them waiting for as long as it lasts, retried
+// every `fullRetryMs`, the sessions kept (their agents stop at their in-flight bound and keep the
+// rest in their outboxes). Past `maxWaiting` samples, or on any other failure, the batch fails
+// (onFailed: the sessions of its nodes are closed, and their outboxes resend).
 
 import type { Logger } from '../common/logger.js';
-import { isStoreBusy, type ReceivedVitals, type Store, type StoredSample } from './store-api.js';
+import { isStoreBusy, isStoreFull, type ReceivedVitals, type Store, type StoredSample } from './store-api.js';
 
 export interface VitalsWriterOptions {
   /** Longest a sample waits for its transaction, in ms. Default 20. */
@@ -17,32 +19,44 @@ export interface VitalsWriterOptions {
   maxBatch?: number;
   /** How long samples wait for a locked store before their batch fails, ms. Default 10000. */
   busyGiveUpMs?: number;
-  /** Samples kept waiting for a locked store at most; past that the batch fails. Default 50000. */
+  /** Samples kept waiting for a locked or full store at most; past that the batch fails. Default 50000. */
   maxWaiting?: number;
+  /** How often a full disk is tried again, ms. Default 1000. */
+  fullRetryMs?: number;
   logger: Logger;
   /** Called after each commit with the highest stored seq per node, and the samples committed. */
   onStored(stored: Map<string, number>, batch: readonly StoredSample[]): void;
   /** Called when a commit failed, with the nodes whose samples were not stored. */
   onFailed(nodeIds: Set<string>, err: unknown): void;
+  /** The store said its disk is full (`true`), or took a commit again after that (`false`). */
+  onFull?(full: boolean, err?: unknown): void;
 }
 
 export class VitalsWriter {
   readonly #store: Store;
-  readonly #options: Required<VitalsWriterOptions>;
+  readonly #options: Required<Omit<VitalsWriterOptions, 'onFull'>> & Pick<VitalsWriterOptions, 'onFull'>;
   #batch: StoredSample[] = [];
   #timer: NodeJS.Timeout | undefined;
   /** The commit in progress: one at a time. */
   #writing: Promise<void> | undefined;
-  /** Commits done and their durations, for metrics. */
-  readonly stats = { commits: 0, samples: 0, failures: 0, busyRetries: 0, lastCommitMs: 0 };
-  /** Since when the store has been busy, monotonic ms (undefined: the last commit went through). */
-  #busySince: number | undefined;
-  #busyRetries = 0;
+  /**
+   * Commits done and their durations, for metrics; `full` is 1 while the store's disk is full.
+   */
+  readonly stats = { commits: 0, samples: 0, failures: 0, busyRetries: 0, fullRetries: 0, lastCommitMs: 0, full: 0 };
+  /** Why commits wait, since when (monotonic ms) and how many retries so far; undefined: the last went through. */
+  #waiting: { reason: 'busy' | 'full'; since: number; retries: number } | undefined;
   #closed = false;
 
   constructor(store: Store, options: VitalsWriterOptions) {
     this.#store = store;
-    this.#options = { flushMs: 20, maxBatch: 5000, busyGiveUpMs: 10_000, maxWaiting: 50_000, ...options };
+    this.#options = {
+      flushMs: 20,
+      maxBatch: 5000,
+      busyGiveUpMs: 10_000,
+      maxWaiting: 50_000,
+      fullRetryMs: 1000,
+      ...options,
+    };
   }
 
   /** Samples waiting for their transaction. */
@@ -52,14 +66,19 @@ export class VitalsWriter {
 
   /** True while samples wait for a store another process holds locked. */
   get waitingForLock(): boolean {
-    return this.#busySince !== undefined;
+    return this.#waiting?.reason === 'busy';
+  }
+
+  /** True while samples wait for room on a full disk. */
+  get waitingForRoom(): boolean {
+    return this.#waiting?.reason === 'full';
   }
 
   add(nodeId: string, vitals: ReceivedVitals): void {
     if (this.#closed) return; // not acknowledged: the node still has it
     this.#batch.push({ nodeId, vitals });
-    // While the store is busy the retry timer is set: no flush before it.
-    if (this.#batch.length >= this.#options.maxBatch && this.#busySince === undefined) void this.flush();
+    // While the store is busy or full the retry timer is set: no flush before it.
+    if (this.#batch.length >= this.#options.maxBatch && this.#waiting === undefined) void this.flush();
     else this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
   }
 
@@ -93,18 +112,23 @@ export class VitalsWriter {
     try {
       stored = await this.#store.insertVitals(batch);
     } catch (err) {
-      if (this.#waitForLock(batch, err)) return;
+      if (this.#waitForStore(batch, err)) return;
       this.stats.failures++;
       this.#options.logger.error({ err, samples: batch.length }, 'storing vitals failed; they stay unacknowledged');
       this.#options.onFailed(new Set(batch.map((s) => s.nodeId)), err);
       return;
     }
-    if (this.#busySince !== undefined) {
+    const waited = this.#waiting;
+    if (waited !== undefined) {
+      this.#waiting = undefined;
       this.#options.logger.info(
-        { waitedMs: Math.round(performance.now() - this.#busySince), samples: batch.length },
+        { waitedMs: Math.round(performance.now() - waited.since), samples: batch.length, reason: waited.reason },
         'the store is writable again; stored the vitals that waited',
       );
-      this.#busySince = undefined;
+      if (waited.reason === 'full') {
+        this.stats.full = 0;
+        this.#options.onFull?.(false);
+      }
     }
     this.stats.commits++;
     this.stats.samples += batch.length;
@@ -112,34 +136,52 @@ export class VitalsWriter {
     this.#options.onStored(stored, batch);
   }
 
-  /** On ERR_STORE_BUSY: puts the batch back and retries later; false when it must fail instead. */
-  #waitForLock(batch: StoredSample[], err: unknown): boolean {
-    if (!isStoreBusy(err) || this.#closed) return false;
+  /**
+   * On ERR_STORE_BUSY or ERR_STORE_FULL: puts the batch back and retries later; false when it
+   * must fail instead (another failure, a lock held too long, too many samples waiting).
+   */
+  #waitForStore(batch: StoredSample[], err: unknown): boolean {
+    const reason = isStoreBusy(err) ? 'busy' : isStoreFull(err) ? 'full' : undefined;
+    if (reason === undefined || this.#closed) return false;
     const now = performance.now();
-    this.#busySince ??= now;
-    const waited = now - this.#busySince;
-    if (waited >= this.#options.busyGiveUpMs || batch.length + this.#batch.length > this.#options.maxWaiting) {
+    if (this.#waiting?.reason !== reason) {
+      this.#waiting = { reason, since: now, retries: 0 };
+      if (reason === 'busy') {
+        this.#options.logger.warn(
+          { samples: batch.length },
+          'the store is locked by another process; vitals wait unacknowledged and are retried',
+        );
+      } else {
+        this.stats.full = 1;
+        this.#options.logger.error(
+          { err, samples: batch.length },
+          'the disk of the store is full: vitals wait unacknowledged (their nodes keep the rest) and are retried until there is room',
+        );
+        this.#options.onFull?.(true, err);
+      }
+    }
+    const waiting = this.#waiting;
+    const waited = now - waiting.since;
+    const tooMany = batch.length + this.#batch.length > this.#options.maxWaiting;
+    if ((reason === 'busy' && waited >= this.#options.busyGiveUpMs) || tooMany) {
       this.#options.logger.error(
-        { waitedMs: Math.round(waited) },
-        'the store stayed locked; giving up on the waiting vitals',
+        { waitedMs: Math.round(waited), samples: batch.length + this.#batch.length, reason },
+        tooMany
+          ? 'too many vitals wait for the store; giving up on them (their nodes resend them)'
+          : 'the store stayed locked; giving up on the waiting vitals',
       );
-      this.#busySince = undefined;
       // The newer samples fail with the batch: each node's samples must be stored in seq order.
       batch.push(...this.#batch);
       this.#batch = [];
+      if (reason === 'busy') this.#waiting = undefined;
       return false;
     }
-    if (waited === 0) {
-      this.#busyRetries = 0;
-      this.#options.logger.warn(
-        { samples: batch.length },
-        'the store is locked by another process; vitals wait unacknowledged and are retried',
-      );
-    }
-    this.stats.busyRetries++;
-    this.#busyRetries++;
+    waiting.retries++;
+    if (reason === 'busy') this.stats.busyRetries++;
+    else this.stats.fullRetries++;
     this.#batch = batch.concat(this.#batch);
-    const retryMs = Math.min(1000, 25 * 2 ** Math.min(6, this.#busyRetries));
+    const retryMs =
+      reason === 'busy' ? Math.min(1000, 25 * 2 ** Math.min(6, waiting.retries)) : this.#options.fullRetryMs;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => void this.flush(), retryMs);
     return true;

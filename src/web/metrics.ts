@@ -345,8 +345,32 @@ function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
       () => writer()?.failures,
     ),
     scalar(
+      'picluster_store_full',
+      "1 while the store's disk is full: vitals wait unacknowledged (nodes keep the rest) and are retried.",
+      'gauge',
+      () => writer()?.full,
+    ),
+    scalar(
+      'picluster_store_full_retries_total',
+      'Vitals commits retried because the disk of the store was full.',
+      'counter',
+      () => writer()?.fullRetries,
+    ),
+    scalar(
+      'picluster_data_dir_free_bytes',
+      "Bytes free on the data dir's disk (for an unprivileged writer), at the last reading.",
+      'gauge',
+      () => cluster.disk?.freeBytes,
+    ),
+    scalar(
+      'picluster_data_dir_size_bytes',
+      "Size of the data dir's disk, in bytes.",
+      'gauge',
+      () => cluster.disk?.totalBytes,
+    ),
+    scalar(
       'picluster_store_node_changes_held',
-      'Node state changes and events waiting for another process to release the database lock.',
+      'Node state changes and events waiting for the store (locked by another process, or its disk full).',
       'gauge',
       () => cluster.nodeWriterStats?.held,
     ),

@@ -1,8 +1,8 @@
 // Real picluster processes for integration tests: primaries and secondaries started through the
 // CLI (src/cli/main.ts under tsx), fast timers, temp data dirs, everything killed and removed
 // when the test ends.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,22 @@ export const FAST = {
 
 export function tempDir(t: TestContext, prefix = 'picluster-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => {
+    // A test may have mounted a small disk inside (the full-disk faults): unmount it first.
+    for (const mount of mountsUnder(dir)) execFileSync('umount', ['-l', mount]);
+    rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
+}
+
+/** Mount points at or under `dir`, deepest first (from /proc/mounts). */
+function mountsUnder(dir: string): string[] {
+  if (!existsSync('/proc/mounts')) return [];
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((mount) => mount === dir || mount.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 /**
@@ -57,24 +71,29 @@ export interface PrimaryProcess {
 
 export async function startPrimary(
   t: TestContext,
-  options: { dataDir: string; port?: number; webPort?: number; args?: string[] },
+  options: { dataDir: string; port?: number; webPort?: number; args?: string[]; env?: Record<string, string> },
 ): Promise<PrimaryProcess> {
   const port = options.port ?? (await freePort());
   const webPort = options.webPort ?? (await freePort());
-  const child = spawnChild(t, CLI, [
-    'primary',
-    '--bind',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--web-port',
-    String(webPort),
-    '--data-dir',
-    options.dataDir,
-    '--heartbeat-interval-ms',
-    String(FAST.heartbeatMs),
-    ...(options.args ?? []),
-  ]);
+  const child = spawnChild(
+    t,
+    CLI,
+    [
+      'primary',
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--web-port',
+      String(webPort),
+      '--data-dir',
+      options.dataDir,
+      '--heartbeat-interval-ms',
+      String(FAST.heartbeatMs),
+      ...(options.args ?? []),
+    ],
+    options.env,
+  );
   const api = `http://127.0.0.1:${webPort}`;
   await waitUntil(
     async () => (await fetch(`${api}/healthz`).catch(() => undefined))?.ok === true,
@@ -87,25 +106,30 @@ export async function startPrimary(
 export function startSecondary(
   t: TestContext,
   primary: { port: number; dataDir: string },
-  options: { dataDir: string; name: string; args?: string[]; tokenFile?: string },
+  options: { dataDir: string; name: string; args?: string[]; tokenFile?: string; env?: Record<string, string> },
 ): Child {
-  return spawnChild(t, CLI, [
-    'secondary',
-    '--primary',
-    `127.0.0.1:${primary.port}`,
-    '--data-dir',
-    options.dataDir,
-    '--name',
-    options.name,
-    '--token-file',
-    options.tokenFile ?? join(primary.dataDir, 'token'),
-    '--heartbeat-interval-ms',
-    String(FAST.heartbeatMs),
-    '--vitals-period-ms',
-    String(FAST.vitalsMs),
-    ...FAST.reconnect,
-    ...(options.args ?? []),
-  ]);
+  return spawnChild(
+    t,
+    CLI,
+    [
+      'secondary',
+      '--primary',
+      `127.0.0.1:${primary.port}`,
+      '--data-dir',
+      options.dataDir,
+      '--name',
+      options.name,
+      '--token-file',
+      options.tokenFile ?? join(primary.dataDir, 'token'),
+      '--heartbeat-interval-ms',
+      String(FAST.heartbeatMs),
+      '--vitals-period-ms',
+      String(FAST.vitalsMs),
+      ...FAST.reconnect,
+      ...(options.args ?? []),
+    ],
+    options.env,
+  );
 }
 
 export async function getNodes(api: string): Promise<NodeView[]> {

@@ -1,6 +1,7 @@
 // A cluster in a network-namespace lab for the fault suite: one primary, one secondary per host,
 // the test heartbeat H and quick reconnects, all online before the test starts; and the end of a
 // test: agents stopped gracefully, then the Jepsen checker over their outboxes and the database.
+import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { FLEET_SCRIPT, type FleetOptions } from './agent-fleet.js';
@@ -9,7 +10,7 @@ import { exitOf, nodeIdOf, type PrimaryProcess, startPrimary, startSecondary, te
 import { FaultProxy } from './fault-proxy.js';
 import { agentFromOutbox, assertVitals, type FaultLog, integrityCheck, storedVitals } from './jepsen-log.js';
 import { LAB_PORT, type LabHost, type LabPrimary, NetLab } from './netns.js';
-import { type ApiClient, apiNodes, urlApi } from './observe.js';
+import { type ApiClient, apiNodes, logLines, urlApi } from './observe.js';
 
 export interface Timing {
   /** Heartbeat interval H, ms: a peer silent for 3H is dead. */
@@ -160,20 +161,45 @@ export async function waitForCatchUp(cluster: CheckedCluster, timeoutMs: number)
 
 /**
  * Stops the agents gracefully (SIGTERM: flush, bye) and checks every acknowledged sample is stored
- * exactly once, nothing twice, nothing invented; and the database is sound.
+ * exactly once, nothing twice, nothing invented; the database is sound; every daemon still running
+ * exits 0; and no daemon logged an error or fatal line other than those `expectedErrors` match
+ * (what the test did on purpose).
  */
-export async function stopAndCheck(t: TestContext, cluster: CheckedCluster): Promise<void> {
+export async function stopAndCheck(
+  t: TestContext,
+  cluster: CheckedCluster,
+  expectedErrors: readonly RegExp[] = [],
+): Promise<void> {
   const children = [...new Set(cluster.agents.map((a) => a.child))];
-  for (const child of children) child.kill('SIGTERM');
-  for (const child of children) await exitOf(child, 15_000);
+  const running = children.filter((c) => c.alive);
+  for (const child of running) child.kill('SIGTERM');
+  const exits: string[] = [];
+  for (const child of running) {
+    const code = await exitOf(child, 15_000);
+    if (code !== 0) exits.push(`agent ${child.pid} exited ${code}`);
+  }
   cluster.log.info('agents stopped');
   const agents = cluster.agents.map((a) => agentFromOutbox(a.nodeId, a.name, join(a.dataDir, 'outbox.jsonl')));
   const db = join(cluster.primary.dataDir, 'primary.db');
   assertVitals(t, storedVitals(db), agents, cluster.log);
-  if (cluster.primary.child.alive) cluster.primary.child.kill('SIGTERM');
-  await exitOf(cluster.primary.child, 15_000).catch(() => cluster.primary.child.kill('SIGKILL'));
+  const primary = cluster.primary.child;
+  if (primary.alive) {
+    primary.kill('SIGTERM');
+    const code = await exitOf(primary, 15_000).catch(() => {
+      primary.kill('SIGKILL');
+      return 'no exit in 15 s';
+    });
+    if (code !== 0) exits.push(`primary ${primary.pid} exited ${code}`);
+  }
   const integrity = integrityCheck(db);
   if (integrity !== 'ok') throw new Error(`integrity_check: ${integrity}`);
+  const unexpected = [primary, ...children].flatMap((child) =>
+    logLines(child.stderr)
+      .filter((l) => l.level >= 50 && !expectedErrors.some((re) => re.test(l.msg)))
+      .map((l) => `${child === primary ? 'primary' : `agent ${child.pid}`}: ${l.msg}`),
+  );
+  assert.deepEqual(exits, [], 'daemons that did not stop cleanly');
+  assert.deepEqual(unexpected, [], 'error or fatal log lines the test did not expect');
 }
 
 export const LOCAL_TIMING: Timing = { H: 500, vitalsMs: 200, reconnect: [100, 1000], handshakeMs: 1000 };
@@ -203,10 +229,13 @@ export async function localCluster(
     proxy?: boolean;
     timing?: Partial<Timing>;
     primaryArgs?: string[];
+    /** Called with the primary's data dir before the primary starts (to mount a small disk there). */
+    preparePrimaryDir?: (dataDir: string) => Promise<void>;
   },
 ): Promise<LocalCluster> {
   const timing = { ...LOCAL_TIMING, ...options.timing };
   const dir = tempDir(t, 'picluster-fault-');
+  await options.preparePrimaryDir?.(join(dir, 'primary'));
   const primaryArgs = [
     '--heartbeat-interval-ms',
     String(timing.H),

@@ -137,18 +137,22 @@ export function readOutboxHistory(file: string, maxSamples = 10_000): OutboxHist
   const history: OutboxHistory = { lastSeq: 0, maxAck: 0, pending: new Set(), dropped: new Set() };
   if (!existsSync(file)) return history;
   const queue: number[] = [];
+  let lastSample = 0;
   for (const raw of readFileSync(file, 'utf8').split('\n')) {
     if (raw === '') continue;
     let line: { s?: { seq: number }; a?: number; h?: { lastSeq: number } };
     try {
-      line = JSON.parse(raw);
+      // A record is "<crc32 hex> <json>" (older ones: the JSON alone).
+      line = JSON.parse(/^[0-9a-f]{8} /.test(raw) ? raw.slice(9) : raw);
     } catch {
       continue; // a line being written right now
     }
     if (line.s) {
-      if (line.s.seq > history.lastSeq) {
+      // Against the last sample, not lastSeq: a compaction writes its header before its samples.
+      if (line.s.seq > lastSample) {
         queue.push(line.s.seq);
-        history.lastSeq = line.s.seq;
+        lastSample = line.s.seq;
+        history.lastSeq = Math.max(history.lastSeq, line.s.seq);
       }
       while (queue.length > maxSamples) history.dropped.add(queue.shift() as number);
     } else if (line.a !== undefined) {

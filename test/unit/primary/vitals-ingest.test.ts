@@ -44,6 +44,7 @@ function setup() {
     onStored: () => {},
     clockSkewThresholdMs: 1000,
     onClockSkew: (_r, skewed) => marks.push(skewed),
+    onStoreFull: () => {},
   });
   return { ingest, record, acks, stats, committed, marks, commit: () => release?.() };
 }

@@ -28,6 +28,7 @@ import {
 } from './connection-options.js';
 import { FrameWriter } from './frame-writer.js';
 import { Heartbeat } from './heartbeat.js';
+import { formatPeerAddress } from './peer-address.js';
 import { PendingRequests } from './pending-requests.js';
 import { disconnectionOf } from './socket-errors.js';
 
@@ -51,7 +52,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   constructor(socket: Socket, options: ConnectionOptions = {}) {
     super();
     this.socket = socket;
-    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteAddress = formatPeerAddress(socket.remoteAddress, socket.remotePort);
     this.#options = { ...DEFAULT_CONNECTION, ...definedOnly(options) };
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? silentLogger;

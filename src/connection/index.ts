@@ -5,5 +5,6 @@ export * from './connect.js';
 export * from './connection.js';
 export * from './connection-options.js';
 export * from './heartbeat.js';
+export * from './peer-address.js';
 export * from './pending-requests.js';
 export * from './socket-errors.js';

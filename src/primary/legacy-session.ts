@@ -6,6 +6,7 @@
 
 import type { Socket } from 'node:net';
 import { DEFAULT_CONNECTION } from '../connection/connection-options.js';
+import { formatPeerAddress, ipOfPeerAddress } from '../connection/peer-address.js';
 import { disconnectionOf } from '../connection/socket-errors.js';
 import { type DisconnectionCode, ProtocolError } from '../protocol/errors.js';
 import {
@@ -54,7 +55,7 @@ export class LegacySession {
     this.#host = host;
     this.#options = options;
     this.socket = socket;
-    this.address = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.address = formatPeerAddress(socket.remoteAddress, socket.remotePort);
     this.ip = ipOf(this.address) ?? '';
     // Until the first complete message, the handshake deadline; then the silence limit.
     this.#timer = setTimeout(this.#onTimer, options.handshakeMs);
@@ -217,7 +218,7 @@ export class LegacySession {
 /** The IP of an "ip:port" address, IPv4-mapped IPv6 unwrapped. */
 export function ipOf(address: string | null): string | undefined {
   if (address === null) return undefined;
-  const colon = address.lastIndexOf(':');
-  const ip = colon === -1 ? address : address.slice(0, colon);
+  const ip = ipOfPeerAddress(address);
+  // Addresses stored by an older primary kept the IPv4-mapped form.
   return ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
 }

@@ -8,7 +8,7 @@
 // rules, namespaces) is removed when the test ends, whatever happened. Labs of a runner that died
 // are swept at the next start. Without root or `ip netns` the test is skipped (failed under CI).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -61,6 +61,8 @@ export interface LabSecondaryOptions {
   vitalsMs: number;
   /** Reconnect backoff: [initial ceiling, cap] in ms. */
   reconnect: [number, number];
+  /** What the secondary dials (default: the primary's address on this host's link). */
+  primary?: string;
   args?: string[];
 }
 
@@ -231,7 +233,7 @@ const k=()=>{c.destroy();u.destroy();};for(const s of [c,u]){s.on('error',k);s.o
     const child = this.spawn(t, host.ns, CLI, [
       'secondary',
       '--primary',
-      `${host.primaryAddress}:${LAB_PORT}`,
+      o.primary ?? `${host.primaryAddress}:${LAB_PORT}`,
       '--data-dir',
       o.dataDir,
       '--name',
@@ -250,6 +252,31 @@ const k=()=>{c.destroy();u.destroy();};for(const s of [c,u]){s.on('error',k);s.o
     ]);
     this.log.info('secondary started', { host: host.index, name: o.name, pid: child.pid });
     return child;
+  }
+
+  /**
+   * Gives host `host`'s namespace its own /etc/hosts (`ip netns exec` mounts /etc/netns/NS/hosts
+   * over it for the processes it starts), removed when the test ends. Written in place: the
+   * processes already running see a rewrite.
+   */
+  setHosts(t: TestContext, host: LabHost, text: string): void {
+    const dir = join('/etc/netns', host.ns);
+    const file = join(dir, 'hosts');
+    if (!existsSync(file)) {
+      mkdirSync(dir, { recursive: true });
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+    }
+    writeFileSync(file, text);
+    this.log.info('hosts file', { host: host.index, text: text.trim() });
+  }
+
+  /** Moves the primary's address on host `host`'s link from `from` to `to` (both /24). */
+  async movePrimaryAddress(host: LabHost, from: string, to: string): Promise<FaultSpan> {
+    return this.#fault('move the primary address', { host: host.index, from, to }, async () => {
+      // Deleted first: deleting a subnet's first address also deletes the others in it.
+      await sh(this.#ip, ['-n', this.primaryNs, 'addr', 'del', `${from}/24`, 'dev', host.peerVeth]);
+      await sh(this.#ip, ['-n', this.primaryNs, 'addr', 'add', `${to}/24`, 'dev', host.peerVeth]);
+    });
   }
 
   // --- faults (each one logged as a nemesis operation) ---------------------------------------------

@@ -18,6 +18,21 @@ import { type NodeRecord, toView } from './registry.js';
 /** Largest frame accepted before `welcome`: `auth` is under 2 KB. */
 const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
 
+/** What a link needs until its handshake ends. */
+interface Handshake {
+  nonce: string;
+  deadline: NodeJS.Timeout;
+  /** Gives back the link's place among the handshakes in progress. */
+  release: () => void;
+  /** An `auth` is being checked or stored. */
+  admitting: boolean;
+}
+
+/** The answer to an `auth` on a link that has one already. */
+function refuseSecondAuth(): never {
+  throw new AuthError('already authenticated');
+}
+
 export interface NativeSessionsOptions {
   host: NodeHost;
   token: string;
@@ -48,16 +63,24 @@ export class NativeSessions {
       maxFrameBytes: Math.min(PRE_AUTH_MAX_FRAME_BYTES, host.primary.maxFrameBytes),
       logger: host.log,
     });
-    const nonce = randomHex(32);
     let session: NativeSession | undefined;
-    const deadline = setTimeout(() => {
-      host.stats.handshakeFailures++;
-      conn.destroy('handshake not finished in time');
-    }, handshakeMs);
-    deadline.unref();
+    // The handshake's own state, dropped when it ends: none of it stays with a session for its life
+    // (at 10,000 nodes every retained byte per link is 10 kB).
+    let handshake: Handshake | undefined = {
+      nonce: randomHex(32),
+      deadline: setTimeout(() => {
+        host.stats.handshakeFailures++;
+        conn.destroy('handshake not finished in time');
+      }, handshakeMs),
+      release,
+      admitting: false,
+    };
+    handshake.deadline.unref();
     const endHandshake = () => {
-      clearTimeout(deadline);
-      release();
+      if (!handshake) return;
+      clearTimeout(handshake.deadline);
+      handshake.release();
+      handshake = undefined;
     };
     // Before `welcome` only `auth` is answered; anything else closes the link (FAULT-SCENARIOS #18).
     conn.handleUnknown(() => {
@@ -85,17 +108,18 @@ export class NativeSessions {
       // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
       conn.setMaxFrameBytes(host.primary.maxFrameBytes);
       conn.handleUnknown(undefined);
+      conn.handle('auth', refuseSecondAuth);
       handleRequests(conn, NATIVE_REQUESTS, session);
     };
-    let admitting = false;
     handleRequests(
       conn,
       {
         auth: (auth) => {
           // A second `auth` on one link, even while the first is being checked or stored, is refused.
-          if (session || admitting) throw new AuthError('already authenticated');
-          admitting = true;
-          return this.#authenticate(conn, auth, nonce, endHandshake, admitted);
+          const pending = handshake;
+          if (session || !pending || pending.admitting) refuseSecondAuth();
+          pending.admitting = true;
+          return this.#authenticate(conn, auth, pending.nonce, endHandshake, admitted);
         },
       },
       undefined,
@@ -103,7 +127,7 @@ export class NativeSessions {
     conn.send('hello', {
       protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
       primaryId: host.primary.id,
-      nonce,
+      nonce: handshake.nonce,
       heartbeatMs: this.#options.heartbeatIntervalMs,
       maxFrameBytes: host.primary.maxFrameBytes,
     });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import type { VitalsPayload } from '../src/protocol/messages.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { NodeChange, StoredSample } from '../src/store/store-api.js';
+import type { NodeChange, ReceivedVitals, StoredSample } from '../src/store/store-api.js';
 
 const asJson = process.argv.includes('--json');
 const NODES = 10_000;
@@ -36,6 +36,13 @@ function sample(seq: number, ts: number): VitalsPayload {
       { iface: 'wlan0', rxBytes: 0, txBytes: 0 },
     ],
   };
+}
+
+/** The sample as the primary keeps it: `receivedAt` set on it, not a copy (see VitalsIngest.receive). */
+function received(s: VitalsPayload, receivedAt: number): ReceivedVitals {
+  const vitals = s as ReceivedVitals;
+  vitals.receivedAt = receivedAt;
+  return vitals;
 }
 
 function openStore(): { store: SqliteStore; cleanup(): Promise<void> } {
@@ -66,7 +73,7 @@ async function ingest(batchSize: number, rounds: number) {
   for (let round = 1; round <= rounds; round++) {
     for (const id of ids) {
       const ts = t0 + round * PERIOD_MS;
-      batch.push({ nodeId: id, vitals: { ...sample(round, ts), receivedAt: ts } });
+      batch.push({ nodeId: id, vitals: received(sample(round, ts), ts) });
       if (batch.length === batchSize) {
         await store.insertVitals(batch);
         samples += batch.length;
@@ -104,7 +111,7 @@ async function sizes() {
   for (let n = 0; n < nodes; n++) {
     const batch: StoredSample[] = [];
     for (let i = 1; i <= 8640; i++)
-      batch.push({ nodeId: `n${n}`, vitals: { ...sample(i, day0 + i * PERIOD_MS), receivedAt: day0 + i * PERIOD_MS } });
+      batch.push({ nodeId: `n${n}`, vitals: received(sample(i, day0 + i * PERIOD_MS), day0 + i * PERIOD_MS) });
     await store.insertVitals(batch);
   }
   const later = day0 + 3 * 24 * 3_600_000;

@@ -147,6 +147,7 @@ describe('HTTP API', () => {
     const [node] = nodes.body.nodes as Array<Record<string, unknown>>;
     assert.deepEqual(Object.keys(node ?? {}).sort(), [
       'address',
+      'clockSkewMs',
       'connectedSince',
       'id',
       'info',

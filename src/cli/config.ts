@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Compile } from 'typebox/compile';
+import { checkedToken } from '../protocol/auth.js';
 import { ConfigError } from '../protocol/errors.js';
 import { parsePrimaries } from '../secondary/primary-address.js';
 import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } from './settings.js';
@@ -96,6 +97,7 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
         `cannot read the token file ${tokenFile} (from ${sources.get('tokenFile')}): ${(err as Error).message}`,
       );
     }
+    checkedToken(values.get('token') as string, `the token file ${tokenFile}`);
   }
   const adminTokenFile = values.get('adminTokenFile') as string | undefined;
   if (adminTokenFile && values.get('adminToken') === undefined) {
@@ -104,6 +106,7 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     } catch (err) {
       throw new ConfigError(`cannot read the admin token file ${adminTokenFile}: ${(err as Error).message}`);
     }
+    checkedToken(values.get('adminToken') as string, `the admin token file ${adminTokenFile}`);
   }
   const primaries = values.get('primary') as string[] | undefined;
   if (primaries) parsePrimaries(primaries.join(',')); // one clear line for a bad address, exit 2

@@ -32,6 +32,8 @@ export interface DaemonRoles {
 }
 
 export async function runDaemons(config: Config, roles: DaemonRoles): Promise<void> {
+  // Everything the daemons create (database, WAL, tokens, keys, outbox) is theirs alone.
+  process.umask(0o077);
   const log = createLogger(config.logLevel);
   const stops: Array<() => Promise<void>> = [];
   let primary: Primary | undefined;

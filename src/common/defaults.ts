@@ -48,6 +48,8 @@ export const DEFAULTS = Object.freeze({
   diskWarnFreePercent: 5,
   /** ...or below this many bytes free, whichever is more. */
   diskWarnFreeBytes: 500 * 1024 * 1024,
+  /** The shortest cluster or admin token accepted, from any source, characters. */
+  minTokenLength: 16,
   /** Default timeout of a request, ms. */
   requestTimeoutMs: 10_000,
   /** Where `picluster status` finds the API. */

@@ -5,16 +5,19 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
-import { randomHex } from '../protocol/auth.js';
+import { checkedToken, randomHex } from '../protocol/auth.js';
 
 /** DATA/primary-id, created on the first start. */
 export function loadOrCreatePrimaryId(dataDir: string): string {
   return readOrCreate(join(dataDir, 'primary-id'), () => randomUUID());
 }
 
-/** The token in `file`, or a new one written there (mode 0600) with a log line saying how to join. */
+/**
+ * The token in `file`, or a new one written there (mode 0600) with a log line saying how to join.
+ * @throws ConfigError when the file holds fewer than 16 characters.
+ */
 export function loadOrCreateToken(file: string, port: number, log: Logger): string {
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) return checkedToken(readFileSync(file, 'utf8').trim(), `the token file ${file}`);
   const token = randomHex(32);
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);

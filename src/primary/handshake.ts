@@ -1,6 +1,12 @@
 // The primary's side of the handshake (ARCHITECTURE.md, "Handshake"): check the protocol version
 // and the proof, enroll a node that joins by token, and build the `welcome` with its own proof.
 // Pure decisions over injected lookups: tested without sockets.
+//
+// Who may use which key: a node id with a secret (confirmed or not) proves that secret, and no
+// token join can claim it; an id without one joins by token and is issued a secret; an id of a
+// legacy node is not a native node's to claim. Every refusal before the proof is checked looks
+// the same on the wire ("authentication failed", ERR_AUTH) and costs the same HMAC, so a prober
+// learns neither which ids exist nor which key they use; the primary's log has the reason.
 
 import { clientProof, randomHex, secretsEqual, serverProof } from '../protocol/auth.js';
 import { AuthError, type PiclusterError, VersionError } from '../protocol/errors.js';
@@ -14,64 +20,82 @@ export interface HandshakeContext {
   primaryId: string;
   secretOf(nodeId: string): NodeSecret | undefined;
   lastSeqOf(nodeId: string): number;
+  /** Whether the id belongs to a node of the original protocol. */
+  isLegacy(nodeId: string): boolean;
+  /** Whether the id has a live session or one being admitted (a token cannot claim it). */
+  inUse(nodeId: string): boolean;
 }
 
 export type HandshakeResult =
   | {
       ok: true;
       auth: AuthPayload;
+      /** A secret issued now (a join by token): unconfirmed until the node uses this session. */
       nodeSecret: string | undefined;
-      /** The node proved a secret it was issued earlier: mark it confirmed. */
+      /** The node proved a secret it was issued earlier and never used: mark it confirmed. */
       confirmsSecret: boolean;
       welcome: WelcomePayload;
     }
-  | { ok: false; nodeId: string | undefined; error: PiclusterError };
+  | {
+      ok: false;
+      nodeId: string | undefined;
+      /** What the node is told. */
+      error: PiclusterError;
+      /** Why, for the primary's log only. */
+      reason: string;
+    };
+
+/** What every refused proof is told: the same words whatever the reason. */
+export const AUTH_FAILED = 'authentication failed';
 
 export function authenticate(auth: AuthPayload, ctx: HandshakeContext): HandshakeResult {
-  const fail = (error: PiclusterError): HandshakeResult => ({ ok: false, nodeId: auth.nodeId, error });
   if (auth.protocol.min > PROTOCOL_VERSION || auth.protocol.max < PROTOCOL_VERSION) {
-    return fail(
-      new VersionError(
-        `protocol versions do not overlap: the node speaks ${auth.protocol.min}..${auth.protocol.max}, this primary ${PROTOCOL_VERSION}`,
-      ),
+    const error = new VersionError(
+      `protocol versions do not overlap: the node speaks ${auth.protocol.min}..${auth.protocol.max}, this primary ${PROTOCOL_VERSION}`,
     );
+    return { ok: false, nodeId: auth.nodeId, error, reason: error.message };
   }
-  const enrolledSecret = ctx.secretOf(auth.nodeId);
-  let key: string;
-  if (auth.using === 'node') {
-    if (enrolledSecret === undefined) {
-      return fail(new AuthError(`node ${auth.nodeId} has no secret on this primary: join with the cluster token`));
-    }
-    key = enrolledSecret.secret;
+  const refuse = (reason: string): HandshakeResult => ({
+    ok: false,
+    nodeId: auth.nodeId,
+    error: new AuthError(AUTH_FAILED, { usedSecret: auth.using === 'node' }),
+    reason,
+  });
+  const enrolled = ctx.secretOf(auth.nodeId);
+  let key: string | undefined;
+  let refusal: string | undefined;
+  if (ctx.isLegacy(auth.nodeId)) {
+    refusal = `node id ${auth.nodeId} is a legacy node's: a native node cannot claim it`;
+  } else if (auth.using === 'node') {
+    if (enrolled === undefined)
+      refusal = `node ${auth.nodeId} has no secret on this primary (forgotten, or never enrolled)`;
+    else key = enrolled.secret;
+  } else if (enrolled !== undefined) {
+    // Confirmed or not: an unconfirmed secret belongs to a session that may still be live.
+    refusal = `node id ${auth.nodeId} has a node secret: a token join cannot claim it (revoke or forget the node first)`;
+  } else if (ctx.inUse(auth.nodeId)) {
+    refusal = `node id ${auth.nodeId} is online or being admitted: a token join cannot claim it`;
   } else {
-    // An unconfirmed secret may never have reached the node (its welcome was lost): the token
-    // may enroll it again. A secret the node has used is its identity: no token can claim it.
-    if (enrolledSecret?.confirmed) {
-      return fail(
-        new AuthError(
-          `node id ${auth.nodeId} is enrolled with its own secret: a token join cannot claim it (reset that node's id or forget the node)`,
-        ),
-      );
-    }
     key = ctx.token;
   }
-  if (!secretsEqual(clientProof(key, ctx.nonce, auth.nodeId), auth.proof)) {
-    return fail(
-      new AuthError(auth.using === 'token' ? 'wrong cluster token' : `wrong node secret for node ${auth.nodeId}`),
-    );
+  // The same HMAC work whether a key was found or not.
+  const proofMatches = secretsEqual(clientProof(key ?? randomHex(32), ctx.nonce, auth.nodeId), auth.proof);
+  if (refusal !== undefined) return refuse(refusal);
+  if (!proofMatches) {
+    return refuse(auth.using === 'token' ? 'wrong cluster token' : `wrong node secret for node ${auth.nodeId}`);
   }
   const nodeSecret = auth.using === 'token' ? randomHex(32) : undefined;
   const welcome: WelcomePayload = {
     nodeId: auth.nodeId,
     lastSeq: ctx.lastSeqOf(auth.nodeId),
-    serverProof: serverProof(key, auth.clientNonce, ctx.primaryId),
+    serverProof: serverProof(key as string, auth.clientNonce, ctx.primaryId),
   };
   if (nodeSecret) welcome.nodeSecret = nodeSecret;
   return {
     ok: true,
     auth,
     nodeSecret,
-    confirmsSecret: auth.using === 'node' && enrolledSecret?.confirmed === false,
+    confirmsSecret: auth.using === 'node' && enrolled?.confirmed === false,
     welcome,
   };
 }

@@ -44,4 +44,9 @@ export interface NativeSession {
   readonly host: NodeHost;
   readonly record: NodeRecord;
   readonly conn: Connection;
+  /**
+   * The secret this session's `welcome` issued, until the node's first message on it confirms
+   * the node has it; dropped if the session ends first (the node may join by token again).
+   */
+  unconfirmedSecret: string | undefined;
 }

@@ -5,7 +5,6 @@
 // than its own session.
 
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
@@ -13,6 +12,8 @@ import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
 import { formatPeerAddress } from '../connection/peer-address.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
+import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
+import { checkedToken } from '../protocol/auth.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
@@ -195,7 +196,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `primary already ${this.#state}`);
     this.#setState('starting');
-    mkdirSync(this.dataDir, { recursive: true });
+    makePrivateDir(this.dataDir);
     // One process per data dir: a second primary on one database would fight the first for it.
     this.#lock = await DataDirLock.acquire(this.dataDir, 'primary');
     try {
@@ -216,13 +217,18 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   /** Everything start() opens after the lock: credentials, store, writers, sessions, the listener. */
   async #open(): Promise<void> {
     this.#primaryId = loadOrCreatePrimaryId(this.dataDir);
-    this.#token = this.#given.token ?? loadOrCreateToken(this.tokenFile, this.#options.port, this.#log);
+    this.#token =
+      this.#given.token === undefined
+        ? loadOrCreateToken(this.tokenFile, this.#options.port, this.#log)
+        : checkedToken(this.#given.token, 'the token given');
     const store = await (this.#given.store ?? openSqliteStore)({
       dataDir: this.dataDir,
       retention: this.#given.retention,
       logger: this.#log,
     });
     this.#store = store;
+    const db = join(this.dataDir, 'primary.db');
+    warnLoosePaths([this.dataDir, db, `${db}-wal`, `${db}-shm`, this.tokenFile], this.#log);
     const markedLost = await store.markOnlineNodesLost();
     this.registry.load(await store.loadNodes());
     if (markedLost > 0)

@@ -43,6 +43,8 @@ export class NativeSessions {
   readonly #options: NativeSessionsOptions;
   readonly #host: NodeHost;
   readonly #messages: MessageDispatcher<NativeSession>;
+  /** Node ids whose admission is being stored, with how many (a token join cannot claim them). */
+  readonly #admitting = new Map<string, number>();
 
   constructor(options: NativeSessionsOptions) {
     this.#options = options;
@@ -92,19 +94,29 @@ export class NativeSessions {
         conn.destroy(`"${message.t}" before authentication`);
         return;
       }
+      // The node's first message on the session that issued its secret: it has the secret.
+      if (session.unconfirmedSecret !== undefined) {
+        session.unconfirmedSecret = undefined;
+        host.storeNode([{ op: 'confirm-secret', id: session.record.id }]);
+      }
       host.stats.framesIn++;
       session.record.lastSeen = Date.now();
       this.#messages.dispatch(message, session);
     });
     conn.on('disconnect', (err) => {
       endHandshake();
-      if (session && session.record.session === conn) this.#onSessionEnd(session.record, err);
+      if (!session) return;
+      const secret = session.unconfirmedSecret;
+      // Never used: the node may not have it (its welcome may be lost). It goes, so the node can
+      // join again by token; a node that kept it is refused once and then uses the token.
+      if (secret !== undefined) host.storeNode([{ op: 'drop-secret', id: session.record.id, secret }]);
+      if (session.record.session === conn) this.#onSessionEnd(session.record, err);
     });
     // Made here, not in the auth handler: a closure kept for the session's life keeps its scope
     // chain alive, and the handler's scope holds the whole auth payload and welcome (measured:
     // about 2 KiB per node at 10,000 nodes).
-    const admitted = (record: NodeRecord) => {
-      session = { host, record, conn };
+    const admitted = (record: NodeRecord, issuedSecret: string | undefined) => {
+      session = { host, record, conn, unconfirmedSecret: issuedSecret };
       // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
       conn.setMaxFrameBytes(host.primary.maxFrameBytes);
       conn.handleUnknown(undefined);
@@ -139,7 +151,7 @@ export class NativeSessions {
     auth: AuthPayload,
     nonce: string,
     endHandshake: () => void,
-    admitted: (record: NodeRecord) => void,
+    admitted: (record: NodeRecord, issuedSecret: string | undefined) => void,
   ): Promise<unknown> {
     const host = this.#host;
     const secret = await host.nodeSecret(auth.nodeId);
@@ -149,18 +161,30 @@ export class NativeSessions {
       primaryId: host.primary.id,
       secretOf: () => secret,
       lastSeqOf: (id) => host.registry.get(id)?.lastSeq ?? 0,
+      isLegacy: (id) => host.registry.get(id)?.legacy === true,
+      inUse: (id) => this.#admitting.has(id) || host.registry.get(id)?.session !== undefined,
     });
     if (!result.ok) {
       host.stats.authFailures++;
-      host.log.warn({ peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code }, result.error.message);
+      host.log.warn({ peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code }, result.reason);
       // After the error reply, which goes out in a microtask once this promise rejects.
       setImmediate(() => void conn.close());
       throw result.error;
     }
     endHandshake();
-    // Admission waits for the store (see NodeWriter), then the reply is `welcome`.
-    const record = await this.#admit(conn, result.auth, result.nodeSecret, result.confirmsSecret);
-    admitted(record);
+    // Admission waits for the store (see NodeWriter), then the reply is `welcome`. Meanwhile the
+    // id is in use: a token join racing this one cannot claim it.
+    const id = auth.nodeId;
+    this.#admitting.set(id, (this.#admitting.get(id) ?? 0) + 1);
+    let record: NodeRecord;
+    try {
+      record = await this.#admit(conn, result.auth, result.nodeSecret, result.confirmsSecret);
+    } finally {
+      const left = (this.#admitting.get(id) ?? 1) - 1;
+      if (left > 0) this.#admitting.set(id, left);
+      else this.#admitting.delete(id);
+    }
+    admitted(record, result.nodeSecret);
     // An older session of this node may have stored more while this one was admitted.
     return { ...result.welcome, lastSeq: record.lastSeq };
   }

@@ -2,10 +2,22 @@
 // compared in constant time. Pure computation, no I/O.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { DEFAULTS } from '../common/defaults.js';
+import { ConfigError } from './errors.js';
 
 /** `bytes` random bytes as lowercase hex (nonces, node secrets, tokens). */
 export function randomHex(bytes = 32): string {
   return randomBytes(bytes).toString('hex');
+}
+
+/** `token` if it is long enough to be a cluster token. @throws ConfigError naming `where` it came from */
+export function checkedToken(token: string, where: string): string {
+  if (token.length < DEFAULTS.minTokenLength) {
+    throw new ConfigError(
+      `${where} holds ${token.length} characters; a cluster token needs at least ${DEFAULTS.minTokenLength}`,
+    );
+  }
+  return token;
 }
 
 /** HMAC-SHA256(key, message) as lowercase hex. */

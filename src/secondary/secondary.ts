@@ -4,7 +4,6 @@
 // Messages from the primary go through the dispatch tables of handlers/.
 
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
@@ -14,15 +13,16 @@ import { dial } from '../connection/connect.js';
 import { Connection } from '../connection/connection.js';
 import type { RequestHandler, RequestOptions } from '../connection/connection-options.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
-import { DataDirLock, readMachineId, readMachineInfo, VitalsReader } from '../node/index.js';
 import {
-  AuthError,
-  ConfigError,
-  DisconnectionError,
-  PiclusterError,
-  ProtocolError,
-  VersionError,
-} from '../protocol/errors.js';
+  DataDirLock,
+  makePrivateDir,
+  readMachineId,
+  readMachineInfo,
+  VitalsReader,
+  warnLoosePaths,
+} from '../node/index.js';
+import { checkedToken } from '../protocol/auth.js';
+import { ConfigError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
 import type { InfoPayload } from '../protocol/messages.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
@@ -31,6 +31,7 @@ import { handshake } from './handshake.js';
 import { loadNodeIdentity, SecretStore } from './identity.js';
 import { Outbox } from './outbox.js';
 import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
+import { RetryPolicy } from './retry-policy.js';
 import type { SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState } from './secondary-options.js';
 import { VitalsSender } from './vitals-sender.js';
 
@@ -58,9 +59,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   #conn: Connection | undefined;
   #loop: Promise<void> | undefined;
   #lock: DataDirLock | undefined;
-  /** What the next handshake proves: the node secret, or the token once the primary refused the secret. */
-  #credential: 'secret' | 'token' = 'secret';
-  #lastFailure = '';
+  readonly #retry: RetryPolicy;
 
   constructor(options: SecondaryOptions) {
     super();
@@ -71,7 +70,14 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.name = options.name ?? hostname();
     this.labels = options.labels ?? {};
     this.#log = options.logger ?? silentLogger;
+    if (options.token !== undefined) checkedToken(options.token, 'the token given');
     this.#backoff = new Backoff(options.reconnect);
+    this.#retry = new RetryPolicy({
+      backoff: this.#backoff,
+      logger: this.#log,
+      hasToken: options.token !== undefined,
+      onRefused: (err) => this.emit('authFailed', err),
+    });
     // One-way messages no handler takes are the plugins' (the 'message' event).
     this.#messages = new MessageDispatcher(AGENT_MESSAGES, (message, { conn }) => this.emit('message', message, conn));
   }
@@ -144,7 +150,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
 
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `secondary already ${this.#state}`);
-    mkdirSync(this.dataDir, { recursive: true });
+    makePrivateDir(this.dataDir);
     // One process per data dir: two agents on one outbox would number and drop each other's samples.
     const lock = await DataDirLock.acquire(this.dataDir, 'secondary');
     try {
@@ -166,12 +172,14 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     const identity = loadNodeIdentity(this.dataDir, machineId);
     this.#nodeId = identity.nodeId;
     if (identity.createdBecause) this.#log.info({ nodeId: this.#nodeId }, `new node id (${identity.createdBecause})`);
-    this.#secrets = new SecretStore(this.dataDir);
+    const secrets = new SecretStore(this.dataDir);
+    this.#secrets = secrets;
     const outbox = new Outbox(join(this.dataDir, 'outbox.jsonl'), {
       maxSamples: this.#options.outboxMaxSamples,
       logger: this.#log,
     });
     this.#outbox = outbox;
+    warnLoosePaths([this.dataDir, secrets.file, outbox.file], this.#log);
     // /proc and /sys only: systeminformation would stay loaded for the agent's whole life (2.4 MB).
     this.#info = await (
       this.#options.machineInfo ??
@@ -233,7 +241,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         delayMs = this.#backoff.next();
       } catch (err) {
         if (this.#abort.signal.aborted) break;
-        delayMs = this.#onFailure(err, target);
+        delayMs = this.#retry.delayAfter(err, target);
       }
       if (this.#abort.signal.aborted) break;
       this.#setState('backoff');
@@ -243,25 +251,6 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         break; // stopped while waiting
       }
     }
-  }
-
-  /** Logs a failure once per kind of failure, and picks the delay before the next attempt. */
-  #onFailure(err: unknown, target: PrimaryAddress): number {
-    const where = `${target.host}:${target.port}`;
-    const summary = err instanceof PiclusterError ? `${err.code} ${err.message}` : String(err);
-    const isNew = summary !== this.#lastFailure;
-    this.#lastFailure = summary;
-    if (err instanceof AuthError || err instanceof VersionError) {
-      if (isNew) this.#log.error({ primary: where, code: err.code }, `primary refused this node: ${err.message}`);
-      this.emit('authFailed', err);
-      // The primary no longer knows our secret: retry at once with the token, once. Any other
-      // refusal (the token too) waits the maximum backoff, or a fleet would hammer the primary.
-      if (err instanceof AuthError && err.usedSecret && this.#options.token) return 0;
-      // The operator may fix the token: keep trying, at the slowest pace.
-      return this.#backoff.options.maxDelayMs;
-    }
-    if (isNew) this.#log.warn({ primary: where, err: summary }, 'cannot reach the primary; retrying with backoff');
-    return this.#backoff.next();
   }
 
   /** One life of the link: dial, open, hand-shake, serve until it drops. */
@@ -286,10 +275,10 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         version: this.#version,
         machineId: this.#machineId ?? '',
         token: this.#options.token,
-        secretFor: (primaryId) => (this.#credential === 'secret' ? secrets.get(primaryId, this.#nodeId) : undefined),
+        secretFor: (primaryId) => (this.#retry.proveSecret ? secrets.get(primaryId, this.#nodeId) : undefined),
         timeoutMs: handshakeMs,
       }).catch((err: unknown) => {
-        if (err instanceof AuthError && err.usedSecret) this.#credential = 'token';
+        this.#retry.handshakeFailed(err);
         conn.destroy('handshake failed');
         throw err;
       });
@@ -300,7 +289,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
           conn.destroy('cannot keep the node secret');
           throw err;
         }
-        this.#credential = 'secret';
+        this.#retry.secretIssued();
       }
       conn.setHeartbeatInterval(result.heartbeatMs);
       // The primary's frame limit, both ways: a larger message sent would cost the link, so it is
@@ -308,7 +297,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       conn.setMaxFrameBytes(Math.min(result.maxFrameBytes, DEFAULTS.maxFrameBytesCeiling));
       this.#serve(conn, result.lastSeq);
       this.#backoff.connected();
-      this.#lastFailure = '';
+      this.#retry.online();
       this.#setState('online');
       this.#log.info({ primary: `${target.host}:${target.port}`, nodeId: this.#nodeId }, 'online');
       this.emit('online', {

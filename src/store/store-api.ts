@@ -67,6 +67,8 @@ export type NodeChange =
   /** A newly issued node secret, unconfirmed until the node first proves it. */
   | { op: 'issue-secret'; id: string; secret: string }
   | { op: 'confirm-secret'; id: string }
+  /** Drops `secret` if it is still the node's and unconfirmed (its session ended before using it). */
+  | { op: 'drop-secret'; id: string; secret: string }
   | { op: 'event'; ts: number; nodeId: string | null; type: string; data?: Record<string, unknown> };
 
 /** A node's secret, and whether the node has used it yet (an unused one may be re-issued by token). */

@@ -102,6 +102,11 @@ export class RawPeer {
 
   /** Sends `auth` with the cluster token for `nodeId` (after `open`); returns the request id. */
   authWithToken(token: string, hello: RawMessage, nodeId: string, name = 'raw-peer'): number {
+    return this.authWith('token', token, hello, nodeId, name);
+  }
+
+  /** Sends `auth` proving `key` (the cluster token, or a node secret) for `nodeId`; returns the request id. */
+  authWith(using: 'token' | 'node', key: string, hello: RawMessage, nodeId: string, name = 'raw-peer'): number {
     return this.request('auth', {
       nodeId,
       name,
@@ -110,8 +115,8 @@ export class RawPeer {
       protocol: { min: 1, max: 1 },
       machineId: `raw-${nodeId}`,
       clientNonce: randomHex(32),
-      using: 'token',
-      proof: clientProof(token, String(hello.p?.nonce), nodeId),
+      using,
+      proof: clientProof(key, String(hello.p?.nonce), nodeId),
     });
   }
 
@@ -121,12 +126,12 @@ export class RawPeer {
     name = 'raw-peer',
     timeoutMs = 5000,
     nodeId = randomUUID(),
-  ): Promise<{ nodeId: string }> {
+  ): Promise<{ nodeId: string; nodeSecret: string }> {
     const hello = await this.open(timeoutMs);
     const id = this.authWithToken(token, hello, nodeId, name);
     const reply = await this.waitFor((m) => m.re === id, timeoutMs, 'welcome');
     if (reply.t !== 'welcome') throw new Error(`auth refused: ${JSON.stringify(reply.p)}`);
-    return { nodeId };
+    return { nodeId, nodeSecret: String(reply.p?.nodeSecret) };
   }
 
   destroy(): void {

@@ -177,12 +177,16 @@ describe('primary and secondaries as real processes', () => {
       args: ['--token', 'not-the-cluster-token-at-all'],
       tokenFile: '/dev/null',
     });
-    await waitUntil(() => s.stderr.join('').includes('wrong cluster token'), 10_000, 'the refusal logged');
+    await waitUntil(
+      () => s.stderr.join('').includes('primary refused the cluster token'),
+      10_000,
+      'the refusal logged',
+    );
     await new Promise((r) => setTimeout(r, 1500));
     const lines = s.stderr
       .join('')
       .split('\n')
-      .filter((l) => l.includes('wrong cluster token'));
+      .filter((l) => l.includes('primary refused the cluster token'));
     assert.equal(lines.length, 1, 'logged once, not per attempt');
     assert.ok(s.alive, 'keeps running to retry');
     assert.deepEqual(await getNodes(primary.api), []);

@@ -5,7 +5,17 @@
 // inside its header stops the primary with exit 1 and a message, its bytes unchanged.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, realpathSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -103,6 +113,28 @@ describe('data dirs', () => {
       15_000,
       'the same node online again from the same data dir',
     );
+  });
+
+  it('keeps its files to itself: data dir 0700, database and token 0600; a looser data dir gets one warning', async (t) => {
+    const dir = tempDir(t);
+    const fresh = await startPrimary(t, { dataDir: join(dir, 'fresh', 'data') });
+    await waitUntil(() => existsSync(join(fresh.dataDir, 'primary.db-wal')), 5000, 'the log');
+    const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+    assert.deepEqual(
+      ['', 'primary.db', 'primary.db-wal', 'primary.db-shm', 'token'].map((f) => mode(join(fresh.dataDir, f))),
+      ['700', '600', '600', '600', '600'],
+    );
+    const open = join(dir, 'open');
+    mkdirSync(open, { mode: 0o755 });
+    chmodSync(open, 0o755);
+    const loose = await startPrimary(t, { dataDir: open });
+    const warnings = loose.child.stderr
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes('readable by other users'));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', new RegExp(open));
+    assert.equal(mode(open), '755', 'left as the operator set it');
   });
 
   it('a primary.db of random bytes, truncated to half, or with its log cut inside its header: exit 1, a message, the bytes unchanged', async (t) => {

@@ -9,7 +9,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
 import { encodeFrame, FrameDecoder, type Message, OPENING_MAGIC } from '../../src/protocol/index.js';
 import { tempDir, waitUntil } from '../helpers/cluster.js';
-import { RawPeer } from '../helpers/raw-peer.js';
+import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'wire-test-token-0123456789';
 
@@ -136,14 +136,14 @@ describe('wire format against the real primary', () => {
 
   it('a link that dies while its node is stored leaves the stored row as the registry has it', async (t) => {
     const primary = await startPrimary(t);
-    /** The node on a new link that sends auth under another name and hangs up at once. */
-    const dieDuringAdmission = async (nodeId: string) => {
+    /** The node on a new link that proves its secret under another name and hangs up at once. */
+    const dieDuringAdmission = async (nodeId: string, secret: string) => {
       const joined = async () =>
         (await primary.store.events({ node: nodeId })).filter((e) => e.type === 'joined').length;
       const joinedBefore = await joined();
       const dying = await RawPeer.connect(primary.port);
       t.after(() => dying.destroy());
-      dying.authWithToken(TOKEN, await dying.open(), nodeId, 'renamed-on-a-dead-link');
+      dying.authWith('node', secret, await dying.open(), nodeId, 'renamed-on-a-dead-link');
       dying.socket.end();
       await waitUntil(async () => (await joined()) > joinedBefore, 5000, "the dying link's admission stored");
       // Node writes commit in order: once a later node is admitted, the aftermath is stored too.
@@ -163,14 +163,17 @@ describe('wire format against the real primary', () => {
     // Online on a live link: that link's row stays.
     const live = await RawPeer.connect(primary.port);
     t.after(() => live.destroy());
-    const { nodeId } = await live.handshake(TOKEN, 'dying-twin');
-    const state = await dieDuringAdmission(nodeId);
+    const { nodeId, nodeSecret } = await live.handshake(TOKEN, 'dying-twin');
+    // Its first message on the session confirms the secret the welcome issued.
+    live.socket.write(frame({ t: 'vitals', p: vitalsPayload(1) }));
+    await waitUntil(async () => (await primary.store.nodeSecret(nodeId))?.confirmed, 5000, 'the secret confirmed');
+    const state = await dieDuringAdmission(nodeId, nodeSecret);
     if (state === 'online') assert.equal(primary.registry.get(nodeId)?.name, 'dying-twin');
 
     // Lost: it stays lost under its own name, and the dead link's `joined` is followed by a `lost`.
     live.destroy();
     await waitUntil(() => primary.registry.get(nodeId)?.state === 'lost', 5000, 'the node lost');
-    assert.equal(await dieDuringAdmission(nodeId), 'lost');
+    assert.equal(await dieDuringAdmission(nodeId, nodeSecret), 'lost');
     await waitUntil(
       async () => (await primary.store.events({ node: nodeId }))[0]?.type === 'lost',
       5000,

@@ -5,7 +5,7 @@
 // replace the driver later. Driver errors leave as StoreError: SQLITE_BUSY* (another process holds
 // the lock past the short busy timeout) as ERR_STORE_BUSY, the rest as ERR_STORE with the cause.
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Logger, silentLogger } from '../../common/logger.js';
@@ -84,7 +84,11 @@ export class SqliteStore implements Store {
         log.info({ path }, "the database is over 1 GiB: SQLite's quick check at start covered its small tables only");
       }
     }
+    const created = path !== ':memory:' && !existsSync(path);
     this.#db = new Database(path);
+    // The history and the node secrets are nobody else's; SQLite gives its -wal and -shm the
+    // database's mode.
+    if (created) chmodSync(path, 0o600);
     try {
       this.#db.pragma('journal_mode = WAL');
       // FULL: a commit is on disk before it returns, so an acknowledgement ("stored") survives a
@@ -147,6 +151,9 @@ export class SqliteStore implements Store {
       setInfo: db.prepare('UPDATE nodes SET info = ? WHERE id = ?'),
       setSecret: db.prepare('UPDATE nodes SET secret = ?, secret_confirmed = 0 WHERE id = ?'),
       confirmSecret: db.prepare('UPDATE nodes SET secret_confirmed = 1 WHERE id = ? AND secret_confirmed = 0'),
+      dropSecret: db.prepare(
+        'UPDATE nodes SET secret = NULL, secret_confirmed = 1 WHERE id = ? AND secret = ? AND secret_confirmed = 0',
+      ),
       getSecret: db.prepare('SELECT secret, secret_confirmed FROM nodes WHERE id = ?'),
       getNode: db.prepare('SELECT * FROM nodes WHERE id = ?'),
       allNodes: db.prepare('SELECT * FROM nodes ORDER BY name, id'),
@@ -217,6 +224,9 @@ export class SqliteStore implements Store {
           break;
         case 'confirm-secret':
           stmts.confirmSecret.run(change.id);
+          break;
+        case 'drop-secret':
+          stmts.dropSecret.run(change.id, change.secret);
           break;
         case 'event':
           stmts.addEvent.run(change.ts, change.nodeId, change.type, JSON.stringify(change.data ?? {}));

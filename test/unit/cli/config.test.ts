@@ -94,6 +94,16 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses a token shorter than 16 characters from a file, as from a flag', (t) => {
+    for (const tokenFile of [file(t, 'short\n'), '/dev/null']) {
+      assert.throws(
+        () => loadConfig({ roles: ['secondary'], env: {}, flags: { primary: 'h:1', tokenFile } }),
+        configError(new RegExp(`the token file ${tokenFile} holds \\d+ characters; a cluster token needs at least 16`)),
+      );
+    }
+    assert.throws(() => loadConfig({ roles: ['primary'], env: {}, flags: { token: 'short' } }), configError(/token/));
+  });
+
   it('a secondary needs a primary address', () => {
     assert.throws(() => loadConfig({ roles: ['secondary'], env: {} }), configError(/no primary given/));
   });

@@ -7,13 +7,20 @@ import type { AuthPayload } from '../../../src/protocol/messages.js';
 const TOKEN = 'cluster-token-0123456789';
 const NODE = '0b6f4c1e-0000-4000-8000-000000000001';
 
-function context(secrets: Record<string, string> = {}, confirmed = true): HandshakeContext {
+function context(
+  secrets: Record<string, string> = {},
+  confirmed = true,
+  other: Partial<HandshakeContext> = {},
+): HandshakeContext {
   return {
     nonce: randomHex(32),
     token: TOKEN,
     primaryId: 'primary-1',
     secretOf: (id) => (secrets[id] ? { secret: secrets[id], confirmed } : undefined),
     lastSeqOf: () => 7,
+    isLegacy: () => false,
+    inUse: () => false,
+    ...other,
   };
 }
 
@@ -56,26 +63,37 @@ describe('primary handshake', () => {
     assert.equal(result.welcome.nodeSecret, undefined);
   });
 
-  it('refuses a wrong token, a wrong secret, a replayed proof and a token join of an enrolled id', () => {
+  it('refuses a wrong token, a wrong secret, a replayed proof, and any token join of an id it cannot take, all in the same words', () => {
     const ctx = context();
-    const wrong = authenticate(auth(ctx, 'not-the-token', 'token'), ctx);
-    assert.ok(!wrong.ok && wrong.error.code === 'ERR_AUTH' && /wrong cluster token/.test(wrong.error.message));
-    const replay = authenticate(auth(ctx, TOKEN, 'token'), { ...ctx, nonce: randomHex(32) });
-    assert.ok(!replay.ok, 'a proof made for another nonce fails');
+    const refusals: Array<[string, ReturnType<typeof authenticate>]> = [];
+    refusals.push(['wrong token', authenticate(auth(ctx, 'not-the-token', 'token'), ctx)]);
+    refusals.push(['replayed proof', authenticate(auth(ctx, TOKEN, 'token'), { ...ctx, nonce: randomHex(32) })]);
     const enrolled = context({ [NODE]: randomHex(32) });
-    const takeover = authenticate(auth(enrolled, TOKEN, 'token'), enrolled);
-    assert.ok(!takeover.ok && /enrolled/.test(takeover.error.message));
-    const badSecret = authenticate(auth(enrolled, randomHex(32), 'node'), enrolled);
-    assert.ok(!badSecret.ok && /wrong node secret/.test(badSecret.error.message));
-    const unknown = authenticate(auth(ctx, randomHex(32), 'node'), ctx);
-    assert.ok(!unknown.ok && /join with the cluster token/.test(unknown.error.message));
+    refusals.push(['token join of an enrolled id', authenticate(auth(enrolled, TOKEN, 'token'), enrolled)]);
+    refusals.push(['wrong secret', authenticate(auth(enrolled, randomHex(32), 'node'), enrolled)]);
+    refusals.push(['unknown id by secret', authenticate(auth(ctx, randomHex(32), 'node'), ctx)]);
+    const unconfirmed = context({ [NODE]: randomHex(32) }, false);
+    refusals.push([
+      'token join of an id whose secret is not yet confirmed',
+      authenticate(auth(unconfirmed, TOKEN, 'token'), unconfirmed),
+    ]);
+    const busy = context({}, true, { inUse: () => true });
+    refusals.push(['token join of an id online or being admitted', authenticate(auth(busy, TOKEN, 'token'), busy)]);
+    const legacy = context({}, true, { isLegacy: () => true });
+    refusals.push(["token join of a legacy node's id", authenticate(auth(legacy, TOKEN, 'token'), legacy)]);
+    for (const [what, result] of refusals) {
+      assert.ok(!result.ok, `${what}: refused`);
+      assert.deepEqual([result.error.code, result.error.message], ['ERR_AUTH', 'authentication failed'], what);
+      assert.ok(result.reason.length > 0, `${what}: a reason for the log`);
+    }
+    const reasons = new Map(refusals.map(([what, r]) => [what, r.ok ? '' : r.reason]));
+    assert.match(reasons.get('token join of an enrolled id') ?? '', /has a node secret/);
+    assert.match(reasons.get('wrong token') ?? '', /wrong cluster token/);
   });
 
-  it('a secret never used (its welcome was lost) does not lock the node out; its first use confirms it', () => {
+  it('a secret never used before is confirmed by its first use', () => {
     const secret = randomHex(32);
     const unconfirmed = context({ [NODE]: secret }, false);
-    const rejoin = authenticate(auth(unconfirmed, TOKEN, 'token'), unconfirmed);
-    assert.ok(rejoin.ok && rejoin.nodeSecret !== undefined, 'token join accepted, new secret issued');
     const firstUse = authenticate(auth(unconfirmed, secret, 'node'), unconfirmed);
     assert.ok(firstUse.ok && firstUse.confirmsSecret);
   });

@@ -214,6 +214,21 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(await store.nodeSecret('n1'), { secret: 'b'.repeat(64), confirmed: false });
     });
 
+    it('drops an unconfirmed secret only if it is still the one named, and never a confirmed one', async (t) => {
+      const store = await open(t);
+      await store.applyNodeChanges([{ op: 'issue-secret', id: 'n1', secret: 'a'.repeat(64) }]);
+      await store.applyNodeChanges([{ op: 'drop-secret', id: 'n1', secret: 'b'.repeat(64) }]);
+      assert.deepEqual(await store.nodeSecret('n1'), { secret: 'a'.repeat(64), confirmed: false }, 'another secret');
+      await store.applyNodeChanges([{ op: 'drop-secret', id: 'n1', secret: 'a'.repeat(64) }]);
+      assert.equal(await store.nodeSecret('n1'), undefined, 'dropped');
+      await store.applyNodeChanges([
+        { op: 'issue-secret', id: 'n1', secret: 'c'.repeat(64) },
+        { op: 'confirm-secret', id: 'n1' },
+        { op: 'drop-secret', id: 'n1', secret: 'c'.repeat(64) },
+      ]);
+      assert.deepEqual(await store.nodeSecret('n1'), { secret: 'c'.repeat(64), confirmed: true }, 'confirmed: kept');
+    });
+
     it('marks the nodes online at the last stop lost, and loads every node by name', async (t) => {
       const store = await open(t);
       await store.applyNodeChanges([

@@ -1,0 +1,81 @@
+// What the agent does after a failed attempt to reach its primary: how long it waits, what it
+// says (once per kind of failure, not once per attempt), and which credential the next handshake
+// proves. A refusal of the node secret earns one try of the cluster token at once (the primary may
+// have forgotten the node); whatever becomes of that, the next attempt proves the secret again:
+// the secret is never given up, since an ERR_AUTH may be forged and a primary that refuses the
+// token for this enrolled id wants the secret. Every other refusal waits the longest backoff, so a
+// fleet with a wrong token does not hammer its primary.
+
+import type { Logger } from '../common/logger.js';
+import type { Backoff } from '../connection/backoff.js';
+import { AuthError, PiclusterError, VersionError } from '../protocol/errors.js';
+import type { PrimaryAddress } from './primary-address.js';
+
+export class RetryPolicy {
+  readonly #backoff: Backoff;
+  readonly #log: Logger;
+  readonly #hasToken: boolean;
+  readonly #onRefused: (err: PiclusterError) => void;
+  #credential: 'secret' | 'token' = 'secret';
+  #lastFailure = '';
+
+  constructor(options: {
+    backoff: Backoff;
+    logger: Logger;
+    hasToken: boolean;
+    /** The primary refused this node (authFailed). */
+    onRefused(err: PiclusterError): void;
+  }) {
+    this.#backoff = options.backoff;
+    this.#log = options.logger;
+    this.#hasToken = options.hasToken;
+    this.#onRefused = options.onRefused;
+  }
+
+  /** Whether the next handshake proves the node secret (it holds one) rather than the token. */
+  get proveSecret(): boolean {
+    return this.#credential === 'secret';
+  }
+
+  /** A handshake failed with `err`: the credential of the next one. */
+  handshakeFailed(err: unknown): void {
+    if (err instanceof AuthError) this.#credential = err.usedSecret && this.#hasToken ? 'token' : 'secret';
+  }
+
+  /** The primary issued a new secret: prove it from now on. */
+  secretIssued(): void {
+    this.#credential = 'secret';
+  }
+
+  /** Online: the next failure is news again. */
+  online(): void {
+    this.#lastFailure = '';
+  }
+
+  /** Logs a failure once per kind of failure, and picks the delay before the next attempt. */
+  delayAfter(err: unknown, target: PrimaryAddress): number {
+    const where = `${target.host}:${target.port}`;
+    const summary = err instanceof PiclusterError ? `${err.code} ${err.message}` : String(err);
+    const isNew = summary !== this.#lastFailure;
+    this.#lastFailure = summary;
+    if (err instanceof AuthError || err instanceof VersionError) {
+      const retryToken = err instanceof AuthError && err.usedSecret && this.#hasToken;
+      if (isNew) {
+        // The primary says no more than "authentication failed" (it tells a prober nothing): say what was proved.
+        const what = !(err instanceof AuthError)
+          ? 'this node'
+          : err.usedSecret
+            ? "this node's secret"
+            : 'the cluster token';
+        const next = retryToken
+          ? 'trying the cluster token once, then the node secret again'
+          : 'retrying with the node secret (if it holds one) at the slowest pace';
+        this.#log.error({ primary: where, code: err.code }, `primary refused ${what}: ${err.message}; ${next}`);
+      }
+      this.#onRefused(err);
+      return retryToken ? 0 : this.#backoff.options.maxDelayMs;
+    }
+    if (isNew) this.#log.warn({ primary: where, err: summary }, 'cannot reach the primary; retrying with backoff');
+    return this.#backoff.next();
+  }
+}

@@ -23,13 +23,14 @@
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { Primary } from '../src/primary/primary.js';
 import type { NodeRecord } from '../src/primary/registry.js';
 import type { VitalsPayload } from '../src/protocol/messages.js';
 import { Secondary } from '../src/secondary/secondary.js';
 import { CHROMIUM_ARGS, type FakeNode, fakeInfo, fakeVitals, startDashboardServer } from '../test/helpers/browser.js';
+import { fingerprintOf } from '../test/helpers/cluster.js';
 import { findProgram } from '../test/helpers/require-tool.js';
 import { median } from './common.js';
 
@@ -352,10 +353,13 @@ async function measureSse(nodes: number, seconds: number, synthetic: boolean, di
 async function runFleet(options: { port: number; tokenFile: string; dir: string; count: number }): Promise<void> {
   const started = Date.now();
   let online = 0;
+  const fingerprint = fingerprintOf(dirname(options.tokenFile));
+  const trust = fingerprint === undefined ? (false as const) : { fingerprint };
   const nodes = Array.from({ length: options.count }, (_, i) => {
     const spec = fleetNode(i);
     const node = new Secondary({
       primary: `127.0.0.1:${options.port}`,
+      tls: trust,
       dataDir: join(options.dir, `n${i}`),
       name: spec.name,
       labels: spec.labels ?? {},

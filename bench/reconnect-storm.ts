@@ -22,6 +22,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../src/common/defaults.js';
+import { fingerprintOf } from '../test/helpers/cluster.js';
 import { EV, type StormCommand, type StormMessage } from './storm-common.js';
 import {
   type CpuTicks,
@@ -331,6 +332,7 @@ async function run() {
       count,
       dataRoot: nodesDir,
       vitalsPeriodMs: VITALS_PERIOD_MS,
+      fingerprint: fingerprintOf(primaryDir),
     };
     first += count;
     if (count > 0) w.child.send(command);

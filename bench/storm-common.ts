@@ -14,6 +14,8 @@ export type StormCommand = {
   /** Each node gets DATA_ROOT/nNNNN as its data dir. */
   dataRoot: string;
   vitalsPeriodMs: number;
+  /** The primary's certificate fingerprint to pin (TLS, the default); undefined: plaintext. */
+  fingerprint?: string;
 };
 
 /** Event codes in `events` batches. */

@@ -48,6 +48,7 @@ async function start(command: StormCommand): Promise<void> {
       dataDir: join(command.dataRoot, `n${String(node).padStart(5, '0')}`),
       name: nodeName(node),
       token: command.token,
+      tls: command.fingerprint === undefined ? false : { fingerprint: command.fingerprint },
       vitalsPeriodMs: command.vitalsPeriodMs,
       vitals,
       machineInfo: async () => info,

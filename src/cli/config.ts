@@ -32,6 +32,13 @@ export interface Config {
   maxHandshakes: number;
   adminToken: string | undefined;
   clockSkewThresholdMs: number;
+  tls: boolean;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  tlsClientCaFile: string | undefined;
+  tlsCaFile: string | undefined;
+  primaryFingerprint: string | undefined;
+  trustFirstUse: boolean;
   diskWarn: { freePercent: number; freeBytes: number };
   history: { rawMs: number; minuteMs: number; hourMs: number };
   influx: { url: string; layout: 'native' | 'legacy'; database: string; legacyPrefix: string } | undefined;
@@ -72,7 +79,8 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
   }
   for (const s of SETTINGS) {
     const raw = flags[optionNameOf(s.key)];
-    if (raw === undefined) continue;
+    // Only --no-<flag> exists for a setting on by default: commander's `true` means "not given".
+    if (raw === undefined || (s.kind === 'boolean' && s.default === true && raw === true)) continue;
     const where = `flag ${flagOf(s.key)}`;
     values.set(s.key, typeof raw === 'string' ? parseText(s, raw, where) : raw);
     sources.set(s.key, where);
@@ -136,6 +144,13 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     maxHandshakes: get('limits.maxHandshakes'),
     adminToken: get('adminToken'),
     clockSkewThresholdMs: get('clockSkewThresholdMs'),
+    tls: get('tls'),
+    tlsCertFile: get('tlsCertFile'),
+    tlsKeyFile: get('tlsKeyFile'),
+    tlsClientCaFile: get('tlsClientCaFile'),
+    tlsCaFile: get('tlsCaFile'),
+    primaryFingerprint: get('primaryFingerprint'),
+    trustFirstUse: get('trustFirstUse'),
     diskWarn: { freePercent: get('disk.warnFreePercent'), freeBytes: get('disk.warnFreeBytes') },
     history: {
       rawMs: get('history.rawRetentionMs'),
@@ -182,8 +197,26 @@ function readConfigFile(file: string): Record<string, unknown> {
     }
   };
   walk(doc, '');
+  for (const [alias, key] of Object.entries(TOML_ALIASES)) {
+    if (!(alias in out)) continue;
+    if (key in out) throw new ConfigError(`config file ${file} sets both ${alias} and ${key}: keep one`);
+    out[key] = out[alias];
+    delete out[alias];
+  }
   return out;
 }
+
+/**
+ * TOML cannot hold `tls = false` and a `[tls]` table at once, so the TLS settings are flat keys
+ * (`tls`, `tlsCertFile`, …, matching their flags) and a `[tls]` table is read as the same keys.
+ */
+const TOML_ALIASES: Record<string, string> = {
+  'tls.enabled': 'tls',
+  'tls.certFile': 'tlsCertFile',
+  'tls.keyFile': 'tlsKeyFile',
+  'tls.clientCaFile': 'tlsClientCaFile',
+  'tls.caFile': 'tlsCaFile',
+};
 
 /** A value for an error message; secrets are never shown. */
 function shown(key: string, value: unknown): string {

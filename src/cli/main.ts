@@ -8,7 +8,7 @@ import { ConfigError } from '../protocol/errors.js';
 import { type Config, loadConfig } from './config.js';
 import { runMigrateConfig } from './migrate-config.js';
 import { runDaemons } from './run-daemons.js';
-import { envNameOf, flagOf, type Role, SETTINGS } from './settings.js';
+import { envNameOf, type Role, SETTINGS, usageOf } from './settings.js';
 import { runStatus } from './status.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -18,7 +18,7 @@ function withSettings(command: Command, roles: Role[]): Command {
   command.addOption(new Option('--config <FILE>', 'TOML config file').env('PICLUSTER_CONFIG'));
   for (const s of SETTINGS) {
     if (!s.roles.some((r) => roles.includes(r))) continue;
-    const flag = s.kind === 'boolean' ? flagOf(s.key) : `${flagOf(s.key)} <${s.arg ?? 'VALUE'}>`;
+    const flag = usageOf(s);
     const shown =
       s.default === undefined || (typeof s.default === 'object' && Object.keys(s.default as object).length === 0)
         ? ''

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type pino from 'pino';
 import type { Primary } from '../primary/primary.js';
+import type { SecondaryTlsOptions } from '../secondary/primary-trust.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 
@@ -57,6 +58,11 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         legacy: config.legacy,
         clockSkewThresholdMs: config.clockSkewThresholdMs,
         diskWarn: config.diskWarn,
+        tls: config.tls && {
+          certFile: config.tlsCertFile,
+          keyFile: config.tlsKeyFile,
+          clientCaFile: config.tlsClientCaFile,
+        },
         retention: config.history,
         influx: config.influx,
         version: roles.version,
@@ -93,6 +99,8 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         vitalsPeriodMs: config.vitalsPeriodMs,
         reconnect: { initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs },
         outboxMaxSamples: config.outboxMaxSamples,
+        // `up` pins its own primary's certificate; a separate node trusts what it is told to.
+        tls: local ? secondaryTlsOf(primary as Primary) : secondaryTlsOf(config),
         version: roles.version,
         logger: log.child({ role: 'secondary' }),
       });
@@ -122,6 +130,19 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
   }
   clearTimeout(timer);
   log.info({}, 'stopped');
+}
+
+/** How a secondary trusts its primary: the local primary's own fingerprint, or the node's settings. */
+function secondaryTlsOf(from: Primary | Config): SecondaryTlsOptions | false {
+  if ('tlsFingerprint' in from) return from.tlsFingerprint === undefined ? false : { fingerprint: from.tlsFingerprint };
+  if (!from.tls) return false;
+  return {
+    fingerprint: from.primaryFingerprint,
+    caFile: from.tlsCaFile,
+    trustFirstUse: from.trustFirstUse,
+    certFile: from.tlsCertFile,
+    keyFile: from.tlsKeyFile,
+  };
 }
 
 /** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */

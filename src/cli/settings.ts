@@ -95,6 +95,70 @@ export const SETTINGS: readonly Setting[] = [
     description: 'web port',
   },
   {
+    key: 'tls',
+    default: true,
+    schema: Type.Boolean(),
+    kind: 'boolean',
+    roles: ['primary', 'secondary'],
+    description:
+      'TLS on the cluster port (--no-tls: plaintext, on both sides; nodes of the original protocol are plaintext anyway)',
+  },
+  {
+    key: 'tlsCertFile',
+    default: undefined,
+    schema: optional(Type.String({ minLength: 1 })),
+    kind: 'string',
+    roles: ['primary', 'secondary'],
+    arg: 'FILE',
+    description:
+      'the certificate this process presents (PEM; with tlsKeyFile). Primary: default one made in DATA/tls/; secondary: for a primary that asks for one',
+  },
+  {
+    key: 'tlsKeyFile',
+    default: undefined,
+    schema: optional(Type.String({ minLength: 1 })),
+    kind: 'string',
+    roles: ['primary', 'secondary'],
+    arg: 'FILE',
+    description: 'the private key of tlsCertFile (PEM)',
+  },
+  {
+    key: 'tlsClientCaFile',
+    default: undefined,
+    schema: optional(Type.String({ minLength: 1 })),
+    kind: 'string',
+    roles: ['primary'],
+    arg: 'FILE',
+    description: 'mutual TLS: nodes must present a certificate this CA (PEM) signed',
+  },
+  {
+    key: 'primaryFingerprint',
+    default: undefined,
+    schema: optional(Type.String({ pattern: '^(sha256:)?[0-9A-Fa-f:]{64,95}$' })),
+    kind: 'string',
+    roles: ['secondary'],
+    arg: 'SHA256',
+    description: "the primary's certificate fingerprint to trust (sha256:…, printed by the primary at start)",
+  },
+  {
+    key: 'tlsCaFile',
+    default: undefined,
+    schema: optional(Type.String({ minLength: 1 })),
+    kind: 'string',
+    roles: ['secondary'],
+    arg: 'FILE',
+    description: 'trust a primary whose certificate this CA (PEM) signed',
+  },
+  {
+    key: 'trustFirstUse',
+    default: false,
+    schema: Type.Boolean(),
+    kind: 'boolean',
+    roles: ['secondary'],
+    description:
+      'trust the first certificate the primary presents, and pin it in DATA/primary-fingerprint (as SSH does)',
+  },
+  {
     key: 'legacy',
     default: false,
     schema: Type.Boolean(),
@@ -363,6 +427,12 @@ export function flagOf(key: string): string {
     .replace(/\./g, '-')
     .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
     .toLowerCase()}`;
+}
+
+/** The flag as typed: `--web-port <PORT>`; a boolean on by default is turned off by `--no-<flag>`. */
+export function usageOf(s: Setting): string {
+  if (s.kind !== 'boolean') return `${flagOf(s.key)} <${s.arg ?? 'VALUE'}>`;
+  return s.default === true ? `--no-${flagOf(s.key).slice(2)}` : flagOf(s.key);
 }
 
 /** `heartbeat.intervalMs` → `heartbeatIntervalMs` (commander's option name for the flag). */

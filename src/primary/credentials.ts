@@ -13,18 +13,15 @@ export function loadOrCreatePrimaryId(dataDir: string): string {
 }
 
 /**
- * The token in `file`, or a new one written there (mode 0600) with a log line saying how to join.
+ * The token in `file`, or a new one written there (mode 0600). The join line is logged at listening.
  * @throws ConfigError when the file holds fewer than 16 characters.
  */
-export function loadOrCreateToken(file: string, port: number, log: Logger): string {
+export function loadOrCreateToken(file: string, log: Logger): string {
   if (existsSync(file)) return checkedToken(readFileSync(file, 'utf8').trim(), `the token file ${file}`);
   const token = randomHex(32);
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
-  log.info(
-    { tokenFile: file },
-    `created the cluster token; join a node with: picluster secondary --primary <this host>:${port} --token-file <a copy of ${file}>`,
-  );
+  log.info({ tokenFile: file }, 'created the cluster token');
   return token;
 }
 

@@ -18,6 +18,11 @@ export interface PrimaryStats {
   /** Frames of authenticated native nodes (legacy messages are not frames). */
   framesIn: number;
   duplicates: number;
+  /** TLS handshakes finished on the cluster port, and how many of them resumed a session. */
+  tlsHandshakes: number;
+  tlsResumed: number;
+  /** TLS handshakes that failed (a bad or missing client certificate, garbage, a timeout). */
+  tlsFailures: number;
 }
 
 export interface NodeHost {

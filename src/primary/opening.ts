@@ -6,7 +6,7 @@ import { classifyOpening, OPENING_MAGIC, type Opening } from '../protocol/openin
 
 export interface OpeningResult {
   kind: Exclude<Opening, 'incomplete'> | 'timeout' | 'closed';
-  /** Bytes read after the opening (native: after the magic; legacy: everything read). */
+  /** Bytes read after the opening (native: after the magic; legacy and TLS: everything read). */
   rest: Buffer;
 }
 

@@ -27,6 +27,13 @@ export interface PrimaryOptions {
   retention?: Partial<Retention>;
   /** How often finished minutes are rolled up and expired history pruned, ms. Default 30000. */
   pruneIntervalMs?: number;
+  /**
+   * TLS on the cluster port (the default): the certificate and key this primary presents (a key
+   * and self-signed certificate are made in DATA/tls/ when not given), and the CA whose
+   * certificates nodes must present (mutual TLS; off without one). `false`: plaintext, with a
+   * warning at start. Nodes of the original protocol are plaintext either way.
+   */
+  tls?: { certFile?: string; keyFile?: string; clientCaFile?: string } | false;
   /** Opens the store the primary runs on. Default: SQLite in DATA/primary.db (openSqliteStore). */
   store?: StoreFactory;
   /** Also write vitals to this InfluxDB 1.x (off without a URL). */

@@ -5,30 +5,29 @@
 // than its own session.
 
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
-import { formatPeerAddress } from '../connection/peer-address.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
 import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
-import { checkedToken } from '../protocol/auth.js';
+import { checkedToken, readPemFile } from '../protocol/auth.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store, StoreReader } from '../store/store-api.js';
+import { ClusterListener, type ClusterListenerOptions } from './cluster-listener.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
 import { type DiskSpace, DiskWatch } from './disk-watch.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
 import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import type { NodeHost, PrimaryStats } from './node-host.js';
-import { readOpening } from './opening.js';
 import type { PrimaryOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 import { NativeSessions } from './sessions.js';
+import { loadOrCreateTlsIdentity } from './tls-identity.js';
 import { VitalsIngest } from './vitals-ingest.js';
 
 export type { PrimaryOptions, PrimaryStats };
@@ -42,7 +41,7 @@ export interface PrimaryEvents extends ClusterEvents {
 }
 
 type ResolvedOptions = Required<
-  Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn'>
+  Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>
 >;
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -58,12 +57,16 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     reconnects: 0,
     framesIn: 0,
     duplicates: 0,
+    tlsHandshakes: 0,
+    tlsResumed: 0,
+    tlsFailures: 0,
   };
   readonly #options: ResolvedOptions;
-  readonly #given: Pick<PrimaryOptions, 'token' | 'retention' | 'influx' | 'store' | 'diskWarn'>;
+  readonly #given: Pick<PrimaryOptions, 'token' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
-  #server: net.Server | undefined;
+  #listener: ClusterListener | undefined;
+  #tlsFingerprint: string | undefined;
   #lock: DataDirLock | undefined;
   #store: Store | undefined;
   #upkeep: HistoryUpkeep | undefined;
@@ -74,11 +77,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #ingest: VitalsIngest | undefined;
   #token = '';
   #primaryId = '';
-  #handshakes = 0;
   #legacy: LegacyNodes | undefined;
   #native: NativeSessions | undefined;
-  readonly #sockets = new Set<net.Socket>();
-  #unknownOpeningLogged = 0;
 
   constructor(options: PrimaryOptions = {}) {
     super();
@@ -89,6 +89,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       influx: options.influx,
       store: options.store,
       diskWarn: options.diskWarn,
+      tls: options.tls,
     };
     this.#log = options.logger ?? silentLogger;
     this.#options = {
@@ -121,6 +122,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     return this.#primaryId;
   }
 
+  /** The fingerprint of the cluster port's certificate (`sha256:…`), after start; undefined with TLS off. */
+  get tlsFingerprint(): string | undefined {
+    return this.#tlsFingerprint;
+  }
+
   /** The cluster token (for wiring a local secondary; never log it). */
   get token(): string {
     return this.#token;
@@ -132,7 +138,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
 
   /** The port actually listened on (after start). */
   get port(): number {
-    return (this.#server?.address() as net.AddressInfo | null)?.port ?? this.#options.port;
+    return this.#listener?.port ?? this.#options.port;
   }
 
   /** Written, dropped, failed and buffered lines of the InfluxDB sink, when there is one. */
@@ -204,13 +210,17 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     } catch (err) {
       // Nothing half-open stays behind: the store, the lock; the object is spent.
       await this.#store?.close().catch(() => undefined);
-      this.#server?.close();
+      await this.#listener?.close();
       await this.#lock.release();
       this.#setState('stopped');
       throw err;
     }
     this.#setState('listening');
-    this.#log.info({ port: this.port, bind: this.#options.bind, dataDir: this.dataDir }, 'primary listening');
+    const fingerprint = this.#tlsFingerprint;
+    this.#log.info(
+      { port: this.port, bind: this.#options.bind, dataDir: this.dataDir, tls: fingerprint ?? false },
+      `primary listening; join a node with: picluster secondary --primary <this host>:${this.port} --token-file <a copy of ${this.tokenFile}>${fingerprint ? ` --primary-fingerprint ${fingerprint}` : ' --no-tls'}`,
+    );
     this.emit('listening', this.port);
   }
 
@@ -219,7 +229,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#primaryId = loadOrCreatePrimaryId(this.dataDir);
     this.#token =
       this.#given.token === undefined
-        ? loadOrCreateToken(this.tokenFile, this.#options.port, this.#log)
+        ? loadOrCreateToken(this.tokenFile, this.#log)
         : checkedToken(this.#given.token, 'the token given');
     const store = await (this.#given.store ?? openSqliteStore)({
       dataDir: this.dataDir,
@@ -228,7 +238,9 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     });
     this.#store = store;
     const db = join(this.dataDir, 'primary.db');
-    warnLoosePaths([this.dataDir, db, `${db}-wal`, `${db}-shm`, this.tokenFile], this.#log);
+    const tlsDir = join(this.dataDir, 'tls');
+    const tlsFiles = [tlsDir, join(tlsDir, 'key.pem'), join(tlsDir, 'ticket-keys')];
+    warnLoosePaths([this.dataDir, db, `${db}-wal`, `${db}-shm`, this.tokenFile, ...tlsFiles], this.#log);
     const markedLost = await store.markOnlineNodesLost();
     this.registry.load(await store.loadNodes());
     if (markedLost > 0)
@@ -273,18 +285,21 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
         baseInfo: await readLegacyBaseInfo(this.#options.version, this.#log),
       });
     }
-    const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.#onSocket(socket));
-    server.maxConnections = this.#options.maxConnections;
-    this.#server = server;
-    await new Promise<void>((resolveListen, reject) => {
-      server.once('error', reject);
-      // A backlog of 4,096: 10,000 nodes joining at once overflowed Node's default 511.
-      server.listen({ port: this.#options.port, host: this.#options.bind, backlog: 4096 }, () => {
-        server.off('error', reject);
-        resolveListen();
-      });
+    const native = this.#native;
+    const legacy = this.#legacy;
+    this.#listener = new ClusterListener({
+      port: this.#options.port,
+      bind: this.#options.bind,
+      handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
+      maxConnections: this.#options.maxConnections,
+      maxHandshakes: this.#options.maxHandshakes,
+      tls: await this.#openTls(),
+      native: (socket, head, ms, release) => native.accept(socket, head, ms, release),
+      legacy: legacy && ((socket, head, ms, release) => legacy.accept(socket, head, ms, release)),
+      stats: this.stats,
+      logger: this.#log,
     });
-    server.on('error', (err) => this.#log.error({ err }, 'cluster listener error'));
+    await this.#listener.listen();
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);
     const diskWarn = this.#given.diskWarn;
@@ -316,11 +331,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#setState('stopping');
     this.#upkeep?.stop();
     this.#disk?.stop();
-    const closed = new Promise<void>((done) => (this.#server ? this.#server.close(() => done()) : done()));
+    const closed = this.#listener?.close();
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
     await Promise.all(sessions.map((s) => s.close()));
     this.#legacy?.closeAll();
-    for (const socket of this.#sockets) socket.destroy();
+    this.#listener?.destroyAll();
     await closed;
     await this.#ingest?.close();
     await this.#nodeWriter?.close();
@@ -350,57 +365,20 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.emit('state', state);
   }
 
-  async #onSocket(socket: net.Socket): Promise<void> {
-    this.stats.accepted++;
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
-    // Until a Connection owns it, socket errors only mean "gone".
-    socket.on('error', () => socket.destroy());
-    if (this.#handshakes >= this.#options.maxHandshakes || this.#state !== 'listening') {
-      socket.destroy();
-      return;
-    }
-    this.#handshakes++;
-    const startedAt = performance.now();
-    let released = false;
-    const release = () => {
-      if (!released) this.#handshakes--;
-      released = true;
-    };
-    try {
-      const opening = await readOpening(socket, this.#options.handshakeTimeoutMs);
-      const remainingMs = Math.max(1, this.#options.handshakeTimeoutMs - (performance.now() - startedAt));
-      if (opening.kind === 'legacy' && this.#legacy) {
-        this.#legacy.accept(socket, opening.rest, remainingMs, release);
-      } else if (opening.kind !== 'native') {
-        release();
-        this.#rejectOpening(socket, opening.kind);
-      } else {
-        this.#native?.accept(socket, opening.rest, remainingMs, release);
-      }
-    } catch (err) {
-      release();
-      this.#log.warn({ err }, 'connection setup failed');
-      socket.destroy();
-    }
-  }
-
-  #rejectOpening(socket: net.Socket, kind: string): void {
-    this.stats.rejectedOpenings++;
-    const peer = formatPeerAddress(socket.remoteAddress, socket.remotePort);
-    if (kind === 'legacy') {
+  /** TLS on the cluster port, unless turned off: the identity (made on the first start) and its context. */
+  async #openTls(): Promise<ClusterListenerOptions['tls']> {
+    const given = this.#given.tls;
+    if (given === false) {
       this.#log.warn(
-        { peer },
-        'a node of the original protocol connected; legacy support is off (start with --legacy)',
+        {},
+        'TLS is off on the cluster port (--no-tls): tokens, node secrets and vitals cross the network in the clear',
       );
-    } else if (kind !== 'closed' && this.#unknownOpeningLogged++ === 0) {
-      const why =
-        kind === 'timeout'
-          ? `sent no opening within the handshake timeout (${this.#options.handshakeTimeoutMs} ms)`
-          : 'did not open with the picluster magic';
-      this.#log.warn({ peer, kind }, `closed a connection that ${why} (logged once)`);
+      return undefined;
     }
-    socket.destroy();
+    const identity = await loadOrCreateTlsIdentity(this.dataDir, given ?? {}, this.#primaryId, this.#log);
+    this.#tlsFingerprint = identity.fingerprint;
+    const clientCa = given?.clientCaFile === undefined ? undefined : readPemFile(given.clientCaFile, 'tlsClientCaFile');
+    return { cert: identity.cert, key: identity.key, ticketKeys: identity.ticketKeys, clientCa };
   }
 
   /** An event of the primary itself (no node), in the events log. */

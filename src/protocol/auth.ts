@@ -1,7 +1,8 @@
 // Handshake proofs (ARCHITECTURE.md, "Handshake"): lowercase hex HMAC-SHA256 over UTF-8 strings,
 // compared in constant time. Pure computation, no I/O.
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { DEFAULTS } from '../common/defaults.js';
 import { ConfigError } from './errors.js';
 
@@ -30,6 +31,36 @@ export function secretsEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a, 'utf8');
   const bb = Buffer.from(b, 'utf8');
   return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/**
+ * A PEM file named by setting `key` (a certificate, a key or a CA).
+ * @throws ConfigError naming the setting and the file when it cannot be read
+ */
+export function readPemFile(file: string, key: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${key} ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A certificate's fingerprint as picluster prints and pins it: `sha256:` + 64 lowercase hex digits
+ * of the SHA-256 of its DER (ARCHITECTURE.md, "Opening").
+ */
+export function certificateFingerprint(der: Buffer): string {
+  return `sha256:${createHash('sha256').update(der).digest('hex')}`;
+}
+
+/** A fingerprint as the user wrote it, normalised (case, colons as openssl prints them); undefined if it is not one. */
+export function parseFingerprint(text: string): string | undefined {
+  const hex = text
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256:/, '')
+    .replaceAll(':', '');
+  return /^[0-9a-f]{64}$/.test(hex) ? `sha256:${hex}` : undefined;
 }
 
 /** The proof a secondary sends: HMAC(secret or token, nonce + nodeId). */

@@ -40,6 +40,8 @@ export type ErrorCode =
   | StoreErrorCode
   | 'ERR_INFLUX'
   | 'ERR_DATA_DIR_LOCKED'
+  | 'ERR_TLS_REQUIRED'
+  | 'ERR_TLS_UNTRUSTED'
   | 'ERR_REQUEST_TIMEOUT'
   | 'ERR_BACKPRESSURE'
   | 'ERR_ABORTED'
@@ -147,6 +149,18 @@ export class DataDirLockedError extends PiclusterError {
   constructor(message: string, holder: DataDirLockedError['holder']) {
     super('ERR_DATA_DIR_LOCKED', message);
     this.holder = holder;
+  }
+}
+
+/**
+ * TLS on the cluster port: the primary wants TLS and got plaintext (ERR_TLS_REQUIRED), or the
+ * peer's certificate is not the one trusted (ERR_TLS_UNTRUSTED: another fingerprint than the pin,
+ * not signed by the CA, or nothing to trust it by). Stop and tell the operator, as for AuthError.
+ */
+export class TlsError extends PiclusterError {
+  declare readonly code: 'ERR_TLS_REQUIRED' | 'ERR_TLS_UNTRUSTED';
+  constructor(code: 'ERR_TLS_REQUIRED' | 'ERR_TLS_UNTRUSTED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
 

@@ -5,7 +5,15 @@
 import type { Connection } from '../connection/connection.js';
 import { MessageDispatcher } from '../connection/dispatch.js';
 import { clientProof, randomHex, secretsEqual, serverProof } from '../protocol/auth.js';
-import { AuthError, DisconnectionError, ProtocolError, RemoteError, VersionError } from '../protocol/errors.js';
+import {
+  AuthError,
+  DisconnectionError,
+  type PiclusterError,
+  ProtocolError,
+  RemoteError,
+  TlsError,
+  VersionError,
+} from '../protocol/errors.js';
 import { type HelloPayload, type Message, PROTOCOL_VERSION, type WelcomePayload } from '../protocol/messages.js';
 
 export interface HandshakeOptions {
@@ -95,8 +103,14 @@ function nextHello(conn: Connection, timeoutMs: number): Promise<HelloPayload> {
       if (err) reject(err);
       else resolve(hello as HelloPayload);
     };
-    const first = new MessageDispatcher<undefined>({ hello: (hello) => done(undefined, hello) }, (message) =>
-      done(new ProtocolError('ERR_INVALID_MESSAGE', `expected "hello" from the primary, got "${message.t}"`)),
+    const first = new MessageDispatcher<undefined>(
+      {
+        hello: (hello) => done(undefined, hello),
+        // A primary that wants TLS, or refused this node's certificate, says so once instead of hello.
+        error: ({ code, message }) => done(refusalBeforeHello(code, message)),
+      },
+      (message) =>
+        done(new ProtocolError('ERR_INVALID_MESSAGE', `expected "hello" from the primary, got "${message.t}"`)),
     );
     const onMessage = (message: Message) => first.dispatch(message, undefined);
     const onDisconnect = (err: DisconnectionError) => done(err);
@@ -107,4 +121,16 @@ function nextHello(conn: Connection, timeoutMs: number): Promise<HelloPayload> {
     conn.on('message', onMessage);
     conn.once('disconnect', onDisconnect);
   });
+}
+
+/** The error for an `error` frame the primary sent instead of hello. */
+function refusalBeforeHello(code: string, message: string): PiclusterError {
+  if (code === 'ERR_TLS_REQUIRED')
+    return new TlsError(code, `the primary accepts TLS only (${message}): run this node without --no-tls`);
+  if (code === 'ERR_TLS_UNTRUSTED')
+    return new TlsError(code, `the primary refused this node's certificate: ${message}`);
+  return new ProtocolError(
+    'ERR_INVALID_MESSAGE',
+    `the primary answered with an error before hello: ${code} ${message}`,
+  );
 }

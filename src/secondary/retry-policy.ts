@@ -8,7 +8,7 @@
 
 import type { Logger } from '../common/logger.js';
 import type { Backoff } from '../connection/backoff.js';
-import { AuthError, PiclusterError, VersionError } from '../protocol/errors.js';
+import { AuthError, PiclusterError, TlsError, VersionError } from '../protocol/errors.js';
 import type { PrimaryAddress } from './primary-address.js';
 
 export class RetryPolicy {
@@ -58,6 +58,12 @@ export class RetryPolicy {
     const summary = err instanceof PiclusterError ? `${err.code} ${err.message}` : String(err);
     const isNew = summary !== this.#lastFailure;
     this.#lastFailure = summary;
+    if (err instanceof TlsError) {
+      // The primary's certificate is not the one trusted, or it wants TLS: only the operator can help.
+      if (isNew) this.#log.error({ primary: where, code: err.code }, `${err.message}; retrying at the slowest pace`);
+      this.#onRefused(err);
+      return this.#backoff.options.maxDelayMs;
+    }
     if (err instanceof AuthError || err instanceof VersionError) {
       const retryToken = err instanceof AuthError && err.usedSecret && this.#hasToken;
       if (isNew) {

@@ -8,6 +8,7 @@ import type { VitalsSource } from '../node/vitals-reader.js';
 import type { DisconnectionError, PiclusterError } from '../protocol/errors.js';
 import type { InfoPayload, Message, VitalsPayload } from '../protocol/messages.js';
 import type { PrimaryAddress } from './primary-address.js';
+import type { SecondaryTlsOptions } from './primary-trust.js';
 import type { Secondary } from './secondary.js';
 
 export interface SecondaryOptions {
@@ -35,6 +36,12 @@ export interface SecondaryOptions {
   vitals?: VitalsSource;
   /** Machine info (default: read from this machine). */
   machineInfo?: () => Promise<InfoPayload>;
+  /**
+   * TLS to the primary (the default): whom to trust (a pinned fingerprint, a CA, or the first
+   * certificate seen) and this node's own certificate for mutual TLS. With none of the three the
+   * node refuses every primary. `false`: plaintext, for a primary run with `--no-tls`.
+   */
+  tls?: SecondaryTlsOptions | false;
   /** This node's wall clock, epoch ms (default Date.now; tests make it run ahead). */
   wallClock?: () => number;
   /** This machine's id (default: /etc/machine-id). */

@@ -9,7 +9,6 @@ import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff, sleep } from '../connection/backoff.js';
-import { dial } from '../connection/connect.js';
 import { Connection } from '../connection/connection.js';
 import type { RequestHandler, RequestOptions } from '../connection/connection-options.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
@@ -31,6 +30,8 @@ import { handshake } from './handshake.js';
 import { loadNodeIdentity, SecretStore } from './identity.js';
 import { Outbox } from './outbox.js';
 import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
+import { PrimaryDialer } from './primary-dialer.js';
+import { PrimaryTrust } from './primary-trust.js';
 import { RetryPolicy } from './retry-policy.js';
 import type { SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState } from './secondary-options.js';
 import { VitalsSender } from './vitals-sender.js';
@@ -60,6 +61,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   #loop: Promise<void> | undefined;
   #lock: DataDirLock | undefined;
   readonly #retry: RetryPolicy;
+  readonly #dialer: PrimaryDialer;
 
   constructor(options: SecondaryOptions) {
     super();
@@ -78,6 +80,10 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       hasToken: options.token !== undefined,
       onRefused: (err) => this.emit('authFailed', err),
     });
+    // TLS unless turned off; whom to trust is read now, so a bad pin or file fails at construction.
+    this.#dialer = new PrimaryDialer(
+      options.tls === false ? undefined : new PrimaryTrust(this.dataDir, options.tls ?? {}, this.#log),
+    );
     // One-way messages no handler takes are the plugins' (the 'message' event).
     this.#messages = new MessageDispatcher(AGENT_MESSAGES, (message, { conn }) => this.emit('message', message, conn));
   }
@@ -256,7 +262,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   /** One life of the link: dial, open, hand-shake, serve until it drops. */
   async #session(target: PrimaryAddress): Promise<void> {
     const handshakeMs = this.#options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-    const socket = await dial({ ...target, timeoutMs: handshakeMs, signal: this.#abort.signal });
+    const socket = await this.#dialer.connect(target, handshakeMs, this.#abort.signal);
     socket.write(OPENING_MAGIC);
     const conn = new Connection(socket, {
       heartbeat: { intervalMs: this.#options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs },

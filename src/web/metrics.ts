@@ -314,6 +314,24 @@ function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
     ),
     scalar('picluster_auth_failures_total', 'Nodes refused for bad credentials.', 'counter', () => stats.authFailures),
     scalar(
+      'picluster_tls_handshakes_total',
+      'TLS handshakes finished on the cluster port.',
+      'counter',
+      () => stats.tlsHandshakes,
+    ),
+    scalar(
+      'picluster_tls_resumed_total',
+      'TLS handshakes on the cluster port that resumed a session (no certificate sent, cheaper).',
+      'counter',
+      () => stats.tlsResumed,
+    ),
+    scalar(
+      'picluster_tls_failures_total',
+      'TLS handshakes on the cluster port that failed (a missing or untrusted node certificate, garbage, a timeout).',
+      'counter',
+      () => stats.tlsFailures,
+    ),
+    scalar(
       'picluster_reconnects_total',
       'Sessions of nodes the primary already knew.',
       'counter',

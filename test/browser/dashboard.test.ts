@@ -40,7 +40,12 @@ it('overview: nodes and vitals live, a killed secondary turns lost without a rel
     startSecondary(
       t,
       { port: cluster.primary.port, dataDir: cluster.dir },
-      { dataDir, name, tokenFile: cluster.tokenFile, args: ['--labels', 'rack=9'] },
+      {
+        dataDir,
+        name,
+        tokenFile: cluster.tokenFile,
+        args: ['--labels', 'rack=9', '--primary-fingerprint', cluster.primary.tlsFingerprint as string],
+      },
     );
   const victim = real('victim-node', victimDir);
   const frozen = real('frozen-node', join(cluster.dir, 'frozen'));

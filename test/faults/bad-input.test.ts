@@ -23,7 +23,7 @@ const LAG_MAX_MS = 1000;
 const CPU_PER_CASE_MS = 200;
 
 async function setup(t: Parameters<Parameters<typeof jepsen>[1]>[0], log: FaultLog) {
-  const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }] });
+  const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }], primaryArgs: ['--no-tls'] });
   const token = readFileSync(join(c.primary.dataDir, 'token'), 'utf8').trim();
   await apiMetrics(c.primary.api); // starts the event-loop lag histogram (reset at every scrape)
   const since = (await apiNodes(c.primary.api))[0]?.connectedSince;

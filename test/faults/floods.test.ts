@@ -25,6 +25,7 @@ async function timeToOnline(t: TestContext, c: LocalCluster, name: string, timeo
   const token = readFileSync(join(c.primary.dataDir, 'token'), 'utf8').trim();
   const node = new Secondary({
     primary: `127.0.0.1:${c.primary.port}`,
+    tls: false,
     dataDir: join(tempDir(t, 'picluster-legit-'), name),
     name,
     token,
@@ -88,7 +89,11 @@ describe('floods and resource attacks', () => {
       // second to get in before the first slowloris deadline, even on a loaded machine. One byte
       // every T/3: 3 of the 4 magic bytes by the deadline, so none ever completes its opening.
       const T = 3000;
-      const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }], timing: { handshakeMs: T } });
+      const c = await localCluster(t, log, {
+        secondaries: [{ name: 'witness' }],
+        timing: { handshakeMs: T },
+        primaryArgs: ['--no-tls'],
+      });
       const since = await witnessSince(c);
       const refused = async () =>
         (await counter(c, 'picluster_handshake_failures_total')) +
@@ -175,7 +180,11 @@ describe('floods and resource attacks', () => {
     'connection flood: 5,000 connects against a primary under ulimit -n 256: it survives (fds capped by the limit, accept errors absorbed), the witness keeps its session, the API answers after, fds back to baseline, a legitimate agent online within 1 s after the flood',
     jepsen('connection flood under ulimit -n 256', async (t, log) => {
       if (!requirePrograms(t, ['prlimit'], 'apt-get install util-linux')) return;
-      const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }], timing: { handshakeMs: 3000 } });
+      const c = await localCluster(t, log, {
+        secondaries: [{ name: 'witness' }],
+        timing: { handshakeMs: 3000 },
+        primaryArgs: ['--no-tls'],
+      });
       const pid = c.primary.child.pid;
       const since = await witnessSince(c);
       await sh('prlimit', ['--pid', String(pid), '--nofile=256:256']);
@@ -246,7 +255,7 @@ describe('floods and resource attacks', () => {
   it(
     'slow consumer: an authenticated peer floods queries but never reads the answers: the primary queues no more than 8 MiB for it (RSS growth < 50 MB), the witness is unaffected, and the peer is cut off within a write deadline of 10H',
     jepsen('slow consumer', async (t, log) => {
-      const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }] });
+      const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }], primaryArgs: ['--no-tls'] });
       const { H } = c.timing;
       const pid = c.primary.child.pid;
       const since = await witnessSince(c);

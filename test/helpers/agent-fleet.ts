@@ -22,6 +22,8 @@ export interface FleetOptions {
   reconnect: [number, number];
   handshakeMs: number;
   prefix?: string;
+  /** The primary's certificate fingerprint to pin; undefined: plaintext (a primary with --no-tls). */
+  fingerprint?: string;
 }
 
 export const FLEET_SCRIPT = new URL('./agent-fleet.ts', import.meta.url).pathname;
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
       heartbeatIntervalMs: o.heartbeatMs,
       handshakeTimeoutMs: o.handshakeMs,
       reconnect: { initialDelayMs: o.reconnect[0], maxDelayMs: o.reconnect[1] },
+      tls: o.fingerprint === undefined ? false : { fingerprint: o.fingerprint },
       ...fakeMachine('fleet', `fleet-machine-${name}`),
     });
     node.on('ack', (seq) => {

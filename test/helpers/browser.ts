@@ -310,6 +310,7 @@ export async function startDashboardCluster(
         name: node.name,
         labels: node.labels ?? {},
         token,
+        tls: { fingerprint: primary.tlsFingerprint as string },
         heartbeatIntervalMs: heartbeatMs,
         vitalsPeriodMs: vitalsMs,
         reconnect: { initialDelayMs: 50, maxDelayMs: 300 },

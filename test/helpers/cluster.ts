@@ -2,6 +2,7 @@
 // CLI (src/cli/main.ts under tsx), fast timers, temp data dirs, everything killed and removed
 // when the test ends.
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,6 +60,26 @@ export async function freePort(): Promise<number> {
     }
     if (attempt >= 50) throw new Error('no free port in 20000-31999 after 50 tries');
   }
+}
+
+/**
+ * The fingerprint of the certificate a primary made in `dataDir` (undefined before it made one:
+ * a primary run with --no-tls), for a secondary to pin.
+ */
+export function fingerprintOf(primaryDataDir: string): string | undefined {
+  const file = join(primaryDataDir, 'tls', 'cert.pem');
+  if (!existsSync(file)) return undefined;
+  return `sha256:${createHash('sha256')
+    .update(new X509Certificate(readFileSync(file)).raw)
+    .digest('hex')}`;
+}
+
+/** The flags that make a secondary trust the primary of `primaryDataDir` (or speak plaintext to one without TLS). */
+export function trustArgs(primaryDataDir: string, args: readonly string[] = []): string[] {
+  const trustGiven = ['--no-tls', '--primary-fingerprint', '--trust-first-use', '--tls-ca-file'];
+  if (args.some((a) => trustGiven.includes(a))) return [];
+  const fingerprint = fingerprintOf(primaryDataDir);
+  return fingerprint === undefined ? ['--no-tls'] : ['--primary-fingerprint', fingerprint];
 }
 
 export interface PrimaryProcess {
@@ -126,6 +147,7 @@ export function startSecondary(
       '--vitals-period-ms',
       String(FAST.vitalsMs),
       ...FAST.reconnect,
+      ...trustArgs(primary.dataDir, options.args),
       ...(options.args ?? []),
     ],
     options.env,

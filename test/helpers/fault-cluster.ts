@@ -6,7 +6,16 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { FLEET_SCRIPT, type FleetOptions } from './agent-fleet.js';
 import { type Child, spawnChild } from './child.js';
-import { exitOf, nodeIdOf, type PrimaryProcess, startPrimary, startSecondary, tempDir, waitUntil } from './cluster.js';
+import {
+  exitOf,
+  fingerprintOf,
+  nodeIdOf,
+  type PrimaryProcess,
+  startPrimary,
+  startSecondary,
+  tempDir,
+  waitUntil,
+} from './cluster.js';
 import { FaultProxy } from './fault-proxy.js';
 import { agentFromOutbox, assertVitals, type FaultLog, integrityCheck, storedVitals } from './jepsen-log.js';
 import { LAB_PORT, type LabHost, type LabPrimary, NetLab } from './netns.js';
@@ -100,6 +109,7 @@ export async function labCluster(
         reconnect: timing.reconnect,
         handshakeMs: timing.handshakeMs,
         prefix: `h${host.index}n`,
+        fingerprint: fingerprintOf(primaryOptions.dataDir),
       };
       const child = lab.spawn(t, host.ns, FLEET_SCRIPT, [JSON.stringify(fleetOptions)]);
       const started = await child.waitFor((e) => e.event === 'nodes', 30_000, 'the fleet to start');
@@ -334,6 +344,7 @@ export async function startFleet(
     reconnect: timing.reconnect,
     handshakeMs: timing.handshakeMs,
     prefix: fleet.prefix ?? 'f',
+    fingerprint: fingerprintOf(primaryDataDir),
   };
   const child = spawnChild(t, FLEET_SCRIPT, [JSON.stringify(options)]);
   const started = await child.waitFor((e) => e.event === 'nodes', 30_000, 'the fleet to start');

@@ -99,6 +99,7 @@ class Pipe {
       if (limit > 0 && this.forwarded + head.buf.length >= limit) {
         const part = head.buf.subarray(0, limit - this.forwarded);
         this.proxy.bytes[this.dir] += part.length;
+        this.proxy.captured?.[this.dir].push(part);
         this.forwarded = limit;
         this.proxy.log?.nemesis('proxy: cut a link', { dir: this.dir, atByte: limit, chunkBytes: head.buf.length });
         this.to.end(part);
@@ -107,6 +108,7 @@ class Pipe {
       }
       this.forwarded += head.buf.length;
       this.proxy.bytes[this.dir] += head.buf.length;
+      this.proxy.captured?.[this.dir].push(head.buf);
       this.to.write(head.buf);
     }
     if (this.queued <= HIGH_WATER / 2 && this.from.isPaused() && !this.from.destroyed) this.from.resume();
@@ -129,6 +131,8 @@ export class FaultProxy {
   readonly bytes: Record<ProxyDirection, number> = { up: 0, down: 0 };
   /** Epoch ms of every accepted client connection (connection attempts, seen by the proxy). */
   readonly accepted: number[] = [];
+  /** Every byte forwarded, per direction, when made with `capture: true` (what a wiretap sees). */
+  readonly captured: Record<ProxyDirection, Buffer[]> | undefined;
   readonly log: FaultLog | undefined;
   readonly random: () => number;
   readonly #target: { host: string; port: number };
@@ -136,8 +140,14 @@ export class FaultProxy {
   #server: net.Server | undefined;
   #refuse = false;
 
-  constructor(options: { target: { host: string; port: number }; log?: FaultLog; random?: () => number }) {
+  constructor(options: {
+    target: { host: string; port: number };
+    log?: FaultLog;
+    random?: () => number;
+    capture?: boolean;
+  }) {
     this.#target = options.target;
+    this.captured = options.capture ? { up: [], down: [] } : undefined;
     this.log = options.log;
     this.random = options.random ?? options.log?.random ?? Math.random;
   }

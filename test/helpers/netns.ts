@@ -10,10 +10,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Child, spawnChild } from './child.js';
-import { CLI, waitUntil } from './cluster.js';
+import { CLI, trustArgs, waitUntil } from './cluster.js';
 import type { FaultLog } from './jepsen-log.js';
 import { type ApiClient, healthy, unixApi } from './observe.js';
 import { requirePrograms, requireRoot, skipOrFail } from './require-tool.js';
@@ -248,6 +248,8 @@ const k=()=>{c.destroy();u.destroy();};for(const s of [c,u]){s.on('error',k);s.o
       String(o.reconnect[0]),
       '--reconnect-max-delay-ms',
       String(o.reconnect[1]),
+      // The primary's data dir is where its token file is.
+      ...trustArgs(dirname(o.tokenFile), o.args),
       ...(o.args ?? []),
     ]);
     this.log.info('secondary started', { host: host.index, name: o.name, pid: child.pid });

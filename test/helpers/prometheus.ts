@@ -85,6 +85,7 @@ export async function startFakeCluster(t: TestContext, dir: string): Promise<Fak
       dataDir: join(dir, name),
       name,
       token,
+      tls: { fingerprint: primary.tlsFingerprint as string },
       vitalsPeriodMs: 100,
       stopTimeoutMs: 500,
       reconnect: { initialDelayMs: 20, maxDelayMs: 200 },

@@ -3,6 +3,7 @@
 // and can run the real handshake (magic, hello, auth with the cluster token) to attack after it.
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import { clientProof, randomHex } from '../../src/protocol/auth.js';
 import { OPENING_MAGIC } from '../../src/protocol/opening.js';
 
@@ -43,10 +44,13 @@ export class RawPeer {
     });
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
+  /** A raw client; with `tls`, inside TLS (the certificate is not checked: raw tests are about the bytes). */
+  static connect(port: number, host = '127.0.0.1', options: { tls?: boolean } = {}): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host, noDelay: true });
-      socket.once('connect', () => {
+      const socket = options.tls
+        ? tls.connect({ port, host, rejectUnauthorized: false, checkServerIdentity: () => undefined })
+        : net.connect({ port, host, noDelay: true });
+      socket.once(options.tls ? 'secureConnect' : 'connect', () => {
         socket.off('error', reject);
         resolve(new RawPeer(socket));
       });

@@ -20,9 +20,15 @@ describe('primary addresses', () => {
   it('a secondary given two primaries fails over to the second when the first dies, within its backoff bound', async (t) => {
     const dir = tempDir(t);
     const a = await startPrimary(t, { dataDir: join(dir, 'a') });
-    // The same cluster token on both: a node joins either by it.
+    // The same cluster token and TLS certificate on both: a node joins either by it and trusts either.
     const bDir = join(dir, 'b');
-    const b = await startPrimary(t, { dataDir: bDir, args: ['--token-file', join(a.dataDir, 'token')] });
+    const b = await startPrimary(t, {
+      dataDir: bDir,
+      args: [
+        ...['--token-file', join(a.dataDir, 'token')],
+        ...['--tls-cert-file', join(a.dataDir, 'tls', 'cert.pem'), '--tls-key-file', join(a.dataDir, 'tls', 'key.pem')],
+      ],
+    });
     const node = startSecondary(t, a, {
       dataDir: join(dir, 'node'),
       name: 'pi-1',

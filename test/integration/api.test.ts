@@ -51,6 +51,7 @@ async function cluster(t: TestContext, web: { bind?: string; requireLogin?: bool
     name: 'pi-api',
     labels: { rack: '1' },
     token: TOKEN,
+    tls: { fingerprint: primary.tlsFingerprint as string },
     vitalsPeriodMs: 100,
     machineInfo: async () => info,
     machineId: async () => 'm-api',

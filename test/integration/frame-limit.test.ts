@@ -31,6 +31,7 @@ async function pairWithLimit(
     dataDir: join(dir, 'node'),
     name: 'small-frames',
     token: TOKEN,
+    tls: { fingerprint: primary.tlsFingerprint as string },
     vitalsPeriodMs: 60_000,
     ...secondaryOptions,
   });

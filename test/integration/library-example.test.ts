@@ -19,6 +19,8 @@ it('README example: a primary, a secondary with a custom request handler and a p
     name: 'pi-1',
     labels: { room: 'attic' },
     token,
+    // TLS is on by default: the node trusts the certificate whose fingerprint the primary printed.
+    tls: { fingerprint: primary.tlsFingerprint as string },
     vitalsPeriodMs: 1000,
   });
   // Your own request type, answered by this node (the primary asks with primary.request).

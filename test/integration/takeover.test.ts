@@ -18,12 +18,14 @@ import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 const TOKEN = 'takeover-test-token-0123456789';
 
 async function startPrimary(t: TestContext): Promise<Primary> {
+  // Plaintext: these are the identity rules whatever the transport (a forged refusal needs none).
   const primary = new Primary({
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',
     token: TOKEN,
     heartbeatIntervalMs: 500,
+    tls: false,
   });
   await primary.start();
   t.after(() => primary.stop());
@@ -47,10 +49,11 @@ describe('no takeover', () => {
       token: TOKEN,
       vitalsPeriodMs: 100,
       heartbeatIntervalMs: 500,
+      tls: false,
     });
     await node.start();
     t.after(() => node.stop());
-    await once(node, 'online');
+    await waitUntil(() => node.state === 'online', 10_000, 'online');
     await waitUntil(() => primary.node(node.nodeId)?.vitals, 5000, 'vitals');
     const reconnects = primary.stats.reconnects;
     let offline = 0;
@@ -160,10 +163,10 @@ describe('a forged ERR_AUTH', () => {
   it('costs the node one attempt of its token, never its secret: it comes back with the secret it holds', async (t) => {
     const primary = await startPrimary(t);
     const dataDir = tempDir(t);
-    const options = { dataDir, token: TOKEN, vitalsPeriodMs: 100, heartbeatIntervalMs: 500 };
+    const options = { dataDir, token: TOKEN, vitalsPeriodMs: 100, heartbeatIntervalMs: 500, tls: false as const };
     const enrol = new Secondary({ ...options, primary: `127.0.0.1:${primary.port}` });
     await enrol.start();
-    await once(enrol, 'online');
+    await waitUntil(() => enrol.state === 'online', 10_000, 'enrolled online');
     await waitUntil(async () => (await primary.store.nodeSecret(enrol.nodeId))?.confirmed, 5000, 'enrolled');
     await enrol.stop();
     const secrets = readFileSync(join(dataDir, 'node-secrets.json'), 'utf8');

@@ -22,6 +22,8 @@ async function startPrimary(t: TestContext, handshakeTimeoutMs = 5000): Promise<
     bind: '127.0.0.1',
     token: TOKEN,
     handshakeTimeoutMs,
+    // The frames themselves, byte for byte: inside TLS they are the same (tls.test.ts).
+    tls: false,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
   });
   Object.assign(primary, { logged });

@@ -42,6 +42,23 @@ describe('configuration', () => {
     assert.deepEqual([c.port, c.webPort, c.heartbeatIntervalMs, c.vitalsPeriodMs], [1001, 2002, 2000, 5000]);
   });
 
+  it('turns TLS off with --no-tls and reads the TLS files as flat keys or a [tls] table', (t) => {
+    assert.equal(loadConfig({ roles: ['primary'], env: {} }).tls, true);
+    // commander hands `tls: true` when --no-tls is absent: that is "not given", not an override.
+    const off = file(t, 'tls = false\n');
+    assert.equal(loadConfig({ roles: ['primary'], env: {}, flags: { config: off, tls: true } }).tls, false);
+    assert.equal(loadConfig({ roles: ['primary'], env: {}, flags: { tls: false } }).tls, false);
+    assert.equal(loadConfig({ roles: ['primary'], env: { PICLUSTER_TLS: 'false' } }).tls, false);
+    const table = file(t, '[tls]\nenabled = true\ncertFile = "/c.pem"\nkeyFile = "/k.pem"\nclientCaFile = "/ca.pem"\n');
+    const c = loadConfig({ roles: ['primary'], env: {}, flags: { config: table } });
+    assert.deepEqual([c.tls, c.tlsCertFile, c.tlsKeyFile, c.tlsClientCaFile], [true, '/c.pem', '/k.pem', '/ca.pem']);
+    const both = file(t, 'tlsCaFile = "/a.pem"\n[tls]\ncaFile = "/b.pem"\n');
+    assert.throws(
+      () => loadConfig({ roles: ['secondary'], env: { PICLUSTER_PRIMARY: 'p:1' }, flags: { config: both } }),
+      configError(/sets both tls\.caFile and tlsCaFile/),
+    );
+  });
+
   it('parses sizes, lists and labels', () => {
     const c = loadConfig({
       roles: ['primary', 'secondary'],

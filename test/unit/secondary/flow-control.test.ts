@@ -102,6 +102,7 @@ it('sends a backlog at most vitalsInFlight samples ahead of the acks, and the re
   // Offline first (the primary closes every connection): the backlog builds up in the outbox.
   const secondary = new Secondary({
     primary: [{ host: '127.0.0.1', port: primary.port }],
+    tls: false, // a scripted primary of raw frames
     dataDir: join(tempDir(t), 'node'),
     token: TOKEN,
     vitalsPeriodMs: 5,

@@ -1,0 +1,97 @@
+// Which primary this node trusts on the cluster port (TLS): the certificate whose fingerprint it
+// pins (`--primary-fingerprint sha256:…`, printed by the primary at start), one signed by a CA it
+// is given (`--tls-ca-file`), or, with `--trust-first-use`, the first certificate it sees, pinned
+// from then on in DATA/primary-fingerprint (as SSH does). Every check given must pass; with none,
+// the node refuses to talk rather than trust whatever answers. A refusal names both fingerprints.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../common/logger.js';
+import type { TlsClient, TlsClientOptions } from '../connection/tls-client.js';
+import { parseFingerprint, readPemFile } from '../protocol/auth.js';
+import { ConfigError, TlsError } from '../protocol/errors.js';
+
+export interface SecondaryTlsOptions {
+  /** The primary's certificate fingerprint to pin: `sha256:` + 64 hex digits (colons allowed). */
+  fingerprint?: string;
+  /** A CA (PEM file) whose signature makes the primary trusted. */
+  caFile?: string;
+  /** Trust the first certificate seen and pin it in DATA/primary-fingerprint. Default false. */
+  trustFirstUse?: boolean;
+  /** This node's certificate and key (PEM files), for a primary that wants one (mutual TLS). */
+  certFile?: string;
+  keyFile?: string;
+}
+
+export class PrimaryTrust {
+  readonly #log: Logger;
+  readonly #pinFile: string;
+  readonly #given: string | undefined;
+  readonly #trustFirstUse: boolean;
+  /** What the TLS handshake needs from us: the CA, and our own certificate for mutual TLS. */
+  readonly client: Pick<TlsClientOptions, 'ca' | 'cert' | 'key'>;
+
+  /** @throws ConfigError on a malformed fingerprint or an unreadable file */
+  constructor(dataDir: string, options: SecondaryTlsOptions, log: Logger) {
+    this.#log = log;
+    this.#pinFile = join(dataDir, 'primary-fingerprint');
+    this.#trustFirstUse = options.trustFirstUse === true;
+    if (options.fingerprint !== undefined) {
+      this.#given = parseFingerprint(options.fingerprint);
+      if (this.#given === undefined) {
+        throw new ConfigError(
+          `invalid primaryFingerprint "${options.fingerprint.slice(0, 80)}": expected sha256: and 64 hex digits, as the primary prints it`,
+        );
+      }
+    }
+    if ((options.certFile === undefined) !== (options.keyFile === undefined)) {
+      throw new ConfigError('tlsCertFile and tlsKeyFile go together: give both, or neither');
+    }
+    this.client = {
+      ca: options.caFile === undefined ? undefined : readPemFile(options.caFile, 'tlsCaFile'),
+      cert: options.certFile === undefined ? undefined : readPemFile(options.certFile, 'tlsCertFile'),
+      key: options.keyFile === undefined ? undefined : readPemFile(options.keyFile, 'tlsKeyFile'),
+    };
+  }
+
+  /**
+   * Whether the primary at `where` is the one this node trusts.
+   * @throws TlsError ERR_TLS_UNTRUSTED saying what it presented and what was expected
+   */
+  verify(tls: TlsClient, where: string): void {
+    const pinned = this.#given ?? this.#savedPin();
+    const source = this.#given ? '--primary-fingerprint' : this.#pinFile;
+    if (pinned !== undefined && tls.fingerprint !== pinned) {
+      throw new TlsError(
+        'ERR_TLS_UNTRUSTED',
+        `the primary at ${where} presented certificate ${tls.fingerprint}, but this node pins ${pinned} (${source}): not following it`,
+      );
+    }
+    if (this.client.ca !== undefined && !tls.authorized) {
+      throw new TlsError(
+        'ERR_TLS_UNTRUSTED',
+        `the primary at ${where} presented certificate ${tls.fingerprint}, which the CA of tlsCaFile did not sign (${tls.authorizationError ?? 'not authorized'})`,
+      );
+    }
+    if (pinned !== undefined || this.client.ca !== undefined) return;
+    if (!this.#trustFirstUse) {
+      throw new TlsError(
+        'ERR_TLS_UNTRUSTED',
+        `nothing to trust the primary at ${where} by (it presented ${tls.fingerprint}): give --primary-fingerprint (the primary prints it at start), --tls-ca-file, or --trust-first-use`,
+      );
+    }
+    writeFileSync(this.#pinFile, `${tls.fingerprint}\n`, { mode: 0o600 });
+    this.#log.warn(
+      { primary: where, fingerprint: tls.fingerprint, pinFile: this.#pinFile },
+      "trusting the primary's certificate on first use; it is pinned from now on",
+    );
+  }
+
+  #savedPin(): string | undefined {
+    if (!existsSync(this.#pinFile)) return undefined;
+    const pin = parseFingerprint(readFileSync(this.#pinFile, 'utf8'));
+    if (pin === undefined)
+      throw new TlsError('ERR_TLS_UNTRUSTED', `${this.#pinFile} holds no fingerprint: remove it or fix it`);
+    return pin;
+  }
+}

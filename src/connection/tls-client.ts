@@ -11,11 +11,14 @@ import { DisconnectionError } from '../protocol/errors.js';
 import { disconnectionOf } from './socket-errors.js';
 
 export interface TlsClientOptions {
-  /** PEM of the CA whose signature makes the primary trusted (`authorized` below). */
-  ca?: string;
-  /** This node's certificate and key (PEM), for a primary that asks for one (mutual TLS). */
-  cert?: string;
-  key?: string;
+  /**
+   * Made once per process and shared by every connection (a context per connection costs CPU at
+   * every reconnect): the CA that makes the primary trusted, if any (none: no root store either,
+   * the trust is a pin), and this node's certificate for mutual TLS.
+   */
+  context: tls.SecureContext;
+  /** Whether the context holds a CA to check the primary against (`authorized` below). */
+  checksCa: boolean;
   /**
    * A session to resume, with the fingerprint of the certificate it was made with (a resumed
    * session carries no certificate; it is bound to the one the first handshake showed).
@@ -31,7 +34,7 @@ export interface TlsClient {
   fingerprint: string;
   /** Whether the session was resumed (no certificate was sent). */
   resumed: boolean;
-  /** Whether `ca` signed the primary's certificate (false without a `ca`). */
+  /** Whether the context's CA signed the primary's certificate (false without one). */
   authorized: boolean;
   /** Why it is not authorized, when it is not. */
   authorizationError: string | undefined;
@@ -47,11 +50,8 @@ export function startTls(
   return new Promise((resolve, reject) => {
     const secure = tls.connect({
       socket,
-      ca: options.ca,
-      cert: options.cert,
-      key: options.key,
+      secureContext: options.context,
       session: options.session?.ticket,
-      minVersion: 'TLSv1.2',
       // The trust decision is the caller's (pin, CA or first use): the handshake must finish
       // to see the certificate, and host names are not what a node knows its primary by.
       rejectUnauthorized: false,
@@ -80,7 +80,7 @@ export function startTls(
         socket: secure,
         fingerprint,
         resumed,
-        authorized: options.ca !== undefined && secure.authorized,
+        authorized: options.checksCa && secure.authorized,
         authorizationError: secure.authorizationError ? String(secure.authorizationError) : undefined,
       });
     };

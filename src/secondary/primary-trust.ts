@@ -6,6 +6,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import type { Logger } from '../common/logger.js';
 import type { TlsClient, TlsClientOptions } from '../connection/tls-client.js';
 import { parseFingerprint, readPemFile } from '../protocol/auth.js';
@@ -28,8 +29,8 @@ export class PrimaryTrust {
   readonly #pinFile: string;
   readonly #given: string | undefined;
   readonly #trustFirstUse: boolean;
-  /** What the TLS handshake needs from us: the CA, and our own certificate for mutual TLS. */
-  readonly client: Pick<TlsClientOptions, 'ca' | 'cert' | 'key'>;
+  /** What the TLS handshake needs from us (the CA, our own certificate for mutual TLS), made once. */
+  readonly client: Pick<TlsClientOptions, 'context' | 'checksCa'>;
 
   /** @throws ConfigError on a malformed fingerprint or an unreadable file */
   constructor(dataDir: string, options: SecondaryTlsOptions, log: Logger) {
@@ -47,11 +48,20 @@ export class PrimaryTrust {
     if ((options.certFile === undefined) !== (options.keyFile === undefined)) {
       throw new ConfigError('tlsCertFile and tlsKeyFile go together: give both, or neither');
     }
-    this.client = {
-      ca: options.caFile === undefined ? undefined : readPemFile(options.caFile, 'tlsCaFile'),
-      cert: options.certFile === undefined ? undefined : readPemFile(options.certFile, 'tlsCertFile'),
-      key: options.keyFile === undefined ? undefined : readPemFile(options.keyFile, 'tlsKeyFile'),
-    };
+    const ca = options.caFile === undefined ? undefined : readPemFile(options.caFile, 'tlsCaFile');
+    let context: tls.SecureContext;
+    try {
+      context = tls.createSecureContext({
+        // No CA: an empty list, not Node's root store (a pin needs none, and it costs memory).
+        ca: ca ?? [],
+        cert: options.certFile === undefined ? undefined : readPemFile(options.certFile, 'tlsCertFile'),
+        key: options.keyFile === undefined ? undefined : readPemFile(options.keyFile, 'tlsKeyFile'),
+        minVersion: 'TLSv1.2',
+      });
+    } catch (err) {
+      throw new ConfigError(`the TLS files given cannot be used: ${(err as Error).message}`);
+    }
+    this.client = { context, checksCa: ca !== undefined };
   }
 
   /**
@@ -67,13 +77,13 @@ export class PrimaryTrust {
         `the primary at ${where} presented certificate ${tls.fingerprint}, but this node pins ${pinned} (${source}): not following it`,
       );
     }
-    if (this.client.ca !== undefined && !tls.authorized) {
+    if (this.client.checksCa && !tls.authorized) {
       throw new TlsError(
         'ERR_TLS_UNTRUSTED',
         `the primary at ${where} presented certificate ${tls.fingerprint}, which the CA of tlsCaFile did not sign (${tls.authorizationError ?? 'not authorized'})`,
       );
     }
-    if (pinned !== undefined || this.client.ca !== undefined) return;
+    if (pinned !== undefined || this.client.checksCa) return;
     if (!this.#trustFirstUse) {
       throw new TlsError(
         'ERR_TLS_UNTRUSTED',

@@ -272,7 +272,7 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
-    description: 'connections in the handshake at once',
+    description: 'connections in the handshake at once (up to 4 times as many more wait for a slot; past that, closed)',
   },
   {
     key: 'adminToken',

@@ -41,10 +41,19 @@ export interface ClusterListenerOptions {
   logger: Logger;
 }
 
+/** Connections that may wait for a handshake slot, per slot (`maxHandshakes`). */
+const WAITING_PER_HANDSHAKE = 4;
+
 export class ClusterListener {
   readonly #options: ClusterListenerOptions;
   readonly #log: Logger;
   readonly #sockets = new Set<net.Socket>();
+  /**
+   * Connections accepted while `maxHandshakes` were under way, paused (nothing read), oldest
+   * first, with when they arrived: they start as soon as a handshake ends, so a reconnect storm
+   * waits here instead of being reset and redialling (each redial costs the node a TLS hello).
+   */
+  readonly #waiting: Array<{ socket: net.Socket; since: number }> = [];
   readonly #server: net.Server;
   readonly #tlsServer: tls.Server | undefined;
   /** TLS handshakes under way, by peer address and port: how the TLS server's events are told apart. */
@@ -60,7 +69,7 @@ export class ClusterListener {
   constructor(options: ClusterListenerOptions) {
     this.#options = options;
     this.#log = options.logger;
-    this.#server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => void this.#onSocket(socket));
+    this.#server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.#onSocket(socket));
     this.#server.maxConnections = options.maxConnections;
     if (options.tls) {
       const { cert, key, ticketKeys, clientCa } = options.tls;
@@ -117,26 +126,63 @@ export class ClusterListener {
 
   /** Destroys every socket still open (after the sessions had their chance to close). */
   destroyAll(): void {
+    this.#waiting.length = 0;
     for (const socket of this.#sockets) socket.destroy();
   }
 
-  async #onSocket(socket: net.Socket): Promise<void> {
+  #onSocket(socket: net.Socket): void {
     const { stats } = this.#options;
     stats.accepted++;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     // Until a Connection owns it, socket errors only mean "gone".
     socket.on('error', () => socket.destroy());
-    if (this.#handshakes >= this.#options.maxHandshakes || !this.#accepting) {
+    if (!this.#accepting) {
       socket.destroy();
       return;
     }
+    if (this.#handshakes >= this.#options.maxHandshakes) {
+      if (this.#waiting.length >= this.#options.maxHandshakes * WAITING_PER_HANDSHAKE) {
+        stats.handshakeQueueFull++;
+        socket.destroy();
+        return;
+      }
+      socket.pause();
+      this.#waiting.push({ socket, since: performance.now() });
+      stats.handshakesWaiting = this.#waiting.length;
+      return;
+    }
+    void this.#start(socket);
+  }
+
+  /** The next waiting connections, while there is room; those that waited too long or left are dropped. */
+  #startWaiting(): void {
+    const { stats, handshakeTimeoutMs } = this.#options;
+    while (this.#handshakes < this.#options.maxHandshakes && this.#waiting.length > 0) {
+      const { socket, since } = this.#waiting.shift() as { socket: net.Socket; since: number };
+      if (socket.destroyed) continue;
+      // Its node, on the same handshake timeout, has too little of it left for TLS and auth: it
+      // will give up and dial again, so the slot goes to a fresher one.
+      if (performance.now() - since > handshakeTimeoutMs / 2) {
+        stats.handshakeQueueExpired++;
+        socket.destroy();
+        continue;
+      }
+      socket.resume();
+      void this.#start(socket);
+    }
+    stats.handshakesWaiting = this.#waiting.length;
+  }
+
+  async #start(socket: net.Socket): Promise<void> {
     this.#handshakes++;
     const startedAt = performance.now();
     let released = false;
     const release = () => {
-      if (!released) this.#handshakes--;
+      if (released) return;
       released = true;
+      this.#handshakes--;
+      if (this.#waiting.length > 0) this.#startWaiting();
     };
     const remainingMs = () => Math.max(1, this.#options.handshakeTimeoutMs - (performance.now() - startedAt));
     try {

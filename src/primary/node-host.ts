@@ -23,6 +23,11 @@ export interface PrimaryStats {
   tlsResumed: number;
   /** TLS handshakes that failed (a bad or missing client certificate, garbage, a timeout). */
   tlsFailures: number;
+  /** Connections waiting for a handshake slot now (all `maxHandshakes` in use). */
+  handshakesWaiting: number;
+  /** Connections closed because the wait for a slot was full, or took half the handshake timeout. */
+  handshakeQueueFull: number;
+  handshakeQueueExpired: number;
 }
 
 export interface NodeHost {

@@ -60,6 +60,9 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     tlsHandshakes: 0,
     tlsResumed: 0,
     tlsFailures: 0,
+    handshakesWaiting: 0,
+    handshakeQueueFull: 0,
+    handshakeQueueExpired: 0,
   };
   readonly #options: ResolvedOptions;
   readonly #given: Pick<PrimaryOptions, 'token' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>;

@@ -314,6 +314,18 @@ function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
     ),
     scalar('picluster_auth_failures_total', 'Nodes refused for bad credentials.', 'counter', () => stats.authFailures),
     scalar(
+      'picluster_handshakes_waiting',
+      'Connections waiting for a handshake slot (all limits.maxHandshakes in use).',
+      'gauge',
+      () => stats.handshakesWaiting,
+    ),
+    scalar(
+      'picluster_handshake_queue_dropped_total',
+      'Connections closed while waiting for a handshake slot: the wait was full, or took half the handshake timeout.',
+      'counter',
+      () => stats.handshakeQueueFull + stats.handshakeQueueExpired,
+    ),
+    scalar(
       'picluster_tls_handshakes_total',
       'TLS handshakes finished on the cluster port.',
       'counter',

@@ -1,5 +1,7 @@
 // A worker of bench/scale.ts: thousands of lightweight simulated agents in one process, each
-// speaking the real protocol with the real pieces of src/: `dial`, OPENING_MAGIC, a `Connection`
+// speaking the real protocol with the real pieces of src/: the agent's `PrimaryDialer` (TCP, then
+// TLS with the primary's fingerprint pinned and its session resumed; plaintext when the command
+// carries no fingerprint), OPENING_MAGIC, a `Connection`
 // (heartbeat 5 s), the secondary's `handshake()` (the cluster token on the first join, then the
 // node secret it got, kept in memory), `info` once per session, a `vitals` message every 10 s
 // (seq numbered in memory, random phase), `ack` handling, and reconnection with a default
@@ -9,13 +11,15 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { silentLogger } from '../src/common/logger.js';
 import { Backoff, sleep } from '../src/connection/backoff.js';
-import { dial } from '../src/connection/connect.js';
 import { Connection } from '../src/connection/connection.js';
 import { AuthError, type DisconnectionError, PiclusterError } from '../src/protocol/errors.js';
 import { type InfoPayload, validateMessage } from '../src/protocol/messages.js';
 import { OPENING_MAGIC } from '../src/protocol/opening.js';
 import { handshake } from '../src/secondary/handshake.js';
+import { PrimaryDialer } from '../src/secondary/primary-dialer.js';
+import { PrimaryTrust } from '../src/secondary/primary-trust.js';
 import {
   type AgentStats,
   realisticVitals,
@@ -77,6 +81,7 @@ class Agent {
   constructor(
     readonly index: number,
     readonly options: Extract<ScaleCommand, { cmd: 'start' }>,
+    readonly dialer: PrimaryDialer,
   ) {
     this.name = nodeName(index);
     this.info = fakeInfo(index);
@@ -147,7 +152,7 @@ class Agent {
     const { host, port, token, heartbeatIntervalMs } = this.options;
     totals.attempts++;
     event(SEV.connecting, this.index);
-    const socket = await dial({ host, port, timeoutMs: HANDSHAKE_TIMEOUT_MS, signal: abort.signal });
+    const socket = await this.dialer.connect({ host, port }, HANDSHAKE_TIMEOUT_MS, abort.signal);
     socket.write(OPENING_MAGIC);
     const conn = new Connection(socket, { heartbeat: { intervalMs: heartbeatIntervalMs } });
     this.conn = conn;
@@ -228,7 +233,13 @@ function stats(): AgentStats {
 process.on('message', (command: ScaleCommand) => {
   try {
     if (command.cmd === 'start') {
-      for (let i = 0; i < command.count; i++) agents.push(new Agent(command.firstNode + i, command));
+      // One trust for all (a pin holds no state); a dialer per agent (it keeps that agent's TLS session).
+      const trust =
+        command.fingerprint === undefined
+          ? undefined
+          : new PrimaryTrust('/nonexistent', { fingerprint: command.fingerprint }, silentLogger);
+      for (let i = 0; i < command.count; i++)
+        agents.push(new Agent(command.firstNode + i, command, new PrimaryDialer(trust)));
       // Every agent boots at once: the harshest first start.
       for (const agent of agents) agent.start();
     } else if (command.cmd === 'stats') {

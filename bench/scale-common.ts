@@ -9,6 +9,8 @@ export type ScaleCommand =
       host: string;
       port: number;
       token: string;
+      /** The primary's certificate fingerprint: TLS, pinned (as `--primary-fingerprint`); absent: plaintext. */
+      fingerprint?: string;
       /** Global index of this worker's first agent. */
       firstNode: number;
       count: number;

@@ -53,3 +53,33 @@ export async function checkLogin() {
     // unreachable: the stream's reconnect handles that
   }
 }
+
+/** The session's CSRF token (null on loopback, where there is no login), fetched once. */
+let csrfToken;
+
+/** POSTs to `path` (an operator's act) and returns the answer's JSON; failures as getJson. */
+export async function postJson(path) {
+  if (csrfToken === undefined) {
+    const { body } = await getJson('/api/session');
+    csrfToken = body?.csrfToken ?? null;
+  }
+  let response;
+  try {
+    response = await fetch(path, {
+      method: 'POST',
+      headers: { Accept: 'application/json', ...(csrfToken ? { 'X-CSRF-Token': csrfToken } : {}) },
+    });
+  } catch {
+    throw new ApiError(0, 'ERR_UNREACHABLE', 'the primary is not reachable');
+  }
+  if (response.status === 401) {
+    toLogin();
+    throw new ApiError(401, 'ERR_AUTH', 'login required');
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = body?.error ?? {};
+    throw new ApiError(response.status, error.code ?? 'ERR_HTTP', error.message ?? `HTTP ${response.status}`);
+  }
+  return body;
+}

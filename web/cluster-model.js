@@ -60,6 +60,11 @@ export class ClusterModel {
     this.#notify(new Set([node.id]), 'node');
   }
 
+  /** A node the operator forgot: gone from every view (a full redraw: it is rare). */
+  removeNode(id) {
+    if (this.nodes.delete(id)) this.#notify(null, 'all');
+  }
+
   /** Applies {id: sample}; returns the ids not known here (a snapshot will bring them). */
   applyVitals(samples) {
     const changed = new Set();

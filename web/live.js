@@ -67,7 +67,7 @@ export class Live {
       }
       this.#setStatus('live');
     });
-    for (const type of ['node', 'vitals', 'event', 'reset']) {
+    for (const type of ['node', 'removed', 'vitals', 'event', 'reset']) {
       es.addEventListener(type, (e) => {
         if (es !== this.#es) return;
         this.#lastMessageAt = Date.now();
@@ -107,6 +107,7 @@ export class Live {
       return; // not ours to crash on
     }
     if (type === 'node') this.#model.upsertNode(payload);
+    else if (type === 'removed') this.#model.removeNode(payload?.id);
     else if (type === 'event') this.#model.addEvent(payload);
     else if (type === 'vitals') {
       const unknown = this.#model.applyVitals(payload?.nodes);

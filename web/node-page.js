@@ -7,6 +7,7 @@ import { ApiError, getJson } from './api.js';
 import { h, labelChips, safeClass, setText } from './dom.js';
 import { EventList } from './event-list.js';
 import * as fmt from './format.js';
+import { NodeActions } from './node-actions.js';
 import { NodeCards } from './node-cards.js';
 import { VitalCharts } from './vital-charts.js';
 
@@ -16,6 +17,7 @@ export class NodePage {
   #root;
   #els = {};
   #cards;
+  #actions;
   #charts;
   #events;
   #unsubscribe;
@@ -26,6 +28,7 @@ export class NodePage {
     this.#model = model;
     this.#id = id;
     this.#cards = new NodeCards();
+    this.#actions = new NodeActions(id);
     this.#charts = new VitalCharts(model, id, rangeKey, {
       onState: (state) => {
         this.#root.dataset.charts = state;
@@ -70,6 +73,7 @@ export class NodePage {
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/', text: '← All nodes' })),
       h('header', { class: 'node-head' }, title, badge, labels),
       sub,
+      this.#actions.element,
       message,
       this.#cards.element,
       this.#charts.element,
@@ -95,7 +99,8 @@ export class NodePage {
     this.#root.dataset.missing = 'true';
     setText(this.#els.title, 'Node not found');
     this.#showMessage(`There is no node with id ${this.#id}.`);
-    for (const el of [this.#cards.element, this.#charts.element, this.#events.element]) el.hidden = true;
+    for (const el of [this.#cards.element, this.#charts.element, this.#events.element, this.#actions.element])
+      el.hidden = true;
   }
 
   #showMessage(text) {
@@ -135,6 +140,7 @@ export class NodePage {
     parts.push(`last seen ${fmt.ago(now - seenAt)}`);
     if (node.legacy) parts.push('legacy protocol');
     setText(this.#els.sub, parts.join(' · '));
+    this.#actions.render(node);
     this.#cards.render(node);
   }
 }

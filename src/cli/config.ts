@@ -13,6 +13,10 @@ import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } fr
 export interface Config {
   dataDir: string;
   token: string | undefined;
+  /** Where the token was read from (then the primary rewrites it there when the token rotates). */
+  tokenFile: string | undefined;
+  admission: 'open' | 'approve';
+  fleetQueries: string;
   bind: string;
   port: number;
   webBind: string;
@@ -97,7 +101,8 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
   }
 
   const tokenFile = values.get('tokenFile') as string | undefined;
-  if (tokenFile && values.get('token') === undefined) {
+  const tokenRead = tokenFile !== undefined && values.get('token') === undefined;
+  if (tokenRead) {
     try {
       values.set('token', readFileSync(tokenFile, 'utf8').trim());
     } catch (err) {
@@ -125,6 +130,7 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
   return {
     dataDir: get('dataDir'),
     token: get('token'),
+    tokenFile: tokenRead ? tokenFile : undefined,
     bind: get('bind'),
     port: get('port'),
     webBind: get('webBind'),
@@ -144,6 +150,8 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     maxHandshakes: get('limits.maxHandshakes'),
     adminToken: get('adminToken'),
     clockSkewThresholdMs: get('clockSkewThresholdMs'),
+    admission: get('admission'),
+    fleetQueries: get('queries.fleet'),
     tls: get('tls'),
     tlsCertFile: get('tlsCertFile'),
     tlsKeyFile: get('tlsKeyFile'),

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../protocol/errors.js';
+import { runNodeAction, runTokenRotate } from './admin.js';
 import { type Config, loadConfig } from './config.js';
 import { runMigrateConfig } from './migrate-config.js';
 import { runDaemons } from './run-daemons.js';
@@ -60,6 +61,30 @@ export function buildProgram(): Command {
     .action(async (opts: { json?: boolean }, command: Command) => {
       process.exitCode = await runStatus(configFrom(command, ['status']), { json: opts.json === true });
     });
+  const nodes = program.command('nodes').description('act on a node: approve, deny, revoke, forget');
+  for (const [action, what] of [
+    ['approve', 'let a pending or denied node join'],
+    ['deny', 'refuse a (pending) node from now on'],
+    ['revoke', "void a node's secret, close its session and refuse it from now on"],
+    ['forget', 'remove a node and its secret (its history stays unless --history)'],
+  ] as const) {
+    const command = withSettings(nodes.command(action).description(what).argument('<ID>', 'the node id'), ['status']);
+    if (action === 'forget') command.option('--history', "also delete the node's samples and events");
+    command.action(async (id: string, opts: { history?: boolean }, cmd: Command) => {
+      process.exitCode = await runNodeAction(configFrom(cmd, ['status']), action, id, {
+        history: opts.history === true,
+      });
+    });
+  }
+  const token = program.command('token').description('the cluster token');
+  withSettings(
+    token
+      .command('rotate')
+      .description('replace the cluster token: new nodes need the new one, enrolled nodes are untouched'),
+    ['status'],
+  ).action(async (_opts, cmd: Command) => {
+    process.exitCode = await runTokenRotate(configFrom(cmd, ['status']));
+  });
   program
     .command('migrate-config')
     .description("turn the original Python cluster's rpicluster.cfg into picluster's TOML config")
@@ -68,7 +93,8 @@ export function buildProgram(): Command {
     .action((file: string, opts: { out?: string }) => {
       process.exitCode = runMigrateConfig(file, { out: opts.out });
     });
-  for (const command of program.commands) command.exitOverride();
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program)) command.exitOverride();
   return program;
 }
 

@@ -49,7 +49,11 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         dataDir: config.dataDir,
         port: config.port,
         bind: config.bind,
-        token: config.token,
+        // A token from a file is the primary's to read, and to rewrite when it rotates.
+        token: config.tokenFile === undefined ? config.token : undefined,
+        tokenFile: config.tokenFile,
+        admission: config.admission,
+        fleetQueries: config.fleetQueries,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         handshakeTimeoutMs: config.handshakeTimeoutMs,
         maxFrameBytes: config.maxFrameBytes,

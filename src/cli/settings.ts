@@ -3,6 +3,7 @@
 
 import Type, { type TSchema } from 'typebox';
 import { DEFAULTS } from '../common/defaults.js';
+import { FLEET_SELECTOR_PATTERN } from '../protocol/label-selector.js';
 
 export type Role = 'primary' | 'secondary' | 'status';
 
@@ -273,6 +274,26 @@ export const SETTINGS: readonly Setting[] = [
     roles: ['primary'],
     arg: 'N',
     description: 'connections in the handshake at once (up to 4 times as many more wait for a slot; past that, closed)',
+  },
+  {
+    key: 'admission',
+    default: 'open',
+    schema: oneOf(['open', 'approve']),
+    kind: 'string',
+    roles: ['primary'],
+    arg: 'MODE',
+    description:
+      'who joins: open (the cluster token is the gate) or approve (a new node waits as pending until `picluster nodes approve ID`)',
+  },
+  {
+    key: 'queries.fleet',
+    default: '',
+    schema: Type.String({ pattern: FLEET_SELECTOR_PATTERN, maxLength: 1024 }),
+    kind: 'string',
+    roles: ['primary'],
+    arg: 'SELECTOR',
+    description:
+      'nodes that may query other nodes over the cluster link: labels k=v[,k=v...] (all must match), or * for all; empty: a node queries only itself and the primary',
   },
   {
     key: 'adminToken',

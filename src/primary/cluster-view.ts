@@ -7,6 +7,10 @@ import type { NodeWriter } from '../store/node-writer.js';
 import type { ReceivedVitals, StoreReader } from '../store/store-api.js';
 import type { VitalsWriter } from '../store/vitals-writer.js';
 import type { DiskSpace } from './disk-watch.js';
+import type { ClusterAdmin } from './node-admin.js';
+
+export type { Actor, ClusterAdmin } from './node-admin.js';
+
 import type { PrimaryStats } from './node-host.js';
 
 export interface ClusterEvents {
@@ -14,13 +18,17 @@ export interface ClusterEvents {
   node: [node: NodeView];
   /** A node's newest sample was committed (once per node per commit). */
   vitals: [nodeId: string, vitals: ReceivedVitals];
+  /** The operator forgot a node: it is gone from every list. */
+  removed: [nodeId: string];
 }
 
 export interface ClusterView {
   on(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
   on(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
+  on(event: 'removed', listener: (...args: ClusterEvents['removed']) => void): unknown;
   off(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
   off(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
+  off(event: 'removed', listener: (...args: ClusterEvents['removed']) => void): unknown;
   /** True once the listener and the store are up (what /healthz reports). */
   readonly ready: boolean;
   /** The primary's data directory (where the web keeps its admin token). */
@@ -39,6 +47,8 @@ export interface ClusterView {
   readonly nodeWriterStats: (Readonly<NodeWriter['stats']> & { held: number }) | undefined;
   /** History and the events log. */
   readonly history: StoreReader;
+  /** The operator's acts on nodes and the token (the API's POST routes). */
+  readonly admin: ClusterAdmin;
   /** Free and total bytes of the data dir's disk, at the last reading (undefined before one). */
   readonly disk: DiskSpace | undefined;
 }

@@ -6,11 +6,14 @@
 // token join can claim it; an id without one joins by token and is issued a secret; an id of a
 // legacy node is not a native node's to claim. Every refusal before the proof is checked looks
 // the same on the wire ("authentication failed", ERR_AUTH) and costs the same HMAC, so a prober
-// learns neither which ids exist nor which key they use; the primary's log has the reason.
+// learns neither which ids exist nor which key they use; the primary's log has the reason. Once the
+// proof holds, a node the operator denied or revoked is told so (ERR_DENIED), and with admission
+// "approve" a new id is told it waits (ERR_PENDING) and recorded as pending.
 
 import { clientProof, randomHex, secretsEqual, serverProof } from '../protocol/auth.js';
-import { AuthError, type PiclusterError, VersionError } from '../protocol/errors.js';
+import { AdmissionError, AuthError, type PiclusterError, VersionError } from '../protocol/errors.js';
 import { type AuthPayload, PROTOCOL_VERSION, type WelcomePayload } from '../protocol/messages.js';
+import type { NodeState } from '../protocol/node-view.js';
 import type { NodeSecret } from '../store/store-api.js';
 
 export interface HandshakeContext {
@@ -24,6 +27,10 @@ export interface HandshakeContext {
   isLegacy(nodeId: string): boolean;
   /** Whether the id has a live session or one being admitted (a token cannot claim it). */
   inUse(nodeId: string): boolean;
+  /** The node's state, undefined for an id the primary does not know. */
+  stateOf(nodeId: string): NodeState | undefined;
+  /** "open": the token is the gate; "approve": a new id waits as pending. */
+  admission: 'open' | 'approve';
 }
 
 export type HandshakeResult =
@@ -43,6 +50,8 @@ export type HandshakeResult =
       error: PiclusterError;
       /** Why, for the primary's log only. */
       reason: string;
+      /** The token held, admission is "approve": record the node as pending. */
+      pending?: true;
     };
 
 /** What every refused proof is told: the same words whatever the reason. */
@@ -83,6 +92,22 @@ export function authenticate(auth: AuthPayload, ctx: HandshakeContext): Handshak
   if (refusal !== undefined) return refuse(refusal);
   if (!proofMatches) {
     return refuse(auth.using === 'token' ? 'wrong cluster token' : `wrong node secret for node ${auth.nodeId}`);
+  }
+  // The node proved what it holds: from here on it may be told why it is not let in.
+  const state = ctx.stateOf(auth.nodeId);
+  if (state === 'denied') {
+    const error = new AdmissionError(
+      'ERR_DENIED',
+      `node ${auth.nodeId} was denied or revoked by the operator (picluster nodes approve ${auth.nodeId} lets it in again)`,
+    );
+    return { ok: false, nodeId: auth.nodeId, error, reason: error.message };
+  }
+  if (auth.using === 'token' && ctx.admission === 'approve' && (state === undefined || state === 'pending')) {
+    const error = new AdmissionError(
+      'ERR_PENDING',
+      `node ${auth.nodeId} waits for the operator's approval (picluster nodes approve ${auth.nodeId})`,
+    );
+    return { ok: false, nodeId: auth.nodeId, error, reason: error.message, pending: true };
   }
   const nodeSecret = auth.using === 'token' ? randomHex(32) : undefined;
   const welcome: WelcomePayload = {

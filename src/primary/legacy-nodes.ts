@@ -65,6 +65,11 @@ export class LegacyNodes {
     session.start(head);
   }
 
+  /** Closes the live connection of node `id`, if any (the node was forgotten: its record says so). */
+  closeNode(id: string, reason: string): void {
+    this.#bound.get(id)?.close('ERR_CLOSED', reason);
+  }
+
   /** Closes every legacy connection (their nodes become lost). */
   closeAll(): void {
     for (const session of [...this.#sessions]) session.close('ERR_CLOSED', 'the primary is stopping');

@@ -4,6 +4,7 @@
 
 import type { Logger } from '../common/logger.js';
 import type { Connection } from '../connection/connection.js';
+import type { LabelSelector } from '../protocol/label-selector.js';
 import type { NodeChange, NodeSecret } from '../store/store-api.js';
 import type { NodeRecord, NodeState, NodeView, Registry } from './registry.js';
 import type { VitalsIngest } from './vitals-ingest.js';
@@ -36,6 +37,8 @@ export interface NodeHost {
   readonly stats: PrimaryStats;
   /** This primary as nodes see it: its id, version and frame limit. */
   readonly primary: { readonly id: string; readonly version: string; readonly maxFrameBytes: number };
+  /** Which nodes may query the other nodes (`queries.fleet`). */
+  readonly fleetQueries: LabelSelector;
   /** Where samples go: stored, then acknowledged to the node's live session (see VitalsIngest). */
   readonly ingest: Pick<VitalsIngest, 'receive' | 'clockOf'>;
   /** Writes node rows and events in the next batch, after earlier node writes (see NodeWriter). */
@@ -44,6 +47,8 @@ export interface NodeHost {
   storeNodeNow(changes: readonly NodeChange[]): Promise<void>;
   /** The stored secret of a node (undefined before its first join). */
   nodeSecret(id: string): Promise<NodeSecret | undefined>;
+  /** The highest seq stored for a node the registry does not know (0 for none): a forgotten node's history. */
+  storedLastSeq(id: string): Promise<number>;
   /** The primary's state change: registry, store, event, 'node' event. */
   setState(record: NodeRecord, state: NodeState, data: Record<string, unknown>): void;
   emitNode(view: NodeView): void;

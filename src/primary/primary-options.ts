@@ -12,8 +12,21 @@ export interface PrimaryOptions {
   port?: number;
   /** Address to listen on. Default all interfaces. */
   bind?: string;
-  /** Cluster token; without one the primary reads or creates DATA/token (mode 0600). */
+  /** Cluster token; without one the primary reads or creates `tokenFile` (mode 0600). */
   token?: string;
+  /** The file of the cluster token, read at start and rewritten by `rotateToken()`. Default DATA/token. */
+  tokenFile?: string;
+  /**
+   * Who joins: "open" (default: the token is the gate) or "approve" (a new node id waits as
+   * `pending` until the operator approves it).
+   */
+  admission?: 'open' | 'approve';
+  /**
+   * Which nodes may query the fleet (other nodes) over the cluster link: a label selector
+   * ("role=manager", "k=v,k2=v2": all must match), "*" for every node, "" for none (the default:
+   * a node may query only itself and the primary).
+   */
+  fleetQueries?: string;
   heartbeatIntervalMs?: number;
   handshakeTimeoutMs?: number;
   maxFrameBytes?: number;

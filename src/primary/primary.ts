@@ -13,6 +13,7 @@ import { DataDirLock } from '../node/data-dir-lock.js';
 import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
 import { checkedToken, readPemFile } from '../protocol/auth.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
+import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
@@ -23,6 +24,7 @@ import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
 import { type DiskSpace, DiskWatch } from './disk-watch.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
 import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
+import { type ClusterAdmin, NodeAdmin } from './node-admin.js';
 import type { NodeHost, PrimaryStats } from './node-host.js';
 import type { PrimaryOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
@@ -41,7 +43,10 @@ export interface PrimaryEvents extends ClusterEvents {
 }
 
 type ResolvedOptions = Required<
-  Omit<PrimaryOptions, 'token' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>
+  Omit<
+    PrimaryOptions,
+    'token' | 'tokenFile' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'
+  >
 >;
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -65,7 +70,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     handshakeQueueExpired: 0,
   };
   readonly #options: ResolvedOptions;
-  readonly #given: Pick<PrimaryOptions, 'token' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>;
+  readonly #given: Pick<PrimaryOptions, 'token' | 'tokenFile' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #listener: ClusterListener | undefined;
@@ -82,12 +87,15 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #primaryId = '';
   #legacy: LegacyNodes | undefined;
   #native: NativeSessions | undefined;
+  #admin: NodeAdmin | undefined;
+  readonly #fleetQueries: LabelSelector;
 
   constructor(options: PrimaryOptions = {}) {
     super();
     this.dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
     this.#given = {
       token: options.token,
+      tokenFile: options.tokenFile,
       retention: options.retention,
       influx: options.influx,
       store: options.store,
@@ -108,7 +116,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       version: options.version ?? '0.0.0',
       pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
       clockSkewThresholdMs: options.clockSkewThresholdMs ?? DEFAULTS.clockSkewThresholdMs,
+      admission: options.admission ?? 'open',
+      fleetQueries: options.fleetQueries ?? '',
     };
+    this.#fleetQueries = parseSelector(this.#options.fleetQueries);
     const { maxFrameBytes } = this.#options;
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {
       throw new ConfigError(
@@ -135,8 +146,15 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     return this.#token;
   }
 
+  /** Where the cluster token is read from (and rewritten by a rotation). */
   get tokenFile(): string {
-    return join(this.dataDir, 'token');
+    return this.#given.tokenFile ?? join(this.dataDir, 'token');
+  }
+
+  /** The operator's acts: approve, deny, revoke, forget nodes; rotate the token (after start). */
+  get admin(): ClusterAdmin {
+    if (!this.#admin) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
+    return this.#admin;
   }
 
   /** The port actually listened on (after start). */
@@ -272,6 +290,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       storeNode: (changes) => nodeWriter.post(changes),
       storeNodeNow: (changes) => nodeWriter.write(changes),
       nodeSecret: (id) => store.nodeSecret(id),
+      storedLastSeq: async (id) => (await store.latestVitals(id))?.seq ?? 0,
+      fleetQueries: this.#fleetQueries,
       setState: (record, state, data) => this.#setNodeState(record, state, data),
       emitNode: (view) => this.emit('node', view),
     };
@@ -279,6 +299,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       host,
       token: this.#token,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+      admission: this.#options.admission,
     });
     if (this.#options.legacy) {
       this.#legacy = new LegacyNodes({
@@ -290,6 +311,20 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     }
     const native = this.#native;
     const legacy = this.#legacy;
+    this.#admin = new NodeAdmin({
+      registry: this.registry,
+      log: this.#log,
+      storeNow: (changes) => nodeWriter.write(changes),
+      emitNode: (view) => this.emit('node', view),
+      emitRemoved: (id) => this.emit('removed', id),
+      closeLegacy: (id, reason) => legacy?.closeNode(id, reason),
+      // A token given as a value has no file to rewrite.
+      tokenFile: this.#given.token === undefined ? this.tokenFile : undefined,
+      setToken: (token) => {
+        this.#token = token;
+        native.token = token;
+      },
+    });
     this.#listener = new ClusterListener({
       port: this.#options.port,
       bind: this.#options.bind,

@@ -35,6 +35,10 @@ export class Registry {
     this.#nodes.set(record.id, record);
   }
 
+  delete(id: string): void {
+    this.#nodes.delete(id);
+  }
+
   get size(): number {
     return this.#nodes.size;
   }

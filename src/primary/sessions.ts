@@ -10,6 +10,7 @@ import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
 import { randomHex } from '../protocol/auth.js';
 import { AuthError, DisconnectionError } from '../protocol/errors.js';
 import { type AuthPayload, PROTOCOL_VERSION } from '../protocol/messages.js';
+import type { NodeChange } from '../store/store-api.js';
 import { NATIVE_MESSAGES, NATIVE_REQUESTS } from './handlers/index.js';
 import { authenticate } from './handshake.js';
 import type { NativeSession, NodeHost } from './node-host.js';
@@ -28,6 +29,16 @@ interface Handshake {
   admitting: boolean;
 }
 
+/** A native node's record: who it says it is (its `auth`) on `conn`, and the rest. */
+function recordOf(
+  auth: AuthPayload,
+  conn: Connection,
+  rest: Omit<NodeRecord, 'id' | 'name' | 'labels' | 'address' | 'legacy' | 'machineId'>,
+): NodeRecord {
+  const { nodeId: id, name, labels, machineId } = auth;
+  return { id, name, labels, address: conn.remoteAddress, legacy: false, machineId, ...rest };
+}
+
 /** The answer to an `auth` on a link that has one already. */
 function refuseSecondAuth(): never {
   throw new AuthError('already authenticated');
@@ -37,6 +48,7 @@ export interface NativeSessionsOptions {
   host: NodeHost;
   token: string;
   heartbeatIntervalMs: number;
+  admission: 'open' | 'approve';
 }
 
 export class NativeSessions {
@@ -45,10 +57,13 @@ export class NativeSessions {
   readonly #messages: MessageDispatcher<NativeSession>;
   /** Node ids whose admission is being stored, with how many (a token join cannot claim them). */
   readonly #admitting = new Map<string, number>();
+  /** What a join by token proves; replaced when the operator rotates it. */
+  token: string;
 
   constructor(options: NativeSessionsOptions) {
     this.#options = options;
     this.#host = options.host;
+    this.token = options.token;
     this.#messages = new MessageDispatcher(NATIVE_MESSAGES, (message, { record }) => {
       // Unknown one-way types are dropped; the link stays up (ARCHITECTURE.md, "message").
       this.#host.log.debug({ nodeId: record.id, t: message.t }, 'dropped unknown one-way message');
@@ -157,16 +172,22 @@ export class NativeSessions {
     const secret = await host.nodeSecret(auth.nodeId);
     const result = authenticate(auth, {
       nonce,
-      token: this.#options.token,
+      token: this.token,
       primaryId: host.primary.id,
       secretOf: () => secret,
       lastSeqOf: (id) => host.registry.get(id)?.lastSeq ?? 0,
       isLegacy: (id) => host.registry.get(id)?.legacy === true,
       inUse: (id) => this.#admitting.has(id) || host.registry.get(id)?.session !== undefined,
+      stateOf: (id) => host.registry.get(id)?.state,
+      admission: this.#options.admission,
     });
     if (!result.ok) {
-      host.stats.authFailures++;
-      host.log.warn({ peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code }, result.reason);
+      if (result.pending) {
+        await this.#recordPending(conn, auth);
+      } else {
+        host.stats.authFailures++;
+        host.log.warn({ peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code }, result.reason);
+      }
       // After the error reply, which goes out in a microtask once this promise rejects.
       setImmediate(() => void conn.close());
       throw result.error;
@@ -197,26 +218,22 @@ export class NativeSessions {
     confirmsSecret: boolean,
   ): Promise<NodeRecord> {
     const { registry, log, stats } = this.#host;
-    const now = Date.now();
     const existing = registry.get(auth.nodeId);
+    // A node forgotten with its history kept comes back to that history: numbering goes on past it.
+    const storedSeq = existing ? existing.lastSeq : await this.#host.storedLastSeq(auth.nodeId);
+    const now = Date.now();
     const stateBefore = existing?.state;
-    const record: NodeRecord = {
-      id: auth.nodeId,
-      name: auth.name,
-      labels: auth.labels,
-      address: conn.remoteAddress,
-      legacy: false,
+    const record = recordOf(auth, conn, {
       state: 'online',
       info: existing?.info ?? null,
       vitals: existing?.vitals ?? null,
       lastSeen: now,
       connectedSince: now,
-      machineId: auth.machineId,
-      lastSeq: existing?.lastSeq ?? 0,
+      lastSeq: storedSeq,
       clockSkewMs: existing?.clockSkewMs ?? null,
       clockSkewed: existing?.clockSkewed ?? false,
       session: conn,
-    };
+    });
     // Stored first (with the joins around it, one transaction: see NodeWriter): if the store fails
     // (disk full, a lock) the auth handler throws, the node gets an error reply and retries, and
     // the registry never shows a session that is not.
@@ -263,6 +280,43 @@ export class NativeSessions {
     log.info({ nodeId: record.id, name: record.name, address: record.address }, 'node joined');
     this.#host.emitNode(toView(record));
     return record;
+  }
+
+  /** A new node proved the token while admission is "approve": it waits, as `pending`, for the operator. */
+  async #recordPending(conn: Connection, auth: AuthPayload): Promise<void> {
+    const { registry, log } = this.#host;
+    const now = Date.now();
+    const existing = registry.get(auth.nodeId);
+    const record = recordOf(auth, conn, {
+      state: 'pending',
+      info: null,
+      vitals: null,
+      lastSeen: now,
+      connectedSince: null,
+      lastSeq: existing?.lastSeq ?? 0,
+      clockSkewMs: null,
+      clockSkewed: false,
+      session: undefined,
+    });
+    const changes: NodeChange[] = [{ op: 'upsert', node: { ...record, now } }];
+    // Said once, when it first asks; its retries only refresh what it reports.
+    if (!existing) {
+      changes.push({
+        op: 'event',
+        ts: now,
+        nodeId: record.id,
+        type: 'pending',
+        data: { address: record.address, name: record.name },
+      });
+      log.info(
+        { nodeId: record.id, name: record.name, address: record.address },
+        `a new node waits for approval: picluster nodes approve ${record.id}`,
+      );
+    }
+    // A refused write only means the node is recorded at its next try.
+    await this.#host.storeNodeNow(changes).catch(() => undefined);
+    registry.set(record);
+    this.#host.emitNode(toView(record));
   }
 
   #onSessionEnd(record: NodeRecord, err: DisconnectionError): void {

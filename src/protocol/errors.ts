@@ -49,8 +49,9 @@ export type ErrorCode =
   | 'ERR_AUTH'
   | 'ERR_VERSION'
   | 'ERR_HANDSHAKE_TIMEOUT'
-  | 'ERR_NOT_FOUND'
-  | 'ERR_BAD_REQUEST'
+  | 'ERR_PENDING'
+  | 'ERR_DENIED'
+  | RequestErrorCode
   | 'ERR_INTERNAL'
   | 'ERR_CONFIG'
   | 'ERR_REMOTE';
@@ -111,10 +112,28 @@ export class VersionError extends PiclusterError {
   }
 }
 
-/** A request named nothing that exists (ERR_NOT_FOUND) or was malformed (ERR_BAD_REQUEST): fix the request. */
+export type RequestErrorCode = 'ERR_BAD_REQUEST' | 'ERR_NOT_FOUND' | 'ERR_FORBIDDEN' | 'ERR_CONFLICT';
+
+/**
+ * A request that cannot be done as asked: malformed (ERR_BAD_REQUEST), naming nothing that exists
+ * (ERR_NOT_FOUND), not allowed to this asker (ERR_FORBIDDEN), or not in the present state of what
+ * it names (ERR_CONFLICT: approving a node that is online). Fix the request.
+ */
 export class RequestError extends PiclusterError {
-  declare readonly code: 'ERR_BAD_REQUEST' | 'ERR_NOT_FOUND';
-  constructor(code: 'ERR_BAD_REQUEST' | 'ERR_NOT_FOUND', message: string) {
+  declare readonly code: RequestErrorCode;
+  constructor(code: RequestErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * The primary proved the node's token but does not admit it: it waits for the operator's approval
+ * (ERR_PENDING, admission "approve": retry slowly, it is let in once approved) or was denied or
+ * revoked (ERR_DENIED: only the operator can change that).
+ */
+export class AdmissionError extends PiclusterError {
+  declare readonly code: 'ERR_PENDING' | 'ERR_DENIED';
+  constructor(code: 'ERR_PENDING' | 'ERR_DENIED', message: string) {
     super(code, message);
   }
 }

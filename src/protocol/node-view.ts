@@ -4,7 +4,11 @@
 
 import type { InfoPayload, VitalsPayload } from './messages.js';
 
-export type NodeState = 'online' | 'lost' | 'left';
+/**
+ * `online`, `lost` (the link died), `left` (said goodbye); `pending` (joined by token while
+ * admission is "approve", waiting for the operator) and `denied` (denied or revoked: refused).
+ */
+export type NodeState = 'online' | 'lost' | 'left' | 'pending' | 'denied';
 
 export interface NodeView {
   id: string;

@@ -6,6 +6,7 @@ import type { Connection } from '../connection/connection.js';
 import { MessageDispatcher } from '../connection/dispatch.js';
 import { clientProof, randomHex, secretsEqual, serverProof } from '../protocol/auth.js';
 import {
+  AdmissionError,
   AuthError,
   DisconnectionError,
   type PiclusterError,
@@ -74,6 +75,8 @@ export async function handshake(conn: Connection, options: HandshakeOptions): Pr
       throw new AuthError(err.message, { usedSecret: secret !== undefined });
     }
     if (err instanceof RemoteError && err.remoteCode === 'ERR_VERSION') throw new VersionError(err.message);
+    if (err instanceof RemoteError && (err.remoteCode === 'ERR_PENDING' || err.remoteCode === 'ERR_DENIED'))
+      throw new AdmissionError(err.remoteCode, err.message);
     throw err;
   }
   if (

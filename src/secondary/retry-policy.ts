@@ -8,7 +8,7 @@
 
 import type { Logger } from '../common/logger.js';
 import type { Backoff } from '../connection/backoff.js';
-import { AuthError, PiclusterError, TlsError, VersionError } from '../protocol/errors.js';
+import { AdmissionError, AuthError, PiclusterError, TlsError, VersionError } from '../protocol/errors.js';
 import type { PrimaryAddress } from './primary-address.js';
 
 export class RetryPolicy {
@@ -58,6 +58,17 @@ export class RetryPolicy {
     const summary = err instanceof PiclusterError ? `${err.code} ${err.message}` : String(err);
     const isNew = summary !== this.#lastFailure;
     this.#lastFailure = summary;
+    if (err instanceof AdmissionError) {
+      // Pending: the operator has to approve this node; denied: to change their mind. Either way
+      // only they can help, and the next try at the slowest pace sees it soon after.
+      if (isNew) {
+        const line = `${err.message}; retrying every ${this.#backoff.options.maxDelayMs / 1000} s`;
+        if (err.code === 'ERR_PENDING') this.#log.warn({ primary: where, code: err.code }, line);
+        else this.#log.error({ primary: where, code: err.code }, line);
+      }
+      this.#onRefused(err);
+      return this.#backoff.options.maxDelayMs;
+    }
     if (err instanceof TlsError) {
       // The primary's certificate is not the one trusted, or it wants TLS: only the operator can help.
       if (isNew) this.#log.error({ primary: where, code: err.code }, `${err.message}; retrying at the slowest pace`);

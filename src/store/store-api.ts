@@ -69,6 +69,10 @@ export type NodeChange =
   | { op: 'confirm-secret'; id: string }
   /** Drops `secret` if it is still the node's and unconfirmed (its session ended before using it). */
   | { op: 'drop-secret'; id: string; secret: string }
+  /** Revoked or denied: the node's secret goes, confirmed or not; its proofs fail from now on. */
+  | { op: 'revoke-secret'; id: string }
+  /** The node's row and secret go; with `history`, its samples, rollups and events too. */
+  | { op: 'forget'; id: string; history: boolean }
   | { op: 'event'; ts: number; nodeId: string | null; type: string; data?: Record<string, unknown> };
 
 /** A node's secret, and whether the node has used it yet (an unused one may be re-issued by token). */

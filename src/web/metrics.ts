@@ -284,7 +284,7 @@ function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
     scalar('picluster_connected_nodes', 'Nodes with a live session.', 'gauge', () => cluster.onlineCount),
     scalar(
       'picluster_known_nodes',
-      'Nodes the primary knows (online, lost or left).',
+      'Nodes the primary knows (in any state: online, lost, left, pending, denied).',
       'gauge',
       () => cluster.nodeCount,
     ),

@@ -12,6 +12,7 @@ import { silentLogger } from '../common/logger.js';
 import type { ClusterView } from '../primary/cluster-view.js';
 import { randomHex } from '../protocol/auth.js';
 import { RequestError } from '../protocol/errors.js';
+import { registerAdminApi } from './admin-api.js';
 import { errorBody, registerApi } from './api.js';
 import { isLoopback, WebAuth } from './auth.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -62,6 +63,7 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
     app.get('/api/session', (c) => c.json({ authenticated: true, csrfToken: null }));
   }
   registerApi(app, cluster, hub ?? new StreamHub(cluster, { logger }));
+  registerAdminApi(app, cluster);
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
   app.get('/metrics', (c) => {
@@ -91,14 +93,15 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
   registerStatic(app);
   app.notFound((c) => c.json(errorBody('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
-    if (err instanceof RequestError)
-      return c.json(errorBody(err.code, err.message), err.code === 'ERR_NOT_FOUND' ? 404 : 400);
+    if (err instanceof RequestError) return c.json(errorBody(err.code, err.message), HTTP_STATUS[err.code]);
     // No stack traces to clients: the log has the details.
     logger.error({ err, path: c.req.path }, 'API request failed');
     return c.json(errorBody('ERR_INTERNAL', 'internal error'), 500);
   });
   return app;
 }
+
+const HTTP_STATUS = { ERR_BAD_REQUEST: 400, ERR_FORBIDDEN: 403, ERR_NOT_FOUND: 404, ERR_CONFLICT: 409 } as const;
 
 export async function startWebServer(cluster: ClusterView, options: WebServerOptions): Promise<WebServer> {
   const logger = options.logger ?? silentLogger;

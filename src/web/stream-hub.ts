@@ -14,7 +14,7 @@ import type { ReceivedVitals } from '../store/store-api.js';
 
 export interface StreamMessage {
   id: number;
-  event: 'node' | 'vitals' | 'event' | 'reset';
+  event: 'node' | 'removed' | 'vitals' | 'event' | 'reset';
   data: string;
 }
 
@@ -67,6 +67,7 @@ export class StreamHub {
   start(): void {
     this.#cluster.on('node', this.#onNode);
     this.#cluster.on('vitals', this.#onVitals);
+    this.#cluster.on('removed', this.#onRemoved);
     this.#timer = setInterval(this.#tick, this.#coalesceMs);
     this.#timer.unref();
   }
@@ -75,6 +76,7 @@ export class StreamHub {
     clearInterval(this.#timer);
     this.#cluster.off('node', this.#onNode);
     this.#cluster.off('vitals', this.#onVitals);
+    this.#cluster.off('removed', this.#onRemoved);
     this.#listeners.clear();
   }
 
@@ -125,6 +127,11 @@ export class StreamHub {
 
   #onNode = (node: NodeView): void => {
     if (!this.#dormant) this.#publish('node', node);
+  };
+
+  /** A forgotten node: `{id}`, for the pages to drop it. */
+  #onRemoved = (id: string): void => {
+    if (!this.#dormant) this.#publish('removed', { id });
   };
 
   #onVitals = (nodeId: string, vitals: ReceivedVitals): void => {

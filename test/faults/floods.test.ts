@@ -255,7 +255,11 @@ describe('floods and resource attacks', () => {
   it(
     'slow consumer: an authenticated peer floods queries but never reads the answers: the primary queues no more than 8 MiB for it (RSS growth < 50 MB), the witness is unaffected, and the peer is cut off within a write deadline of 10H',
     jepsen('slow consumer', async (t, log) => {
-      const c = await localCluster(t, log, { secondaries: [{ name: 'witness' }], primaryArgs: ['--no-tls'] });
+      // Every node may list the fleet here: the answers must be large for the queue to fill.
+      const c = await localCluster(t, log, {
+        secondaries: [{ name: 'witness' }],
+        primaryArgs: ['--no-tls', '--queries-fleet', '*'],
+      });
       const { H } = c.timing;
       const pid = c.primary.child.pid;
       const since = await witnessSince(c);

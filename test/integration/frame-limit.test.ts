@@ -23,6 +23,7 @@ async function pairWithLimit(
     bind: '127.0.0.1',
     token: TOKEN,
     maxFrameBytes,
+    fleetQueries: '*', // listNodes asks for every node
   });
   await primary.start();
   t.after(() => primary.stop());

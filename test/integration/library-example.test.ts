@@ -10,7 +10,8 @@ it('README example: a primary, a secondary with a custom request handler and a p
   const dir = tempDir(t);
   // --- README example start
   const token = 'a-long-random-cluster-token';
-  const primary = new Primary({ dataDir: join(dir, 'primary'), port: 0, bind: '127.0.0.1', token });
+  // fleetQueries: which nodes may ask about the other nodes ("*": all; by default none may).
+  const primary = new Primary({ dataDir: join(dir, 'primary'), port: 0, bind: '127.0.0.1', token, fleetQueries: '*' });
   await primary.start();
 
   const secondary = new Secondary({

@@ -154,6 +154,11 @@ export class SqliteStore implements Store {
       dropSecret: db.prepare(
         'UPDATE nodes SET secret = NULL, secret_confirmed = 1 WHERE id = ? AND secret = ? AND secret_confirmed = 0',
       ),
+      revokeSecret: db.prepare('UPDATE nodes SET secret = NULL, secret_confirmed = 1 WHERE id = ?'),
+      forgetNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
+      forgetHistory: ['vitals', 'vitals_1m', 'vitals_1h', 'events'].map((table) =>
+        db.prepare(`DELETE FROM ${table} WHERE node_id = ?`),
+      ),
       getSecret: db.prepare('SELECT secret, secret_confirmed FROM nodes WHERE id = ?'),
       getNode: db.prepare('SELECT * FROM nodes WHERE id = ?'),
       allNodes: db.prepare('SELECT * FROM nodes ORDER BY name, id'),
@@ -227,6 +232,13 @@ export class SqliteStore implements Store {
           break;
         case 'drop-secret':
           stmts.dropSecret.run(change.id, change.secret);
+          break;
+        case 'revoke-secret':
+          stmts.revokeSecret.run(change.id);
+          break;
+        case 'forget':
+          stmts.forgetNode.run(change.id);
+          if (change.history) for (const stmt of stmts.forgetHistory) stmt.run(change.id);
           break;
         case 'event':
           stmts.addEvent.run(change.ts, change.nodeId, change.type, JSON.stringify(change.data ?? {}));

@@ -20,6 +20,8 @@ function context(
     lastSeqOf: () => 7,
     isLegacy: () => false,
     inUse: () => false,
+    stateOf: () => undefined,
+    admission: 'open',
     ...other,
   };
 }
@@ -102,5 +104,34 @@ describe('primary handshake', () => {
     const ctx = context();
     const result = authenticate(auth(ctx, TOKEN, 'token', { protocol: { min: 2, max: 3 } }), ctx);
     assert.ok(!result.ok && result.error.code === 'ERR_VERSION' && /2\.\.3.*1/.test(result.error.message));
+  });
+  it('once the proof holds, a denied node is told so; a wrong proof of a denied node is not', () => {
+    const ctx = context({}, true, { stateOf: () => 'denied' });
+    const denied = authenticate(auth(ctx, TOKEN, 'token'), ctx);
+    assert.ok(!denied.ok);
+    assert.equal(denied.error.code, 'ERR_DENIED');
+    const wrong = authenticate(auth(ctx, 'not-the-token-0123456789', 'token'), ctx);
+    assert.ok(!wrong.ok);
+    assert.equal(wrong.error.code, 'ERR_AUTH', 'a prober learns nothing');
+  });
+
+  it('with admission "approve", a new or pending id that proves the token waits; an approved one joins', () => {
+    for (const state of [undefined, 'pending'] as const) {
+      const ctx = context({}, true, { admission: 'approve', stateOf: () => state });
+      const result = authenticate(auth(ctx, TOKEN, 'token'), ctx);
+      assert.ok(!result.ok);
+      assert.equal(result.error.code, 'ERR_PENDING');
+      assert.equal(result.pending, true);
+    }
+    const approved = context({}, true, { admission: 'approve', stateOf: () => 'left' });
+    assert.ok(authenticate(auth(approved, TOKEN, 'token'), approved).ok);
+    // A wrong token is no reason to record anything.
+    const ctx = context({}, true, { admission: 'approve' });
+    const wrong = authenticate(auth(ctx, 'not-the-token-0123456789', 'token'), ctx);
+    assert.ok(!wrong.ok && wrong.pending === undefined && wrong.error.code === 'ERR_AUTH');
+    // An enrolled node proving its secret is not held back by the mode.
+    const secret = randomHex(32);
+    const enrolled = context({ [NODE]: secret }, true, { admission: 'approve', stateOf: () => 'lost' });
+    assert.ok(authenticate(auth(enrolled, secret, 'node'), enrolled).ok);
   });
 });

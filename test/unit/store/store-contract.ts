@@ -229,6 +229,54 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(await store.nodeSecret('n1'), { secret: 'c'.repeat(64), confirmed: true }, 'confirmed: kept');
     });
 
+    it('revokes a secret whether confirmed or not, and keeps pending and denied states', async (t) => {
+      const store = await open(t);
+      await store.applyNodeChanges([
+        { op: 'issue-secret', id: 'n1', secret: 'a'.repeat(64) },
+        { op: 'confirm-secret', id: 'n1' },
+        { op: 'revoke-secret', id: 'n1' },
+        { op: 'state', id: 'n1', state: 'denied', at: 5, connectedSince: null, lastSeq: 0 },
+        { op: 'upsert', node: upsert('p1', { state: 'pending', connectedSince: null, machineId: 'm-p1' }) },
+      ]);
+      assert.equal(await store.nodeSecret('n1'), undefined);
+      assert.equal((await store.getNode('n1'))?.state, 'denied');
+      assert.deepEqual(
+        [(await store.getNode('p1'))?.state, (await store.getNode('p1'))?.machineId],
+        ['pending', 'm-p1'],
+      );
+    });
+
+    it('forgets a node: its row and secret, and its samples, rollups and events only when asked', async (t) => {
+      const store = await open(t);
+      const day = 24 * HOUR_MS;
+      await store.applyNodeChanges([
+        { op: 'upsert', node: upsert('n2') },
+        { op: 'issue-secret', id: 'n1', secret: 'a'.repeat(64) },
+        { op: 'event', ts: 1000, nodeId: 'n1', type: 'joined' },
+        { op: 'event', ts: 1000, nodeId: 'n2', type: 'joined' },
+      ]);
+      for (const id of ['n1', 'n2'])
+        await store.insertVitals(
+          [1, 2].map((seq) => stored(id, day + seq * MINUTE_MS, sample(seq, day + seq * MINUTE_MS))),
+        );
+      await rollUp(store, day + 3 * HOUR_MS);
+      const series = (id: string) => store.vitalsSeries(id, 0, day + 3 * HOUR_MS, HOUR_MS, day + 3 * HOUR_MS);
+      assert.ok((await series('n1')).points.length > 0);
+
+      await store.applyNodeChanges([{ op: 'forget', id: 'n1', history: false }]);
+      assert.equal(await store.getNode('n1'), undefined);
+      assert.equal(await store.nodeSecret('n1'), undefined);
+      assert.deepEqual(await store.storedSeqs('n1'), [1, 2], 'history kept');
+      assert.equal((await store.events({ node: 'n1' })).length, 1);
+
+      await store.applyNodeChanges([{ op: 'forget', id: 'n2', history: true }]);
+      assert.equal(await store.getNode('n2'), undefined);
+      assert.deepEqual(await store.storedSeqs('n2'), []);
+      assert.deepEqual((await series('n2')).points, [], 'rollups gone too');
+      assert.equal((await store.events({ node: 'n2' })).length, 0);
+      assert.deepEqual(await store.storedSeqs('n1'), [1, 2], 'the other node untouched');
+    });
+
     it('marks the nodes online at the last stop lost, and loads every node by name', async (t) => {
       const store = await open(t);
       await store.applyNodeChanges([

@@ -16,6 +16,8 @@ export interface Config {
   /** Where the token was read from (then the primary rewrites it there when the token rotates). */
   tokenFile: string | undefined;
   admission: 'open' | 'approve';
+  maxStreams: number;
+  webTls: boolean;
   fleetQueries: string;
   bind: string;
   port: number;
@@ -151,6 +153,8 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     adminToken: get('adminToken'),
     clockSkewThresholdMs: get('clockSkewThresholdMs'),
     admission: get('admission'),
+    maxStreams: get('limits.maxStreams'),
+    webTls: get('webTls'),
     fleetQueries: get('queries.fleet'),
     tls: get('tls'),
     tlsCertFile: get('tlsCertFile'),

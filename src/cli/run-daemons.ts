@@ -79,6 +79,8 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         port: config.webPort,
         bind: config.webBind,
         adminToken: config.adminToken,
+        maxStreams: config.maxStreams,
+        tls: config.webTls ? await webTlsOf(primary, config, log) : undefined,
         logger: log.child({ role: 'web' }),
       });
       stops.unshift(() => web.close());
@@ -134,6 +136,18 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
   }
   clearTimeout(timer);
   log.info({}, 'stopped');
+}
+
+/**
+ * The web port's certificate: the cluster port's (the same identity, one fingerprint to check), or,
+ * with TLS off on the cluster port, the one in DATA/tls/ (made now if missing) or tlsCertFile's.
+ */
+async function webTlsOf(primary: Primary, config: Config, log: pino.Logger): Promise<{ cert: string; key: string }> {
+  if (primary.tlsCredentials) return primary.tlsCredentials;
+  const { loadOrCreateTlsIdentity } = await import('../primary/tls-identity.js');
+  const files = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile };
+  const identity = await loadOrCreateTlsIdentity(config.dataDir, files, primary.primaryId, log);
+  return { cert: identity.cert, key: identity.key };
 }
 
 /** How a secondary trusts its primary: the local primary's own fingerprint, or the node's settings. */

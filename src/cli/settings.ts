@@ -276,6 +276,24 @@ export const SETTINGS: readonly Setting[] = [
     description: 'connections in the handshake at once (up to 4 times as many more wait for a slot; past that, closed)',
   },
   {
+    key: 'limits.maxStreams',
+    default: DEFAULTS.maxStreams,
+    schema: Type.Integer({ minimum: 1 }),
+    kind: 'number',
+    roles: ['primary'],
+    arg: 'N',
+    description: 'live-stream (/api/stream) clients of the web port at once; past it, 503',
+  },
+  {
+    key: 'webTls',
+    default: false,
+    schema: Type.Boolean(),
+    kind: 'boolean',
+    roles: ['primary'],
+    description:
+      "HTTPS on the web port, with the cluster port's certificate (DATA/tls/, or tlsCertFile); the login cookie is then Secure",
+  },
+  {
     key: 'admission',
     default: 'open',
     schema: oneOf(['open', 'approve']),

@@ -39,6 +39,8 @@ export const DEFAULTS = Object.freeze({
   maxConnections: 20_000,
   /** Connections in the handshake at once. */
   maxHandshakes: 1_000,
+  /** Live-stream (/api/stream) clients of the web port at once: each holds a socket and a queue. */
+  maxStreams: 100,
   /**
    * A node whose clock is further than this from the primary's is marked (a `clock-skew` event;
    * `clock-synced` once it is back within half of it), ms.

@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import type { Logger } from '../common/logger.js';
 import { formatPeerAddress } from '../connection/peer-address.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
+import type { AuditTrail } from './audit-trail.js';
 import type { PrimaryStats } from './node-host.js';
 import { readOpening } from './opening.js';
 
@@ -38,6 +39,8 @@ export interface ClusterListenerOptions {
   /** Nodes of the original protocol, when legacy support is on. */
   legacy: Acceptor | undefined;
   stats: PrimaryStats;
+  /** TLS failures are counted per address here (`tls-failed` events, once a minute). */
+  audit: Pick<AuditTrail, 'count'>;
   logger: Logger;
 }
 
@@ -224,6 +227,7 @@ export class ClusterListener {
       release();
       this.#options.stats.handshakeFailures++;
       this.#options.stats.tlsFailures++;
+      this.#options.audit.count('tls-failed', socket.remoteAddress);
       this.#logOnce(`tls ${why}`, { peer, err }, `TLS handshake failed: ${why} (logged once)`);
       socket.destroy();
     };
@@ -253,6 +257,7 @@ export class ClusterListener {
       release();
       stats.handshakeFailures++;
       stats.tlsFailures++;
+      this.#options.audit.count('tls-failed', secure.remoteAddress);
       const why = secure.authorizationError ? String(secure.authorizationError) : 'no certificate';
       this.#logOnce(
         `client cert ${why}`,

@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { randomHex } from '../protocol/auth.js';
 import { RequestError } from '../protocol/errors.js';
 import type { NodeChange } from '../store/store-api.js';
+import type { AuditTrail } from './audit-trail.js';
 import { type NodeRecord, type NodeView, type Registry, toView } from './registry.js';
 
 /** Who asked: the address of the API client, for the audit trail. */
@@ -30,6 +31,10 @@ export interface NodeAdminOptions {
   tokenFile: string | undefined;
   /** Makes new joins need `token`. */
   setToken(token: string): void;
+  /** Failed admin logins are counted per address, written once a minute. */
+  audit: Pick<AuditTrail, 'count'>;
+  /** Writes events in the next batch. */
+  post(changes: NodeChange[]): void;
 }
 
 /** What the API and the CLI may ask of a running primary. */
@@ -39,6 +44,8 @@ export interface ClusterAdmin {
   revoke(id: string, actor?: Actor): Promise<NodeView>;
   forget(id: string, options?: { history?: boolean }, actor?: Actor): Promise<{ id: string; history: boolean }>;
   rotateToken(actor?: Actor): Promise<{ tokenFile: string }>;
+  /** A login to the web dashboard from `address`: an `admin-login` event, or a counted `login-failed`. */
+  loginAttempt(address: string, ok: boolean): void;
 }
 
 export class NodeAdmin implements ClusterAdmin {
@@ -103,6 +110,15 @@ export class NodeAdmin implements ClusterAdmin {
     this.#o.emitRemoved(id);
     this.#o.log.info({ nodeId: id, name: record.name, history, by: actor.address }, 'node forgotten');
     return { id, history };
+  }
+
+  loginAttempt(address: string, ok: boolean): void {
+    if (!ok) {
+      this.#o.audit.count('login-failed', address);
+      return;
+    }
+    this.#o.post([{ op: 'event', ts: Date.now(), nodeId: null, type: 'admin-login', data: { by: address } }]);
+    this.#o.log.info({ by: address }, 'admin logged in to the dashboard');
   }
 
   /** A new cluster token in its file: new joins need it; enrolled nodes prove their secrets, untouched. */

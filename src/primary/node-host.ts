@@ -6,6 +6,7 @@ import type { Logger } from '../common/logger.js';
 import type { Connection } from '../connection/connection.js';
 import type { LabelSelector } from '../protocol/label-selector.js';
 import type { NodeChange, NodeSecret } from '../store/store-api.js';
+import type { AuditTrail } from './audit-trail.js';
 import type { NodeRecord, NodeState, NodeView, Registry } from './registry.js';
 import type { VitalsIngest } from './vitals-ingest.js';
 
@@ -37,6 +38,8 @@ export interface NodeHost {
   readonly stats: PrimaryStats;
   /** This primary as nodes see it: its id, version and frame limit. */
   readonly primary: { readonly id: string; readonly version: string; readonly maxFrameBytes: number };
+  /** Failures counted per address and written once a minute (`auth-failed`). */
+  readonly audit: Pick<AuditTrail, 'count'>;
   /** Which nodes may query the other nodes (`queries.fleet`). */
   readonly fleetQueries: LabelSelector;
   /** Where samples go: stored, then acknowledged to the node's live session (see VitalsIngest). */

@@ -18,6 +18,7 @@ import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store, StoreReader } from '../store/store-api.js';
+import { AuditTrail } from './audit-trail.js';
 import { ClusterListener, type ClusterListenerOptions } from './cluster-listener.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
@@ -75,6 +76,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #state: PrimaryState = 'idle';
   #listener: ClusterListener | undefined;
   #tlsFingerprint: string | undefined;
+  #tlsCredentials: { cert: string; key: string } | undefined;
   #lock: DataDirLock | undefined;
   #store: Store | undefined;
   #upkeep: HistoryUpkeep | undefined;
@@ -88,6 +90,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #legacy: LegacyNodes | undefined;
   #native: NativeSessions | undefined;
   #admin: NodeAdmin | undefined;
+  #audit: AuditTrail | undefined;
   readonly #fleetQueries: LabelSelector;
 
   constructor(options: PrimaryOptions = {}) {
@@ -139,6 +142,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   /** The fingerprint of the cluster port's certificate (`sha256:…`), after start; undefined with TLS off. */
   get tlsFingerprint(): string | undefined {
     return this.#tlsFingerprint;
+  }
+
+  /** The cluster port's certificate and key (PEM), for HTTPS on the web port; undefined with TLS off. */
+  get tlsCredentials(): { cert: string; key: string } | undefined {
+    return this.#tlsCredentials;
   }
 
   /** The cluster token (for wiring a local secondary; never log it). */
@@ -281,6 +289,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       onStoreFull: (full) => this.#event(full ? 'store-full' : 'store-writable', {}),
     });
     const nodeWriter = this.#nodeWriter;
+    const audit = new AuditTrail({ post: (changes) => nodeWriter.post(changes) });
+    this.#audit = audit;
     const host: NodeHost = {
       registry: this.registry,
       log: this.#log,
@@ -290,6 +300,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       storeNode: (changes) => nodeWriter.post(changes),
       storeNodeNow: (changes) => nodeWriter.write(changes),
       nodeSecret: (id) => store.nodeSecret(id),
+      audit,
       storedLastSeq: async (id) => (await store.latestVitals(id))?.seq ?? 0,
       fleetQueries: this.#fleetQueries,
       setState: (record, state, data) => this.#setNodeState(record, state, data),
@@ -320,6 +331,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       closeLegacy: (id, reason) => legacy?.closeNode(id, reason),
       // A token given as a value has no file to rewrite.
       tokenFile: this.#given.token === undefined ? this.tokenFile : undefined,
+      audit,
+      post: (changes) => nodeWriter.post(changes),
       setToken: (token) => {
         this.#token = token;
         native.token = token;
@@ -335,6 +348,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       native: (socket, head, ms, release) => native.accept(socket, head, ms, release),
       legacy: legacy && ((socket, head, ms, release) => legacy.accept(socket, head, ms, release)),
       stats: this.stats,
+      audit,
       logger: this.#log,
     });
     await this.#listener.listen();
@@ -376,6 +390,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#listener?.destroyAll();
     await closed;
     await this.#ingest?.close();
+    this.#audit?.flush();
     await this.#nodeWriter?.close();
     await this.#influx?.stop();
     await this.#store?.close();
@@ -415,6 +430,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     }
     const identity = await loadOrCreateTlsIdentity(this.dataDir, given ?? {}, this.#primaryId, this.#log);
     this.#tlsFingerprint = identity.fingerprint;
+    this.#tlsCredentials = { cert: identity.cert, key: identity.key };
     const clientCa = given?.clientCaFile === undefined ? undefined : readPemFile(given.clientCaFile, 'tlsClientCaFile');
     return { cert: identity.cert, key: identity.key, ticketKeys: identity.ticketKeys, clientCa };
   }

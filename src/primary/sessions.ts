@@ -186,6 +186,7 @@ export class NativeSessions {
         await this.#recordPending(conn, auth);
       } else {
         host.stats.authFailures++;
+        host.audit.count('auth-failed', conn.socket.remoteAddress);
         host.log.warn({ peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code }, result.reason);
       }
       // After the error reply, which goes out in a microtask once this promise rejects.

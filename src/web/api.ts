@@ -7,6 +7,7 @@ import { compress } from 'hono/compress';
 import { streamSSE } from 'hono/streaming';
 import type { ClusterView } from '../primary/cluster-view.js';
 import { RequestError } from '../protocol/errors.js';
+import type { WebStats } from './metrics.js';
 import type { StreamHub, StreamMessage } from './stream-hub.js';
 
 const HOUR_MS = 3_600_000;
@@ -29,7 +30,15 @@ function intParam(c: Context, name: string, min: number, max: number, fallback: 
   return value;
 }
 
-export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub): void {
+export interface ApiOptions {
+  /** Live-stream clients at once; past it, 503. */
+  maxStreams: number;
+  /** Counted here: streams now and refused. */
+  stats: WebStats;
+}
+
+export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, options: ApiOptions): void {
+  const { stats } = options;
   // JSON answers gzipped for clients that take it: /api/nodes for 1,000 nodes is about 1 MB of
   // repetitive JSON (the dashboard bench), a small fraction of that gzipped, for a phone on the
   // LAN (about 7 ms of zlib, off the event loop). Never the stream: its content type is left alone.
@@ -64,6 +73,21 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub): vo
   });
 
   app.get('/api/stream', (c) => {
+    // Each stream holds a socket and a queue: a bounded number of them.
+    if (stats.streams >= options.maxStreams) {
+      stats.streamsRefused++;
+      return c.json(
+        errorBody('ERR_TOO_MANY_STREAMS', `${options.maxStreams} live streams are open: try again later`),
+        503,
+        { 'Retry-After': '10' },
+      );
+    }
+    stats.streams++;
+    let counted = true;
+    const release = () => {
+      if (counted) stats.streams--;
+      counted = false;
+    };
     const header = c.req.header('last-event-id');
     const lastEventId = header && /^\d+$/.test(header) ? Number(header) : undefined;
     return streamSSE(c, async (stream) => {
@@ -83,6 +107,7 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub): vo
       }, lastEventId);
       stream.onAbort(() => {
         unsubscribe();
+        release();
         wake?.();
       });
       let lastWrite = performance.now();
@@ -107,6 +132,7 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub): vo
         });
       }
       unsubscribe();
+      release();
     });
   });
 }

@@ -8,6 +8,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { randomHex, secretsEqual } from '../protocol/auth.js';
 import { errorBody } from './api.js';
+import { sameOrigin } from './guards.js';
 
 const SESSION_COOKIE = 'picluster_session';
 const SESSION_MS = 12 * 3_600_000;
@@ -31,8 +32,21 @@ export class WebAuth {
   readonly #sessions = new Map<string, Session>();
   readonly #failures = new Map<string, { count: number; since: number }>();
 
-  constructor(adminToken: string) {
+  readonly #secure: boolean;
+
+  readonly #onLogin: (address: string, ok: boolean) => void;
+
+  /**
+   * `secure`: the site is served over HTTPS, and the session cookie says so (`Secure`);
+   * `onLogin`: every login attempt, for the audit trail.
+   */
+  constructor(
+    adminToken: string,
+    options: { secure?: boolean; onLogin?: (address: string, ok: boolean) => void } = {},
+  ) {
     this.#token = adminToken;
+    this.#secure = options.secure === true;
+    this.#onLogin = options.onLogin ?? (() => undefined);
   }
 
   register(app: Hono): void {
@@ -103,6 +117,7 @@ export class WebAuth {
     const body = await c.req.parseBody();
     const token = typeof body.token === 'string' ? body.token : '';
     if (!secretsEqual(token, this.#token)) {
+      this.#onLogin(address, false);
       const fresh = !failures || now - failures.since >= 60_000;
       this.#failures.set(address, {
         count: fresh ? 1 : (failures?.count ?? 0) + 1,
@@ -111,22 +126,18 @@ export class WebAuth {
       return c.redirect('/login?failed', 303);
     }
     this.#failures.delete(address);
+    this.#onLogin(address, true);
     if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value as string);
     const id = randomHex(32);
     this.#sessions.set(id, { expiresAt: now + SESSION_MS, csrfToken: randomHex(32) });
-    setCookie(c, SESSION_COOKIE, id, { httpOnly: true, sameSite: 'Strict', path: '/', maxAge: SESSION_MS / 1000 });
+    setCookie(c, SESSION_COOKIE, id, {
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure: this.#secure,
+      path: '/',
+      maxAge: SESSION_MS / 1000,
+    });
     return c.redirect('/', 303);
-  }
-}
-
-/** Origin (when the browser sends one) must name this very host. */
-function sameOrigin(c: Context): boolean {
-  const origin = c.req.header('origin');
-  if (!origin) return c.req.header('sec-fetch-site') !== 'cross-site';
-  try {
-    return new URL(origin).host === c.req.header('host');
-  } catch {
-    return false; // an Origin that is not a URL is not ours
   }
 }
 

@@ -277,7 +277,15 @@ function scalar(name: string, help: string, type: MetricType, read: () => number
   };
 }
 
-function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
+/** The web server's own counters (live streams). */
+export interface WebStats {
+  /** Live-stream clients now. */
+  streams: number;
+  /** Stream requests refused at the cap (503). */
+  streamsRefused: number;
+}
+
+function internalMetrics(cluster: ClusterView, web: Readonly<WebStats>): ScrapeTimeMetric[] {
   const { stats } = cluster;
   const writer = () => cluster.writerStats;
   return [
@@ -313,6 +321,13 @@ function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
       () => stats.handshakeFailures,
     ),
     scalar('picluster_auth_failures_total', 'Nodes refused for bad credentials.', 'counter', () => stats.authFailures),
+    scalar('picluster_web_streams', 'Live-stream (/api/stream) clients now.', 'gauge', () => web.streams),
+    scalar(
+      'picluster_web_streams_refused_total',
+      'Live-stream requests refused because limits.maxStreams clients were connected (503).',
+      'counter',
+      () => web.streamsRefused,
+    ),
     scalar(
       'picluster_handshakes_waiting',
       'Connections waiting for a handshake slot (all limits.maxHandshakes in use).',
@@ -420,13 +435,16 @@ function internalMetrics(cluster: ClusterView): ScrapeTimeMetric[] {
 }
 
 /** The metrics of a primary (its `cluster` view), in a registry of their own. */
-export function createMetrics(cluster: ClusterView): Metrics {
+export function createMetrics(
+  cluster: ClusterView,
+  web: Readonly<WebStats> = { streams: 0, streamsRefused: 0 },
+): Metrics {
   const registry = new Registry();
   // prom-client never stops its GC observer and event-loop monitor: they keep their registry alive
   // for the life of the process. Giving them a registry of their own keeps the primary out of that.
   const processRegistry = new Registry();
   collectDefaultMetrics({ register: processRegistry, prefix: 'picluster_' });
-  for (const metric of internalMetrics(cluster)) registry.registerMetric(metric as unknown as Metric);
+  for (const metric of internalMetrics(cluster, web)) registry.registerMetric(metric as unknown as Metric);
   const perNode = new Map(NODE_METRICS.map((m) => [m.name, m]));
   for (const metric of NODE_METRICS) registry.registerMetric(nodeMetric(cluster, metric) as unknown as Metric);
   for (const metric of processRegistry.getMetricsAsArray()) {

@@ -3,19 +3,22 @@
 
 import { once } from 'node:events';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
+import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { ClusterView } from '../primary/cluster-view.js';
-import { randomHex } from '../protocol/auth.js';
+import { checkedToken, randomHex } from '../protocol/auth.js';
 import { RequestError } from '../protocol/errors.js';
 import { registerAdminApi } from './admin-api.js';
 import { errorBody, registerApi } from './api.js';
 import { isLoopback, WebAuth } from './auth.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { apiBodyLimit, loginBodyLimit, sameOriginWrites } from './guards.js';
+import { createMetrics, type Metrics, type WebStats } from './metrics.js';
 import { registerStatic } from './static.js';
 import { StreamHub } from './stream-hub.js';
 
@@ -28,6 +31,10 @@ export interface WebServerOptions {
   requireLogin?: boolean;
   /** Coalescing interval of the live stream, ms. Default 1000. */
   streamCoalesceMs?: number;
+  /** Live-stream clients at once (503 past it). Default DEFAULTS.maxStreams. */
+  maxStreams?: number;
+  /** HTTPS with this certificate and key (PEM); the session cookie is then `Secure`. Default HTTP. */
+  tls?: { cert: string; key: string };
   logger?: Logger;
 }
 
@@ -41,12 +48,24 @@ export interface AppOptions {
   logger?: Logger;
   hub?: StreamHub;
   auth?: WebAuth;
+  /** Live-stream clients at once. Default DEFAULTS.maxStreams. */
+  maxStreams?: number;
 }
 
 /** The HTTP app (tests call `app.request()` without a socket). */
 export function createApp(cluster: ClusterView, options: AppOptions | Logger = {}): Hono {
-  const { logger = silentLogger, hub, auth } = 'debug' in options ? { logger: options } : (options as AppOptions);
+  const {
+    logger = silentLogger,
+    hub,
+    auth,
+    maxStreams = DEFAULTS.maxStreams,
+  } = 'debug' in options ? { logger: options } : (options as AppOptions);
   const app = new Hono();
+  const webStats: WebStats = { streams: 0, streamsRefused: 0 };
+  // Before anything reads a body or changes a thing: bounded bodies, same-origin writes.
+  app.use('/login', loginBodyLimit);
+  app.use('*', apiBodyLimit);
+  app.use('*', sameOriginWrites);
   app.get('/healthz', (c) => (cluster.ready ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
   if (auth) {
     app.use('*', auth.guard);
@@ -62,12 +81,12 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
     });
     app.get('/api/session', (c) => c.json({ authenticated: true, csrfToken: null }));
   }
-  registerApi(app, cluster, hub ?? new StreamHub(cluster, { logger }));
+  registerApi(app, cluster, hub ?? new StreamHub(cluster, { logger }), { maxStreams, stats: webStats });
   registerAdminApi(app, cluster);
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
   app.get('/metrics', (c) => {
-    metrics ??= createMetrics(cluster);
+    metrics ??= createMetrics(cluster, webStats);
     // Streamed as it is rendered: a 10,000-node scrape is never one 30 MB string.
     const pieces = metrics.chunks();
     const encoder = new TextEncoder();
@@ -109,10 +128,20 @@ export async function startWebServer(cluster: ClusterView, options: WebServerOpt
   hub.start();
   const needsLogin = options.requireLogin === true || !isLoopback(options.bind);
   const auth = needsLogin
-    ? new WebAuth(options.adminToken ?? loadOrCreateAdminToken(cluster.dataDir, logger))
+    ? new WebAuth(options.adminToken ?? loadOrCreateAdminToken(cluster.dataDir, logger), {
+        secure: options.tls !== undefined,
+        onLogin: (address, ok) => cluster.admin.loginAttempt(address, ok),
+      })
     : undefined;
-  const app = createApp(cluster, { logger, hub, auth });
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: options.bind });
+  const app = createApp(cluster, { logger, hub, auth, maxStreams: options.maxStreams });
+  const server = options.tls
+    ? createAdaptorServer({
+        fetch: app.fetch,
+        hostname: options.bind,
+        createServer: https.createServer,
+        serverOptions: { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' },
+      })
+    : createAdaptorServer({ fetch: app.fetch, hostname: options.bind });
   server.listen(options.port, options.bind);
   try {
     await Promise.race([
@@ -126,7 +155,8 @@ export async function startWebServer(cluster: ClusterView, options: WebServerOpt
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
-  logger.info({ url: `http://${options.bind}:${port}/`, login: needsLogin }, 'web server listening');
+  const scheme = options.tls ? 'https' : 'http';
+  logger.info({ url: `${scheme}://${options.bind}:${port}/`, login: needsLogin }, 'web server listening');
   return {
     port,
     hub,
@@ -142,7 +172,8 @@ export async function startWebServer(cluster: ClusterView, options: WebServerOpt
 /** The admin token in DATA/admin-token, made (mode 0600) on first need. Never logged. */
 function loadOrCreateAdminToken(dataDir: string, logger: Logger): string {
   const file = join(dataDir, 'admin-token');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  // An empty or short file must not make an empty token the key to the API.
+  if (existsSync(file)) return checkedToken(readFileSync(file, 'utf8').trim(), `the admin token file ${file}`);
   const token = randomHex(32);
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);

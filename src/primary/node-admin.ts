@@ -172,13 +172,23 @@ export class NodeAdmin implements ClusterAdmin {
     more: NodeChange[] = [],
   ): Promise<void> {
     const now = Date.now();
-    await this.#o.storeNow([
-      ...more,
-      { op: 'state', id: record.id, state, at: record.lastSeen, connectedSince: null, lastSeq: record.lastSeq },
-      { op: 'event', ts: now, nodeId: record.id, type, data },
-    ]);
+    // The registry takes the new state at once, not once it is stored: a handshake meanwhile must
+    // see it (a pending node's retry that read "pending" here would write its record after this
+    // change and undo the approval). Writes are stored in the order they are made, so the store
+    // ends the same; a write that fails puts the old state back.
+    const before = { state: record.state, connectedSince: record.connectedSince };
     record.state = state;
     record.connectedSince = null;
+    try {
+      await this.#o.storeNow([
+        ...more,
+        { op: 'state', id: record.id, state, at: record.lastSeen, connectedSince: null, lastSeq: record.lastSeq },
+        { op: 'event', ts: now, nodeId: record.id, type, data },
+      ]);
+    } catch (err) {
+      if (record.state === state) Object.assign(record, before);
+      throw err;
+    }
     this.#o.emitNode(toView(record));
   }
 

@@ -316,6 +316,11 @@ export class NativeSessions {
     }
     // A refused write only means the node is recorded at its next try.
     await this.#host.storeNodeNow(changes).catch(() => undefined);
+    // The operator may have approved, denied or forgotten the node while this was written: their
+    // change went to the store after this one and changed (or removed) the registry's record, so
+    // it stands and this retry's record is dropped (putting it in would undo the approval).
+    const current = registry.get(auth.nodeId);
+    if (current !== existing || (current !== undefined && current.state !== 'pending')) return;
     registry.set(record);
     this.#host.emitNode(toView(record));
   }

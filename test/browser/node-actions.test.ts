@@ -62,6 +62,9 @@ it("node page: a pending node's Approve lets it in; Revoke, confirmed, denies it
     'deny',
   ]);
   await actions.locator('[data-action="approve"]').click();
+  // The page says how the request went ("Done." or "Failed: why").
+  await page.locator('.node-actions .action-status', { hasText: /Done|Failed/ }).waitFor({ timeout: 10_000 });
+  assert.equal(await actions.locator('.action-status').textContent(), 'Done.');
   await waitUntil(() => primary.node(secondary.nodeId)?.state === 'online', 10_000, 'online after Approve');
   await page.locator('.node-head .badge', { hasText: 'online' }).waitFor({ timeout: 10_000 });
   await actions.locator('[data-action="revoke"]').waitFor({ timeout: 10_000 });

@@ -11,7 +11,7 @@ import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
 import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
-import { checkedToken, readPemFile } from '../protocol/auth.js';
+import { checkedToken } from '../protocol/auth.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
@@ -30,7 +30,7 @@ import type { NodeHost, PrimaryStats } from './node-host.js';
 import type { PrimaryOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 import { NativeSessions } from './sessions.js';
-import { loadOrCreateTlsIdentity } from './tls-identity.js';
+import { openClusterTls } from './tls-identity.js';
 import { VitalsIngest } from './vitals-ingest.js';
 
 export type { PrimaryOptions, PrimaryStats };
@@ -418,7 +418,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.emit('state', state);
   }
 
-  /** TLS on the cluster port, unless turned off: the identity (made on the first start) and its context. */
+  /** TLS on the cluster port, unless turned off (--no-tls, said in a warning). */
   async #openTls(): Promise<ClusterListenerOptions['tls']> {
     const given = this.#given.tls;
     if (given === false) {
@@ -428,10 +428,9 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       );
       return undefined;
     }
-    const identity = await loadOrCreateTlsIdentity(this.dataDir, given ?? {}, this.#primaryId, this.#log);
+    const { identity, clientCa } = await openClusterTls(this.dataDir, given ?? {}, this.#primaryId, this.#log);
     this.#tlsFingerprint = identity.fingerprint;
     this.#tlsCredentials = { cert: identity.cert, key: identity.key };
-    const clientCa = given?.clientCaFile === undefined ? undefined : readPemFile(given.clientCaFile, 'tlsClientCaFile');
     return { cert: identity.cert, key: identity.key, ticketKeys: identity.ticketKeys, clientCa };
   }
 

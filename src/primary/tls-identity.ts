@@ -29,6 +29,18 @@ export interface TlsFiles {
   keyFile?: string;
 }
 
+/** The identity (made on the first start when not given) and the CA whose clients are let in (mutual TLS). */
+export async function openClusterTls(
+  dataDir: string,
+  given: TlsFiles & { clientCaFile?: string },
+  primaryId: string,
+  log: Logger,
+): Promise<{ identity: TlsIdentity; clientCa: string | undefined }> {
+  const identity = await loadOrCreateTlsIdentity(dataDir, given, primaryId, log);
+  const clientCa = given.clientCaFile === undefined ? undefined : readPemFile(given.clientCaFile, 'tlsClientCaFile');
+  return { identity, clientCa };
+}
+
 /** Ten years: a self-signed certificate is trusted by its pin, not by its dates. */
 const VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { Compile } from 'typebox/compile';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError } from '../protocol/errors.js';
+import { MAX_LABELS } from '../protocol/messages.js';
 import { parsePrimaries } from '../secondary/primary-address.js';
 import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } from './settings.js';
 
@@ -96,9 +97,11 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     if (!validator.Check(values.get(s.key))) {
       const where = sources.get(s.key) ?? 'defaults';
       const issue = validator.Errors(values.get(s.key))[0];
-      throw new ConfigError(
-        `invalid ${s.key} = ${shown(s.key, values.get(s.key))} (from ${where}): ${issue?.message ?? 'rejected'}`,
-      );
+      const why =
+        s.kind === 'labels'
+          ? `at most ${MAX_LABELS} labels; keys of 1-64 letters, digits, ".", "_", "/", "-"; values of up to 256 characters, none of them control characters`
+          : (issue?.message ?? 'rejected');
+      throw new ConfigError(`invalid ${s.key} = ${shown(s.key, values.get(s.key))} (from ${where}): ${why}`);
     }
   }
 

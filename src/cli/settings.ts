@@ -4,6 +4,7 @@
 import Type, { type TSchema } from 'typebox';
 import { DEFAULTS } from '../common/defaults.js';
 import { FLEET_SELECTOR_PATTERN } from '../protocol/label-selector.js';
+import { Labels, NodeName } from '../protocol/messages.js';
 
 export type Role = 'primary' | 'secondary' | 'status';
 
@@ -179,7 +180,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'name',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1, maxLength: 256 })),
+    // What the primary accepts (messages.ts): up to 256 characters, none of them control characters.
+    schema: optional(Type.Intersect([NodeName, Type.String({ minLength: 1 })])),
     kind: 'string',
     roles: ['secondary'],
     arg: 'NAME',
@@ -188,7 +190,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'labels',
     default: {},
-    schema: Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 })),
+    // What the primary accepts (messages.ts): up to 32, keys of letters, digits and . _ / -.
+    schema: Labels,
     kind: 'labels',
     roles: ['secondary'],
     arg: 'k=v,...',

@@ -30,6 +30,8 @@ export interface PrimaryStats {
   /** Connections closed because the wait for a slot was full, or took half the handshake timeout. */
   handshakeQueueFull: number;
   handshakeQueueExpired: number;
+  /** Links closed for a bad frame or message (size, JSON, schema, a value outside realistic ranges). */
+  invalidMessages: number;
 }
 
 export interface NodeHost {

@@ -69,6 +69,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     handshakesWaiting: 0,
     handshakeQueueFull: 0,
     handshakeQueueExpired: 0,
+    invalidMessages: 0,
   };
   readonly #options: ResolvedOptions;
   readonly #given: Pick<PrimaryOptions, 'token' | 'tokenFile' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>;

@@ -120,6 +120,8 @@ export class NativeSessions {
     });
     conn.on('disconnect', (err) => {
       endHandshake();
+      // Bad frames and messages (schema, realistic ranges) close the link; counted for /metrics.
+      if (err.code === 'ERR_PROTOCOL') host.stats.invalidMessages++;
       if (!session) return;
       const secret = session.unconfirmedSecret;
       // Never used: the node may not have it (its welcome may be lost). It goes, so the node can

@@ -15,6 +15,30 @@ const Hex = (bytes: number) => Type.String({ pattern: `^[0-9a-f]{${bytes * 2}}$`
 const Num = (minimum = 0, maximum = Number.MAX_VALUE) => Type.Number({ minimum, maximum });
 const Opt = <T extends TSchema>(schema: T) => Type.Optional(schema);
 
+/** A node id: a UUID, or 1–64 of letters, digits, `.`, `_`, `-`. */
+export const NODE_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
+/** A label key: 1–64 of letters, digits, `.`, `_`, `/`, `-` (no `=` or `,`: selectors split on them). */
+export const LABEL_KEY_PATTERN = '^[A-Za-z0-9._/-]{1,64}$';
+export const MAX_LABELS = 32;
+/** Text a node names itself or labels itself with: no control characters (terminals, logs). */
+const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+/** Realistic bounds of what a machine reports: anything past them is a broken or hostile sender. */
+export const LIMITS = {
+  bytes: 2 ** 56, // 64 PiB: RAM, swap, a disk
+  mhz: 100_000,
+  load: 1_000_000,
+  uptimeS: 1e10, // three centuries
+  tempC: { min: -100, max: 250 },
+  cpuCores: 65_536,
+  /** Epoch ms of 2100-01-01: a clock past it is wrong, one before 1970 cannot be sent. */
+  ts: 4_102_444_800_000,
+} as const;
+const NodeId = Type.String({ pattern: NODE_ID_PATTERN });
+/** What a node calls itself (not unique; the id is). */
+export const NodeName = Type.String({ maxLength: 256, pattern: PRINTABLE });
+const Bytes = Type.Integer({ minimum: 0, maximum: LIMITS.bytes });
+const Time = Type.Integer({ minimum: 0, maximum: LIMITS.ts });
+
 export const Envelope = Type.Object({
   t: Type.String({ minLength: 1, maxLength: 64 }),
   id: Opt(Int(1)),
@@ -24,7 +48,14 @@ export const Envelope = Type.Object({
 export type Envelope = Static<typeof Envelope>;
 
 const Empty = Type.Object({});
-const Labels = Type.Record(Type.String({ maxLength: 64 }), Str(256));
+export const Labels = Type.Record(
+  Type.String({ pattern: LABEL_KEY_PATTERN }),
+  Type.String({ maxLength: 256, pattern: PRINTABLE }),
+  {
+    maxProperties: MAX_LABELS,
+    additionalProperties: false,
+  },
+);
 const ProtocolRange = Type.Object({ min: Int(1), max: Int(1) });
 
 export const Hello = Type.Object({
@@ -36,8 +67,8 @@ export const Hello = Type.Object({
 });
 
 export const Auth = Type.Object({
-  nodeId: Str(64),
-  name: Str(256),
+  nodeId: NodeId,
+  name: NodeName,
   labels: Labels,
   version: Str(64),
   protocol: ProtocolRange,
@@ -48,7 +79,7 @@ export const Auth = Type.Object({
 });
 
 export const Welcome = Type.Object({
-  nodeId: Str(64),
+  nodeId: NodeId,
   nodeSecret: Opt(Hex(32)),
   lastSeq: Int(0),
   serverProof: Hex(32),
@@ -60,11 +91,11 @@ export const Info = Type.Object({
   kernel: Str(),
   arch: Str(64),
   cpuModel: Str(),
-  cpuCores: Int(0),
-  cpuMinMhz: Opt(Num()),
-  cpuMaxMhz: Opt(Num()),
-  ramTotalBytes: Int(0),
-  swapTotalBytes: Int(0),
+  cpuCores: Type.Integer({ minimum: 0, maximum: LIMITS.cpuCores }),
+  cpuMinMhz: Opt(Num(0, LIMITS.mhz)),
+  cpuMaxMhz: Opt(Num(0, LIMITS.mhz)),
+  ramTotalBytes: Bytes,
+  swapTotalBytes: Bytes,
   board: Opt(Str()),
   bootId: Opt(Str(64)),
   machineId: Opt(Str(128)),
@@ -75,18 +106,18 @@ const ThrottleFlags = Type.Array(Str(32), { maxItems: 16 });
 
 export const Vitals = Type.Object({
   seq: Int(1),
-  ts: Int(0),
+  ts: Time,
   cpuPercent: Num(0, 100),
-  cpuMhz: Opt(Num()),
-  ramAvailableBytes: Int(0),
-  swapFreeBytes: Int(0),
-  load1: Num(),
-  load5: Num(),
-  load15: Num(),
-  uptimeS: Num(),
-  tempC: Opt(Num(-273.15, 1000)),
+  cpuMhz: Opt(Num(0, LIMITS.mhz)),
+  ramAvailableBytes: Bytes,
+  swapFreeBytes: Bytes,
+  load1: Num(0, LIMITS.load),
+  load5: Num(0, LIMITS.load),
+  load15: Num(0, LIMITS.load),
+  uptimeS: Num(0, LIMITS.uptimeS),
+  tempC: Opt(Num(LIMITS.tempC.min, LIMITS.tempC.max)),
   throttled: Opt(Type.Object({ now: ThrottleFlags, sinceBoot: ThrottleFlags })),
-  disks: Type.Array(Type.Object({ mount: Str(), freeBytes: Int(0), totalBytes: Int(0) }), {
+  disks: Type.Array(Type.Object({ mount: Str(), freeBytes: Bytes, totalBytes: Bytes }), {
     maxItems: 64,
   }),
   nets: Type.Array(Type.Object({ iface: Str(64), rxBytes: Int(0), txBytes: Int(0) }), {
@@ -97,7 +128,7 @@ export const Vitals = Type.Object({
    * The node's wall clock when it sent this sample (not when it took it: a sample may wait in the
    * outbox for hours): the primary's measure of how far the node's clock is off.
    */
-  sentAt: Opt(Int(0)),
+  sentAt: Opt(Time),
 });
 
 export const Ack = Type.Object({ seq: Int(0) });
@@ -110,9 +141,9 @@ export const Query = Type.Object({
     Type.Literal('vitals'),
     Type.Literal('info'),
   ]),
-  id: Opt(Str(64)),
+  id: Opt(NodeId),
   /** `nodes`: the page after this node id (the `next` of the previous page). */
-  after: Opt(Str(64)),
+  after: Opt(NodeId),
   /** `nodes`: at most this many nodes in a page. */
   limit: Opt(Int(1)),
 });
@@ -213,7 +244,34 @@ export function validateMessage(value: unknown): Message {
   if (validator !== undefined && !validator.Check(value.p ?? {})) {
     throw invalid(`"${value.t}" payload`, validator, value.p ?? {});
   }
+  if (value.t === 'vitals') checkVitals(value.p as VitalsPayload);
   return value;
+}
+
+/**
+ * What a schema cannot say of a sample: each mount and each interface once, no disk with more
+ * free than total. @throws ProtocolError ERR_INVALID_MESSAGE
+ */
+function checkVitals(sample: VitalsPayload): void {
+  const twice = (names: string[]) => names.find((name, i) => names.indexOf(name) !== i);
+  const mount = twice(sample.disks.map((d) => d.mount));
+  if (mount !== undefined)
+    throw new ProtocolError(
+      'ERR_INVALID_MESSAGE',
+      `invalid "vitals" payload: mount ${JSON.stringify(mount.slice(0, 64))} twice`,
+    );
+  const iface = twice(sample.nets.map((n) => n.iface));
+  if (iface !== undefined)
+    throw new ProtocolError(
+      'ERR_INVALID_MESSAGE',
+      `invalid "vitals" payload: interface ${JSON.stringify(iface.slice(0, 64))} twice`,
+    );
+  const disk = sample.disks.find((d) => d.freeBytes > d.totalBytes);
+  if (disk)
+    throw new ProtocolError(
+      'ERR_INVALID_MESSAGE',
+      `invalid "vitals" payload: disk ${JSON.stringify(disk.mount.slice(0, 64))} has more free than total`,
+    );
 }
 
 function invalid(what: string, validator: ReturnType<typeof Compile>, value: unknown): ProtocolError {

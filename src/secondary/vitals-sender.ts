@@ -10,6 +10,7 @@ import type { Connection } from '../connection/connection.js';
 import type { VitalsSample, VitalsSource } from '../node/vitals-reader.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { VitalsPayload } from '../protocol/messages.js';
+import { saneReading } from '../protocol/sane-vitals.js';
 import type { Outbox } from './outbox.js';
 
 export interface VitalsSenderOptions {
@@ -209,9 +210,17 @@ export class VitalsSender {
       return;
     }
     if (this.#stopped) return;
+    const sane = saneReading(reading);
+    if (sane.fixed.length > 0) {
+      this.#warnOnce(
+        `fixed ${sane.fixed.join(',')}`,
+        { fields: sane.fixed },
+        `vitals outside the realistic ranges the primary accepts were dropped or bounded: ${sane.fixed.join(', ')} (logged once)`,
+      );
+    }
     let sample: VitalsPayload;
     try {
-      sample = this.#outbox.append(reading);
+      sample = this.#outbox.append(sane.reading);
     } catch (err) {
       this.#log.error({ err }, 'cannot write the sample to the outbox (disk full?); sample lost');
       return;

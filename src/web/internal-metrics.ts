@@ -50,6 +50,12 @@ export function internalMetrics(cluster: ClusterView, web: Readonly<WebStats>): 
       () => stats.handshakeFailures,
     ),
     scalar('picluster_auth_failures_total', 'Nodes refused for bad credentials.', 'counter', () => stats.authFailures),
+    scalar(
+      'picluster_invalid_messages_total',
+      'Native links closed for a bad frame or message (size, JSON, schema, a value outside realistic ranges).',
+      'counter',
+      () => stats.invalidMessages,
+    ),
     scalar('picluster_web_streams', 'Live-stream (/api/stream) clients now.', 'gauge', () => web.streams),
     scalar(
       'picluster_web_streams_refused_total',

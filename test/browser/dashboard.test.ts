@@ -167,7 +167,7 @@ it('overview: names and labels from the network are shown as text, never as HTML
   if (!context) return;
   const evil = '<img src=x onerror="window.pwned=1">';
   const cluster = await startDashboardCluster(t, {
-    nodes: [{ name: evil, labels: { note: '<script>window.pwned=2</script>', '"><b>x': 'y' }, cpu: 10, tempC: 40 }],
+    nodes: [{ name: evil, labels: { note: '<script>window.pwned=2</script>', tag: '"><b>x' }, cpu: 10, tempC: 40 }],
   });
   await waitForVitals(cluster);
   const { page, errors } = await newPage(context);

@@ -197,6 +197,9 @@ function startPrimary(n: number): PrimaryProc {
       primaryDir,
       '--token',
       TOKEN,
+      // Every simulated node connects from 127.0.0.1: one address playing the whole fleet.
+      '--limits-max-handshakes-per-address',
+      '1000000',
     ],
     logFile,
   );

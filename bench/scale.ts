@@ -426,6 +426,9 @@ async function runLevel(N: number, tls: boolean, profDir: string | undefined): P
         '--token',
         TOKEN,
         ...(tls ? [] : ['--no-tls']),
+        // Every simulated node connects from 127.0.0.1: one address playing the whole fleet.
+        '--limits-max-handshakes-per-address',
+        '1000000',
       ],
       logFile,
       { nodeFlags },

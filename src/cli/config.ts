@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Compile } from 'typebox/compile';
+import type { PeerLimits } from '../primary/primary-options.js';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError } from '../protocol/errors.js';
 import { MAX_LABELS } from '../protocol/messages.js';
@@ -25,6 +26,11 @@ export interface Config {
   webBind: string;
   webPort: number;
   legacy: boolean;
+  legacyAllow: readonly string[];
+  legacyMaxConnections: number;
+  legacyMaxNodes: number;
+  legacyIdleMs: number;
+  limits: PeerLimits;
   primary: string[] | undefined;
   name: string | undefined;
   labels: Record<string, string>;
@@ -153,6 +159,19 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     maxFrameBytes: get('maxFrameBytes'),
     maxConnections: get('limits.maxConnections'),
     maxHandshakes: get('limits.maxHandshakes'),
+    limits: {
+      maxHandshakesPerAddress: get('limits.maxHandshakesPerAddress'),
+      authFailuresPerMinute: get('limits.authFailuresPerMinute'),
+      framesPerSecond: get('limits.framesPerSecond'),
+      requestsPerSecond: get('limits.requestsPerSecond'),
+      samplesPerSecond: get('limits.samplesPerSecond'),
+      maxNodes: get('limits.maxNodes'),
+      maxPendingNodes: get('limits.maxPendingNodes'),
+    },
+    legacyAllow: get('legacyAllow'),
+    legacyMaxConnections: get('legacyMaxConnections'),
+    legacyMaxNodes: get('legacyMaxNodes'),
+    legacyIdleMs: get('legacyIdleMs'),
     adminToken: get('adminToken'),
     clockSkewThresholdMs: get('clockSkewThresholdMs'),
     admission: get('admission'),
@@ -223,7 +242,8 @@ function readConfigFile(file: string): Record<string, unknown> {
 
 /**
  * TOML cannot hold `tls = false` and a `[tls]` table at once, so the TLS settings are flat keys
- * (`tls`, `tlsCertFile`, …, matching their flags) and a `[tls]` table is read as the same keys.
+ * (`tls`, `tlsCertFile`, …, matching their flags) and a `[tls]` table is read as the same keys;
+ * the same for `legacy` and a `[legacy]` table (`enabled`, `allow`, `maxConnections`, …).
  */
 const TOML_ALIASES: Record<string, string> = {
   'tls.enabled': 'tls',
@@ -231,6 +251,11 @@ const TOML_ALIASES: Record<string, string> = {
   'tls.keyFile': 'tlsKeyFile',
   'tls.clientCaFile': 'tlsClientCaFile',
   'tls.caFile': 'tlsCaFile',
+  'legacy.enabled': 'legacy',
+  'legacy.allow': 'legacyAllow',
+  'legacy.maxConnections': 'legacyMaxConnections',
+  'legacy.maxNodes': 'legacyMaxNodes',
+  'legacy.idleMs': 'legacyIdleMs',
 };
 
 /** A value for an error message; secrets are never shown. */

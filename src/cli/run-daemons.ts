@@ -59,7 +59,12 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         maxFrameBytes: config.maxFrameBytes,
         maxConnections: config.maxConnections,
         maxHandshakes: config.maxHandshakes,
+        limits: config.limits,
         legacy: config.legacy,
+        legacyAllow: config.legacyAllow,
+        legacyMaxConnections: config.legacyMaxConnections,
+        legacyMaxNodes: config.legacyMaxNodes,
+        legacyIdleMs: config.legacyIdleMs,
         clockSkewThresholdMs: config.clockSkewThresholdMs,
         diskWarn: config.diskWarn,
         tls: config.tls && {

@@ -42,6 +42,45 @@ export const DEFAULTS = Object.freeze({
   /** Live-stream (/api/stream) clients of the web port at once: each holds a socket and a queue. */
   maxStreams: 100,
   /**
+   * Connections one address may hold in their handshake (from accept until welcome or refusal):
+   * one host cannot take the slots every other node needs to join.
+   */
+  maxHandshakesPerAddress: 64,
+  /** Failed proofs from one address within a minute before its connections wait out a backoff (1 s, doubling, ≤ 5 min). */
+  authFailuresPerMinute: 20,
+  /**
+   * What one authenticated session may send, per second (a second's worth at once): frames of any
+   * kind, requests, vitals samples. Past it the session's reading pauses until it is back within
+   * the rate; a sender that runs a second's worth past it anyway is disconnected (ERR_RATE_LIMITED).
+   * An agent sends a sample per 10 s; a backlog of 10,000 drains in 20 s at 500/s.
+   */
+  framesPerSecond: 1_000,
+  requestsPerSecond: 100,
+  samplesPerSecond: 500,
+  /** Nodes the primary knows (any state); a new id past it is refused (ERR_TOO_MANY_NODES). */
+  maxNodes: 20_000,
+  /** Nodes waiting for approval at once (admission "approve"); past it, new ids are refused. */
+  maxPendingNodes: 100,
+  /** Addresses legacy nodes may connect from (CIDR): loopback and the private ranges. */
+  legacyAllow: Object.freeze([
+    '127.0.0.0/8',
+    '10.0.0.0/8',
+    '172.16.0.0/12',
+    '192.168.0.0/16',
+    '169.254.0.0/16',
+    '::1/128',
+    'fc00::/7',
+    'fe80::/10',
+  ]) as readonly string[],
+  /** Legacy connections held at once, and legacy nodes known at once. */
+  legacyMaxConnections: 256,
+  legacyMaxNodes: 256,
+  /**
+   * A legacy connection that sends no vitals this long is closed, ms: keepalives alone do not hold
+   * it (the original nodes send vitals every 60 s).
+   */
+  legacyIdleMs: 180_000,
+  /**
    * A node whose clock is further than this from the primary's is marked (a `clock-skew` event;
    * `clock-synced` once it is back within half of it), ms.
    */

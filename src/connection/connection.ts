@@ -30,6 +30,7 @@ import { FrameWriter } from './frame-writer.js';
 import { Heartbeat } from './heartbeat.js';
 import { formatPeerAddress } from './peer-address.js';
 import { PendingRequests } from './pending-requests.js';
+import type { InboundGate } from './rate-gate.js';
 import { disconnectionOf } from './socket-errors.js';
 
 export class Connection extends EventEmitter<ConnectionEvents> {
@@ -48,6 +49,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #error: DisconnectionError | undefined;
   #closeTimer: Timer | undefined;
   #closed: Promise<void> | undefined;
+  #gate: InboundGate | undefined;
+  /** Set while reading is stopped for the gate. */
+  #resumeTimer: Timer | undefined;
 
   constructor(socket: Socket, options: ConnectionOptions = {}) {
     super();
@@ -116,6 +120,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   setHeartbeatInterval(intervalMs: number): void {
     this.#heartbeat?.setIntervalMs(intervalMs);
     this.#writer.writeTimeoutMs = this.#writeTimeoutMs();
+  }
+
+  /** Rates the peer's messages from now on (see rate-gate.ts); undefined: none. */
+  setInboundGate(gate: InboundGate | undefined): void {
+    this.#gate = gate;
   }
 
   /** Changes the largest frame accepted from the peer (and sent to it). */
@@ -234,9 +243,30 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     for (const message of messages) {
       if (this.#error !== undefined) return; // a handler closed the link
+      if (this.#gate !== undefined && !this.#admit(this.#gate, message)) return;
       this.#dispatch(message);
     }
   };
+
+  /** Asks the gate about `message`: false when the link was closed for it; may stop reading a while. */
+  #admit(gate: InboundGate, message: Message): boolean {
+    let pauseMs: number;
+    try {
+      pauseMs = gate.admit(message, this.#clock.monotonicMs());
+    } catch (err) {
+      this.#onProtocolError(err as ProtocolError);
+      return false;
+    }
+    if (pauseMs > 0 && this.#resumeTimer === undefined) {
+      // The messages of this chunk are read already: they go on (and count); the next wait.
+      this.socket.pause();
+      this.#resumeTimer = this.#clock.setTimeout(() => {
+        this.#resumeTimer = undefined;
+        if (this.#state !== 'closed') this.socket.resume();
+      }, Math.ceil(pauseMs));
+    }
+    return true;
+  }
 
   #dispatch(message: Message): void {
     if (message.re !== undefined) {
@@ -371,6 +401,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#state = 'closed';
     this.#error = error;
     this.#heartbeat?.stop();
+    if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
     this.#writer.stop();
     this.#pending.rejectAll(error);
     if (endGracefully && !this.socket.destroyed) {

@@ -7,12 +7,14 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import type { LogLimiter } from '../common/log-limiter.js';
 import type { Logger } from '../common/logger.js';
 import { formatPeerAddress } from '../connection/peer-address.js';
 import { encodeFrame } from '../protocol/frame-encoder.js';
 import type { AuditTrail } from './audit-trail.js';
 import type { PrimaryStats } from './node-host.js';
 import { readOpening } from './opening.js';
+import type { PeerGuard } from './peer-guard.js';
 
 /** Takes a connection after its opening: `head` are the bytes read past it. */
 export type Acceptor = (socket: net.Socket, head: Buffer, handshakeMs: number, release: () => void) => void;
@@ -41,7 +43,18 @@ export interface ClusterListenerOptions {
   stats: PrimaryStats;
   /** TLS failures are counted per address here (`tls-failed` events, once a minute). */
   audit: Pick<AuditTrail, 'count'>;
+  /** Limits per source address: connections in their handshake, backoff after failed proofs. */
+  peers: PeerGuard;
   logger: Logger;
+  /** Warnings a peer can cause, at most a few a minute each. */
+  limitedLog: LogLimiter;
+}
+
+/** A connection waiting for a handshake slot: since when, and how to end its count for its address. */
+interface Waiting {
+  socket: net.Socket;
+  since: number;
+  ended: () => void;
 }
 
 /** Connections that may wait for a handshake slot, per slot (`maxHandshakes`). */
@@ -56,7 +69,7 @@ export class ClusterListener {
    * first, with when they arrived: they start as soon as a handshake ends, so a reconnect storm
    * waits here instead of being reset and redialling (each redial costs the node a TLS hello).
    */
-  readonly #waiting: Array<{ socket: net.Socket; since: number }> = [];
+  readonly #waiting: Waiting[] = [];
   readonly #server: net.Server;
   readonly #tlsServer: tls.Server | undefined;
   /** TLS handshakes under way, by peer address and port: how the TLS server's events are told apart. */
@@ -144,6 +157,22 @@ export class ClusterListener {
       socket.destroy();
       return;
     }
+    const address = socket.remoteAddress ?? '';
+    const refusal = this.#options.peers.refusal(address);
+    if (refusal !== undefined) {
+      this.#options.limitedLog.warn(
+        `refused ${refusal}`,
+        { address, limit: refusal === 'handshakes' ? 'maxHandshakesPerAddress' : 'authFailuresPerMinute' },
+        refusal === 'handshakes'
+          ? 'closed a connection: its address already has limits.maxHandshakesPerAddress connections in the handshake'
+          : 'closed a connection: its address failed the handshake too often and waits out a backoff',
+      );
+      socket.destroy();
+      return;
+    }
+    // Counted against its address until its handshake ends or it closes.
+    const ended = this.#options.peers.opened(address);
+    socket.once('close', ended);
     if (this.#handshakes >= this.#options.maxHandshakes) {
       if (this.#waiting.length >= this.#options.maxHandshakes * WAITING_PER_HANDSHAKE) {
         stats.handshakeQueueFull++;
@@ -151,18 +180,18 @@ export class ClusterListener {
         return;
       }
       socket.pause();
-      this.#waiting.push({ socket, since: performance.now() });
+      this.#waiting.push({ socket, since: performance.now(), ended });
       stats.handshakesWaiting = this.#waiting.length;
       return;
     }
-    void this.#start(socket);
+    void this.#start(socket, ended);
   }
 
   /** The next waiting connections, while there is room; those that waited too long or left are dropped. */
   #startWaiting(): void {
     const { stats, handshakeTimeoutMs } = this.#options;
     while (this.#handshakes < this.#options.maxHandshakes && this.#waiting.length > 0) {
-      const { socket, since } = this.#waiting.shift() as { socket: net.Socket; since: number };
+      const { socket, since, ended } = this.#waiting.shift() as Waiting;
       if (socket.destroyed) continue;
       // Its node, on the same handshake timeout, has too little of it left for TLS and auth: it
       // will give up and dial again, so the slot goes to a fresher one.
@@ -172,18 +201,19 @@ export class ClusterListener {
         continue;
       }
       socket.resume();
-      void this.#start(socket);
+      void this.#start(socket, ended);
     }
     stats.handshakesWaiting = this.#waiting.length;
   }
 
-  async #start(socket: net.Socket): Promise<void> {
+  async #start(socket: net.Socket, ended: () => void): Promise<void> {
     this.#handshakes++;
     const startedAt = performance.now();
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
+      ended();
       this.#handshakes--;
       if (this.#waiting.length > 0) this.#startWaiting();
     };
@@ -296,7 +326,8 @@ export class ClusterListener {
     this.#options.stats.rejectedOpenings++;
     const peer = formatPeerAddress(socket.remoteAddress, socket.remotePort);
     if (kind === 'legacy') {
-      this.#log.warn(
+      this.#options.limitedLog.warn(
+        'legacy off',
         { peer },
         'a node of the original protocol connected; legacy support is off (start with --legacy)',
       );

@@ -31,6 +31,8 @@ export interface HandshakeContext {
   stateOf(nodeId: string): NodeState | undefined;
   /** "open": the token is the gate; "approve": a new id waits as pending. */
   admission: 'open' | 'approve';
+  /** Why a new node (one that would wait as pending, or join) finds no room, or undefined. */
+  noRoomFor(pending: boolean): string | undefined;
 }
 
 export type HandshakeResult =
@@ -102,7 +104,12 @@ export function authenticate(auth: AuthPayload, ctx: HandshakeContext): Handshak
     );
     return { ok: false, nodeId: auth.nodeId, error, reason: error.message };
   }
-  if (auth.using === 'token' && ctx.admission === 'approve' && (state === undefined || state === 'pending')) {
+  const waits = auth.using === 'token' && ctx.admission === 'approve';
+  const full = state === undefined ? ctx.noRoomFor(waits) : undefined;
+  if (full !== undefined) {
+    return { ok: false, nodeId: auth.nodeId, error: new AdmissionError('ERR_TOO_MANY_NODES', full), reason: full };
+  }
+  if (waits && (state === undefined || state === 'pending')) {
     const error = new AdmissionError(
       'ERR_PENDING',
       `node ${auth.nodeId} waits for the operator's approval (picluster nodes approve ${auth.nodeId})`,

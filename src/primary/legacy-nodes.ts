@@ -11,6 +11,7 @@ import type { Logger } from '../common/logger.js';
 import { readMachineInfo } from '../node/machine-info.js';
 import { LegacyDecoder, type LegacyNodeInfo, toLegacyBaseInfo } from '../protocol/legacy-codec.js';
 import type { InfoPayload } from '../protocol/messages.js';
+import type { AddressRanges } from './address-ranges.js';
 import { ipOf, LegacySession } from './legacy-session.js';
 import type { NodeHost } from './node-host.js';
 import { type NodeRecord, toView } from './registry.js';
@@ -26,6 +27,13 @@ export interface LegacyNodesOptions {
   silenceMs: number;
   /** This machine's info in the legacy keys: the `primary_info` answer. */
   baseInfo: Record<string, unknown>;
+  /** Where legacy nodes may connect from (they prove nothing: the address is all there is). */
+  allow: AddressRanges;
+  /** Legacy connections held at once, and legacy nodes known at once. */
+  maxConnections: number;
+  maxNodes: number;
+  /** A connection that sends no vitals this long is closed, ms (keepalives alone do not hold it). */
+  idleMs: number;
 }
 
 /** The primary's own `node_baseinfo`, read once (without systeminformation: no forks). */
@@ -55,10 +63,31 @@ export class LegacyNodes {
 
   /** Serves a connection whose first byte was `{`; `head` holds every byte read so far. */
   accept(socket: Socket, head: Buffer, handshakeMs: number, releaseHandshake: () => void): void {
+    const { stats, limitedLog } = this.#host;
+    const peer = socket.remoteAddress;
+    let refusal: string | undefined;
+    if (!this.#options.allow.has(peer)) {
+      stats.legacyNotAllowed++;
+      refusal = `outside legacy.allow (${this.#options.allow.ranges.join(', ')})`;
+    } else if (this.#sessions.size >= this.#options.maxConnections) {
+      stats.legacyConnectionsRefused++;
+      refusal = `legacy.maxConnections = ${this.#options.maxConnections} are open`;
+    }
+    if (refusal !== undefined) {
+      limitedLog.warn(
+        `legacy ${refusal.split(' ')[0]}`,
+        { peer },
+        `closed a legacy connection from ${peer}: ${refusal}`,
+      );
+      releaseHandshake();
+      socket.destroy();
+      return;
+    }
     const session = new LegacySession(this, this.#host, socket, {
       decoder: new LegacyDecoder({ maxMessageBytes: this.#options.maxMessageBytes }),
       handshakeMs,
       silenceMs: this.#options.silenceMs,
+      idleMs: this.#options.idleMs,
       releaseHandshake,
     });
     this.#sessions.add(session);
@@ -94,7 +123,7 @@ export class LegacyNodes {
    * whose uuid it was given if the hostname confirms it, else the disconnected legacy node of that
    * hostname at this IP, else a new node (under the uuid given, when that was a new one).
    */
-  bind(session: LegacySession, info: LegacyNodeInfo): NodeRecord {
+  bind(session: LegacySession, info: LegacyNodeInfo): NodeRecord | undefined {
     if (session.record) return this.#update(session.record, info);
     const { registry, log } = this.#host;
     const given = session.uuid === undefined ? undefined : registry.get(session.uuid);
@@ -107,21 +136,20 @@ export class LegacyNodes {
         'legacy node filed under another id than the uuid it was given (its hostname named another node)',
       );
     }
+    if (registry.get(id) === undefined && !this.#roomForNew(session)) return undefined;
     this.#bound.set(id, session);
     return this.#join(session, id, info);
   }
 
-  /** The answer to `info secondary_details`: live legacy connections with an id, online native nodes. */
+  /**
+   * The answer to `info secondary_details`: live legacy connections with an id. Native nodes are
+   * left out: an unauthenticated peer learns nothing of the authenticated fleet.
+   */
   details(): Record<string, { uuid: string; address: string }> {
     const entries: Array<[string, { uuid: string; address: string }]> = [];
     for (const session of this.#sessions) {
       const id = session.record?.id ?? session.uuid;
       if (id !== undefined) entries.push([id, { uuid: id, address: session.address }]);
-    }
-    for (const record of this.#host.registry.all()) {
-      if (!record.legacy && record.state === 'online' && record.address !== null) {
-        entries.push([record.id, { uuid: record.id, address: record.address }]);
-      }
     }
     // fromEntries defines own properties: an id such as "__proto__" stays an ordinary key.
     return Object.fromEntries(entries);
@@ -153,6 +181,28 @@ export class LegacyNodes {
       if (best === undefined || record.lastSeen > best.lastSeen) best = record;
     }
     return best;
+  }
+
+  /** Whether a new legacy node fits under legacy.maxNodes and limits.maxNodes (else counted and logged). */
+  #roomForNew(session: LegacySession): boolean {
+    const { registry, stats, limits, limitedLog } = this.#host;
+    let legacyNodes = 0;
+    for (const record of registry.all()) if (record.legacy) legacyNodes++;
+    const why =
+      legacyNodes >= this.#options.maxNodes
+        ? `legacy.maxNodes = ${this.#options.maxNodes} legacy nodes are known`
+        : registry.size >= limits.maxNodes
+          ? `limits.maxNodes = ${limits.maxNodes} nodes are known`
+          : undefined;
+    if (why === undefined) return true;
+    if (legacyNodes >= this.#options.maxNodes) stats.legacyNodesRefused++;
+    else stats.nodesRefused++;
+    limitedLog.warn(
+      'legacy node refused',
+      { peer: session.address },
+      `closed the connection of a new legacy node: ${why} (forget some: picluster nodes forget ID)`,
+    );
+    return false;
   }
 
   #join(session: LegacySession, id: string, info: LegacyNodeInfo): NodeRecord {

@@ -27,6 +27,8 @@ export interface LegacySessionOptions {
   decoder: LegacyDecoder;
   handshakeMs: number;
   silenceMs: number;
+  /** Closed after this long without vitals, ms. */
+  idleMs: number;
   releaseHandshake: () => void;
 }
 
@@ -48,6 +50,8 @@ export class LegacySession {
   readonly #host: NodeHost;
   readonly #options: LegacySessionOptions;
   #timer: NodeJS.Timeout;
+  /** Refreshed by vitals only: keepalives alone do not hold a connection. */
+  readonly #idleTimer: NodeJS.Timeout;
   #handshakeHeld = true;
 
   constructor(nodes: LegacyNodes, host: NodeHost, socket: Socket, options: LegacySessionOptions) {
@@ -60,6 +64,8 @@ export class LegacySession {
     // Until the first complete message, the handshake deadline; then the silence limit.
     this.#timer = setTimeout(this.#onTimer, options.handshakeMs);
     this.#timer.unref();
+    this.#idleTimer = setTimeout(this.#onIdle, options.idleMs);
+    this.#idleTimer.unref();
   }
 
   start(head: Buffer): void {
@@ -79,6 +85,7 @@ export class LegacySession {
     const wasOpen = this.#state === 'open';
     this.#state = 'closed';
     clearTimeout(this.#timer);
+    clearTimeout(this.#idleTimer);
     this.#releaseHandshake();
     this.socket.destroy();
     const record = this.record;
@@ -129,6 +136,11 @@ export class LegacySession {
     this.close('ERR_PEER_TIMEOUT', why);
   };
 
+  #onIdle = (): void => {
+    this.#host.stats.legacyIdleClosed++;
+    this.close('ERR_PEER_TIMEOUT', `sent no vitals in ${this.#options.idleMs} ms (legacy.idleMs)`);
+  };
+
   #onError(err: unknown): void {
     if (err instanceof ProtocolError) {
       this.close('ERR_PROTOCOL', `protocol error from ${this.address}: ${err.message}`);
@@ -155,8 +167,10 @@ export class LegacySession {
         break;
       case 'node_baseinfo':
         this.record = this.#nodes.bind(this, parseLegacyBaseInfo(message.payload));
+        if (this.record === undefined) this.close('ERR_CLOSED', 'no room for another legacy node');
         break;
       case 'vitals':
+        this.#idleTimer.refresh();
         this.#onVitals(message.payload);
         break;
       case 'message':

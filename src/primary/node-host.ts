@@ -2,11 +2,14 @@
 // vitals ingest, the node writer and the one state-change path. Sessions report into it; only the
 // Primary owns storage. Node changes go to the store as data (store-api.ts), never as closures.
 
+import type { LogLimiter } from '../common/log-limiter.js';
 import type { Logger } from '../common/logger.js';
 import type { Connection } from '../connection/connection.js';
 import type { LabelSelector } from '../protocol/label-selector.js';
 import type { NodeChange, NodeSecret } from '../store/store-api.js';
 import type { AuditTrail } from './audit-trail.js';
+import type { PeerGuard } from './peer-guard.js';
+import type { PeerLimits } from './primary-options.js';
 import type { NodeRecord, NodeState, NodeView, Registry } from './registry.js';
 import type { VitalsIngest } from './vitals-ingest.js';
 
@@ -32,6 +35,54 @@ export interface PrimaryStats {
   handshakeQueueExpired: number;
   /** Links closed for a bad frame or message (size, JSON, schema, a value outside realistic ranges). */
   invalidMessages: number;
+  /** Connections closed at accept: their address held limits.maxHandshakesPerAddress already. */
+  addressHandshakesRefused: number;
+  /** Addresses put in backoff for failed proofs, and connections closed at accept during one. */
+  authBackoffs: number;
+  authBackoffRefused: number;
+  /** Times a session's reading paused for a rate limit, and links closed for one (ERR_RATE_LIMITED). */
+  throttled: number;
+  rateLimited: number;
+  /** New nodes refused at limits.maxNodes or limits.maxPendingNodes (ERR_TOO_MANY_NODES). */
+  nodesRefused: number;
+  /** Log lines left out by the rate limit on repeated warnings. */
+  logLinesSuppressed: number;
+  /** Legacy connections closed: address outside legacy.allow, at legacy.maxConnections, at legacy.maxNodes, idle. */
+  legacyNotAllowed: number;
+  legacyConnectionsRefused: number;
+  legacyNodesRefused: number;
+  legacyIdleClosed: number;
+}
+
+/** Every counter at zero. */
+export function newPrimaryStats(): PrimaryStats {
+  return {
+    accepted: 0,
+    rejectedOpenings: 0,
+    handshakeFailures: 0,
+    authFailures: 0,
+    reconnects: 0,
+    framesIn: 0,
+    duplicates: 0,
+    tlsHandshakes: 0,
+    tlsResumed: 0,
+    tlsFailures: 0,
+    handshakesWaiting: 0,
+    handshakeQueueFull: 0,
+    handshakeQueueExpired: 0,
+    invalidMessages: 0,
+    addressHandshakesRefused: 0,
+    authBackoffs: 0,
+    authBackoffRefused: 0,
+    throttled: 0,
+    rateLimited: 0,
+    nodesRefused: 0,
+    logLinesSuppressed: 0,
+    legacyNotAllowed: 0,
+    legacyConnectionsRefused: 0,
+    legacyNodesRefused: 0,
+    legacyIdleClosed: 0,
+  };
 }
 
 export interface NodeHost {
@@ -42,6 +93,12 @@ export interface NodeHost {
   readonly primary: { readonly id: string; readonly version: string; readonly maxFrameBytes: number };
   /** Failures counted per address and written once a minute (`auth-failed`). */
   readonly audit: Pick<AuditTrail, 'count'>;
+  /** Failed and good proofs per address (the backoff of an address that fails too often). */
+  readonly peers: Pick<PeerGuard, 'authFailed' | 'authSucceeded'>;
+  /** Warnings a peer can cause, at most a few a minute each. */
+  readonly limitedLog: LogLimiter;
+  /** Rates per session and the node count's caps. */
+  readonly limits: PeerLimits;
   /** Which nodes may query the other nodes (`queries.fleet`). */
   readonly fleetQueries: LabelSelector;
   /** Where samples go: stored, then acknowledged to the node's live session (see VitalsIngest). */

@@ -1,9 +1,33 @@
 // The options of a Primary (src/primary/primary.ts), each with its default and unit; the CLI fills
 // them from the settings table (src/cli/settings.ts).
 
+import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
+import { ConfigError } from '../protocol/errors.js';
 import type { Retention, StoreFactory } from '../store/store-api.js';
 import type { InfluxSinkOptions } from './influx-sink.js';
+import { DEFAULT_LEGACY_SILENCE_MS } from './legacy-nodes.js';
+
+export type ResolvedOptions = Required<
+  Omit<
+    PrimaryOptions,
+    'token' | 'tokenFile' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls' | 'limits'
+  >
+> & { limits: PeerLimits };
+
+export interface PeerLimits {
+  /** Connections one address may hold in their handshake. */
+  maxHandshakesPerAddress: number;
+  /** Failed proofs from one address within a minute before its connections wait out a backoff. */
+  authFailuresPerMinute: number;
+  /** What one session may send per second: frames, requests, vitals samples. */
+  framesPerSecond: number;
+  requestsPerSecond: number;
+  samplesPerSecond: number;
+  /** Nodes known (any state), and nodes pending approval. */
+  maxNodes: number;
+  maxPendingNodes: number;
+}
 
 export interface PrimaryOptions {
   /** Directory of `primary.db`, `token` and `primary-id`. Default ./data. */
@@ -32,8 +56,18 @@ export interface PrimaryOptions {
   maxFrameBytes?: number;
   maxConnections?: number;
   maxHandshakes?: number;
+  /** Limits per peer (address or session) and on the node count; defaults in DEFAULTS (common/defaults.ts). */
+  limits?: Partial<PeerLimits>;
   /** Accept nodes of the original Python cluster (LEGACY-PROTOCOL.md). Default false. */
   legacy?: boolean;
+  /** Address ranges (CIDR) legacy nodes may connect from. Default loopback and the private ranges. */
+  legacyAllow?: readonly string[];
+  /** Legacy connections held at once. Default 256. */
+  legacyMaxConnections?: number;
+  /** Legacy nodes known at once (a new one past it is refused). Default 256. */
+  legacyMaxNodes?: number;
+  /** A legacy connection without vitals this long is closed, ms. Default 180000. */
+  legacyIdleMs?: number;
   /** A legacy node silent this long is lost, ms. Default 20000. */
   legacySilenceMs?: number;
   /** History retention: raw samples, per-minute and per-hour rollups, ms. Defaults 24 h / 7 d / 365 d. */
@@ -61,4 +95,57 @@ export interface PrimaryOptions {
   /** picluster version announced to nodes. */
   version?: string;
   logger?: Logger;
+}
+
+/** The limits given over their defaults; each a positive integer. @throws ConfigError */
+export function resolveLimits(given: Partial<PeerLimits> = {}): PeerLimits {
+  const limits: PeerLimits = {
+    maxHandshakesPerAddress: DEFAULTS.maxHandshakesPerAddress,
+    authFailuresPerMinute: DEFAULTS.authFailuresPerMinute,
+    framesPerSecond: DEFAULTS.framesPerSecond,
+    requestsPerSecond: DEFAULTS.requestsPerSecond,
+    samplesPerSecond: DEFAULTS.samplesPerSecond,
+    maxNodes: DEFAULTS.maxNodes,
+    maxPendingNodes: DEFAULTS.maxPendingNodes,
+  };
+  for (const [key, value] of Object.entries(given) as Array<[keyof PeerLimits, number | undefined]>) {
+    if (value === undefined) continue;
+    if (!(key in limits)) throw new ConfigError(`unknown limit ${key}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new ConfigError(`limits.${key} must be a positive integer, got ${value}`);
+    limits[key] = value;
+  }
+  return limits;
+}
+
+/** The options a Primary runs on: every default filled in, and checked. @throws ConfigError */
+export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
+  const resolved: ResolvedOptions = {
+    port: options.port ?? DEFAULTS.port,
+    bind: options.bind ?? DEFAULTS.bind,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
+    maxConnections: options.maxConnections ?? DEFAULTS.maxConnections,
+    maxHandshakes: options.maxHandshakes ?? DEFAULTS.maxHandshakes,
+    limits: resolveLimits(options.limits),
+    legacy: options.legacy ?? false,
+    legacySilenceMs: options.legacySilenceMs ?? DEFAULT_LEGACY_SILENCE_MS,
+    legacyAllow: options.legacyAllow ?? DEFAULTS.legacyAllow,
+    legacyMaxConnections: options.legacyMaxConnections ?? DEFAULTS.legacyMaxConnections,
+    legacyMaxNodes: options.legacyMaxNodes ?? DEFAULTS.legacyMaxNodes,
+    legacyIdleMs: options.legacyIdleMs ?? DEFAULTS.legacyIdleMs,
+    version: options.version ?? '0.0.0',
+    pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
+    clockSkewThresholdMs: options.clockSkewThresholdMs ?? DEFAULTS.clockSkewThresholdMs,
+    admission: options.admission ?? 'open',
+    fleetQueries: options.fleetQueries ?? '',
+  };
+  const { maxFrameBytes } = resolved;
+  if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {
+    throw new ConfigError(
+      `maxFrameBytes must be an integer from 1024 to ${DEFAULTS.maxFrameBytesCeiling}, got ${maxFrameBytes}`,
+    );
+  }
+  return resolved;
 }

@@ -7,27 +7,30 @@
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
+import { LogLimiter } from '../common/log-limiter.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
 import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
 import { checkedToken } from '../protocol/auth.js';
-import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
+import { DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store, StoreReader } from '../store/store-api.js';
+import { AddressRanges } from './address-ranges.js';
 import { AuditTrail } from './audit-trail.js';
 import { ClusterListener, type ClusterListenerOptions } from './cluster-listener.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
 import { type DiskSpace, DiskWatch } from './disk-watch.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
-import { DEFAULT_LEGACY_SILENCE_MS, LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
+import { LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import { type ClusterAdmin, NodeAdmin } from './node-admin.js';
-import type { NodeHost, PrimaryStats } from './node-host.js';
-import type { PrimaryOptions } from './primary-options.js';
+import { type NodeHost, newPrimaryStats, type PrimaryStats } from './node-host.js';
+import { PeerGuard } from './peer-guard.js';
+import { type PrimaryOptions, type ResolvedOptions, resolveOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 import { NativeSessions } from './sessions.js';
 import { openClusterTls } from './tls-identity.js';
@@ -43,34 +46,12 @@ export interface PrimaryEvents extends ClusterEvents {
   listening: [port: number];
 }
 
-type ResolvedOptions = Required<
-  Omit<
-    PrimaryOptions,
-    'token' | 'tokenFile' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'
-  >
->;
-
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView {
   readonly dataDir: string;
   readonly registry = new Registry();
-  readonly stats: PrimaryStats = {
-    accepted: 0,
-    rejectedOpenings: 0,
-    handshakeFailures: 0,
-    authFailures: 0,
-    reconnects: 0,
-    framesIn: 0,
-    duplicates: 0,
-    tlsHandshakes: 0,
-    tlsResumed: 0,
-    tlsFailures: 0,
-    handshakesWaiting: 0,
-    handshakeQueueFull: 0,
-    handshakeQueueExpired: 0,
-    invalidMessages: 0,
-  };
+  readonly stats: PrimaryStats = newPrimaryStats();
   readonly #options: ResolvedOptions;
   readonly #given: Pick<PrimaryOptions, 'token' | 'tokenFile' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>;
   readonly #log: Logger;
@@ -91,6 +72,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #legacy: LegacyNodes | undefined;
   #native: NativeSessions | undefined;
   #admin: NodeAdmin | undefined;
+  readonly #legacyAllow: AddressRanges;
   #audit: AuditTrail | undefined;
   readonly #fleetQueries: LabelSelector;
 
@@ -107,29 +89,9 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       tls: options.tls,
     };
     this.#log = options.logger ?? silentLogger;
-    this.#options = {
-      port: options.port ?? DEFAULTS.port,
-      bind: options.bind ?? DEFAULTS.bind,
-      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
-      handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
-      maxConnections: options.maxConnections ?? DEFAULTS.maxConnections,
-      maxHandshakes: options.maxHandshakes ?? DEFAULTS.maxHandshakes,
-      legacy: options.legacy ?? false,
-      legacySilenceMs: options.legacySilenceMs ?? DEFAULT_LEGACY_SILENCE_MS,
-      version: options.version ?? '0.0.0',
-      pruneIntervalMs: options.pruneIntervalMs ?? 30_000,
-      clockSkewThresholdMs: options.clockSkewThresholdMs ?? DEFAULTS.clockSkewThresholdMs,
-      admission: options.admission ?? 'open',
-      fleetQueries: options.fleetQueries ?? '',
-    };
+    this.#options = resolveOptions(options);
     this.#fleetQueries = parseSelector(this.#options.fleetQueries);
-    const { maxFrameBytes } = this.#options;
-    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {
-      throw new ConfigError(
-        `maxFrameBytes must be an integer from 1024 to ${DEFAULTS.maxFrameBytesCeiling}, got ${maxFrameBytes}`,
-      );
-    }
+    this.#legacyAllow = new AddressRanges(this.#options.legacyAllow, 'legacy.allow');
   }
 
   get state(): PrimaryState {
@@ -292,9 +254,19 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     const nodeWriter = this.#nodeWriter;
     const audit = new AuditTrail({ post: (changes) => nodeWriter.post(changes) });
     this.#audit = audit;
+    const { limits } = this.#options;
+    const peers = new PeerGuard({
+      maxHandshakesPerAddress: limits.maxHandshakesPerAddress,
+      authFailuresPerMinute: limits.authFailuresPerMinute,
+      stats: this.stats,
+    });
+    const limitedLog = new LogLimiter(this.#log, { onSuppressed: () => this.stats.logLinesSuppressed++ });
     const host: NodeHost = {
       registry: this.registry,
       log: this.#log,
+      peers,
+      limitedLog,
+      limits,
       stats: this.stats,
       primary: { id: this.#primaryId, version: this.#options.version, maxFrameBytes: this.#options.maxFrameBytes },
       ingest: this.#ingest,
@@ -319,6 +291,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
         maxMessageBytes: this.#options.maxFrameBytes,
         silenceMs: this.#options.legacySilenceMs,
         baseInfo: await readLegacyBaseInfo(this.#options.version, this.#log),
+        allow: this.#legacyAllow,
+        maxConnections: this.#options.legacyMaxConnections,
+        maxNodes: this.#options.legacyMaxNodes,
+        idleMs: this.#options.legacyIdleMs,
       });
     }
     const native = this.#native;
@@ -350,7 +326,9 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       legacy: legacy && ((socket, head, ms, release) => legacy.accept(socket, head, ms, release)),
       stats: this.stats,
       audit,
+      peers,
       logger: this.#log,
+      limitedLog,
     });
     await this.#listener.listen();
     this.#upkeep = new HistoryUpkeep(store, this.#log);

@@ -7,6 +7,7 @@
 import type net from 'node:net';
 import { Connection } from '../connection/connection.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
+import { SessionRateGate } from '../connection/rate-gate.js';
 import { randomHex } from '../protocol/auth.js';
 import { AuthError, DisconnectionError } from '../protocol/errors.js';
 import { type AuthPayload, PROTOCOL_VERSION } from '../protocol/messages.js';
@@ -120,8 +121,20 @@ export class NativeSessions {
     });
     conn.on('disconnect', (err) => {
       endHandshake();
-      // Bad frames and messages (schema, realistic ranges) close the link; counted for /metrics.
-      if (err.code === 'ERR_PROTOCOL') host.stats.invalidMessages++;
+      // Bad frames and messages (schema, realistic ranges) close the link, and so does a sender
+      // past its rates; counted for /metrics.
+      if (err.code === 'ERR_PROTOCOL') {
+        if ((err.cause as { code?: string } | undefined)?.code === 'ERR_RATE_LIMITED') {
+          host.stats.rateLimited++;
+          host.limitedLog.warn(
+            'rate limited',
+            { peer: conn.remoteAddress, nodeId: session?.record.id },
+            `disconnected a node that sent past its limits: ${err.message}`,
+          );
+        } else {
+          host.stats.invalidMessages++;
+        }
+      }
       if (!session) return;
       const secret = session.unconfirmedSecret;
       // Never used: the node may not have it (its welcome may be lost). It goes, so the node can
@@ -136,6 +149,8 @@ export class NativeSessions {
       session = { host, record, conn, unconfirmedSecret: issuedSecret };
       // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
       conn.setMaxFrameBytes(host.primary.maxFrameBytes);
+      // Frames, requests and samples per second from here on (a throttle, then a disconnect).
+      conn.setInboundGate(new SessionRateGate(host.limits, performance.now(), () => host.stats.throttled++));
       conn.handleUnknown(undefined);
       conn.handle('auth', refuseSecondAuth);
       handleRequests(conn, NATIVE_REQUESTS, session);
@@ -182,20 +197,28 @@ export class NativeSessions {
       inUse: (id) => this.#admitting.has(id) || host.registry.get(id)?.session !== undefined,
       stateOf: (id) => host.registry.get(id)?.state,
       admission: this.#options.admission,
+      noRoomFor: (pending) => this.#noRoomFor(pending),
     });
     if (!result.ok) {
       if (result.pending) {
         await this.#recordPending(conn, auth);
+      } else if (result.error instanceof AuthError) {
+        this.#proofFailed(conn, result.nodeId, result.reason);
       } else {
-        host.stats.authFailures++;
-        host.audit.count('auth-failed', conn.socket.remoteAddress);
-        host.log.warn({ peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code }, result.reason);
+        // Proved, but not let in (denied, no room, no common version): said once in a while.
+        if (result.error.code === 'ERR_TOO_MANY_NODES') host.stats.nodesRefused++;
+        host.limitedLog.warn(
+          `refused ${result.error.code}`,
+          { peer: conn.remoteAddress, nodeId: result.nodeId, code: result.error.code },
+          result.reason,
+        );
       }
       // After the error reply, which goes out in a microtask once this promise rejects.
       setImmediate(() => void conn.close());
       throw result.error;
     }
     endHandshake();
+    host.peers.authSucceeded(conn.socket.remoteAddress ?? '');
     // Admission waits for the store (see NodeWriter), then the reply is `welcome`. Meanwhile the
     // id is in use: a token join racing this one cannot claim it.
     const id = auth.nodeId;
@@ -283,6 +306,38 @@ export class NativeSessions {
     log.info({ nodeId: record.id, name: record.name, address: record.address }, 'node joined');
     this.#host.emitNode(toView(record));
     return record;
+  }
+
+  /** A failed proof: counted, in the audit trail, against its address (a backoff past the limit). */
+  #proofFailed(conn: Connection, nodeId: string | undefined, reason: string): void {
+    const host = this.#host;
+    const address = conn.socket.remoteAddress ?? '';
+    host.stats.authFailures++;
+    host.audit.count('auth-failed', address);
+    host.limitedLog.warn('auth failed', { peer: conn.remoteAddress, nodeId, code: 'ERR_AUTH' }, reason);
+    const backoffMs = host.peers.authFailed(address);
+    if (backoffMs !== undefined) {
+      host.limitedLog.warn(
+        'auth backoff',
+        { address, backoffMs, limit: host.limits.authFailuresPerMinute },
+        `address ${address} failed the handshake's proof ${host.limits.authFailuresPerMinute} times within a minute: its connections are closed for ${backoffMs / 1000} s`,
+      );
+    }
+  }
+
+  /** Why there is no room for a new node (limits.maxNodes, limits.maxPendingNodes), or undefined. */
+  #noRoomFor(pending: boolean): string | undefined {
+    const { registry, limits } = this.#host;
+    if (registry.size + this.#admitting.size >= limits.maxNodes) {
+      return `this primary knows limits.maxNodes = ${limits.maxNodes} nodes: forget some (picluster nodes forget ID) or raise the limit`;
+    }
+    if (!pending) return undefined;
+    let waiting = 0;
+    for (const record of registry.all()) if (record.state === 'pending') waiting++;
+    if (waiting >= limits.maxPendingNodes) {
+      return `limits.maxPendingNodes = ${limits.maxPendingNodes} nodes already wait for approval: approve or deny them (picluster nodes approve|deny ID)`;
+    }
+    return undefined;
   }
 
   /** A new node proved the token while admission is "approve": it waits, as `pending`, for the operator. */

@@ -9,6 +9,8 @@ export type ProtocolErrorCode =
   | 'ERR_TOO_DEEP'
   | 'ERR_FORBIDDEN_KEY'
   | 'ERR_INVALID_MESSAGE'
+  /** A session sent faster than its limits (frames, requests or samples per second) allow. */
+  | 'ERR_RATE_LIMITED'
   | 'ERR_BAD_MAGIC';
 
 /** Codes of disconnections: the link is gone; retry later. */
@@ -49,8 +51,7 @@ export type ErrorCode =
   | 'ERR_AUTH'
   | 'ERR_VERSION'
   | 'ERR_HANDSHAKE_TIMEOUT'
-  | 'ERR_PENDING'
-  | 'ERR_DENIED'
+  | AdmissionCode
   | RequestErrorCode
   | 'ERR_INTERNAL'
   | 'ERR_CONFIG'
@@ -126,14 +127,17 @@ export class RequestError extends PiclusterError {
   }
 }
 
+/** Pending approval, denied by the operator, or no room for another node (limits.maxNodes, limits.maxPendingNodes). */
+export type AdmissionCode = 'ERR_PENDING' | 'ERR_DENIED' | 'ERR_TOO_MANY_NODES';
+
 /**
  * The primary proved the node's token but does not admit it: it waits for the operator's approval
  * (ERR_PENDING, admission "approve": retry slowly, it is let in once approved) or was denied or
  * revoked (ERR_DENIED: only the operator can change that).
  */
 export class AdmissionError extends PiclusterError {
-  declare readonly code: 'ERR_PENDING' | 'ERR_DENIED';
-  constructor(code: 'ERR_PENDING' | 'ERR_DENIED', message: string) {
+  declare readonly code: AdmissionCode;
+  constructor(code: AdmissionCode, message: string) {
     super(code, message);
   }
 }

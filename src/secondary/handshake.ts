@@ -75,7 +75,10 @@ export async function handshake(conn: Connection, options: HandshakeOptions): Pr
       throw new AuthError(err.message, { usedSecret: secret !== undefined });
     }
     if (err instanceof RemoteError && err.remoteCode === 'ERR_VERSION') throw new VersionError(err.message);
-    if (err instanceof RemoteError && (err.remoteCode === 'ERR_PENDING' || err.remoteCode === 'ERR_DENIED'))
+    if (
+      err instanceof RemoteError &&
+      (err.remoteCode === 'ERR_PENDING' || err.remoteCode === 'ERR_DENIED' || err.remoteCode === 'ERR_TOO_MANY_NODES')
+    )
       throw new AdmissionError(err.remoteCode, err.message);
     throw err;
   }

@@ -251,6 +251,12 @@ export async function localCluster(
     String(timing.H),
     '--handshake-timeout-ms',
     String(timing.handshakeMs),
+    // Every node and every raw peer here is on 127.0.0.1: one address playing a whole fleet (the
+    // limits per address have their own tests: test/integration/peer-limits.test.ts).
+    '--limits-max-handshakes-per-address',
+    '100000',
+    '--limits-auth-failures-per-minute',
+    '100000',
     ...(options.primaryArgs ?? []),
   ];
   const started = await startPrimary(t, { dataDir: join(dir, 'primary'), args: primaryArgs });

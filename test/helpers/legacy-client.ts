@@ -24,8 +24,8 @@ class RawLegacyClient {
   #waiting: Array<(message: { type: string; payload: unknown }) => void> = [];
   readonly closed: Promise<void>;
 
-  constructor(port: number) {
-    this.socket = net.connect(port, '127.0.0.1');
+  constructor(port: number, localAddress?: string) {
+    this.socket = net.connect({ port, host: '127.0.0.1', localAddress });
     this.socket.on('data', (d) => {
       this.#received += d.toString();
       for (let end = this.#received.indexOf('\r'); end !== -1; end = this.#received.indexOf('\r')) {

@@ -45,11 +45,20 @@ export class RawPeer {
   }
 
   /** A raw client; with `tls`, inside TLS (the certificate is not checked: raw tests are about the bytes). */
-  static connect(port: number, host = '127.0.0.1', options: { tls?: boolean } = {}): Promise<RawPeer> {
+  static connect(
+    port: number,
+    host = '127.0.0.1',
+    options: { tls?: boolean; localAddress?: string } = {},
+  ): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
+      const { localAddress } = options;
       const socket = options.tls
-        ? tls.connect({ port, host, rejectUnauthorized: false, checkServerIdentity: () => undefined })
-        : net.connect({ port, host, noDelay: true });
+        ? tls.connect({
+            socket: net.connect({ port, host, localAddress, noDelay: true }),
+            rejectUnauthorized: false,
+            checkServerIdentity: () => undefined,
+          })
+        : net.connect({ port, host, localAddress, noDelay: true });
       socket.once(options.tls ? 'secureConnect' : 'connect', () => {
         socket.off('error', reject);
         resolve(new RawPeer(socket));

@@ -1,7 +1,7 @@
 // Nodes of the original Python cluster on a real primary (`picluster primary --legacy`), played by
 // test/fixtures/legacy-node.ts in their own processes: the whole session with messages split across
-// reads and batched into one, uuids kept across reconnects, secondary_details over native and
-// legacy nodes, bad_message, vitals in the API, /metrics and InfluxDB (the original layout), garbage
+// reads and batched into one, uuids kept across reconnects, secondary_details (legacy nodes only),
+// bad_message, vitals in the API, /metrics and InfluxDB (the original layout), garbage
 // and endless lines closed while the other nodes carry on, and the refusal when legacy support is
 // off. Liveness and a primary restart: legacy-liveness.test.ts.
 import assert from 'node:assert/strict';
@@ -173,7 +173,7 @@ describe('legacy nodes on a real primary', () => {
     assert.deepEqual(nodes.map((n) => `${n.name}:${n.state}`).sort(), ['pi-a:online', 'pi-b:online', 'pi-c:online']);
   });
 
-  it('lists native and legacy nodes in secondary_details, answers bad_message, both kinds at once', async (t) => {
+  it('lists legacy nodes (never native ones) in secondary_details, answers bad_message, both kinds at once', async (t) => {
     const primary = await startPrimary(t, { dataDir: tempDir(t), args: ['--legacy'] });
     const nativeDir = tempDir(t);
     startSecondary(t, primary, { dataDir: nativeDir, name: 'native-1' });
@@ -194,7 +194,8 @@ describe('legacy nodes on a real primary', () => {
     const details = await legacyA.ask({ cmd: 'ask', what: 'secondary_details' }, 'reply');
     assert.equal(details.type, 'secondary_details');
     const listed = details.payload as Record<string, { uuid: string; address: string }>;
-    assert.deepEqual(Object.keys(listed).sort(), [aId, bId, nativeId].sort());
+    // Native nodes are not listed: an unauthenticated peer learns nothing of the authenticated fleet.
+    assert.deepEqual(Object.keys(listed).sort(), [aId, bId].sort());
     for (const [id, entry] of Object.entries(listed)) {
       assert.equal(entry.uuid, id);
       assert.equal(entry.address, nodes.find((n) => n.id === id)?.address);
@@ -209,7 +210,7 @@ describe('legacy nodes on a real primary', () => {
     const monitor = new RawLegacyClient(primary.port);
     t.after(() => monitor.socket.destroy());
     const seen = await monitor.ask('secondary_details');
-    assert.deepEqual(Object.keys(seen.payload as object).sort(), [aId, bId, nativeId].sort());
+    assert.deepEqual(Object.keys(seen.payload as object).sort(), [aId, bId].sort());
     assert.equal((await getNodes(primary.api)).length, 3);
   });
 

@@ -22,6 +22,7 @@ function context(
     inUse: () => false,
     stateOf: () => undefined,
     admission: 'open',
+    noRoomFor: () => undefined,
     ...other,
   };
 }
@@ -133,5 +134,27 @@ describe('primary handshake', () => {
     const secret = randomHex(32);
     const enrolled = context({ [NODE]: secret }, true, { admission: 'approve', stateOf: () => 'lost' });
     assert.ok(authenticate(auth(enrolled, secret, 'node'), enrolled).ok);
+  });
+
+  it('a new id finds no room past the node caps (asked whether it would wait); a known node is not held back', () => {
+    const asked: boolean[] = [];
+    const full = (pending: boolean) => {
+      asked.push(pending);
+      return 'no room';
+    };
+    for (const admission of ['open', 'approve'] as const) {
+      const ctx = context({}, true, { admission, noRoomFor: full });
+      const result = authenticate(auth(ctx, TOKEN, 'token'), ctx);
+      assert.ok(!result.ok);
+      assert.equal(result.error.code, 'ERR_TOO_MANY_NODES');
+      assert.equal(result.pending, undefined, 'nothing is recorded');
+    }
+    assert.deepEqual(asked, [false, true]);
+    const known = context({}, true, { admission: 'approve', stateOf: () => 'left', noRoomFor: full });
+    assert.ok(authenticate(auth(known, TOKEN, 'token'), known).ok);
+    // Before the proof holds, a full primary says no more than any refusal.
+    const ctx = context({}, true, { noRoomFor: full });
+    const wrong = authenticate(auth(ctx, 'not-the-token-0123456789', 'token'), ctx);
+    assert.ok(!wrong.ok && wrong.error.code === 'ERR_AUTH');
   });
 });

@@ -30,7 +30,7 @@ import { FrameWriter } from './frame-writer.js';
 import { Heartbeat } from './heartbeat.js';
 import { formatPeerAddress } from './peer-address.js';
 import { PendingRequests } from './pending-requests.js';
-import type { InboundGate } from './rate-gate.js';
+import { GatedReader, type InboundGate } from './rate-gate.js';
 import { disconnectionOf } from './socket-errors.js';
 
 export class Connection extends EventEmitter<ConnectionEvents> {
@@ -49,9 +49,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #error: DisconnectionError | undefined;
   #closeTimer: Timer | undefined;
   #closed: Promise<void> | undefined;
-  #gate: InboundGate | undefined;
-  /** Set while reading is stopped for the gate. */
-  #resumeTimer: Timer | undefined;
+  #gate: GatedReader | undefined;
 
   constructor(socket: Socket, options: ConnectionOptions = {}) {
     super();
@@ -124,7 +122,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Rates the peer's messages from now on (see rate-gate.ts); undefined: none. */
   setInboundGate(gate: InboundGate | undefined): void {
-    this.#gate = gate;
+    this.#gate?.stop();
+    this.#gate = gate && new GatedReader(gate, this.socket, this.#clock);
   }
 
   /** Changes the largest frame accepted from the peer (and sent to it). */
@@ -243,36 +242,21 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     for (const message of messages) {
       if (this.#error !== undefined) return; // a handler closed the link
-      if (this.#gate !== undefined && !this.#admit(this.#gate, message)) return;
+      try {
+        this.#gate?.admit(message);
+      } catch (err) {
+        this.#onProtocolError(err as ProtocolError); // past its rates (ERR_RATE_LIMITED)
+        return;
+      }
       this.#dispatch(message);
     }
   };
-
-  /** Asks the gate about `message`: false when the link was closed for it; may stop reading a while. */
-  #admit(gate: InboundGate, message: Message): boolean {
-    let pauseMs: number;
-    try {
-      pauseMs = gate.admit(message, this.#clock.monotonicMs());
-    } catch (err) {
-      this.#onProtocolError(err as ProtocolError);
-      return false;
-    }
-    if (pauseMs > 0 && this.#resumeTimer === undefined) {
-      // The messages of this chunk are read already: they go on (and count); the next wait.
-      this.socket.pause();
-      this.#resumeTimer = this.#clock.setTimeout(() => {
-        this.#resumeTimer = undefined;
-        if (this.#state !== 'closed') this.socket.resume();
-      }, Math.ceil(pauseMs));
-    }
-    return true;
-  }
 
   #dispatch(message: Message): void {
     if (message.re !== undefined) {
       const matched =
         message.t === 'error'
-          ? this.#pending.reject(message.re, remoteErrorOf(message.p))
+          ? this.#pending.reject(message.re, RemoteError.of(message.p))
           : this.#pending.resolve(message.re, message.p);
       // A late reply (after its timeout) or one for an id never sent: drop it (FAULT-SCENARIOS #14).
       if (!matched)
@@ -401,7 +385,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#state = 'closed';
     this.#error = error;
     this.#heartbeat?.stop();
-    if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
+    this.#gate?.stop();
     this.#writer.stop();
     this.#pending.rejectAll(error);
     if (endGracefully && !this.socket.destroyed) {
@@ -413,11 +397,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.emit('disconnect', error);
   }
-}
-
-function remoteErrorOf(payload: unknown): RemoteError {
-  const { code, message } = (payload ?? {}) as { code?: unknown; message?: unknown };
-  return new RemoteError(String(code ?? 'ERR_REMOTE'), String(message ?? 'the peer replied with an error'));
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -5,8 +5,10 @@
 // worth past its rate anyway (only possible by flooding while it is throttled) is closed with
 // ERR_RATE_LIMITED.
 
+import type { Socket } from 'node:net';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Message } from '../protocol/messages.js';
+import type { Clock, Timer } from './clock.js';
 
 /** Asked by a Connection about each message read. */
 export interface InboundGate {
@@ -15,6 +17,40 @@ export interface InboundGate {
    * @throws ProtocolError ERR_RATE_LIMITED: close the link.
    */
   admit(message: Message, nowMs: number): number;
+}
+
+/** A gate at work on one socket: asks it about each message, and stops reading while it says so. */
+export class GatedReader {
+  readonly #gate: InboundGate;
+  readonly #socket: Socket;
+  readonly #clock: Clock;
+  #timer: Timer | undefined;
+
+  constructor(gate: InboundGate, socket: Socket, clock: Clock) {
+    this.#gate = gate;
+    this.#socket = socket;
+    this.#clock = clock;
+  }
+
+  /**
+   * Asks about `message`; past a rate, reading stops for the debt's worth (the messages of the
+   * chunk already read go on, and count). @throws ProtocolError ERR_RATE_LIMITED
+   */
+  admit(message: Message): void {
+    const pauseMs = this.#gate.admit(message, this.#clock.monotonicMs());
+    if (pauseMs <= 0 || this.#timer !== undefined) return;
+    this.#socket.pause();
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#socket.destroyed) this.#socket.resume();
+    }, Math.ceil(pauseMs));
+  }
+
+  /** The link is closing: no resume is pending any more. */
+  stop(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
 }
 
 /** `rate` tokens a second, at most `rate` held (a second's worth at once). */

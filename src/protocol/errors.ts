@@ -202,4 +202,10 @@ export class RemoteError extends PiclusterError {
     super('ERR_REMOTE', message);
     this.remoteCode = remoteCode;
   }
+
+  /** The error an `error` reply's payload carries (whatever the peer put in it). */
+  static of(payload: unknown): RemoteError {
+    const { code, message } = (payload ?? {}) as { code?: unknown; message?: unknown };
+    return new RemoteError(String(code ?? 'ERR_REMOTE'), String(message ?? 'the peer replied with an error'));
+  }
 }

@@ -346,12 +346,13 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.framesPerSecond',
     default: DEFAULTS.framesPerSecond,
-    schema: Type.Integer({ minimum: 1 }),
+    // An agent sends up to 32 samples ahead of the acks: a lower rate would cut honest agents off.
+    schema: Type.Integer({ minimum: 64 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
     description:
-      'frames one node may send per second; past it its session is held back, and closed (ERR_RATE_LIMITED) if it keeps on',
+      'frames one node may send per second (at least 64); past it its session is held back, and closed (ERR_RATE_LIMITED) if it keeps on',
   },
   {
     key: 'limits.requestsPerSecond',
@@ -365,11 +366,12 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.samplesPerSecond',
     default: DEFAULTS.samplesPerSecond,
-    schema: Type.Integer({ minimum: 1 }),
+    // An agent sends up to 32 samples ahead of the acks: a lower rate would cut honest agents off.
+    schema: Type.Integer({ minimum: 64 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
-    description: 'vitals samples one node may send per second (a backlog drains at this pace)',
+    description: 'vitals samples one node may send per second (at least 64; a backlog drains at this pace)',
   },
   {
     key: 'limits.maxNodes',

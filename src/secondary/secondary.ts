@@ -323,7 +323,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
 
   #serve(conn: Connection, lastSeq: number): void {
     const sender = this.#sender as VitalsSender;
-    const session: AgentSession = { conn, sender, info: this.#info };
+    const session: AgentSession = { conn, sender, info: this.#info, log: this.#log };
     for (const [type, handler] of this.#handlers) conn.handle(type, handler);
     handleRequests(conn, AGENT_REQUESTS, session);
     conn.on('message', (message) => this.#messages.dispatch(message, session));

@@ -197,6 +197,68 @@ describe('rates per session', () => {
   });
 });
 
+describe('frames and log lines', () => {
+  it('a node flooding frames of any kind past framesPerSecond is closed with ERR_RATE_LIMITED', async (t) => {
+    const primary = await startPrimary(t, { framesPerSecond: 50 });
+    const honest = await honestNode(t, primary);
+    const peer = await connectOffender(t, primary);
+    await peer.handshake(TOKEN, 'pinger');
+    await peer.write(Buffer.concat(Array.from({ length: 500 }, () => frame({ t: 'ping', p: {} }))));
+    const error = await peer.waitFor((m) => m.t === 'error', 5000, 'the rate-limit error');
+    assert.equal(error.p?.code, 'ERR_RATE_LIMITED');
+    assert.match(String(error.p?.message), /frames faster than 50\/s/);
+    await peer.waitClosed(5000);
+    assert.ok(peer.messages.filter((m) => m.t === 'pong').length <= 101, 'at most two seconds worth answered');
+    assert.equal(primary.stats.rateLimited, 1);
+    assertUntouched(primary, honest);
+  });
+
+  it('an agent closed for its rates says why in its own log (ERR_RATE_LIMITED)', async (t) => {
+    const primary = await startPrimary(t, { requestsPerSecond: 5 });
+    const lines: Array<{ code?: string; message: string }> = [];
+    const keep = (fields: object, message: string) => void lines.push({ ...(fields as { code?: string }), message });
+    const agent = new Secondary({
+      primary: `127.0.0.1:${primary.port}`,
+      dataDir: tempDir(t),
+      token: TOKEN,
+      tls: false,
+      logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
+    });
+    await agent.start();
+    t.after(() => agent.stop());
+    await waitUntil(() => primary.node(agent.nodeId)?.state === 'online', 10_000, 'the agent online');
+    // A plugin asking far more than its rate at once, without waiting for the answers.
+    const asked = Array.from({ length: 50 }, () => agent.query('primary').catch((err: Error) => err));
+    const line = await waitUntil(() => lines.find((l) => l.code === 'ERR_RATE_LIMITED'), 10_000, "the agent's line");
+    assert.match(line.message, /the primary refused this node's input: sent requests faster than 5\/s/);
+    assert.ok(
+      (await Promise.all(asked)).some((r) => r instanceof Error),
+      'the requests past it fail',
+    );
+    assert.equal(primary.stats.rateLimited, 1);
+  });
+
+  it('warnings a peer causes are at most 10 a minute per kind; the rest are counted', async (t) => {
+    const lines: string[] = [];
+    const keep = (_fields: object, message: string) => void lines.push(message);
+    const primary = await startPrimary(
+      t,
+      { authFailuresPerMinute: 1000 },
+      { logger: { debug: () => {}, info: keep, warn: keep, error: keep } },
+    );
+    for (let i = 0; i < 15; i++) {
+      const peer = await connectOffender(t, primary);
+      const hello = await peer.open();
+      peer.authWithToken('not-the-cluster-token-000', hello, randomUUID());
+      await peer.waitClosed(5000);
+    }
+    assert.equal(primary.stats.authFailures, 15);
+    assert.equal(lines.filter((l) => l === 'wrong cluster token').length, 10);
+    assert.equal(primary.stats.logLinesSuppressed, 5);
+    assert.equal(await metricValue(primary, 'picluster_log_lines_suppressed_total'), 5);
+  });
+});
+
 describe('node count', () => {
   it('a new node past maxNodes is refused with ERR_TOO_MANY_NODES; known nodes still join', async (t) => {
     const primary = await startPrimary(t, { maxNodes: 2 });

@@ -5,7 +5,7 @@
 
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { ProtocolError } from './errors.js';
+import { ConfigError, ProtocolError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -272,6 +272,24 @@ function checkVitals(sample: VitalsPayload): void {
       'ERR_INVALID_MESSAGE',
       `invalid "vitals" payload: disk ${JSON.stringify(disk.mount.slice(0, 64))} has more free than total`,
     );
+}
+
+/**
+ * What a node calls and labels itself, checked where it is given (the library's options) rather
+ * than at every refused handshake. @throws ConfigError naming the first problem
+ */
+export function checkNodeNaming(name: string, labels: Record<string, string>): void {
+  const named = Compile(NodeName);
+  if (!named.Check(name) || name.length === 0) {
+    throw new ConfigError(
+      `node name ${JSON.stringify(name.slice(0, 64))}: 1-256 characters, none of them control characters`,
+    );
+  }
+  if (!Compile(Labels).Check(labels)) {
+    throw new ConfigError(
+      `labels ${JSON.stringify(labels).slice(0, 200)}: at most ${MAX_LABELS}; keys of 1-64 letters, digits, ".", "_", "/", "-"; values of up to 256 characters, none of them control characters`,
+    );
+  }
 }
 
 function invalid(what: string, validator: ReturnType<typeof Compile>, value: unknown): ProtocolError {

@@ -22,7 +22,7 @@ import {
 } from '../node/index.js';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
-import type { InfoPayload } from '../protocol/messages.js';
+import { checkNodeNaming, type InfoPayload } from '../protocol/messages.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
 import { AGENT_MESSAGES, AGENT_REQUESTS, type AgentSession } from './handlers/index.js';
@@ -71,6 +71,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.dataDir = resolve(options.dataDir ?? DEFAULTS.dataDir);
     this.name = options.name ?? hostname();
     this.labels = options.labels ?? {};
+    checkNodeNaming(this.name, this.labels);
     this.#log = options.logger ?? silentLogger;
     if (options.token !== undefined) checkedToken(options.token, 'the token given');
     this.#backoff = new Backoff(options.reconnect);

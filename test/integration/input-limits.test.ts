@@ -58,3 +58,14 @@ it('bad values close only the sender, with ERR_INVALID_MESSAGE, counted', async 
     'nothing of theirs stored',
   );
 });
+
+it('the library refuses a node name or labels the primary would refuse, at construction', () => {
+  const base = { primary: '127.0.0.1:1', token: TOKEN, tls: false as const };
+  assert.throws(() => new Secondary({ ...base, name: 'pi\u001b[2J' }), /node name .*control characters/);
+  assert.throws(() => new Secondary({ ...base, labels: { 'role=x': 'y' } }), /labels .*keys of 1-64 letters/);
+  assert.throws(
+    () => new Secondary({ ...base, labels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v'])) }),
+    /at most 32/,
+  );
+  assert.doesNotThrow(() => new Secondary({ ...base, name: 'pi-4', labels: { 'site/rack': 'a-1' } }));
+});

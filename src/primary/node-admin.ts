@@ -91,21 +91,30 @@ export class NodeAdmin implements ClusterAdmin {
   ): Promise<{ id: string; history: boolean }> {
     const record = this.#get(id);
     const history = options.history === true;
-    await this.#o.storeNow([
-      { op: 'forget', id, history },
-      // Not the node's own event: it must outlive the node's history.
-      {
-        op: 'event',
-        ts: Date.now(),
-        nodeId: null,
-        type: 'forgotten',
-        data: { nodeId: id, name: record.name, history, by: actor.address ?? null },
-      },
-    ]);
+    // Gone from the registry at once, as the state changes below: a join meanwhile is a new node
+    // (and writes after this), not one that brings the row back. Not online any more as far as
+    // anything left holding the record is concerned: its link's end must record nothing.
+    const was = record.state;
     this.#o.registry.delete(id);
-    // Not online any more as far as anything left holding the record is concerned: its link's
-    // end must record nothing for a node that is gone.
     record.state = 'left';
+    try {
+      await this.#o.storeNow([
+        { op: 'forget', id, history },
+        // Not the node's own event: it must outlive the node's history.
+        {
+          op: 'event',
+          ts: Date.now(),
+          nodeId: null,
+          type: 'forgotten',
+          data: { nodeId: id, name: record.name, history, by: actor.address ?? null },
+        },
+      ]);
+    } catch (err) {
+      record.state = was;
+      if (this.#o.registry.get(id) === undefined) this.#o.registry.set(record);
+      if (was === 'online' && record.session === undefined && !record.legacy) this.#markLost(record);
+      throw err;
+    }
     this.#closeSession(record, 'the node was forgotten by the operator');
     this.#o.emitRemoved(id);
     this.#o.log.info({ nodeId: id, name: record.name, history, by: actor.address }, 'node forgotten');
@@ -186,9 +195,25 @@ export class NodeAdmin implements ClusterAdmin {
         { op: 'event', ts: now, nodeId: record.id, type, data },
       ]);
     } catch (err) {
-      if (record.state === state) Object.assign(record, before);
+      if (record.state === state) {
+        Object.assign(record, before);
+        // Its link ended meanwhile, and that end recorded nothing (the node was being refused): lost.
+        if (record.state === 'online' && record.session === undefined) this.#markLost(record);
+      }
       throw err;
     }
+    this.#o.emitNode(toView(record));
+  }
+
+  #markLost(record: NodeRecord): void {
+    const now = Date.now();
+    record.state = 'lost';
+    record.connectedSince = null;
+    const { id, lastSeen, lastSeq } = record;
+    this.#o.post([
+      { op: 'state', id, state: 'lost', at: lastSeen, connectedSince: null, lastSeq },
+      { op: 'event', ts: now, nodeId: id, type: 'lost', data: { code: 'ERR_CLOSED' } },
+    ]);
     this.#o.emitNode(toView(record));
   }
 

@@ -9,7 +9,7 @@ import { Connection } from '../connection/connection.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
 import { SessionRateGate } from '../connection/rate-gate.js';
 import { randomHex } from '../protocol/auth.js';
-import { AuthError, DisconnectionError } from '../protocol/errors.js';
+import { AdmissionError, AuthError, DisconnectionError } from '../protocol/errors.js';
 import { type AuthPayload, PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { NodeChange } from '../store/store-api.js';
 import { NATIVE_MESSAGES, NATIVE_REQUESTS } from './handlers/index.js';
@@ -58,6 +58,10 @@ export class NativeSessions {
   readonly #messages: MessageDispatcher<NativeSession>;
   /** Node ids whose admission is being stored, with how many (a token join cannot claim them). */
   readonly #admitting = new Map<string, number>();
+  /** Shared by every session's rate gate (one closure, not one per node). */
+  readonly #onThrottle = (): void => {
+    this.#host.stats.throttled++;
+  };
   /** What a join by token proves; replaced when the operator rotates it. */
   token: string;
 
@@ -150,7 +154,7 @@ export class NativeSessions {
       // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
       conn.setMaxFrameBytes(host.primary.maxFrameBytes);
       // Frames, requests and samples per second from here on (a throttle, then a disconnect).
-      conn.setInboundGate(new SessionRateGate(host.limits, performance.now(), () => host.stats.throttled++));
+      conn.setInboundGate(new SessionRateGate(host.limits, performance.now(), this.#onThrottle));
       conn.handleUnknown(undefined);
       conn.handle('auth', refuseSecondAuth);
       handleRequests(conn, NATIVE_REQUESTS, session);
@@ -285,6 +289,15 @@ export class NativeSessions {
       ]);
       throw new DisconnectionError('ERR_CLOSED', 'the link closed during admission');
     }
+    if (existing !== undefined && current?.state === 'denied') {
+      // Denied or revoked while this join was stored: the operator's write, queued after this
+      // one, stands (state and secret); the node is told so and its link closed.
+      throw new AdmissionError('ERR_DENIED', `node ${auth.nodeId} was denied or revoked by the operator`);
+    }
+    if (existing !== undefined && current === undefined) {
+      // Forgotten meanwhile: the row is deleted after this write; the node may join again as new.
+      throw new DisconnectionError('ERR_CLOSED', `node ${auth.nodeId} was forgotten during its admission`);
+    }
     if (current?.session) {
       // The newer link proved the same secret: it wins; the old one is a ghost of a dead link.
       const old = current.session;
@@ -328,7 +341,9 @@ export class NativeSessions {
   /** Why there is no room for a new node (limits.maxNodes, limits.maxPendingNodes), or undefined. */
   #noRoomFor(pending: boolean): string | undefined {
     const { registry, limits } = this.#host;
-    if (registry.size + this.#admitting.size >= limits.maxNodes) {
+    let arriving = 0;
+    for (const id of this.#admitting.keys()) if (!registry.get(id)) arriving++;
+    if (registry.size + arriving >= limits.maxNodes) {
       return `this primary knows limits.maxNodes = ${limits.maxNodes} nodes: forget some (picluster nodes forget ID) or raise the limit`;
     }
     if (!pending) return undefined;

@@ -96,3 +96,101 @@ for (const act of ['approve', 'deny'] as const) {
     assert.equal(stored?.state, act === 'approve' ? 'online' : 'denied');
   });
 }
+
+it('a revoke given while a returning node is being admitted stands: the join is refused, the node stays denied', async (t) => {
+  let primary: Primary | undefined;
+  let nodeId = '';
+  let acted: Promise<unknown> | undefined;
+  primary = new Primary({
+    dataDir: tempDir(t),
+    port: 0,
+    bind: '127.0.0.1',
+    token: TOKEN,
+    tls: false,
+    heartbeatIntervalMs: 300,
+    store: (options) =>
+      heldStore(options, async (changes) => {
+        // The node's return after it left: its admission (an upsert online) is being stored.
+        const joining = changes.some((c) => c.op === 'upsert' && c.node.id === nodeId && c.node.state === 'online');
+        const state = primary?.node(nodeId)?.state;
+        if (!joining || !primary || state === undefined || state === 'online' || acted) return;
+        acted = primary.admin.revoke(nodeId);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }),
+  });
+  await primary.start();
+  t.after(() => primary?.stop());
+  const options = {
+    primary: `127.0.0.1:${primary.port}`,
+    dataDir: tempDir(t),
+    token: TOKEN,
+    tls: false as const,
+    heartbeatIntervalMs: 300,
+    reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+  };
+  const first = new Secondary(options);
+  await first.start();
+  nodeId = first.nodeId;
+  await waitUntil(() => primary?.node(nodeId)?.state === 'online', 10_000, 'online');
+  await first.stop();
+  await waitUntil(() => primary?.node(nodeId)?.state === 'left', 5000, 'gone');
+  const refusals: string[] = [];
+  const again = new Secondary(options);
+  again.on('authFailed', (err: { code: string }) => refusals.push(err.code));
+  await again.start();
+  t.after(() => again.stop());
+  await waitUntil(() => acted, 10_000, 'the revoke during the admission');
+  await acted;
+  await waitUntil(() => refusals.includes('ERR_DENIED'), 10_000, 'the join refused as denied');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(primary.node(nodeId)?.state, 'denied');
+  assert.equal((await primary.store.getNode(nodeId))?.state, 'denied');
+  assert.equal(await primary.store.nodeSecret(nodeId), undefined, 'its secret is void');
+});
+
+it("a forget given while a pending node's retry comes in leaves no row behind the registry's back", async (t) => {
+  let primary: Primary | undefined;
+  let nodeId = '';
+  let forgetting = false;
+  let retriesDuringForget = 0;
+  primary = new Primary({
+    dataDir: tempDir(t),
+    port: 0,
+    bind: '127.0.0.1',
+    token: TOKEN,
+    tls: false,
+    admission: 'approve',
+    store: (options) =>
+      heldStore(options, async (changes) => {
+        // The forget's write takes a while; the node's retries arrive (and queue behind it) meanwhile.
+        if (changes.some((c) => c.op === 'forget')) {
+          forgetting = true;
+          await new Promise((resolve) => setTimeout(resolve, 800));
+          forgetting = false;
+        } else if (forgetting && changes.some((c) => c.op === 'upsert' && c.node.id === nodeId)) {
+          retriesDuringForget++;
+        }
+      }),
+  });
+  await primary.start();
+  t.after(() => primary?.stop());
+  const secondary = new Secondary({
+    primary: `127.0.0.1:${primary.port}`,
+    dataDir: tempDir(t),
+    token: TOKEN,
+    tls: false,
+    reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
+  });
+  await secondary.start();
+  t.after(() => secondary.stop());
+  nodeId = secondary.nodeId;
+  await waitUntil(() => primary?.node(nodeId)?.state === 'pending', 10_000, 'pending');
+  await primary.admin.forget(nodeId);
+  // The retries that came in during the forget were stored after it: they record a new pending node.
+  await waitUntil(() => primary?.node(nodeId)?.state === 'pending', 10_000, 'pending again');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Registry and store agree on it (the bug: the store had the row again, the registry not).
+  assert.equal(primary.node(nodeId)?.state, 'pending');
+  assert.equal((await primary.store.getNode(nodeId))?.state, 'pending');
+  t.diagnostic(`${retriesDuringForget} retries arrived during the forget`);
+});

@@ -30,7 +30,7 @@ import { FrameWriter } from './frame-writer.js';
 import { Heartbeat } from './heartbeat.js';
 import { formatPeerAddress } from './peer-address.js';
 import { PendingRequests } from './pending-requests.js';
-import { GatedReader, type InboundGate } from './rate-gate.js';
+import { type InboundGate, ReadPause } from './rate-gate.js';
 import { disconnectionOf } from './socket-errors.js';
 
 export class Connection extends EventEmitter<ConnectionEvents> {
@@ -49,7 +49,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #error: DisconnectionError | undefined;
   #closeTimer: Timer | undefined;
   #closed: Promise<void> | undefined;
-  #gate: GatedReader | undefined;
+  #gate: InboundGate | undefined;
+  #pause: ReadPause | undefined;
 
   constructor(socket: Socket, options: ConnectionOptions = {}) {
     super();
@@ -122,8 +123,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Rates the peer's messages from now on (see rate-gate.ts); undefined: none. */
   setInboundGate(gate: InboundGate | undefined): void {
-    this.#gate?.stop();
-    this.#gate = gate && new GatedReader(gate, this.socket, this.#clock);
+    this.#gate = gate;
   }
 
   /** Changes the largest frame accepted from the peer (and sent to it). */
@@ -243,7 +243,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     for (const message of messages) {
       if (this.#error !== undefined) return; // a handler closed the link
       try {
-        this.#gate?.admit(message);
+        const pauseMs = this.#gate?.admit(message, this.#clock.monotonicMs()) ?? 0;
+        if (pauseMs > 0) (this.#pause ??= new ReadPause(this.socket, this.#clock)).extend(pauseMs);
       } catch (err) {
         this.#onProtocolError(err as ProtocolError); // past its rates (ERR_RATE_LIMITED)
         return;
@@ -385,7 +386,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#state = 'closed';
     this.#error = error;
     this.#heartbeat?.stop();
-    this.#gate?.stop();
+    this.#pause?.stop();
     this.#writer.stop();
     this.#pending.rejectAll(error);
     if (endGracefully && !this.socket.destroyed) {

@@ -19,59 +19,39 @@ export interface InboundGate {
   admit(message: Message, nowMs: number): number;
 }
 
-/** A gate at work on one socket: asks it about each message, and stops reading while it says so. */
-export class GatedReader {
-  readonly #gate: InboundGate;
+/**
+ * Stops a socket's reading until a time, made the first time its gate holds the link back (most
+ * links never are: nothing is kept for them). A later, longer stop extends it.
+ */
+export class ReadPause {
   readonly #socket: Socket;
   readonly #clock: Clock;
   #timer: Timer | undefined;
+  /** When reading starts again (monotonic ms), while stopped. */
+  #resumeAt = 0;
 
-  constructor(gate: InboundGate, socket: Socket, clock: Clock) {
-    this.#gate = gate;
+  constructor(socket: Socket, clock: Clock) {
     this.#socket = socket;
     this.#clock = clock;
   }
 
-  /**
-   * Asks about `message`; past a rate, reading stops for the debt's worth (the messages of the
-   * chunk already read go on, and count). @throws ProtocolError ERR_RATE_LIMITED
-   */
-  admit(message: Message): void {
-    const pauseMs = this.#gate.admit(message, this.#clock.monotonicMs());
-    if (pauseMs <= 0 || this.#timer !== undefined) return;
+  /** Stops reading for `ms` from now, unless it is stopped for longer already. */
+  extend(ms: number): void {
+    const now = this.#clock.monotonicMs();
+    if (this.#timer !== undefined && now + ms <= this.#resumeAt) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#socket.pause();
+    this.#resumeAt = now + ms;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       if (!this.#socket.destroyed) this.#socket.resume();
-    }, Math.ceil(pauseMs));
+    }, Math.ceil(ms));
   }
 
   /** The link is closing: no resume is pending any more. */
   stop(): void {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-  }
-}
-
-/** `rate` tokens a second, at most `rate` held (a second's worth at once). */
-class TokenBucket {
-  #tokens: number;
-  #last: number;
-
-  constructor(
-    readonly rate: number,
-    now: number,
-  ) {
-    this.#tokens = rate;
-    this.#last = now;
-  }
-
-  /** Takes one; the debt after it (0 within the rate). */
-  take(now: number): number {
-    this.#tokens = Math.min(this.rate, this.#tokens + ((now - this.#last) * this.rate) / 1000);
-    this.#last = now;
-    this.#tokens -= 1;
-    return this.#tokens < 0 ? -this.#tokens : 0;
   }
 }
 
@@ -83,39 +63,59 @@ export interface SessionRates {
 
 /**
  * The gate of an authenticated node's session: every frame, every request (a message with an
- * `id`), every `vitals` sample. `onThrottle` hears of each time the session starts to be held back.
+ * `id`), every `vitals` sample, each a bucket of `rate` tokens a second holding at most `rate` (a
+ * second's worth at once). Small on purpose (one per node, 10,000 at a time): three token counts
+ * and one time; the rates and `onThrottle` (told each time the session starts to be held back)
+ * are shared.
  */
 export class SessionRateGate implements InboundGate {
-  readonly #frames: TokenBucket;
-  readonly #requests: TokenBucket;
-  readonly #samples: TokenBucket;
+  readonly #rates: SessionRates;
   readonly #onThrottle: () => void;
+  #frames: number;
+  #requests: number;
+  #samples: number;
+  #last: number;
   #throttled = false;
 
   constructor(rates: SessionRates, now: number, onThrottle: () => void = () => {}) {
-    this.#frames = new TokenBucket(rates.framesPerSecond, now);
-    this.#requests = new TokenBucket(rates.requestsPerSecond, now);
-    this.#samples = new TokenBucket(rates.samplesPerSecond, now);
+    this.#rates = rates;
     this.#onThrottle = onThrottle;
+    this.#frames = rates.framesPerSecond;
+    this.#requests = rates.requestsPerSecond;
+    this.#samples = rates.samplesPerSecond;
+    this.#last = now;
   }
 
   admit(message: Message, now: number): number {
-    let pauseMs = this.#check(this.#frames, now, 'frames');
-    if (message.id !== undefined) pauseMs = Math.max(pauseMs, this.#check(this.#requests, now, 'requests'));
-    if (message.t === 'vitals') pauseMs = Math.max(pauseMs, this.#check(this.#samples, now, 'samples'));
+    const { framesPerSecond, requestsPerSecond, samplesPerSecond } = this.#rates;
+    const elapsedS = Math.max(0, now - this.#last) / 1000;
+    this.#last = now;
+    this.#frames = Math.min(framesPerSecond, this.#frames + elapsedS * framesPerSecond) - 1;
+    this.#requests = Math.min(requestsPerSecond, this.#requests + elapsedS * requestsPerSecond);
+    this.#samples = Math.min(samplesPerSecond, this.#samples + elapsedS * samplesPerSecond);
+    let pauseMs = this.#debtMs(this.#frames, framesPerSecond, 'frames');
+    if (message.id !== undefined) {
+      this.#requests -= 1;
+      pauseMs = Math.max(pauseMs, this.#debtMs(this.#requests, requestsPerSecond, 'requests'));
+    }
+    if (message.t === 'vitals') {
+      this.#samples -= 1;
+      pauseMs = Math.max(pauseMs, this.#debtMs(this.#samples, samplesPerSecond, 'samples'));
+    }
     if (pauseMs > 0 && !this.#throttled) this.#onThrottle();
     this.#throttled = pauseMs > 0;
     return pauseMs;
   }
 
-  #check(bucket: TokenBucket, now: number, what: string): number {
-    const debt = bucket.take(now);
-    if (debt > bucket.rate) {
+  /** How long paying back a bucket's debt takes, ms (0 without one). @throws past a second's worth */
+  #debtMs(tokens: number, rate: number, what: string): number {
+    if (tokens >= 0) return 0;
+    if (-tokens > rate) {
       throw new ProtocolError(
         'ERR_RATE_LIMITED',
-        `sent ${what} faster than ${bucket.rate}/s and kept on while held back (limits.${what}PerSecond)`,
+        `sent ${what} faster than ${rate}/s and kept on while held back (limits.${what}PerSecond)`,
       );
     }
-    return (debt * 1000) / bucket.rate;
+    return (-tokens * 1000) / rate;
   }
 }

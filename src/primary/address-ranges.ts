@@ -29,7 +29,9 @@ export class AddressRanges {
   /** Whether the peer address `ip` (as a socket reports it) is in one of the ranges. */
   has(ip: string | undefined): boolean {
     if (ip === undefined) return false;
-    const plain = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+    // A link-local peer carries its zone (fe80::1%eth0), which BlockList does not take.
+    const unzoned = ip.includes('%') ? ip.slice(0, ip.indexOf('%')) : ip;
+    const plain = unzoned.startsWith('::ffff:') && net.isIPv4(unzoned.slice(7)) ? unzoned.slice(7) : unzoned;
     const family = net.isIPv4(plain) ? 'ipv4' : net.isIPv6(plain) ? 'ipv6' : undefined;
     return family !== undefined && this.#list.check(plain, family);
   }

@@ -5,7 +5,10 @@
 // at once, before anything is read. An address with `authFailuresPerMinute` failed proofs within a
 // minute has its connections closed at accept for a backoff that doubles (1 s, 2 s, ... 5 min)
 // each time it starts again, and is forgiven after a successful join or a quiet minute. Durations
-// on the monotonic clock. Memory: one small entry per address with connections or recent failures.
+// on the monotonic clock. Memory: one small entry per address with connections or recent failures
+// (at most 100,000 of the latter). Addresses are whole addresses, IPv6 too: the nodes of one LAN
+// share an IPv6 /64, so keying by /64 would make one bad node lock out its neighbours; a peer with
+// a whole /64 to draw from gets past these limits (the global ones still hold).
 
 import type { PrimaryStats } from './node-host.js';
 
@@ -22,8 +25,13 @@ export interface PeerGuardOptions {
 const WINDOW_MS = 60_000;
 const FIRST_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
-/** Past this many addresses with failures, those whose window and backoff are over are dropped. */
+/**
+ * Addresses with failures kept: past PRUNE_AT those whose window and backoff are over are dropped
+ * (once, then again only when the map has doubled, so a stream of new addresses costs no scan per
+ * failure); past MAX_ADDRESSES the oldest entry goes whatever its state.
+ */
 const PRUNE_AT = 10_000;
+const MAX_ADDRESSES = 100_000;
 
 interface Failures {
   windowStart: number;
@@ -40,6 +48,7 @@ export class PeerGuard {
   readonly #now: () => number;
   readonly #open = new Map<string, number>();
   readonly #failures = new Map<string, Failures>();
+  #pruneAt = PRUNE_AT;
 
   constructor(options: PeerGuardOptions) {
     this.#o = options;
@@ -83,7 +92,11 @@ export class PeerGuard {
     const now = this.#now();
     let entry = this.#failures.get(address);
     if (entry === undefined) {
-      if (this.#failures.size >= PRUNE_AT) this.#prune(now);
+      if (this.#failures.size >= this.#pruneAt) {
+        this.#prune(now);
+        this.#pruneAt = Math.max(PRUNE_AT, this.#failures.size * 2);
+      }
+      if (this.#failures.size >= MAX_ADDRESSES) this.#failures.delete(this.#failures.keys().next().value as string);
       entry = { windowStart: now, count: 0, level: 0, until: 0 };
       this.#failures.set(address, entry);
     } else if (now - entry.windowStart >= WINDOW_MS) {

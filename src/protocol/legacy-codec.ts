@@ -8,7 +8,7 @@ import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { DEFAULTS } from '../common/defaults.js';
 import { ProtocolError } from './errors.js';
-import type { InfoPayload, VitalsPayload } from './messages.js';
+import { type InfoPayload, PRINTABLE_PATTERN, type VitalsPayload } from './messages.js';
 import { decodeUtf8, MAX_JSON_DEPTH, parseJson } from './parse-json.js';
 
 /** The byte that ends every legacy message: `\r`. */
@@ -126,7 +126,8 @@ const Mhz = Type.Number({ minimum: 0, maximum: 1e6 });
 const Maybe = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
 
 export const LegacyBaseInfo = Type.Object({
-  hostname: Type.String({ minLength: 1, maxLength: 256 }),
+  // A node's name, as native names: no control characters (terminals, logs).
+  hostname: Type.String({ minLength: 1, maxLength: 256, pattern: PRINTABLE_PATTERN }),
   ram: Maybe(Bytes),
   swap: Maybe(Bytes),
   cpu: Maybe(Type.String({ maxLength: 256 })),

@@ -21,7 +21,7 @@ export const NODE_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 export const LABEL_KEY_PATTERN = '^[A-Za-z0-9._/-]{1,64}$';
 export const MAX_LABELS = 32;
 /** Text a node names itself or labels itself with: no control characters (terminals, logs). */
-const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+export const PRINTABLE_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
 /** Realistic bounds of what a machine reports: anything past them is a broken or hostile sender. */
 export const LIMITS = {
   bytes: 2 ** 56, // 64 PiB: RAM, swap, a disk
@@ -35,7 +35,7 @@ export const LIMITS = {
 } as const;
 const NodeId = Type.String({ pattern: NODE_ID_PATTERN });
 /** What a node calls itself (not unique; the id is). */
-export const NodeName = Type.String({ maxLength: 256, pattern: PRINTABLE });
+export const NodeName = Type.String({ maxLength: 256, pattern: PRINTABLE_PATTERN });
 const Bytes = Type.Integer({ minimum: 0, maximum: LIMITS.bytes });
 const Time = Type.Integer({ minimum: 0, maximum: LIMITS.ts });
 
@@ -50,7 +50,7 @@ export type Envelope = Static<typeof Envelope>;
 const Empty = Type.Object({});
 export const Labels = Type.Record(
   Type.String({ pattern: LABEL_KEY_PATTERN }),
-  Type.String({ maxLength: 256, pattern: PRINTABLE }),
+  Type.String({ maxLength: 256, pattern: PRINTABLE_PATTERN }),
   {
     maxProperties: MAX_LABELS,
     additionalProperties: false,

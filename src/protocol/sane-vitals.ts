@@ -12,9 +12,9 @@ const clamp = (value: number, min: number, max: number) =>
   Number.isFinite(value) ? Math.min(max, Math.max(min, value)) : min;
 
 /** The reading within the primary's bounds, and what had to change (empty when nothing did). */
-export function saneReading(reading: Reading): { reading: Reading; fixed: string[] } {
+export function saneReading<R extends Reading>(reading: R): { reading: R; fixed: string[] } {
   const fixed: string[] = [];
-  const out: Reading = { ...reading };
+  const out: R = { ...reading };
   if (out.tempC !== undefined && !within(out.tempC, LIMITS.tempC.min, LIMITS.tempC.max)) {
     delete out.tempC;
     fixed.push('tempC');

@@ -176,7 +176,9 @@ export class VitalsSender {
    * its disk and network lists, or, if even that is too large, is skipped: one sample must not
    * stop every later one (the next stored seq acknowledges past it).
    */
-  #send(conn: Connection, sample: VitalsPayload): boolean {
+  #send(conn: Connection, stored: VitalsPayload): boolean {
+    // Again here: an outbox written by an older agent may hold a sample the primary refuses.
+    const sample = this.#fit(stored);
     // `sentAt` goes on the wire only: the primary measures this node's clock with it.
     const sentAt = Math.round(this.#options.wallClock());
     try {
@@ -210,6 +212,19 @@ export class VitalsSender {
       return;
     }
     if (this.#stopped) return;
+    let sample: VitalsPayload;
+    try {
+      sample = this.#outbox.append(this.#fit(reading));
+    } catch (err) {
+      this.#log.error({ err }, 'cannot write the sample to the outbox (disk full?); sample lost');
+      return;
+    }
+    this.#options.onSample(sample);
+    void this.#pump();
+  }
+
+  /** `reading` within the ranges the primary accepts (sane-vitals.ts); what had to change is logged once. */
+  #fit<R extends Omit<VitalsPayload, 'seq'>>(reading: R): R {
     const sane = saneReading(reading);
     if (sane.fixed.length > 0) {
       this.#warnOnce(
@@ -218,15 +233,7 @@ export class VitalsSender {
         `vitals outside the realistic ranges the primary accepts were dropped or bounded: ${sane.fixed.join(', ')} (logged once)`,
       );
     }
-    let sample: VitalsPayload;
-    try {
-      sample = this.#outbox.append(sane.reading);
-    } catch (err) {
-      this.#log.error({ err }, 'cannot write the sample to the outbox (disk full?); sample lost');
-      return;
-    }
-    this.#options.onSample(sample);
-    void this.#pump();
+    return sane.reading;
   }
 
   #warnOnce(key: string, fields: object, message: string): void {

@@ -92,12 +92,12 @@ it('legacy.maxConnections and legacy.maxNodes: the connection past either is clo
 });
 
 it('legacy.idleMs: keepalives alone do not hold a connection; vitals do', async (t) => {
-  const { primary, nativeId } = await start(t, { legacyIdleMs: 600 });
+  const { primary, nativeId } = await start(t, { legacyIdleMs: 1500 });
+  const connectedAt = Date.now();
   const idle = client(t, primary);
   const idleId = await legacyNode(idle, 'pi-idle');
   const busy = client(t, primary);
   const busyId = await legacyNode(busy, 'pi-busy');
-  const started = Date.now();
   const timer = setInterval(() => {
     idle.send('message', `I am still alive, client: ${idleId}`);
     busy.send('message', `I am still alive, client: ${busyId}`);
@@ -105,12 +105,12 @@ it('legacy.idleMs: keepalives alone do not hold a connection; vitals do', async 
   }, 100);
   t.after(() => clearInterval(timer));
   await idle.closed;
-  const closedAfter = Date.now() - started;
-  assert.ok(closedAfter >= 400 && closedAfter < 3000, `closed after ${closedAfter} ms`);
+  // Its one sample came right after it connected: closed 1.5 s after that, keepalives or not.
+  const closedAfter = Date.now() - connectedAt;
+  assert.ok(closedAfter >= 1400 && closedAfter < 6000, `closed after ${closedAfter} ms`);
   await waitUntil(() => primary.node(idleId)?.state === 'lost', 5000, 'the idle node lost');
   assert.equal(primary.stats.legacyIdleClosed, 1);
   assert.equal(await counter(primary, 'picluster_legacy_idle_closed_total'), 1);
-  await new Promise((resolve) => setTimeout(resolve, 800));
   assert.equal(primary.node(busyId)?.state, 'online', 'a node sending vitals stays');
   // secondary_details lists the legacy node, never the native one.
   const details = (await busy.ask('secondary_details')).payload as Record<string, unknown>;

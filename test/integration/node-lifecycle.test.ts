@@ -59,7 +59,8 @@ describe('node lifecycle through the CLI', () => {
     assert.equal(approved.code, 0, approved.stderr);
     assert.match(approved.stdout, new RegExp(`node ${a} \\(newcomer\\) approved`));
     await waitUntil(async () => (await nodeOf(primary.api, 'newcomer'))?.state === 'online', 15_000, 'online');
-    assert.ok(secretOf(join(dir, 'a')), 'enrolled: it holds a secret now');
+    // The node writes the secret it was issued once it has the welcome (shown online just before).
+    await waitUntil(() => secretOf(join(dir, 'a')), 10_000, 'enrolled: it holds a secret now');
 
     const denied = await runCli(['nodes', 'deny', b, '--api', primary.api]);
     assert.equal(denied.code, 0, denied.stderr);
@@ -94,7 +95,7 @@ describe('node lifecycle through the CLI', () => {
     const node = startSecondary(t, primary, { dataDir: join(dir, 'n'), name: 'to-revoke' });
     await waitUntil(async () => (await nodeOf(primary.api, 'to-revoke'))?.state === 'online', 15_000, 'online');
     const id = nodeIdOf(join(dir, 'n'));
-    const firstSecret = secretOf(join(dir, 'n'));
+    const firstSecret = await waitUntil(() => secretOf(join(dir, 'n')), 10_000, 'its secret written');
 
     const revoked = await runCli(['nodes', 'revoke', id, '--api', primary.api]);
     assert.equal(revoked.code, 0, revoked.stderr);
@@ -109,7 +110,7 @@ describe('node lifecycle through the CLI', () => {
     const approved = await runCli(['nodes', 'approve', id, '--api', primary.api]);
     assert.equal(approved.code, 0, approved.stderr);
     await waitUntil(async () => (await nodeOf(primary.api, 'to-revoke'))?.state === 'online', 15_000, 'back');
-    assert.notEqual(secretOf(join(dir, 'n')), firstSecret, 'a new secret');
+    await waitUntil(() => secretOf(join(dir, 'n')) !== firstSecret || undefined, 10_000, 'a new secret');
   });
 
   it('forget removes a node and its secret, keeping its history unless --history', async (t) => {

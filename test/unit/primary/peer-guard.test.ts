@@ -59,6 +59,15 @@ describe('PeerGuard', () => {
     let started: number | undefined;
     for (let i = 0; i < 3; i++) started = peers.authFailed('a') ?? started;
     assert.equal(started, 1000, 'back to the first step after a good join');
+    // A quiet minute after a backoff forgives it: the next backoff starts over at 1 s.
+    for (let i = 0; i < 3; i++) peers.authFailed('c');
+    clock.now += 1000;
+    for (let i = 0; i < 3; i++) peers.authFailed('c');
+    clock.now += 2000 + 60_000;
+    peers.authFailed('c');
+    started = undefined;
+    for (let i = 0; i < 2; i++) started = peers.authFailed('c') ?? started;
+    assert.equal(started, 1000, 'back to the first step after a quiet minute');
     clock.now += 61_000;
     for (let minute = 0; minute < 10; minute++) {
       assert.equal(peers.authFailed('b'), undefined);

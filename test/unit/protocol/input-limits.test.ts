@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProtocolError } from '../../../src/protocol/errors.js';
-import { validateMessage } from '../../../src/protocol/messages.js';
+import { type VitalsPayload, validateMessage } from '../../../src/protocol/messages.js';
 import { saneReading } from '../../../src/protocol/sane-vitals.js';
 import { vitalsPayload } from '../../helpers/raw-peer.js';
 
@@ -89,14 +89,15 @@ describe('input limits', () => {
         { iface: 'eth0', rxBytes: 0, txBytes: 0 },
       ],
     });
-    const { seq: _seq, ...withoutSeq } = reading as { seq: number };
-    const { reading: fixed, fixed: what } = saneReading(withoutSeq as never);
+    // A stored sample (with its seq) goes through the same way: the seq is kept.
+    const { reading: fixed, fixed: what } = saneReading(reading as unknown as VitalsPayload);
+    assert.equal(fixed.seq, 1);
     assert.deepEqual(what.sort(), ['cpuMhz', 'disks', 'load1', 'nets', 'tempC']);
     validateMessage({ t: 'vitals', p: { ...fixed, seq: 1 } });
     assert.equal(fixed.tempC, undefined);
     assert.equal(fixed.load1, 1_000_000);
     assert.equal(fixed.disks.length, 1);
-    const clean = saneReading(withoutSeq as never).reading;
+    const clean = saneReading(reading as unknown as VitalsPayload).reading;
     assert.deepEqual(saneReading(clean).fixed, [], 'a fitting reading is left alone');
   });
 });

@@ -1,12 +1,14 @@
 // One framed link over a socket (net or TLS): one-way `send`, correlated `request` with timeout,
 // request handlers, heartbeats, close. The write side (batching, bounded queue, backpressure,
-// stall watch) is its `FrameWriter`, as ws keeps its `Sender` apart from its `Receiver`.
+// stall watch) is its `FrameWriter`, as ws keeps its `Sender` apart from its `Receiver`; the read
+// side may be rate-limited by a gate (rate-gate.ts).
 // Every way the link can fail ends in exactly one 'disconnect' event carrying a
 // DisconnectionError, and every pending request is rejected with that same error.
 // Socket listeners are named methods (as ws does), state is one field changed in one place.
 
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { definedOnly } from '../common/defined-only.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import {
   BackpressureError,
@@ -244,9 +246,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (this.#error !== undefined) return; // a handler closed the link
       try {
         const pauseMs = this.#gate?.admit(message, this.#clock.monotonicMs()) ?? 0;
-        if (pauseMs > 0) (this.#pause ??= new ReadPause(this.socket, this.#clock)).extend(pauseMs);
+        if (pauseMs > 0) {
+          this.#pause ??= new ReadPause(this.socket, this.#clock);
+          this.#pause.extend(pauseMs);
+        }
       } catch (err) {
-        this.#onProtocolError(err as ProtocolError); // past its rates (ERR_RATE_LIMITED)
+        this.#onProtocolError(err as ProtocolError); // ERR_RATE_LIMITED
         return;
       }
       this.#dispatch(message);
@@ -402,8 +407,4 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -214,6 +214,7 @@ export class ClusterListener {
       if (released) return;
       released = true;
       ended();
+      socket.off('close', ended); // kept for the link's whole life otherwise (10,000 closures)
       this.#handshakes--;
       if (this.#waiting.length > 0) this.#startWaiting();
     };

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Compile } from 'typebox/compile';
+import { AddressRanges } from '../primary/address-ranges.js';
 import type { PeerLimits } from '../primary/primary-options.js';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError } from '../protocol/errors.js';
@@ -134,6 +135,7 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
   }
   const primaries = values.get('primary') as string[] | undefined;
   if (primaries) parsePrimaries(primaries.join(',')); // one clear line for a bad address, exit 2
+  new AddressRanges(values.get('legacyAllow') as string[], 'legacyAllow'); // the same for a bad range
   if (roles.includes('secondary') && roles.length === 1 && !values.get('primary')) {
     throw new ConfigError('no primary given: use --primary HOST:PORT (or PICLUSTER_PRIMARY)');
   }

@@ -91,7 +91,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#log = options.logger ?? silentLogger;
     this.#options = resolveOptions(options);
     this.#fleetQueries = parseSelector(this.#options.fleetQueries);
-    this.#legacyAllow = new AddressRanges(this.#options.legacyAllow, 'legacy.allow');
+    this.#legacyAllow = new AddressRanges(this.#options.legacyAllow, 'legacyAllow');
   }
 
   get state(): PrimaryState {

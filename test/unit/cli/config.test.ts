@@ -131,4 +131,25 @@ describe('configuration', () => {
       ConfigError,
     );
   });
+
+  it('reads the legacy and limits settings, flat or from a [legacy] table, and refuses a bad range or a rate below 64', (t) => {
+    const config = file(t, 'legacy = true\n[limits]\nmaxNodes = 50\n');
+    const flat = loadConfig({
+      roles: ['primary'],
+      env: { PICLUSTER_CONFIG: config },
+      flags: { legacyAllow: '10.1.0.0/16,fd00::/8' },
+    });
+    assert.deepEqual([flat.legacy, flat.legacyAllow, flat.limits.maxNodes], [true, ['10.1.0.0/16', 'fd00::/8'], 50]);
+    const table = file(t, '[legacy]\nenabled = true\nallow = ["192.168.1.0/24"]\nidleMs = "5m"\n');
+    const c = loadConfig({ roles: ['primary'], env: { PICLUSTER_CONFIG: table } });
+    assert.deepEqual([c.legacy, c.legacyAllow, c.legacyIdleMs], [true, ['192.168.1.0/24'], 300_000]);
+    assert.throws(
+      () => loadConfig({ roles: ['primary'], env: {}, flags: { legacyAllow: '10.0.0.0/33' } }),
+      configError(/legacyAllow: "10\.0\.0\.0\/33" is not an address or a CIDR range/),
+    );
+    assert.throws(
+      () => loadConfig({ roles: ['primary'], env: {}, flags: { limitsSamplesPerSecond: '10' } }),
+      configError(/limits\.samplesPerSecond = 10 .*must be >= 64/),
+    );
+  });
 });

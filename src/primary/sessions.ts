@@ -289,14 +289,13 @@ export class NativeSessions {
       ]);
       throw new DisconnectionError('ERR_CLOSED', 'the link closed during admission');
     }
-    if (existing !== undefined && current?.state === 'denied') {
-      // Denied or revoked while this join was stored: the operator's write, queued after this
-      // one, stands (state and secret); the node is told so and its link closed.
-      throw new AdmissionError('ERR_DENIED', `node ${auth.nodeId} was denied or revoked by the operator`);
-    }
-    if (existing !== undefined && current === undefined) {
-      // Forgotten meanwhile: the row is deleted after this write; the node may join again as new.
-      throw new DisconnectionError('ERR_CLOSED', `node ${auth.nodeId} was forgotten during its admission`);
+    if (existing !== undefined && (current === undefined || current.state === 'denied')) {
+      // Denied, revoked or forgotten while this join was stored: the operator's write, queued
+      // after this one, stands; the node is told so (after the reply) and its link closed.
+      setImmediate(() => void conn.close());
+      throw current
+        ? new AdmissionError('ERR_DENIED', `node ${auth.nodeId} was denied or revoked by the operator`)
+        : new DisconnectionError('ERR_CLOSED', `node ${auth.nodeId} was forgotten during its admission`);
     }
     if (current?.session) {
       // The newer link proved the same secret: it wins; the old one is a ghost of a dead link.

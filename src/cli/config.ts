@@ -9,7 +9,7 @@ import { AddressRanges } from '../primary/address-ranges.js';
 import type { PeerLimits } from '../primary/primary-options.js';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError } from '../protocol/errors.js';
-import { MAX_LABELS } from '../protocol/messages.js';
+import { LABELS_RULE } from '../protocol/messages.js';
 import { parsePrimaries } from '../secondary/primary-address.js';
 import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } from './settings.js';
 
@@ -104,10 +104,7 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     if (!validator.Check(values.get(s.key))) {
       const where = sources.get(s.key) ?? 'defaults';
       const issue = validator.Errors(values.get(s.key))[0];
-      const why =
-        s.kind === 'labels'
-          ? `at most ${MAX_LABELS} labels; keys of 1-64 letters, digits, ".", "_", "/", "-"; values of up to 256 characters, none of them control characters`
-          : (issue?.message ?? 'rejected');
+      const why = s.kind === 'labels' ? LABELS_RULE : (issue?.message ?? 'rejected');
       throw new ConfigError(`invalid ${s.key} = ${shown(s.key, values.get(s.key))} (from ${where}): ${why}`);
     }
   }

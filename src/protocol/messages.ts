@@ -20,6 +20,8 @@ export const NODE_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
 /** A label key: 1–64 of letters, digits, `.`, `_`, `/`, `-` (no `=` or `,`: selectors split on them). */
 export const LABEL_KEY_PATTERN = '^[A-Za-z0-9._/-]{1,64}$';
 export const MAX_LABELS = 32;
+/** The label rules in words, for the errors of every place that takes labels. */
+export const LABELS_RULE = `at most ${MAX_LABELS} labels; keys of 1-64 letters, digits, ".", "_", "/", "-"; values of up to 256 characters, none of them control characters`;
 /** Text a node names itself or labels itself with: no control characters (terminals, logs). */
 export const PRINTABLE_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
 /** Realistic bounds of what a machine reports: anything past them is a broken or hostile sender. */
@@ -274,21 +276,21 @@ function checkVitals(sample: VitalsPayload): void {
     );
 }
 
+let namingValidators: { name: ReturnType<typeof Compile>; labels: ReturnType<typeof Compile> } | undefined;
+
 /**
  * What a node calls and labels itself, checked where it is given (the library's options) rather
  * than at every refused handshake. @throws ConfigError naming the first problem
  */
 export function checkNodeNaming(name: string, labels: Record<string, string>): void {
-  const named = Compile(NodeName);
-  if (!named.Check(name) || name.length === 0) {
+  namingValidators ??= { name: Compile(NodeName), labels: Compile(Labels) };
+  if (!namingValidators.name.Check(name) || name.length === 0) {
     throw new ConfigError(
       `node name ${JSON.stringify(name.slice(0, 64))}: 1-256 characters, none of them control characters`,
     );
   }
-  if (!Compile(Labels).Check(labels)) {
-    throw new ConfigError(
-      `labels ${JSON.stringify(labels).slice(0, 200)}: at most ${MAX_LABELS}; keys of 1-64 letters, digits, ".", "_", "/", "-"; values of up to 256 characters, none of them control characters`,
-    );
+  if (!namingValidators.labels.Check(labels)) {
+    throw new ConfigError(`labels ${JSON.stringify(labels).slice(0, 200)}: ${LABELS_RULE}`);
   }
 }
 

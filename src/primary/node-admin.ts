@@ -23,6 +23,8 @@ export interface NodeAdminOptions {
   /** Resolved once committed. */
   storeNow(changes: readonly NodeChange[]): Promise<void>;
   emitNode(view: NodeView): void;
+  /** The primary's state change (registry, store, event, 'node' event): a node found lost. */
+  setState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void;
   /** A node was forgotten: gone from every list. */
   emitRemoved(id: string): void;
   /** Closes a legacy node's live connection, recording nothing (the node is being forgotten). */
@@ -112,7 +114,8 @@ export class NodeAdmin implements ClusterAdmin {
     } catch (err) {
       record.state = was;
       if (this.#o.registry.get(id) === undefined) this.#o.registry.set(record);
-      if (was === 'online' && record.session === undefined && !record.legacy) this.#markLost(record);
+      if (was === 'online' && record.session === undefined && !record.legacy)
+        this.#o.setState(record, 'lost', { code: 'ERR_CLOSED' });
       throw err;
     }
     this.#closeSession(record, 'the node was forgotten by the operator');
@@ -198,22 +201,11 @@ export class NodeAdmin implements ClusterAdmin {
       if (record.state === state) {
         Object.assign(record, before);
         // Its link ended meanwhile, and that end recorded nothing (the node was being refused): lost.
-        if (record.state === 'online' && record.session === undefined) this.#markLost(record);
+        if (record.state === 'online' && record.session === undefined)
+          this.#o.setState(record, 'lost', { code: 'ERR_CLOSED' });
       }
       throw err;
     }
-    this.#o.emitNode(toView(record));
-  }
-
-  #markLost(record: NodeRecord): void {
-    const now = Date.now();
-    record.state = 'lost';
-    record.connectedSince = null;
-    const { id, lastSeen, lastSeq } = record;
-    this.#o.post([
-      { op: 'state', id, state: 'lost', at: lastSeen, connectedSince: null, lastSeq },
-      { op: 'event', ts: now, nodeId: id, type: 'lost', data: { code: 'ERR_CLOSED' } },
-    ]);
     this.#o.emitNode(toView(record));
   }
 

@@ -304,6 +304,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       log: this.#log,
       storeNow: (changes) => nodeWriter.write(changes),
       emitNode: (view) => this.emit('node', view),
+      setState: (record, state, data) => this.#setNodeState(record, state, data),
       emitRemoved: (id) => this.emit('removed', id),
       closeLegacy: (id, reason) => legacy?.closeNode(id, reason),
       // A token given as a value has no file to rewrite.

@@ -310,6 +310,14 @@ test('the primary writes stored vitals to InfluxDB when influx.url is set (CLI, 
     30_000,
     '3 samples of pi-legacy in the legacy cpu measurement',
   );
-  const ram = await influxd.query('rpi_cluster_node_vitals', `SELECT free FROM ram WHERE node = 'pi-legacy'`);
-  assert.ok(ram.rows.length >= 1 && Number(ram.rows[0]?.free) > 0);
+  // InfluxDB 1.x makes a batch visible one field (one measurement) at a time: wait for ram too.
+  const ram = await waitUntil(
+    async () => {
+      const { rows } = await influxd.query('rpi_cluster_node_vitals', `SELECT free FROM ram WHERE node = 'pi-legacy'`);
+      return rows.length >= 1 ? rows : undefined;
+    },
+    10_000,
+    "pi-legacy's samples in the legacy ram measurement",
+  );
+  assert.ok(Number(ram[0]?.free) > 0);
 });

@@ -1,6 +1,8 @@
 // Error classes shared by every layer. Pure: no I/O. One class per way a caller reacts
 // (see STYLE.md, "Errors"); each carries a stable `code` that also travels on the wire.
 
+import type { TaskErrorCode } from './tasks.js';
+
 /** Codes of protocol errors: the frame or the message was bad; close that connection. */
 export type ProtocolErrorCode =
   | 'ERR_FRAME_TOO_LARGE'
@@ -55,6 +57,7 @@ export type ErrorCode =
   | RequestErrorCode
   | 'ERR_INTERNAL'
   | 'ERR_CONFIG'
+  | TaskErrorCode
   | 'ERR_REMOTE';
 
 export class PiclusterError extends Error {
@@ -183,6 +186,14 @@ export class DataDirLockedError extends PiclusterError {
 export class TlsError extends PiclusterError {
   declare readonly code: 'ERR_TLS_REQUIRED' | 'ERR_TLS_UNTRUSTED';
   constructor(code: 'ERR_TLS_REQUIRED' | 'ERR_TLS_UNTRUSTED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** A task was refused, failed, timed out or was cancelled; `code` says which (tasks.ts). */
+export class TaskError extends PiclusterError {
+  declare readonly code: TaskErrorCode;
+  constructor(code: TaskErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }

@@ -6,6 +6,7 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ConfigError, ProtocolError } from './errors.js';
+import { TASK_MESSAGE_SCHEMAS } from './tasks.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -168,6 +169,7 @@ export const MESSAGE_SCHEMAS = {
   result: Type.Unknown(),
   bye: Bye,
   error: ErrorPayload,
+  ...TASK_MESSAGE_SCHEMAS,
 } as const;
 
 export type MessageType = keyof typeof MESSAGE_SCHEMAS;

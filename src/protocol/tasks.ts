@@ -1,0 +1,149 @@
+// Task messages of wire protocol v1 (ARCHITECTURE.md: "later issues add task messages; they follow
+// the same rules") and the task model both sides share. Pure: no I/O.
+//
+//   task         P→S request   {taskId, key, kind, args, timeoutMs, epoch} → reply {state}
+//   task.output  S→P one-way   {taskId, stream, data}: output while the task runs (best effort)
+//   task.result  S→P one-way   {taskId, key, state, ...}: the outcome, kept in the node's journal
+//   task.ack     P→S one-way   {taskId}: the primary stored that result; the node may forget it
+//   task.cancel  P→S one-way   {taskId, reason}: stop it (a result `cancelled` follows)
+//
+// A task runs longer than a request may wait, so the `task` request is answered at once: `running`
+// when the node took it (or is running it already under that key), or the final state when it ran
+// that key before (its result is sent again). A node never runs one key twice.
+
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+/** A task id: 1-64 of letters, digits, `.`, `_`, `-` (the primary makes UUIDs). */
+export const TASK_ID_PATTERN = '^[A-Za-z0-9._-]{1,64}$';
+/** A task kind: `node.time`, `shell`, `camera.snapshot`: lowercase words joined by `.` or `-`. */
+export const TASK_KIND_PATTERN = '^[a-z][a-z0-9]*([.-][a-z0-9]+)*$';
+
+export const TASK_STATES = ['queued', 'assigned', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const FINAL_STATES: ReadonlySet<TaskState> = new Set(['succeeded', 'failed', 'timed_out', 'cancelled']);
+export type FinalState = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+/** Largest output a node keeps per stream of one task (the tail is kept, the head goes). */
+export const MAX_OUTPUT_BYTES = 64 * 1024;
+
+/** Built-in kinds that only read: every node runs them; retried on another node by default. */
+export const READ_ONLY_KINDS = ['node.time', 'node.info', 'node.vitals', 'code.revision'] as const;
+/** Built-in kinds that change the machine: off unless the node's own config allows them. */
+export const MACHINE_KINDS = [
+  'code.pull',
+  'os.update',
+  'os.upgrade',
+  'node.reboot',
+  'node.shutdown',
+  'node.restart-agent',
+  'shell',
+] as const;
+export const BUILT_IN_KINDS: readonly string[] = [...READ_ONLY_KINDS, ...MACHINE_KINDS];
+
+/** Whether a kind only reads (a built-in read-only kind); user kinds count as machine-changing. */
+export function isReadOnlyKind(kind: string): boolean {
+  return (READ_ONLY_KINDS as readonly string[]).includes(kind);
+}
+
+const TaskId = Type.String({ pattern: TASK_ID_PATTERN });
+const Time = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+export const TaskRun = Type.Object({
+  taskId: TaskId,
+  /** Idempotency key: a node that ran (or runs) this key answers with that run, never a new one. */
+  key: Type.String({ minLength: 1, maxLength: 128 }),
+  kind: Type.String({ maxLength: 64, pattern: TASK_KIND_PATTERN }),
+  args: Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 }),
+  timeoutMs: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 * 1000 }),
+  /** The assigning primary's epoch: a node refuses one lower than the highest it has seen. */
+  epoch: Time,
+});
+
+export const TaskRunReply = Type.Object({
+  state: Type.Union([
+    Type.Literal('queued'),
+    Type.Literal('assigned'),
+    Type.Literal('running'),
+    Type.Literal('succeeded'),
+    Type.Literal('failed'),
+    Type.Literal('timed_out'),
+    Type.Literal('cancelled'),
+  ]),
+});
+
+export const TaskOutput = Type.Object({
+  taskId: TaskId,
+  stream: Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]),
+  data: Type.String({ maxLength: MAX_OUTPUT_BYTES }),
+});
+
+const FinalStateSchema = Type.Union([
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+  Type.Literal('timed_out'),
+  Type.Literal('cancelled'),
+]);
+
+export const TaskResult = Type.Object({
+  taskId: TaskId,
+  key: Type.String({ minLength: 1, maxLength: 128 }),
+  state: FinalStateSchema,
+  /** Node wall clock, epoch ms: when the work started and ended (shown, never used for durations). */
+  startedAt: Time,
+  endedAt: Time,
+  /** What the task returned (succeeded), as JSON. */
+  result: Type.Optional(Type.Unknown()),
+  /** Why it did not succeed. */
+  error: Type.Optional(
+    Type.Object({ code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }) }),
+  ),
+  /** The tail of the output (command tasks), at most MAX_OUTPUT_BYTES each. */
+  stdout: Type.Optional(Type.String({ maxLength: MAX_OUTPUT_BYTES })),
+  stderr: Type.Optional(Type.String({ maxLength: MAX_OUTPUT_BYTES })),
+  /** True when output was cut to its tail. */
+  truncated: Type.Optional(Type.Boolean()),
+});
+
+export const TaskAck = Type.Object({ taskId: TaskId });
+export const TaskCancel = Type.Object({ taskId: TaskId, reason: Type.String({ maxLength: 256 }) });
+
+/** The task messages with the schema of each payload (merged into MESSAGE_SCHEMAS). */
+export const TASK_MESSAGE_SCHEMAS = {
+  task: TaskRun,
+  'task.output': TaskOutput,
+  'task.result': TaskResult,
+  'task.ack': TaskAck,
+  'task.cancel': TaskCancel,
+} as const;
+
+export type TaskRunPayload = Static<typeof TaskRun>;
+export type TaskRunReplyPayload = Static<typeof TaskRunReply>;
+export type TaskOutputPayload = Static<typeof TaskOutput>;
+export type TaskResultPayload = Static<typeof TaskResult>;
+export type TaskCancelPayload = Static<typeof TaskCancel>;
+
+export const checkTaskRunReply = Compile(TaskRunReply);
+
+/**
+ * Error codes a node answers a `task` request with (in an `error` reply, or a result's `error`):
+ * ERR_TASK_UNKNOWN (no handler for the kind), ERR_TASK_REFUSED (the node's config does not allow
+ * it), ERR_TASK_BUSY (the node runs its limit of tasks), ERR_STALE_EPOCH (an older primary's
+ * order), ERR_TASK_ARGS (bad arguments), ERR_TASK_FAILED (the work failed), ERR_TASK_INTERRUPTED
+ * (the agent stopped while it ran), ERR_TASK_TIMEOUT, ERR_TASK_CANCELLED; on the primary also
+ * ERR_NODE_LOST, ERR_TASK_EXPIRED (the target stayed offline past the task's ttl) and
+ * ERR_NO_NODE (no node matches a broadcast).
+ */
+export type TaskErrorCode =
+  | 'ERR_TASK_UNKNOWN'
+  | 'ERR_TASK_REFUSED'
+  | 'ERR_TASK_BUSY'
+  | 'ERR_STALE_EPOCH'
+  | 'ERR_TASK_ARGS'
+  | 'ERR_TASK_FAILED'
+  | 'ERR_TASK_INTERRUPTED'
+  | 'ERR_TASK_TIMEOUT'
+  | 'ERR_TASK_CANCELLED'
+  | 'ERR_NODE_LOST'
+  | 'ERR_TASK_EXPIRED'
+  | 'ERR_NO_NODE';

@@ -10,13 +10,18 @@ export async function callApi<T>(
   config: Pick<Config, 'api' | 'apiToken'>,
   method: 'GET' | 'POST',
   path: string,
+  body?: unknown,
 ): Promise<T> {
   const url = new URL(path, config.api);
   let response: Response;
+  const headers: Record<string, string> = { 'x-picluster-client': 'cli' };
+  if (config.apiToken) headers.authorization = `Bearer ${config.apiToken}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
   try {
     response = await fetch(url, {
       method,
-      headers: config.apiToken ? { authorization: `Bearer ${config.apiToken}` } : {},
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
   } catch (err) {

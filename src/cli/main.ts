@@ -11,6 +11,7 @@ import { runMigrateConfig } from './migrate-config.js';
 import { runDaemons } from './run-daemons.js';
 import { envNameOf, type Role, SETTINGS, usageOf } from './settings.js';
 import { runStatus } from './status.js';
+import { runTask, runTaskCancel, runTaskShow, runTasksList } from './tasks.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
       });
     });
   }
+  addTaskCommands(program);
   const token = program.command('token').description('the cluster token');
   withSettings(
     token
@@ -96,6 +98,85 @@ export function buildProgram(): Command {
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const command of all(program)) command.exitOverride();
   return program;
+}
+
+const integer = (name: string, min: number) => (text: string) => {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${text}"`);
+  return n;
+};
+
+function addTaskCommands(program: Command): void {
+  withSettings(
+    program
+      .command('run')
+      .description(
+        'run a task on nodes: picluster run node.time --on all --wait; picluster run shell --on pi-1 -- uptime',
+      )
+      .argument(
+        '<KIND>',
+        'node.time, node.info, node.vitals, code.revision, code.pull, os.update, os.upgrade, node.reboot, node.shutdown, node.restart-agent, shell, or a kind a node registered',
+      )
+      .argument(
+        '[ARGS...]',
+        'key=value arguments (JSON values taken as JSON); for shell, the command and its arguments',
+      )
+      .requiredOption(
+        '--on <TARGET>',
+        'node:ID, a node name, any, k=v[,k=v] (one matching node), all, all:k=v (every matching node)',
+      )
+      .option('--wait', 'wait for the outcome, with a progress line; exit 0 only if it succeeded')
+      .option('--json', 'print the task as JSON')
+      .option('--args <JSON>', 'the arguments as one JSON object')
+      .option('--timeout <MS>', 'how long the task may run, ms (default 300000)', integer('--timeout', 1))
+      .option(
+        '--ttl <MS>',
+        'how long it may wait for its node to be online, ms (default 86400000)',
+        integer('--ttl', 0),
+      )
+      .option(
+        '--retries <N>',
+        'attempts on another node after a node is lost mid-run (default: 2 for read-only kinds, else 0)',
+        integer('--retries', 0),
+      ),
+    ['status'],
+  ).action(async (kind: string, words: string[], opts: Record<string, unknown>, cmd: Command) => {
+    process.exitCode = await runTask(configFrom(cmd, ['status']), kind, words, {
+      on: opts.on as string,
+      wait: opts.wait === true,
+      json: opts.json === true,
+      args: opts.args as string | undefined,
+      timeoutMs: opts.timeout as number | undefined,
+      ttlMs: opts.ttl as number | undefined,
+      retries: opts.retries as number | undefined,
+    });
+  });
+  const tasks = withSettings(program.command('tasks').description('list tasks (newest first); show or cancel one'), [
+    'status',
+  ])
+    .option('--json', 'print the API answer as JSON')
+    .option(
+      '--state <STATE>',
+      'only tasks in this state (queued, assigned, running, succeeded, failed, timed_out, cancelled)',
+    )
+    .option('--node <ID>', 'only tasks of this node')
+    .option('--limit <N>', 'at most N tasks (default 100)', integer('--limit', 1))
+    .action(async (opts: { json?: boolean; state?: string; node?: string; limit?: number }, cmd: Command) => {
+      process.exitCode = await runTasksList(configFrom(cmd, ['status']), { ...opts, json: opts.json === true });
+    });
+  withSettings(tasks.command('show').description('one task: state, result, output').argument('<ID>', 'the task id'), [
+    'status',
+  ])
+    .option('--json', 'print the API answer as JSON')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      process.exitCode = await runTaskShow(configFrom(cmd, ['status']), id, { json: opts.json === true });
+    });
+  withSettings(
+    tasks.command('cancel').description('cancel a task at any state short of done').argument('<ID>', 'the task id'),
+    ['status'],
+  ).action(async (id: string, _opts, cmd: Command) => {
+    process.exitCode = await runTaskCancel(configFrom(cmd, ['status']), id);
+  });
 }
 
 async function main(): Promise<void> {

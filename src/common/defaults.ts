@@ -93,6 +93,14 @@ export const DEFAULTS = Object.freeze({
   minTokenLength: 16,
   /** Default timeout of a request, ms. */
   requestTimeoutMs: 10_000,
+  /** Tasks the primary gives one node at once. */
+  tasksPerNode: 4,
+  /** A task's timeout when its submitter gives none, ms (5 min). */
+  taskTimeoutMs: 300_000,
+  /** How long a task waits for its node (or any eligible node) to be online, ms (24 h). */
+  taskTtlMs: 86_400_000,
+  /** Tasks a secondary runs at once; one more is refused with ERR_TASK_BUSY. */
+  tasksMaxConcurrent: 4,
   /** Where `picluster status` finds the API. */
   api: 'http://127.0.0.1:8123',
 });

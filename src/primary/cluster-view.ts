@@ -3,11 +3,13 @@
 // interface. A narrow seam: the web never holds the Primary, its registry or a concrete store.
 
 import type { NodeView } from '../protocol/node-view.js';
+import type { TaskOutputPayload } from '../protocol/tasks.js';
 import type { NodeWriter } from '../store/node-writer.js';
-import type { ReceivedVitals, StoreReader } from '../store/store-api.js';
+import type { ReceivedVitals, StoreReader, TaskRow } from '../store/store-api.js';
 import type { VitalsWriter } from '../store/vitals-writer.js';
 import type { DiskSpace } from './disk-watch.js';
 import type { ClusterAdmin } from './node-admin.js';
+import type { TaskScheduler } from './task-scheduler.js';
 
 export type { Actor, ClusterAdmin } from './node-admin.js';
 
@@ -20,15 +22,23 @@ export interface ClusterEvents {
   vitals: [nodeId: string, vitals: ReceivedVitals];
   /** The operator forgot a node: it is gone from every list. */
   removed: [nodeId: string];
+  /** A task changed (its row as it is now). */
+  task: [task: TaskRow];
+  /** Output of a running task. */
+  'task-output': [output: TaskOutputPayload & { nodeId: string }];
 }
 
 export interface ClusterView {
   on(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
   on(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
   on(event: 'removed', listener: (...args: ClusterEvents['removed']) => void): unknown;
+  on(event: 'task', listener: (...args: ClusterEvents['task']) => void): unknown;
+  on(event: 'task-output', listener: (...args: ClusterEvents['task-output']) => void): unknown;
   off(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
   off(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
   off(event: 'removed', listener: (...args: ClusterEvents['removed']) => void): unknown;
+  off(event: 'task', listener: (...args: ClusterEvents['task']) => void): unknown;
+  off(event: 'task-output', listener: (...args: ClusterEvents['task-output']) => void): unknown;
   /** True once the listener and the store are up (what /healthz reports). */
   readonly ready: boolean;
   /** The primary's data directory (where the web keeps its admin token). */
@@ -49,6 +59,8 @@ export interface ClusterView {
   readonly history: StoreReader;
   /** The operator's acts on nodes and the token (the API's POST routes). */
   readonly admin: ClusterAdmin;
+  /** Tasks: submit, read, list, cancel. */
+  readonly tasks: Pick<TaskScheduler, 'submit' | 'get' | 'list' | 'cancel'>;
   /** Free and total bytes of the data dir's disk, at the last reading (undefined before one). */
   readonly disk: DiskSpace | undefined;
 }

@@ -4,6 +4,7 @@
 // flap), `onOk` once. The last reading is kept for /metrics.
 
 import { statfs } from 'node:fs/promises';
+import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 
 export interface DiskSpace {
@@ -78,4 +79,36 @@ export class DiskWatch {
       this.#options.onOk(space);
     }
   }
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/**
+ * The primary's watch on its data dir's disk (not started): a warning and a `disk-low` event when
+ * it runs short, `disk-ok` when it has room again.
+ */
+export function watchDataDir(
+  dataDir: string,
+  warn: { freePercent?: number; freeBytes?: number; intervalMs?: number } | undefined,
+  log: Logger,
+  event: (type: 'disk-low' | 'disk-ok', space: DiskSpace) => void,
+): DiskWatch {
+  return new DiskWatch({
+    dir: dataDir,
+    warnFreePercent: warn?.freePercent ?? DEFAULTS.diskWarnFreePercent,
+    warnFreeBytes: warn?.freeBytes ?? DEFAULTS.diskWarnFreeBytes,
+    intervalMs: warn?.intervalMs,
+    logger: log,
+    onLow: (space) => {
+      log.warn(
+        { ...space, dataDir },
+        `the data dir's disk is nearly full: ${mib(space.freeBytes)} free of ${mib(space.totalBytes)}`,
+      );
+      event('disk-low', space);
+    },
+    onOk: (space) => {
+      log.info({ ...space, dataDir }, "the data dir's disk has room again");
+      event('disk-ok', space);
+    },
+  });
 }

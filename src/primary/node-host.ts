@@ -11,6 +11,7 @@ import type { AuditTrail } from './audit-trail.js';
 import type { PeerGuard } from './peer-guard.js';
 import type { PeerLimits } from './primary-options.js';
 import type { NodeRecord, NodeState, NodeView, Registry } from './registry.js';
+import type { TaskScheduler } from './task-scheduler.js';
 import type { VitalsIngest } from './vitals-ingest.js';
 
 /** Counters for /metrics and tests. */
@@ -114,6 +115,10 @@ export interface NodeHost {
   /** The primary's state change: registry, store, event, 'node' event. */
   setState(record: NodeRecord, state: NodeState, data: Record<string, unknown>): void;
   emitNode(view: NodeView): void;
+  /** A native session's first message: the node takes requests (tasks) from now on. */
+  sessionReady(record: NodeRecord): void;
+  /** Where task results and output go. */
+  readonly tasks: Pick<TaskScheduler, 'result' | 'output'>;
 }
 
 /** What the handlers of an authenticated native node's messages get (handlers/). */
@@ -126,4 +131,6 @@ export interface NativeSession {
    * the node has it; dropped if the session ends first (the node may join by token again).
    */
   unconfirmedSecret: string | undefined;
+  /** Whether the node has sent anything on this session yet. */
+  ready: boolean;
 }

@@ -92,6 +92,10 @@ export interface PrimaryOptions {
    * whichever is more (defaults 5 % and 500 MiB), checked every `intervalMs` (10 s).
    */
   diskWarn?: { freePercent?: number; freeBytes?: number; intervalMs?: number };
+  /** Tasks given to one node at once (default 4); a task's default timeout and ttl, ms (5 min, 24 h). */
+  tasksPerNode?: number;
+  taskTimeoutMs?: number;
+  taskTtlMs?: number;
   /** picluster version announced to nodes. */
   version?: string;
   logger?: Logger;
@@ -140,6 +144,9 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     clockSkewThresholdMs: options.clockSkewThresholdMs ?? DEFAULTS.clockSkewThresholdMs,
     admission: options.admission ?? 'open',
     fleetQueries: options.fleetQueries ?? '',
+    tasksPerNode: options.tasksPerNode ?? DEFAULTS.tasksPerNode,
+    taskTimeoutMs: options.taskTimeoutMs ?? DEFAULTS.taskTimeoutMs,
+    taskTtlMs: options.taskTtlMs ?? DEFAULTS.taskTtlMs,
   };
   const { maxFrameBytes } = resolved;
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {

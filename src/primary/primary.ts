@@ -24,7 +24,7 @@ import { AuditTrail } from './audit-trail.js';
 import { ClusterListener, type ClusterListenerOptions } from './cluster-listener.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
-import { type DiskSpace, DiskWatch } from './disk-watch.js';
+import { type DiskSpace, type DiskWatch, watchDataDir } from './disk-watch.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
 import { LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import { type ClusterAdmin, NodeAdmin } from './node-admin.js';
@@ -33,6 +33,7 @@ import { PeerGuard } from './peer-guard.js';
 import { type PrimaryOptions, type ResolvedOptions, resolveOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 import { NativeSessions } from './sessions.js';
+import { TaskScheduler } from './task-scheduler.js';
 import { openClusterTls } from './tls-identity.js';
 import { VitalsIngest } from './vitals-ingest.js';
 
@@ -45,8 +46,6 @@ export interface PrimaryEvents extends ClusterEvents {
   state: [state: PrimaryState];
   listening: [port: number];
 }
-
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView {
   readonly dataDir: string;
@@ -72,6 +71,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #legacy: LegacyNodes | undefined;
   #native: NativeSessions | undefined;
   #admin: NodeAdmin | undefined;
+  #tasks: TaskScheduler | undefined;
   readonly #legacyAllow: AddressRanges;
   #audit: AuditTrail | undefined;
   readonly #fleetQueries: LabelSelector;
@@ -161,6 +161,12 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   }
 
   /** History and the events log, read-only (what the web reads). */
+  /** Tasks: submit, list, cancel (after start). */
+  get tasks(): TaskScheduler {
+    if (!this.#tasks) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
+    return this.#tasks;
+  }
+
   get history(): StoreReader {
     return this.store;
   }
@@ -261,6 +267,20 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       stats: this.stats,
     });
     const limitedLog = new LogLimiter(this.#log, { onSuppressed: () => this.stats.logLinesSuppressed++ });
+    const tasks = new TaskScheduler({
+      registry: this.registry,
+      write: (changes) => nodeWriter.write(changes),
+      getStored: (id) => store.getTask(id),
+      listStored: (query) => store.listTasks(query),
+      log: this.#log,
+      perNode: this.#options.tasksPerNode,
+      defaultTimeoutMs: this.#options.taskTimeoutMs,
+      defaultTtlMs: this.#options.taskTtlMs,
+    });
+    tasks.load(await store.openTasks());
+    tasks.on('task', (task) => this.emit('task', task));
+    tasks.on('output', (output) => this.emit('task-output', output));
+    this.#tasks = tasks;
     const host: NodeHost = {
       registry: this.registry,
       log: this.#log,
@@ -278,6 +298,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       fleetQueries: this.#fleetQueries,
       setState: (record, state, data) => this.#setNodeState(record, state, data),
       emitNode: (view) => this.emit('node', view),
+      sessionReady: (record) => tasks.nodeReady(record),
+      tasks,
     };
     this.#native = new NativeSessions({
       host,
@@ -305,7 +327,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       storeNow: (changes) => nodeWriter.write(changes),
       emitNode: (view) => this.emit('node', view),
       setState: (record, state, data) => this.#setNodeState(record, state, data),
-      emitRemoved: (id) => this.emit('removed', id),
+      emitRemoved: (id) => {
+        tasks.nodeGone({ id, name: id }, 'was forgotten');
+        this.emit('removed', id);
+      },
       closeLegacy: (id, reason) => legacy?.closeNode(id, reason),
       // A token given as a value has no file to rewrite.
       tokenFile: this.#given.token === undefined ? this.tokenFile : undefined,
@@ -334,27 +359,12 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     await this.#listener.listen();
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);
-    const diskWarn = this.#given.diskWarn;
-    this.#disk = new DiskWatch({
-      dir: this.dataDir,
-      warnFreePercent: diskWarn?.freePercent ?? DEFAULTS.diskWarnFreePercent,
-      warnFreeBytes: diskWarn?.freeBytes ?? DEFAULTS.diskWarnFreeBytes,
-      intervalMs: diskWarn?.intervalMs,
-      logger: this.#log,
-      onLow: (space) => {
-        this.#log.warn(
-          { ...space, dataDir: this.dataDir },
-          `the data dir's disk is nearly full: ${mib(space.freeBytes)} free of ${mib(space.totalBytes)}`,
-        );
-        this.#event('disk-low', { ...space });
-      },
-      onOk: (space) => {
-        this.#log.info({ ...space, dataDir: this.dataDir }, "the data dir's disk has room again");
-        this.#event('disk-ok', { ...space });
-      },
-    });
+    this.#disk = watchDataDir(this.dataDir, this.#given.diskWarn, this.#log, (type, space) =>
+      this.#event(type, { ...space }),
+    );
     await this.#disk.start();
     this.#influx?.start();
+    tasks.start();
   }
 
   /** Closes every session (nodes become lost, not left), flushes storage, closes the store. */
@@ -363,6 +373,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#setState('stopping');
     this.#upkeep?.stop();
     this.#disk?.stop();
+    this.#tasks?.stop();
     const closed = this.#listener?.close();
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
     await Promise.all(sessions.map((s) => s.close()));
@@ -447,6 +458,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       ]);
     }
     if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
+    if (state === 'lost' || state === 'left' || state === 'denied')
+      this.#tasks?.nodeGone(record, state === 'left' ? 'left' : `was ${state}`);
     this.emit('node', toView(record));
   }
 }

@@ -121,6 +121,11 @@ export class NativeSessions {
       }
       host.stats.framesIn++;
       session.record.lastSeen = Date.now();
+      // Its first message comes once the node has registered its handlers: tasks may go to it now.
+      if (!session.ready) {
+        session.ready = true;
+        host.sessionReady(session.record);
+      }
       this.#messages.dispatch(message, session);
     });
     conn.on('disconnect', (err) => {
@@ -150,7 +155,7 @@ export class NativeSessions {
     // chain alive, and the handler's scope holds the whole auth payload and welcome (measured:
     // about 2 KiB per node at 10,000 nodes).
     const admitted = (record: NodeRecord, issuedSecret: string | undefined) => {
-      session = { host, record, conn, unconfirmedSecret: issuedSecret };
+      session = { host, record, conn, unconfirmedSecret: issuedSecret, ready: false };
       // Small frames only until a node has proved itself (FAULT-SCENARIOS #1, #11).
       conn.setMaxFrameBytes(host.primary.maxFrameBytes);
       // Frames, requests and samples per second from here on (a throttle, then a disconnect).

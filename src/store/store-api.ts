@@ -7,6 +7,7 @@
 import type { Logger } from '../common/logger.js';
 import type { InfoPayload, VitalsPayload } from '../protocol/messages.js';
 import type { NodeState } from '../protocol/node-view.js';
+import type { TaskState } from '../protocol/tasks.js';
 
 export type { NodeState };
 
@@ -73,7 +74,58 @@ export type NodeChange =
   | { op: 'revoke-secret'; id: string }
   /** The node's row and secret go; with `history`, its samples, rollups and events too. */
   | { op: 'forget'; id: string; history: boolean }
-  | { op: 'event'; ts: number; nodeId: string | null; type: string; data?: Record<string, unknown> };
+  | { op: 'event'; ts: number; nodeId: string | null; type: string; data?: Record<string, unknown> }
+  /** A task as it is now (created or replaced whole). */
+  | { op: 'task'; task: TaskRow };
+
+/** A task as the primary keeps it (the scheduler's model, tasks-api's answer). Times: epoch ms. */
+export interface TaskRow {
+  id: string;
+  /** The broadcast this task is one node's part of. */
+  parent: string | null;
+  kind: string;
+  args: Record<string, unknown>;
+  /** The target as given: `node:ID`, a node id or name, `any`, `all`, `all:SELECTOR`, or a selector. */
+  on: string;
+  /** The node it is assigned to (or, for a task aimed at one node, that node). */
+  nodeId: string | null;
+  state: TaskState;
+  /** Why it is in this state, in words (`node pi-3 lost; retrying`, `waiting for pi-2 to come back`). */
+  reason: string | null;
+  /** Assignments so far; at most maxAttempts. */
+  attempt: number;
+  maxAttempts: number;
+  /** The idempotency key of the current attempt: a node never runs one key twice. */
+  key: string;
+  timeoutMs: number;
+  /** How long it may wait for its node (or any eligible one) to be online. */
+  ttlMs: number;
+  createdAt: number;
+  assignedAt: number | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  result: unknown;
+  error: { code: string; message: string } | null;
+  stdout: string | null;
+  stderr: string | null;
+  truncated: boolean;
+  /** Who asked: `api-token`, `login:NAME`, `cli`, `loopback`, `schedule:ID`. */
+  submittedBy: string;
+}
+
+export interface TaskQuery {
+  state?: TaskState;
+  /** Tasks assigned to (or aimed at) this node. */
+  node?: string;
+  /** The children of this broadcast. */
+  parent?: string;
+  /** Only tasks that are nobody's child (the default listing). */
+  topLevel?: boolean;
+  /** Created before this task (paging back, newest first). */
+  before?: string;
+  /** At most this many. Default 100. */
+  limit?: number;
+}
 
 /** A node's secret, and whether the node has used it yet (an unused one may be re-issued by token). */
 export interface NodeSecret {
@@ -186,6 +238,12 @@ export interface Store extends StoreReader {
   nodeSecret(id: string): Promise<NodeSecret | undefined>;
   /** Applies the changes in order, in one transaction: all or nothing. */
   applyNodeChanges(changes: readonly NodeChange[]): Promise<void>;
+
+  /** Tasks not in a final state (the scheduler loads them at start), oldest first. */
+  openTasks(): Promise<TaskRow[]>;
+  getTask(id: string): Promise<TaskRow | undefined>;
+  /** Newest first. */
+  listTasks(query?: TaskQuery): Promise<TaskRow[]>;
 
   /**
    * Stores samples in one transaction and returns, per node, the highest seq now stored (what

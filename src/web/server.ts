@@ -21,6 +21,7 @@ import { apiBodyLimit, loginBodyLimit, sameOriginWrites } from './guards.js';
 import { createMetrics, type Metrics, type WebStats } from './metrics.js';
 import { registerStatic } from './static.js';
 import { StreamHub } from './stream-hub.js';
+import { registerTasksApi } from './tasks-api.js';
 
 export interface WebServerOptions {
   port: number;
@@ -83,6 +84,7 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
   }
   registerApi(app, cluster, hub ?? new StreamHub(cluster, { logger }), { maxStreams, stats: webStats });
   registerAdminApi(app, cluster);
+  registerTasksApi(app, cluster);
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
   app.get('/metrics', (c) => {

@@ -10,11 +10,12 @@
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { ClusterView } from '../primary/cluster-view.js';
 import type { NodeView } from '../protocol/node-view.js';
-import type { ReceivedVitals } from '../store/store-api.js';
+import type { TaskOutputPayload } from '../protocol/tasks.js';
+import type { ReceivedVitals, TaskRow } from '../store/store-api.js';
 
 export interface StreamMessage {
   id: number;
-  event: 'node' | 'removed' | 'vitals' | 'event' | 'reset';
+  event: 'node' | 'removed' | 'vitals' | 'event' | 'task' | 'task-output' | 'reset';
   data: string;
 }
 
@@ -32,6 +33,9 @@ export interface StreamHubOptions {
 
 type Listener = (message: StreamMessage) => void;
 
+/** Output of one task kept per tick of the stream, characters per stream. */
+const MAX_OUTPUT_CHARS = 64 * 1024;
+
 export class StreamHub {
   readonly #cluster: ClusterView;
   readonly #log: Logger;
@@ -46,6 +50,9 @@ export class StreamHub {
   readonly #listeners = new Set<Listener>();
   #nextId = Date.now() * 1000;
   #pendingVitals = new Map<string, ReceivedVitals>();
+  /** Tasks changed and output since the last tick: one message per task per tick, however busy. */
+  #pendingTasks = new Map<string, TaskRow>();
+  #pendingOutput = new Map<string, { taskId: string; nodeId: string; stdout: string; stderr: string }>();
   /** The newest event of the log already published; undefined until read after waking. */
   #lastEventId: number | undefined;
   /** Counts wakes: a read of the log's newest id that comes back after another wake is stale. */
@@ -68,6 +75,8 @@ export class StreamHub {
     this.#cluster.on('node', this.#onNode);
     this.#cluster.on('vitals', this.#onVitals);
     this.#cluster.on('removed', this.#onRemoved);
+    this.#cluster.on('task', this.#onTask);
+    this.#cluster.on('task-output', this.#onTaskOutput);
     this.#timer = setInterval(this.#tick, this.#coalesceMs);
     this.#timer.unref();
   }
@@ -77,6 +86,8 @@ export class StreamHub {
     this.#cluster.off('node', this.#onNode);
     this.#cluster.off('vitals', this.#onVitals);
     this.#cluster.off('removed', this.#onRemoved);
+    this.#cluster.off('task', this.#onTask);
+    this.#cluster.off('task-output', this.#onTaskOutput);
     this.#listeners.clear();
   }
 
@@ -121,6 +132,8 @@ export class StreamHub {
     this.#buffer.length = 0;
     this.#bufferedBytes = 0;
     this.#pendingVitals.clear();
+    this.#pendingTasks.clear();
+    this.#pendingOutput.clear();
     // The messages not built make a gap: no resume may cross it.
     this.#nextId++;
   }
@@ -136,6 +149,23 @@ export class StreamHub {
 
   #onVitals = (nodeId: string, vitals: ReceivedVitals): void => {
     if (!this.#dormant) this.#pendingVitals.set(nodeId, vitals);
+  };
+
+  #onTask = (task: TaskRow): void => {
+    if (!this.#dormant) this.#pendingTasks.set(task.id, task);
+  };
+
+  #onTaskOutput = (output: TaskOutputPayload & { nodeId: string }): void => {
+    if (this.#dormant) return;
+    const pending = this.#pendingOutput.get(output.taskId) ?? {
+      taskId: output.taskId,
+      nodeId: output.nodeId,
+      stdout: '',
+      stderr: '',
+    };
+    // Bounded per tick as the node bounds it: the tail of each stream.
+    pending[output.stream] = (pending[output.stream] + output.data).slice(-MAX_OUTPUT_CHARS);
+    this.#pendingOutput.set(output.taskId, pending);
   };
 
   /** The live log starts after the newest event stored when the hub wakes. */
@@ -172,6 +202,10 @@ export class StreamHub {
       this.#sleep();
       return;
     }
+    for (const output of this.#pendingOutput.values()) this.#publish('task-output', output);
+    this.#pendingOutput.clear();
+    for (const task of this.#pendingTasks.values()) this.#publish('task', task);
+    this.#pendingTasks.clear();
     if (this.#pendingVitals.size > 0) {
       const nodes = Object.fromEntries(this.#pendingVitals);
       this.#pendingVitals = new Map();

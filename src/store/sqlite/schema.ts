@@ -117,6 +117,26 @@ export const MIGRATIONS: readonly Migration[] = [
     // proves it once, a token join for that id is still accepted (and gets a new secret).
     sql: 'ALTER TABLE nodes ADD COLUMN secret_confirmed INTEGER NOT NULL DEFAULT 1;',
   },
+  {
+    version: 4,
+    description: 'tasks',
+    // `seq` orders tasks by creation (ids are UUIDs); a row is replaced whole at each change.
+    sql: `
+      CREATE TABLE tasks (
+        seq          INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        parent       TEXT,
+        kind         TEXT NOT NULL,
+        node_id      TEXT,
+        state        TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        body         TEXT NOT NULL
+      );
+      CREATE INDEX tasks_open ON tasks (state) WHERE state IN ('queued', 'assigned', 'running');
+      CREATE INDEX tasks_by_node ON tasks (node_id, seq);
+      CREATE INDEX tasks_by_parent ON tasks (parent) WHERE parent IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -26,10 +26,13 @@ import {
   type StoredNode,
   type StoredSample,
   type StoreOptions,
+  type TaskQuery,
+  type TaskRow,
   type VitalsSeries,
 } from '../store-api.js';
 import { checkDatabaseFile } from './db-check.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { TaskTable } from './task-table.js';
 import { VitalsHistory } from './vitals-history.js';
 
 interface RawNode {
@@ -61,6 +64,7 @@ export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #stmts;
   readonly #history: VitalsHistory;
+  readonly #tasks: TaskTable;
 
   /**
    * Checks (db-check.ts), opens (creating if needed) and migrates the database at `path`
@@ -100,6 +104,7 @@ export class SqliteStore implements Store {
       this.#migrate();
       this.#stmts = this.#prepare();
       this.#history = new VitalsHistory(this.#db);
+      this.#tasks = new TaskTable(this.#db);
       this.#stmts.catchUpNodes.run();
     } catch (err) {
       this.#db.close();
@@ -243,8 +248,23 @@ export class SqliteStore implements Store {
         case 'event':
           stmts.addEvent.run(change.ts, change.nodeId, change.type, JSON.stringify(change.data ?? {}));
           break;
+        case 'task':
+          this.#tasks.upsert(change.task);
+          break;
       }
     }
+  }
+
+  openTasks(): Promise<TaskRow[]> {
+    return this.#call(() => this.#tasks.open());
+  }
+
+  getTask(id: string): Promise<TaskRow | undefined> {
+    return this.#call(() => this.#tasks.get(id));
+  }
+
+  listTasks(query: TaskQuery = {}): Promise<TaskRow[]> {
+    return this.#call(() => this.#tasks.list(query));
   }
 
   /**

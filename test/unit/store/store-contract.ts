@@ -17,6 +17,7 @@ import {
   type Store,
   type StoredSample,
   type StoreFactory,
+  type TaskRow,
 } from '../../../src/store/store-api.js';
 
 export function sample(seq: number, ts: number, fields: Partial<VitalsPayload> = {}): VitalsPayload {
@@ -51,6 +52,33 @@ export const upsert = (id: string, fields: Partial<NodeUpsert> = {}): NodeUpsert
   state: 'online',
   now: 0,
   connectedSince: 0,
+  ...fields,
+});
+
+export const taskRow = (id: string, fields: Partial<TaskRow> = {}): TaskRow => ({
+  id,
+  parent: null,
+  kind: 'node.time',
+  args: {},
+  on: 'any',
+  nodeId: null,
+  state: 'queued',
+  reason: null,
+  attempt: 0,
+  maxAttempts: 3,
+  key: `${id}:0`,
+  timeoutMs: 60_000,
+  ttlMs: 3_600_000,
+  createdAt: 1,
+  assignedAt: null,
+  startedAt: null,
+  endedAt: null,
+  result: null,
+  error: null,
+  stdout: null,
+  stderr: null,
+  truncated: false,
+  submittedBy: 'test',
   ...fields,
 });
 
@@ -481,6 +509,46 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.ok(year.points.length <= 1000 && year.points.length > 0);
       assert.ok((await store.sizeBytes()) > 0);
       assert.equal(await store.integrityCheck(), 'ok');
+    });
+
+    it('keeps tasks whole, replaces them at each change, and finds them by state, node and parent', async (t) => {
+      const reopen = dataDir(t);
+      const store = await reopen();
+      const output = { stdout: 'line 1\n\u00e9 "quoted"\n', stderr: '', truncated: true };
+      await store.applyNodeChanges([
+        { op: 'task', task: taskRow('t1') },
+        { op: 'task', task: taskRow('t2', { kind: 'shell', args: { argv: ['echo', 'a;b'] }, nodeId: 'n1' }) },
+        { op: 'task', task: taskRow('b1', { on: 'all', state: 'running' }) },
+        { op: 'task', task: taskRow('b1.n1', { parent: 'b1', nodeId: 'n1', state: 'assigned', attempt: 1 }) },
+        { op: 'task', task: taskRow('b1.n2', { parent: 'b1', nodeId: 'n2' }) },
+      ]);
+      const done = taskRow('t2', {
+        nodeId: 'n1',
+        state: 'succeeded',
+        result: { exitCode: 0 },
+        ...output,
+        endedAt: 5,
+        args: { argv: ['echo', 'a;b'] },
+        kind: 'shell',
+      });
+      await store.applyNodeChanges([{ op: 'task', task: done }]);
+      assert.deepEqual(await store.getTask('t2'), done);
+      assert.equal(await store.getTask('nope'), undefined);
+      assert.deepEqual(
+        (await store.openTasks()).map((r) => r.id),
+        ['t1', 'b1', 'b1.n1', 'b1.n2'],
+      );
+      const ids = async (q: Parameters<Store['listTasks']>[0]) => (await store.listTasks(q)).map((r) => r.id);
+      assert.deepEqual(await ids({}), ['b1.n2', 'b1.n1', 'b1', 't2', 't1']);
+      assert.deepEqual(await ids({ topLevel: true }), ['b1', 't2', 't1']);
+      assert.deepEqual(await ids({ node: 'n1' }), ['b1.n1', 't2']);
+      assert.deepEqual(await ids({ parent: 'b1' }), ['b1.n2', 'b1.n1']);
+      assert.deepEqual(await ids({ state: 'succeeded' }), ['t2']);
+      assert.deepEqual(await ids({ before: 'b1', limit: 1 }), ['t2']);
+      await store.close();
+      const again = await reopen();
+      assert.deepEqual(await again.getTask('t2'), done);
+      assert.equal((await again.openTasks()).length, 4);
     });
 
     it('refuses every call after close with ERR_STORE_CLOSED', async (t) => {

@@ -1,0 +1,141 @@
+// Where a task goes and what it is made of: the rows of a submission (a broadcast: a parent and
+// one child per online node that matches), the node a name names, and the least loaded node of
+// those eligible. Pure functions over the registry, for the scheduler (task-scheduler.ts).
+
+import { randomUUID } from 'node:crypto';
+import { RequestError } from '../protocol/errors.js';
+import { parseTarget, type TaskTarget, targetMatches } from '../protocol/task-target.js';
+import { isReadOnlyKind, type TaskResultPayload } from '../protocol/tasks.js';
+import type { TaskRow } from '../store/store-api.js';
+import type { NodeRecord, Registry } from './registry.js';
+import type { TaskRequest } from './task-scheduler.js';
+
+/** The rows a submission makes (the first is the one to answer with) and its target, resolved. */
+export function newTaskRows(
+  request: TaskRequest,
+  submittedBy: string,
+  registry: Registry,
+  defaults: { timeoutMs: number; ttlMs: number },
+): { rows: TaskRow[]; target: TaskTarget } {
+  let target: TaskTarget;
+  try {
+    target = parseTarget(request.on);
+  } catch (err) {
+    throw new RequestError('ERR_BAD_REQUEST', (err as Error).message);
+  }
+  const base: Omit<TaskRow, 'id'> = {
+    parent: null,
+    kind: request.kind,
+    args: request.args ?? {},
+    on: request.on,
+    nodeId: null,
+    state: 'queued',
+    reason: null,
+    attempt: 0,
+    maxAttempts: 1 + (request.retries ?? (isReadOnlyKind(request.kind) ? 2 : 0)),
+    key: '',
+    timeoutMs: request.timeoutMs ?? defaults.timeoutMs,
+    ttlMs: request.ttlMs ?? defaults.ttlMs,
+    createdAt: Date.now(),
+    assignedAt: null,
+    startedAt: null,
+    endedAt: null,
+    result: null,
+    error: null,
+    stdout: null,
+    stderr: null,
+    truncated: false,
+    submittedBy,
+  };
+  if (target.kind === 'all') {
+    const { selector } = target;
+    const nodes = [...registry.all()].filter((r) => r.state === 'online' && !r.legacy && targetMatches(selector, r));
+    if (nodes.length === 0) throw new RequestError('ERR_NOT_FOUND', `no online node matches "${request.on}"`);
+    const parent: TaskRow = { ...base, id: randomUUID(), state: 'running', reason: `${nodes.length} nodes` };
+    const children = nodes.map((node) => ({
+      ...base,
+      id: randomUUID(),
+      parent: parent.id,
+      on: `node:${node.id}`,
+      nodeId: node.id,
+    }));
+    return { rows: [parent, ...children], target };
+  }
+  if (target.kind === 'node') {
+    const node = resolveNode(registry, target.node);
+    return { rows: [{ ...base, id: randomUUID(), nodeId: node.id }], target: { kind: 'node', node: node.id } };
+  }
+  return { rows: [{ ...base, id: randomUUID() }], target };
+}
+
+/** The node an id names, else the one node of that name. @throws RequestError */
+export function resolveNode(registry: Registry, node: string): NodeRecord {
+  const byId = registry.get(node);
+  if (byId) return byId;
+  const named = [...registry.all()].filter((r) => r.name === node && r.state !== 'denied');
+  if (named.length === 1) return named[0] as NodeRecord;
+  if (named.length === 0) throw new RequestError('ERR_NOT_FOUND', `no node with id or name "${node}"`);
+  throw new RequestError(
+    'ERR_CONFLICT',
+    `${named.length} nodes are named "${node}" (${named.map((r) => r.id).join(', ')}): use node:ID`,
+  );
+}
+
+/**
+ * The least loaded eligible node with room: fewest tasks running, then lowest CPU (in steps of
+ * 10 %), then fewest tasks given so far (so short tasks spread evenly).
+ */
+export function pickNode(
+  target: TaskTarget,
+  nodes: readonly NodeRecord[],
+  state: {
+    load: ReadonlyMap<string, number>;
+    given: ReadonlyMap<string, number>;
+    perNode: number;
+    refusedBy?: ReadonlySet<string>;
+  },
+): NodeRecord | undefined {
+  let best: NodeRecord | undefined;
+  let bestKey: number[] = [];
+  for (const node of nodes) {
+    const load = state.load.get(node.id) ?? 0;
+    if (load >= state.perNode || state.refusedBy?.has(node.id)) continue;
+    if (target.kind === 'node' ? target.node !== node.id : !targetMatches(target.selector, node)) continue;
+    const key = [load, Math.round((node.vitals?.cpuPercent ?? 0) / 10), state.given.get(node.id) ?? 0];
+    if (best === undefined || less(key, bestKey)) {
+      best = node;
+      bestKey = key;
+    }
+  }
+  return best;
+}
+
+function less(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    if ((a[i] as number) !== (b[i] as number)) return (a[i] as number) < (b[i] as number);
+  }
+  return false;
+}
+
+export function cancelledError(reason: string): { code: string; message: string } {
+  return { code: 'ERR_TASK_CANCELLED', message: reason };
+}
+
+/** What a node's result puts in the task's row. */
+export function outcomeOf(result: TaskResultPayload): Partial<TaskRow> {
+  return {
+    result: result.result ?? null,
+    stdout: result.stdout ?? null,
+    stderr: result.stderr ?? null,
+    truncated: result.truncated ?? false,
+  };
+}
+
+/** A stored task's target (one stored by a later version that this one cannot read: any node). */
+export function safeTarget(on: string): TaskTarget {
+  try {
+    return parseTarget(on);
+  } catch {
+    return { kind: 'one', selector: { kind: 'all' } };
+  }
+}

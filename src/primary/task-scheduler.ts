@@ -1,0 +1,480 @@
+// The primary's task scheduler: tasks from the API (and later schedules) to nodes, and their
+// outcomes back into the store. Every task is stored before it is acknowledged to its submitter,
+// stored as assigned before it is sent to a node, and its result stored before the node is told it
+// may forget it (`task.ack`): a primary killed at any point loses no task and runs none twice (a
+// node never runs one key twice; a reassignment to another node takes a new key).
+//
+// States: queued → assigned (sent) → running (the node took it) → succeeded | failed | timed_out |
+// cancelled. A task aimed at one node waits for it while it is offline (up to its ttl) and is never
+// given to another. A task for `any` or a selector goes to the least loaded online node that
+// matches; when its node is lost mid-run it is retried elsewhere if it only reads (or was given
+// retries), else it fails with ERR_NODE_LOST. A broadcast is a parent with one child per node.
+// Durations (timeouts, ttl countdowns) run on the monotonic clock.
+
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../common/logger.js';
+import type { Connection } from '../connection/connection.js';
+import { RemoteError, RequestError } from '../protocol/errors.js';
+import { type TaskTarget, targetMatches } from '../protocol/task-target.js';
+import {
+  checkTaskRunReply,
+  FINAL_STATES,
+  type FinalState,
+  isReadOnlyKind,
+  type TaskOutputPayload,
+  type TaskResultPayload,
+} from '../protocol/tasks.js';
+import type { NodeChange, TaskQuery, TaskRow } from '../store/store-api.js';
+import type { NodeRecord, Registry } from './registry.js';
+import { TaskOutputTail } from './task-output.js';
+import { cancelledError, newTaskRows, outcomeOf, pickNode, safeTarget } from './task-placement.js';
+
+export interface TaskRequest {
+  kind: string;
+  args?: Record<string, unknown>;
+  on: string;
+  timeoutMs?: number;
+  ttlMs?: number;
+  /** Attempts after the first when the node is lost mid-run. Default: 2 for read-only kinds, else 0. */
+  retries?: number;
+}
+
+export interface TaskSchedulerOptions {
+  registry: Registry;
+  /** Stores changes; resolves once committed. */
+  write(changes: readonly NodeChange[]): Promise<void>;
+  getStored(id: string): Promise<TaskRow | undefined>;
+  listStored(query: TaskQuery): Promise<TaskRow[]>;
+  log: Logger;
+  /** Tasks a node runs at once. */
+  perNode: number;
+  defaultTimeoutMs: number;
+  defaultTtlMs: number;
+  /** Past a task's timeout, how long the primary waits for the node's own `timed_out`. */
+  graceMs?: number;
+  /** The assigning primary's epoch (0: a single primary). */
+  epoch?: number;
+  sweepMs?: number;
+  /** Monotonic clock, ms (tests replace it). */
+  now?: () => number;
+}
+
+export interface TaskSchedulerEvents {
+  /** A task changed (its whole row as it is now). */
+  task: [task: TaskRow];
+  /** A running task's output. */
+  output: [output: TaskOutputPayload & { nodeId: string }];
+}
+
+interface Live {
+  row: TaskRow;
+  target: TaskTarget;
+  /** Monotonic: when an assigned task times out, or a queued one expires. */
+  deadline: number;
+  /** Nodes that refused this task (a selector's task tries another). */
+  refusedBy?: Set<string>;
+  output?: TaskOutputTail;
+  /** Broadcast parent: children still open, and the final states of those done. */
+  open?: number;
+  counts?: Record<string, number>;
+  cancelling?: boolean;
+}
+
+export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
+  readonly #o: TaskSchedulerOptions;
+  readonly #now: () => number;
+  readonly #live = new Map<string, Live>();
+  /** Tasks running (assigned or running) per node. */
+  readonly #load = new Map<string, number>();
+  /** Tasks ever given to each node: the tie-break that spreads short tasks evenly. */
+  readonly #given = new Map<string, number>();
+  /** Sessions that sent their first message (their handlers are registered): tasks may go to them. */
+  readonly #ready = new WeakSet<Connection>();
+  #pumpQueued = false;
+  #sweep: NodeJS.Timeout | undefined;
+  readonly stats = { submitted: 0, dispatched: 0, finished: 0 };
+
+  constructor(options: TaskSchedulerOptions) {
+    super();
+    this.#o = options;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** Takes the open tasks stored at the last stop: queued ones wait, assigned ones are asked about. */
+  load(rows: readonly TaskRow[]): void {
+    const now = this.#now();
+    const wall = Date.now();
+    for (const row of rows) {
+      let target = safeTarget(row.on);
+      if (target.kind === 'node' && row.nodeId) target = { kind: 'node', node: row.nodeId };
+      // A stored deadline is wall time; at most the whole ttl or timeout from now (a clock stepped back).
+      const budget = row.state === 'queued' ? row.ttlMs : row.timeoutMs + this.#grace;
+      const since = row.state === 'queued' ? row.createdAt : (row.assignedAt ?? row.createdAt);
+      const left = Math.min(budget, Math.max(0, since + budget - wall));
+      const live: Live = { row, target, deadline: now + left };
+      this.#live.set(row.id, live);
+      if (row.nodeId && (row.state === 'assigned' || row.state === 'running')) this.#addLoad(row.nodeId, 1);
+    }
+    for (const live of this.#live.values()) {
+      if (live.row.parent !== null || live.target.kind !== 'all') continue;
+      // The children done before the stop are not loaded: their count is in the parent's reason.
+      live.open = this.#childrenOf(live.row.id).length;
+      live.counts = {};
+      if (live.open === 0) this.#childDone(live.row.id, undefined);
+    }
+  }
+
+  start(): void {
+    this.#sweep ??= setInterval(() => this.#expire(), this.#o.sweepMs ?? 1000).unref();
+    this.#schedule();
+  }
+
+  stop(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  get #grace(): number {
+    return this.#o.graceMs ?? 5000;
+  }
+
+  /** Checks, stores and queues a task (a broadcast: its parent and one child per node). */
+  async submit(request: TaskRequest, submittedBy: string): Promise<TaskRow> {
+    const { rows, target } = newTaskRows(request, submittedBy, this.#o.registry, {
+      timeoutMs: this.#o.defaultTimeoutMs,
+      ttlMs: this.#o.defaultTtlMs,
+    });
+    await this.#o.write(rows.map((task) => ({ op: 'task', task: { ...task } })));
+    const now = this.#now();
+    for (const row of rows) {
+      const live: Live = {
+        row,
+        target: row.parent === null ? target : { kind: 'node', node: row.nodeId as string },
+        deadline: now + row.ttlMs,
+      };
+      if (row.parent === null && target.kind === 'all') {
+        live.open = rows.length - 1;
+        live.counts = {};
+      }
+      this.#live.set(row.id, live);
+    }
+    this.stats.submitted += rows.length;
+    for (const row of rows) this.emit('task', row);
+    this.#schedule();
+    return { ...(rows[0] as TaskRow) };
+  }
+
+  /** A task as it is now: in memory while open (newer than the store), else as stored. */
+  async get(id: string): Promise<TaskRow | undefined> {
+    const live = this.#live.get(id);
+    if (live) return this.#view(live);
+    return this.#o.getStored(id);
+  }
+
+  async list(query: TaskQuery): Promise<TaskRow[]> {
+    const rows = await this.#o.listStored(query);
+    return rows.map((row) => {
+      const live = this.#live.get(row.id);
+      return live ? this.#view(live) : row;
+    });
+  }
+
+  /** Cancels a task (a broadcast: every open child) at any state short of final. */
+  async cancel(id: string, reason: string): Promise<TaskRow> {
+    const live = this.#live.get(id);
+    if (!live) {
+      const stored = await this.#o.getStored(id);
+      if (!stored) throw new RequestError('ERR_NOT_FOUND', `no task ${id}`);
+      throw new RequestError('ERR_CONFLICT', `task ${id} is ${stored.state} already`);
+    }
+    if (live.open !== undefined) {
+      live.cancelling = true;
+      for (const child of this.#childrenOf(id)) this.#finish(child, 'cancelled', cancelledError(reason));
+    }
+    if (this.#live.has(id)) this.#finish(live, 'cancelled', cancelledError(reason));
+    return this.#view(live);
+  }
+
+  /** A node's session is ready for requests: ask about its open tasks again, then give it more. */
+  nodeReady(record: NodeRecord): void {
+    if (record.session) this.#ready.add(record.session);
+    for (const live of this.#live.values()) {
+      const { row } = live;
+      if (row.nodeId !== record.id || (row.state !== 'assigned' && row.state !== 'running')) continue;
+      if (record.session) this.#send(live, record.session);
+    }
+    this.#schedule();
+  }
+
+  /** A node went lost, left, was denied or forgotten: its running tasks are retried, failed or wait. */
+  nodeGone(record: Pick<NodeRecord, 'id' | 'name'>, why: string): void {
+    for (const live of [...this.#live.values()]) {
+      const { row } = live;
+      if (row.nodeId !== record.id || (row.state !== 'assigned' && row.state !== 'running')) continue;
+      const name = record.name || record.id;
+      if (live.target.kind === 'node') {
+        if (isReadOnlyKind(row.kind)) {
+          // It asks again when the node is back; the node answers from its journal.
+          row.reason = `node ${name} ${why}; waiting for it to come back`;
+          this.emit('task', this.#view(live));
+        } else {
+          this.#finish(live, 'failed', { code: 'ERR_NODE_LOST', message: `node ${name} ${why} while the task ran` });
+        }
+      } else if (row.attempt < row.maxAttempts) {
+        this.#addLoad(record.id, -1);
+        this.#requeue(live, `node ${name} ${why}; retrying on another node`);
+      } else {
+        const why2 = row.maxAttempts > 1 ? 'no attempts left' : 'not retried: it may have changed the machine';
+        this.#finish(live, 'failed', {
+          code: 'ERR_NODE_LOST',
+          message: `node ${name} ${why} while the task ran (${why2})`,
+        });
+      }
+    }
+  }
+
+  /** A node's `task.result`: stored, then acknowledged (the node forgets it only then). */
+  async result(record: NodeRecord, result: TaskResultPayload, conn: Connection): Promise<void> {
+    const live = this.#live.get(result.taskId);
+    if (live && live.row.nodeId === record.id && live.row.key === result.key) {
+      this.#finish(live, result.state, result.error ?? null, result);
+      await this.#o.write([{ op: 'task', task: { ...live.row } }]);
+    } else if (!live) {
+      // Final already: a result that arrives after the node was given up for lost is the truth.
+      const stored = await this.#o.getStored(result.taskId);
+      if (stored && stored.key === result.key && stored.error?.code === 'ERR_NODE_LOST') {
+        const row = { ...stored, ...outcomeOf(result), state: result.state, error: result.error ?? null };
+        row.reason = `the node reported after it was lost: ${stored.error.message}`;
+        await this.#o.write([{ op: 'task', task: row }]);
+        this.emit('task', row);
+      }
+    }
+    // Unknown, stale (an earlier attempt's) or stored now: the node may forget it.
+    if (conn.state === 'open') conn.send('task.ack', { taskId: result.taskId });
+  }
+
+  output(record: NodeRecord, output: TaskOutputPayload): void {
+    const live = this.#live.get(output.taskId);
+    if (!live || live.row.nodeId !== record.id) return;
+    live.output ??= new TaskOutputTail();
+    live.output.add(output.stream, output.data);
+    this.emit('output', { ...output, nodeId: record.id });
+  }
+
+  #childrenOf(id: string): Live[] {
+    return [...this.#live.values()].filter((l) => l.row.parent === id);
+  }
+
+  #view(live: Live): TaskRow {
+    const row = { ...live.row };
+    if (live.output && !FINAL_STATES.has(row.state)) Object.assign(row, live.output.snapshot());
+    return row;
+  }
+
+  #addLoad(nodeId: string, delta: number): void {
+    const n = (this.#load.get(nodeId) ?? 0) + delta;
+    if (n > 0) this.#load.set(nodeId, n);
+    else this.#load.delete(nodeId);
+  }
+
+  /** Dispatches once per turn of the event loop, however many changes asked for it. */
+  #schedule(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    const nodes = [...this.#o.registry.all()].filter(
+      (r) => r.state === 'online' && r.session !== undefined && this.#ready.has(r.session),
+    );
+    if (nodes.length === 0) return;
+    for (const live of this.#live.values()) {
+      if (live.row.state !== 'queued' || live.open !== undefined) continue;
+      const node = pickNode(live.target, nodes, {
+        load: this.#load,
+        given: this.#given,
+        perNode: this.#o.perNode,
+        refusedBy: live.refusedBy,
+      });
+      if (node) this.#assign(live, node);
+    }
+  }
+
+  #assign(live: Live, node: NodeRecord): void {
+    const { row } = live;
+    row.state = 'assigned';
+    row.nodeId = node.id;
+    row.attempt += 1;
+    row.key = `${row.id}.${row.attempt}`;
+    row.assignedAt = Date.now();
+    row.reason = null;
+    live.deadline = this.#now() + row.timeoutMs + this.#grace;
+    this.#addLoad(node.id, 1);
+    this.#given.set(node.id, (this.#given.get(node.id) ?? 0) + 1);
+    this.stats.dispatched++;
+    this.emit('task', this.#view(live));
+    const key = row.key;
+    // Stored as assigned before it is sent: a restarted primary asks this node, never another.
+    this.#o.write([{ op: 'task', task: { ...row } }]).then(
+      () => {
+        if (row.key !== key || row.state !== 'assigned') return;
+        const session = this.#o.registry.get(node.id)?.session;
+        if (session) this.#send(live, session);
+      },
+      (err: unknown) => {
+        if (row.key !== key || row.state !== 'assigned') return;
+        this.#o.log.warn({ err, taskId: row.id }, 'cannot store a task assignment; it waits in the queue');
+        this.#addLoad(node.id, -1);
+        row.attempt -= 1;
+        this.#requeue(live, 'the store refused its assignment; waiting');
+      },
+    );
+  }
+
+  #send(live: Live, conn: Connection): void {
+    const { row } = live;
+    const key = row.key;
+    const payload = {
+      taskId: row.id,
+      key,
+      kind: row.kind,
+      args: row.args,
+      timeoutMs: row.timeoutMs,
+      epoch: this.#o.epoch ?? 0,
+    };
+    conn.request('task', payload, { timeoutMs: 15_000 }).then(
+      (reply) => {
+        if (row.key !== key || FINAL_STATES.has(row.state)) return;
+        if (!checkTaskRunReply.Check(reply)) return;
+        if (reply.state === 'running' && row.state === 'assigned') {
+          row.state = 'running';
+          row.startedAt ??= Date.now();
+          this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
+          this.emit('task', this.#view(live));
+        }
+      },
+      (err: unknown) => {
+        if (row.key !== key || FINAL_STATES.has(row.state)) return;
+        if (err instanceof RemoteError) this.#refused(live, err);
+        // A link that went down: nodeGone does the rest; a node that did not answer: the deadline.
+      },
+    );
+  }
+
+  /** The node answered the `task` request with an error. */
+  #refused(live: Live, err: RemoteError): void {
+    const { row } = live;
+    const nodeId = row.nodeId as string;
+    this.#addLoad(nodeId, -1);
+    if (err.remoteCode === 'ERR_TASK_BUSY') {
+      row.attempt -= 1;
+      this.#requeue(live, `node busy: ${err.message}`);
+      return;
+    }
+    const code = err.remoteCode === 'ERR_UNKNOWN_TYPE' ? 'ERR_TASK_UNKNOWN' : err.remoteCode;
+    const message =
+      err.remoteCode === 'ERR_UNKNOWN_TYPE' ? "the node's picluster does not run tasks (upgrade it)" : err.message;
+    if (live.target.kind !== 'node' && (code === 'ERR_TASK_REFUSED' || code === 'ERR_TASK_UNKNOWN')) {
+      // Another node of the selector may take it; when all online ones refused, it fails.
+      live.refusedBy ??= new Set();
+      live.refusedBy.add(nodeId);
+      row.attempt -= 1;
+      const target = live.target;
+      const left = [...this.#o.registry.all()].some(
+        (r) => r.state === 'online' && !r.legacy && !live.refusedBy?.has(r.id) && targetMatches(target.selector, r),
+      );
+      if (left) {
+        this.#requeue(live, `node ${nodeId} refused: ${message}`);
+        return;
+      }
+    }
+    this.#finish(live, 'failed', { code, message: `node ${nodeId} refused: ${message}` }, undefined, false);
+  }
+
+  #requeue(live: Live, reason: string): void {
+    const { row } = live;
+    row.state = 'queued';
+    row.nodeId = live.target.kind === 'node' ? row.nodeId : null;
+    row.reason = reason;
+    live.deadline = this.#now() + row.ttlMs;
+    this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
+    this.emit('task', this.#view(live));
+    this.#schedule();
+  }
+
+  /** Puts a task in a final state; a running one is told to stop. Stored (not awaited here). */
+  #finish(
+    live: Live,
+    state: FinalState,
+    error: { code: string; message: string } | null,
+    result?: TaskResultPayload,
+    holdsLoad = true,
+  ): void {
+    const { row } = live;
+    const wasOut = row.state === 'assigned' || row.state === 'running';
+    if (wasOut && holdsLoad && row.nodeId) {
+      this.#addLoad(row.nodeId, -1);
+      if (!result && (state === 'cancelled' || state === 'timed_out')) {
+        const session = this.#o.registry.get(row.nodeId)?.session;
+        if (session?.state === 'open') session.send('task.cancel', { taskId: row.id, reason: error?.message ?? state });
+      }
+    }
+    if (live.output) Object.assign(row, live.output.snapshot());
+    if (result) Object.assign(row, outcomeOf(result));
+    if (wasOut) row.startedAt ??= row.assignedAt;
+    row.state = state;
+    row.error = error;
+    row.endedAt = Date.now();
+    this.#live.delete(row.id);
+    this.stats.finished++;
+    if (!result) this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
+    this.emit('task', { ...row });
+    if (row.parent !== null) this.#childDone(row.parent, state);
+    this.#schedule();
+  }
+
+  /** A broadcast ends when its last child does: succeeded if every child did. */
+  #childDone(parentId: string, state: FinalState | undefined): void {
+    const parent = this.#live.get(parentId);
+    if (!parent || parent.open === undefined || parent.counts === undefined) return;
+    const counts = parent.counts;
+    if (state !== undefined) {
+      parent.open -= 1;
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+    if (parent.open > 0) return;
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const ok = counts.succeeded ?? 0;
+    parent.row.result = { total, ...counts };
+    parent.row.reason = `${ok} of ${total} succeeded`;
+    if (parent.cancelling) {
+      this.#finish(parent, 'cancelled', cancelledError('cancelled'), undefined, false);
+      return;
+    }
+    const error =
+      ok === total ? null : { code: 'ERR_TASK_FAILED', message: `${total - ok} of ${total} nodes did not succeed` };
+    this.#finish(parent, ok === total ? 'succeeded' : 'failed', error, undefined, false);
+  }
+
+  /** Queued tasks past their ttl expire; assigned ones past timeout + grace time out. */
+  #expire(): void {
+    const now = this.#now();
+    for (const live of [...this.#live.values()]) {
+      if (live.deadline > now || live.open !== undefined) continue;
+      const { row } = live;
+      if (row.state === 'queued') {
+        const where = live.target.kind === 'node' ? `node ${row.nodeId} stayed offline` : 'no eligible node was online';
+        this.#finish(live, 'failed', { code: 'ERR_TASK_EXPIRED', message: `${where} for its ttl (${row.ttlMs} ms)` });
+      } else {
+        this.#finish(live, 'timed_out', {
+          code: 'ERR_TASK_TIMEOUT',
+          message: `no result from node ${row.nodeId} within ${row.timeoutMs} ms`,
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,305 @@
+// The task scheduler against fake node sessions (a request/send recorder per node) and a real
+// SQLite store in memory: what it stores when, what it sends, and what it does when nodes answer,
+// refuse, go away or never answer. The real-process version is test/integration/tasks.test.ts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../../src/common/logger.js';
+import type { Connection } from '../../../src/connection/connection.js';
+import { type NodeRecord, Registry } from '../../../src/primary/registry.js';
+import { type TaskRequest, TaskScheduler } from '../../../src/primary/task-scheduler.js';
+import { RemoteError } from '../../../src/protocol/errors.js';
+import { parseTarget, targetMatches } from '../../../src/protocol/task-target.js';
+import type { TaskRunPayload } from '../../../src/protocol/tasks.js';
+import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
+import type { TaskRow } from '../../../src/store/store-api.js';
+import { waitUntil } from '../../helpers/cluster.js';
+
+interface FakeNode {
+  record: NodeRecord;
+  requests: TaskRunPayload[];
+  sent: Array<{ t: string; p: unknown }>;
+  /** How the node answers a `task` request (default: running). */
+  answer: (p: TaskRunPayload) => Promise<unknown>;
+}
+
+function fakeNode(registry: Registry, id: string, labels: Record<string, string> = {}): FakeNode {
+  const node: FakeNode = {
+    requests: [],
+    sent: [],
+    answer: async () => ({ state: 'running' }),
+    record: undefined as unknown as NodeRecord,
+  };
+  const session = {
+    state: 'open',
+    request: (t: string, p: TaskRunPayload) => {
+      assert.equal(t, 'task');
+      node.requests.push(p);
+      return node.answer(p);
+    },
+    send: (t: string, p: unknown) => node.sent.push({ t, p }),
+  } as unknown as Connection;
+  node.record = {
+    id,
+    name: id,
+    state: 'online',
+    labels,
+    address: null,
+    legacy: false,
+    info: null,
+    vitals: null,
+    lastSeen: 0,
+    connectedSince: 0,
+    clockSkewMs: null,
+    machineId: null,
+    lastSeq: 0,
+    clockSkewed: false,
+    session,
+  };
+  registry.set(node.record);
+  return node;
+}
+
+function setup(options: { perNode?: number; now?: () => number } = {}) {
+  const store = new SqliteStore(':memory:');
+  const registry = new Registry();
+  const scheduler = new TaskScheduler({
+    registry,
+    write: (changes) => store.applyNodeChanges(changes),
+    getStored: (id) => store.getTask(id),
+    listStored: (query) => store.listTasks(query),
+    log: silentLogger,
+    perNode: options.perNode ?? 4,
+    defaultTimeoutMs: 60_000,
+    defaultTtlMs: 3_600_000,
+    graceMs: 100,
+    sweepMs: 10,
+    now: options.now,
+  });
+  const ready = (node: FakeNode) => scheduler.nodeReady(node.record);
+  const run = (request: Partial<TaskRequest> = {}) =>
+    scheduler.submit({ kind: 'node.time', on: 'any', ...request }, 'test');
+  const result = (node: FakeNode, task: TaskRunPayload, state: 'succeeded' | 'failed' = 'succeeded') =>
+    scheduler.result(
+      node.record,
+      { taskId: task.taskId, key: task.key, state, startedAt: 1, endedAt: 2, result: { ok: true } },
+      node.record.session as Connection,
+    );
+  const stored = (id: string) => store.getTask(id) as Promise<TaskRow>;
+  return { store, registry, scheduler, ready, run, result, stored };
+}
+
+describe('TaskScheduler', () => {
+  it('stores a task before it is sent, stores its result before the ack, and answers a resend from memory', async (t) => {
+    const { registry, scheduler, ready, run, result, stored } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    let storedWhenSent: string | undefined;
+    a.answer = async (p) => {
+      storedWhenSent = (await stored(p.taskId)).state;
+      return { state: 'running' };
+    };
+    ready(a);
+    const task = await run();
+    assert.equal((await stored(task.id)).state, 'queued');
+    const sent = await waitUntil(() => a.requests[0], 2000, 'the task sent');
+    await waitUntil(() => storedWhenSent, 2000, 'the node asked');
+    assert.equal(storedWhenSent, 'assigned', 'stored as assigned before it went out');
+    assert.equal(sent.key, `${task.id}.1`);
+    await waitUntil(async () => (await scheduler.get(task.id))?.state === 'running', 2000, 'running');
+    await result(a, sent);
+    assert.equal((await stored(task.id)).state, 'succeeded', 'stored before the ack');
+    assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id } });
+    // A result sent again (the node did not see the ack) is acknowledged again, changes nothing.
+    await result(a, sent, 'failed');
+    assert.equal((await stored(task.id)).state, 'succeeded');
+    assert.equal(a.sent.filter((m) => m.t === 'task.ack').length, 2);
+  });
+
+  it('waits for a node that is not ready, and asks an assigned node again when its session is back', async (t) => {
+    const { registry, scheduler, ready, run } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    const task = await run({ on: 'a' });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(a.requests.length, 0, 'not before its first message');
+    ready(a);
+    await waitUntil(() => a.requests.length === 1, 2000, 'sent once ready');
+    // The node was lost and came back: the same key is asked again, never a new one.
+    a.record.state = 'lost';
+    scheduler.nodeGone(a.record, 'is lost');
+    assert.equal((await scheduler.get(task.id))?.state, 'running');
+    a.record.state = 'online';
+    ready(a);
+    await waitUntil(() => a.requests.length === 2, 2000, 'asked again');
+    assert.equal(a.requests[1]?.key, a.requests[0]?.key);
+  });
+
+  it('a selector task refused by one node goes to another; refused by all, it fails with the refusal', async (t) => {
+    const { registry, scheduler, ready, run } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a', { role: 'cam' });
+    const b = fakeNode(registry, 'b', { role: 'cam' });
+    for (const node of [a, b]) {
+      node.answer = async () => {
+        throw new RemoteError('ERR_TASK_REFUSED', 'add "os.update" to tasks.allow');
+      };
+      ready(node);
+    }
+    const task = await run({ kind: 'os.update', on: 'role=cam' });
+    const done = await waitUntil(
+      async () => {
+        const row = await scheduler.get(task.id);
+        return row?.state === 'failed' ? row : undefined;
+      },
+      2000,
+      'failed',
+    );
+    assert.equal(a.requests.length + b.requests.length, 2, 'each node asked once');
+    assert.equal(done.error?.code, 'ERR_TASK_REFUSED');
+    assert.match(done.error?.message ?? '', /tasks\.allow/);
+  });
+
+  it('broadcast: one child per online node, the parent sums them up; cancel stops every open child', async (t) => {
+    const { registry, scheduler, ready, run, result } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const nodes = ['a', 'b', 'c'].map((id) => fakeNode(registry, id));
+    for (const node of nodes) ready(node);
+    const parent = await run({ on: 'all' });
+    await waitUntil(() => nodes.every((n) => n.requests.length === 1), 2000, 'every node asked');
+    await result(nodes[0] as FakeNode, (nodes[0] as FakeNode).requests[0] as TaskRunPayload);
+    const cancelled = await scheduler.cancel(parent.id, 'by test');
+    assert.equal(cancelled.state, 'cancelled');
+    assert.deepEqual(cancelled.result, { total: 3, succeeded: 1, cancelled: 2 });
+    for (const node of nodes.slice(1)) assert.equal(node.sent.find((m) => m.t === 'task.cancel') !== undefined, true);
+    await assert.rejects(scheduler.cancel(parent.id, 'again'), { code: 'ERR_CONFLICT' });
+  });
+
+  it('a read-only task on a lost node is retried elsewhere; a machine-changing one fails, and a late result replaces that', async (t) => {
+    const { registry, scheduler, ready, run, result, stored } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    ready(a);
+    const readOnly = await run();
+    const shell = await run({ kind: 'shell', args: { argv: ['true'] } });
+    await waitUntil(() => a.requests.length === 2, 2000, 'both on a');
+    const b = fakeNode(registry, 'b');
+    a.record.state = 'lost';
+    scheduler.nodeGone(a.record, 'is lost');
+    ready(b);
+    await waitUntil(() => b.requests.length === 1, 2000, 'the read-only one retried on b');
+    assert.equal(b.requests[0]?.taskId, readOnly.id);
+    assert.equal(b.requests[0]?.key, `${readOnly.id}.2`);
+    const failed = await scheduler.get(shell.id);
+    assert.equal(failed?.error?.code, 'ERR_NODE_LOST');
+    // Node a was only cut off: its result for the shell task arrives later and is the truth.
+    await waitUntil(async () => (await stored(shell.id)).state === 'failed', 2000, 'stored');
+    await result(a, a.requests.find((r) => r.taskId === shell.id) as TaskRunPayload);
+    const late = await stored(shell.id);
+    assert.equal(late.state, 'succeeded');
+    assert.match(late.reason ?? '', /after it was lost/);
+  });
+
+  it('times out a task with no answer, and expires one whose node stays offline past its ttl', async (t) => {
+    let now = 0;
+    const { registry, scheduler, ready, run } = setup({ now: () => now });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    a.answer = () => new Promise(() => {});
+    ready(a);
+    const silent = await run({ timeoutMs: 1000 });
+    const offline = fakeNode(registry, 'z');
+    offline.record.state = 'lost';
+    const waiting = await run({ on: 'z', ttlMs: 5000 });
+    await waitUntil(() => a.requests.length === 1, 2000, 'sent');
+    now = 1200;
+    const timedOut = await waitUntil(
+      async () => {
+        const row = await scheduler.get(silent.id);
+        return row?.state === 'timed_out' ? row : undefined;
+      },
+      2000,
+      'timed out',
+    );
+    assert.equal(timedOut.error?.code, 'ERR_TASK_TIMEOUT');
+    assert.deepEqual(a.sent.at(-1)?.t, 'task.cancel');
+    assert.equal((await scheduler.get(waiting.id))?.state, 'queued');
+    now = 6000;
+    const expired = await waitUntil(
+      async () => {
+        const row = await scheduler.get(waiting.id);
+        return row?.state === 'failed' ? row : undefined;
+      },
+      2000,
+      'expired',
+    );
+    assert.equal(expired.error?.code, 'ERR_TASK_EXPIRED');
+  });
+
+  it('picks the least loaded node and spreads short tasks evenly', async (t) => {
+    const { registry, scheduler, ready, run, result } = setup({ perNode: 2 });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const nodes = ['a', 'b', 'c'].map((id) => fakeNode(registry, id));
+    for (const node of nodes) {
+      node.answer = async (p) => {
+        setImmediate(() => void result(node, p));
+        return { state: 'running' };
+      };
+      ready(node);
+    }
+    const tasks = await Promise.all(Array.from({ length: 30 }, () => run()));
+    await waitUntil(
+      async () =>
+        (await Promise.all(tasks.map((task) => scheduler.get(task.id)))).every((r) => r?.state === 'succeeded'),
+      5000,
+      'all done',
+    );
+    assert.deepEqual(
+      nodes.map((n) => n.requests.length),
+      [10, 10, 10],
+    );
+  });
+});
+
+describe('task targets', () => {
+  it('parses every form and refuses bad ones', () => {
+    assert.deepEqual(parseTarget('node:abc'), { kind: 'node', node: 'abc' });
+    assert.deepEqual(parseTarget('pi 3'), { kind: 'node', node: 'pi 3' });
+    assert.deepEqual(parseTarget('any'), { kind: 'one', selector: { kind: 'all' } });
+    assert.deepEqual(parseTarget('all'), { kind: 'all', selector: { kind: 'all' } });
+    assert.deepEqual(parseTarget('all:role=cam'), {
+      kind: 'all',
+      selector: { kind: 'labels', pairs: [['role', 'cam']] },
+    });
+    assert.deepEqual(parseTarget('role=cam,arch=arm64'), {
+      kind: 'one',
+      selector: {
+        kind: 'labels',
+        pairs: [
+          ['role', 'cam'],
+          ['arch', 'arm64'],
+        ],
+      },
+    });
+    for (const bad of ['', 'all:', 'node:', 'a=b=c', 'node:bad id!']) {
+      assert.throws(() => parseTarget(bad), { code: 'ERR_CONFIG' }, bad);
+    }
+  });
+
+  it('matches labels first, then arch, os, hostname and board from the machine info', () => {
+    const selector = (text: string) =>
+      (parseTarget(text) as { selector: Parameters<typeof targetMatches>[0] }).selector;
+    const node = { labels: { role: 'cam', arch: 'custom' }, info: { arch: 'arm64', os: 'Debian', hostname: 'pi' } };
+    assert.equal(targetMatches(selector('role=cam'), node), true);
+    assert.equal(targetMatches(selector('os=Debian,hostname=pi'), node), true);
+    assert.equal(targetMatches(selector('arch=custom'), node), true, 'a label wins over the info');
+    assert.equal(targetMatches(selector('arch=arm64'), node), false);
+    assert.equal(targetMatches(selector('board=x'), node), false);
+  });
+});

@@ -59,6 +59,10 @@ export interface Config {
   api: string;
   apiToken: string | undefined;
   logLevel: string;
+  /** What this node lets its primary run (secondary). */
+  tasks: { allow: string[]; commands: string[]; gitDir: string | undefined; maxConcurrent: number };
+  /** The primary's side of tasks. */
+  taskScheduling: { perNode: number; timeoutMs: number; ttlMs: number };
 }
 
 export interface LoadConfigOptions {
@@ -201,6 +205,17 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     api: get('api'),
     apiToken: get('apiToken'),
     logLevel: get('logLevel'),
+    tasks: {
+      allow: get('tasks.allow'),
+      commands: get('tasks.commands'),
+      gitDir: get('tasks.gitDir'),
+      maxConcurrent: get('tasks.maxConcurrent'),
+    },
+    taskScheduling: {
+      perNode: get('tasks.perNode'),
+      timeoutMs: get('tasks.timeoutMs'),
+      ttlMs: get('tasks.ttlMs'),
+    },
   };
 }
 

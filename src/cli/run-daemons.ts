@@ -66,6 +66,9 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         legacyMaxNodes: config.legacyMaxNodes,
         legacyIdleMs: config.legacyIdleMs,
         clockSkewThresholdMs: config.clockSkewThresholdMs,
+        tasksPerNode: config.taskScheduling.perNode,
+        taskTimeoutMs: config.taskScheduling.timeoutMs,
+        taskTtlMs: config.taskScheduling.ttlMs,
         diskWarn: config.diskWarn,
         tls: config.tls && {
           certFile: config.tlsCertFile,
@@ -110,6 +113,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         vitalsPeriodMs: config.vitalsPeriodMs,
         reconnect: { initialDelayMs: config.reconnectInitialDelayMs, maxDelayMs: config.reconnectMaxDelayMs },
         outboxMaxSamples: config.outboxMaxSamples,
+        tasks: config.tasks,
         // `up` pins its own primary's certificate; a separate node trusts what it is told to.
         tls: local ? secondaryTlsOf(primary as Primary) : secondaryTlsOf(config),
         version: roles.version,

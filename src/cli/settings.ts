@@ -5,6 +5,7 @@ import Type, { type TSchema } from 'typebox';
 import { DEFAULTS } from '../common/defaults.js';
 import { FLEET_SELECTOR_PATTERN } from '../protocol/label-selector.js';
 import { Labels, NodeName } from '../protocol/messages.js';
+import { TASK_SETTINGS } from './task-settings.js';
 
 export type Role = 'primary' | 'secondary' | 'status';
 
@@ -557,6 +558,7 @@ export const SETTINGS: readonly Setting[] = [
     arg: 'LEVEL',
     description: 'log level',
   },
+  ...TASK_SETTINGS,
 ];
 
 /** `heartbeat.intervalMs` → `PICLUSTER_HEARTBEAT_INTERVAL_MS`. */

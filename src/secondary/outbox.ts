@@ -3,47 +3,24 @@
 // (no native dependency on the agent), rewritten compactly now and then. Bounded: when full, the
 // oldest sample goes and the dropped counter grows.
 //
-// A record is one line: the CRC-32 of its JSON as 8 hex digits, a space, the JSON, a newline.
-// {"s": sample} a new sample; {"a": seq} acknowledged up to seq; {"h": {lastSeq, dropped}} the
-// header a compaction writes first. A record that fails its checksum or does not parse (a torn
-// write at a crash, a bad sector, a byte flipped on an SD card) costs that record only: it is
-// skipped and counted, and every record after it is read. Lines without a checksum (written by
-// an older picluster) are read as plain JSON.
-//
-// A compaction writes a new file, fsyncs it, renames it over the old one and fsyncs the directory:
-// a crash at any point leaves either the old file or the new one, both whole. On a full disk
+// The file is a RecordLog (record-log.ts): one checksummed line per record. {"s": sample} a new
+// sample; {"a": seq} acknowledged up to seq; {"h": {lastSeq, dropped}} the header a compaction
+// writes first. A damaged record costs that record only; a compaction is a rewrite by rename, so a
+// crash at any point leaves either the old file or the new one, both whole. On a full disk
 // (ENOSPC, or a write cut short) the samples stay in memory, within the same bound, the records
 // already in the file stay as they are, and the next append tries a compaction, which puts
 // everything back on disk once there is room.
 
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
+import { isNoSpace, type RecordFs, RecordLog } from './record-log.js';
 
 type Line = { s: VitalsPayload } | { a: number } | { h: { lastSeq: number; dropped: number } };
 
 /** The file operations the outbox uses (tests put faults in them: a full disk, a crash mid-way). */
-export interface OutboxFs {
-  openSync: typeof openSync;
-  writeSync: (fd: number, text: string) => number;
-  fsyncSync: typeof fsyncSync;
-  closeSync: typeof closeSync;
-  renameSync: typeof renameSync;
-  unlinkSync: typeof unlinkSync;
-}
-
-const realFs: OutboxFs = {
-  openSync,
-  writeSync: (fd, text) => writeSync(fd, text),
-  fsyncSync,
-  closeSync,
-  renameSync,
-  unlinkSync,
-};
+export type OutboxFs = RecordFs;
 
 export interface OutboxOptions {
   /** Unacknowledged samples kept at most; the oldest go first. Default 10,000. */
@@ -59,22 +36,18 @@ export class Outbox {
   #lastSeq = 0;
   #dropped = 0;
   #damaged = 0;
-  #fd = -1;
-  #lines = 0;
   /** True while the file lacks what memory holds (a write failed): the next append compacts. */
   #behind = false;
-  /** True when the last write may have left a partial line: the next one starts on a new line. */
-  #tornTail = false;
   readonly #log: Logger;
-  readonly #fs: OutboxFs;
+  readonly #file: RecordLog<Line>;
 
   constructor(file: string, options: OutboxOptions = {}) {
     this.file = file;
     this.maxSamples = options.maxSamples ?? DEFAULTS.outboxMaxSamples;
     if (!(this.maxSamples >= 1)) throw new RangeError(`outbox maxSamples must be >= 1, got ${this.maxSamples}`);
     this.#log = options.logger ?? silentLogger;
-    this.#fs = options.fs ?? realFs;
-    if (existsSync(file)) this.#load(readFileSync(file, 'utf8'));
+    this.#file = new RecordLog(file, options.fs);
+    this.#load();
     try {
       this.#compact();
     } catch (err) {
@@ -82,7 +55,7 @@ export class Outbox {
       if (!isNoSpace(err)) throw err;
       this.#fellBehind(err);
     }
-    this.#fd = this.#fs.openSync(file, 'a', 0o600);
+    this.#file.open();
   }
 
   /** Highest seq ever given to a sample. */
@@ -135,7 +108,7 @@ export class Outbox {
     if (this.#dropped > 0) numbered.dropped = this.#dropped;
     // Behind (a full disk): a compaction writes everything at once when there is room again.
     // Offline, only appends happen: compact here too, or the file grows past the bound.
-    if (this.#behind || this.#lines > 2 * this.maxSamples + 1000) this.#rewrite();
+    if (this.#behind || this.#file.lines > 2 * this.maxSamples + 1000) this.#rewrite();
     else this.#write({ s: numbered });
     return numbered;
   }
@@ -160,7 +133,7 @@ export class Outbox {
     let n = 0;
     while (n < this.#samples.length && (this.#samples[n] as VitalsPayload).seq <= seq) n++;
     this.#samples.splice(0, n);
-    if (this.#behind || this.#lines > 2 * this.maxSamples + 1000) this.#rewrite();
+    if (this.#behind || this.#file.lines > 2 * this.maxSamples + 1000) this.#rewrite();
     else this.#write({ a: seq });
   }
 
@@ -173,31 +146,16 @@ export class Outbox {
   }
 
   close(): void {
-    if (this.#fd < 0) return;
-    try {
-      this.#fs.fsyncSync(this.#fd);
-    } finally {
-      this.#fs.closeSync(this.#fd);
-      this.#fd = -1;
-    }
+    this.#file.close();
   }
 
   /** Appends one record; on a full disk the outbox falls behind (memory only) instead of failing. */
   #write(line: Line): void {
     if (this.#behind) return; // the next compaction writes it
-    // After a write cut short, the next record starts on a line of its own.
-    const text = `${this.#tornTail ? '\n' : ''}${recordOf(line)}`;
     try {
-      const written = this.#fs.writeSync(this.#fd, text);
-      if (written < Buffer.byteLength(text)) {
-        this.#tornTail = true;
-        throw Object.assign(new Error(`outbox write cut short (${written} bytes written)`), { code: 'ENOSPC' });
-      }
-      this.#tornTail = false;
-      this.#lines++;
+      this.#file.append(line);
     } catch (err) {
       if (!isNoSpace(err)) throw err;
-      this.#tornTail = true;
       this.#fellBehind(err);
     }
   }
@@ -212,18 +170,13 @@ export class Outbox {
     this.#behind = true;
   }
 
-  #load(text: string): void {
+  #load(): void {
+    const { records, damaged } = this.#file.read();
+    this.#damaged = damaged;
     // Samples are kept in seq order, each once. Compared with the highest sample read, not with
     // lastSeq: a compaction writes its header (lastSeq) before the samples it keeps.
     let lastSample = 0;
-    for (const raw of text.split('\n')) {
-      if (raw === '') continue;
-      const line = parseRecord(raw);
-      if (line === undefined) {
-        // A torn last line is a crash mid-write; any other is damage. Either costs that record only.
-        this.#damaged++;
-        continue;
-      }
+    for (const line of records) {
       if ('s' in line) {
         if (line.s.seq > lastSample) {
           this.#samples.push(line.s);
@@ -251,32 +204,13 @@ export class Outbox {
 
   /** Writes the live state to a new file and swaps it in: the old file stays whole until the rename. */
   #compact(): void {
-    const fs = this.#fs;
-    const tmp = `${this.file}.tmp`;
-    const lines = [{ h: { lastSeq: this.#lastSeq, dropped: this.#dropped } }, ...this.#samples.map((s) => ({ s }))];
-    const text = lines.map(recordOf).join('');
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      if (fs.writeSync(fd, text) < Buffer.byteLength(text)) {
-        throw Object.assign(new Error('outbox compaction cut short'), { code: 'ENOSPC' });
-      }
-      fs.fsyncSync(fd);
-    } catch (err) {
-      fs.closeSync(fd);
-      // A half-written copy must not hold the disk's last bytes.
-      fs.unlinkSync(tmp);
-      throw err;
-    }
-    fs.closeSync(fd);
-    fs.renameSync(tmp, this.file);
-    syncDirectory(fs, dirname(this.file));
-    this.#lines = lines.length;
-    this.#tornTail = false;
+    this.#file.rewrite([
+      { h: { lastSeq: this.#lastSeq, dropped: this.#dropped } },
+      ...this.#samples.map((s) => ({ s })),
+    ]);
   }
 
   #rewrite(): void {
-    if (this.#fd >= 0) this.#fs.closeSync(this.#fd);
-    this.#fd = -1;
     const wasBehind = this.#behind;
     try {
       this.#compact();
@@ -292,45 +226,7 @@ export class Outbox {
       this.#fellBehind(err);
     } finally {
       // Reopen whatever happened, so later appends do not fail on a closed descriptor.
-      this.#fd = this.#fs.openSync(this.file, 'a', 0o600);
+      this.#file.open();
     }
   }
-}
-
-/** One record as a line: CRC-32 of the JSON (8 hex digits), a space, the JSON, a newline. */
-function recordOf(line: Line): string {
-  const json = JSON.stringify(line);
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
-}
-
-/** A record read back; undefined when it is damaged (a bad checksum, or not JSON). */
-function parseRecord(raw: string): Line | undefined {
-  let json = raw;
-  if (/^[0-9a-f]{8} /.test(raw)) {
-    json = raw.slice(9);
-    if (crc32(json) !== Number.parseInt(raw.slice(0, 8), 16)) return undefined;
-  } else if (!raw.startsWith('{')) {
-    return undefined;
-  }
-  try {
-    const line = JSON.parse(json) as Line;
-    return line !== null && typeof line === 'object' ? line : undefined;
-  } catch {
-    return undefined; // damaged: counted by the caller
-  }
-}
-
-/** After a rename: the directory's entry on disk too, or a power cut could bring back the old name. */
-function syncDirectory(fs: OutboxFs, dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function isNoSpace(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
 }

@@ -21,19 +21,28 @@ import {
   warnLoosePaths,
 } from '../node/index.js';
 import { checkedToken } from '../protocol/auth.js';
-import { ConfigError, DisconnectionError, PiclusterError, ProtocolError } from '../protocol/errors.js';
+import { ConfigError, DisconnectionError, PiclusterError } from '../protocol/errors.js';
 import { checkNodeNaming, type InfoPayload } from '../protocol/messages.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
 import { AGENT_MESSAGES, AGENT_REQUESTS, type AgentSession } from './handlers/index.js';
 import { handshake } from './handshake.js';
 import { loadNodeIdentity, SecretStore } from './identity.js';
+import { isTooLarge } from './link-writes.js';
 import { Outbox } from './outbox.js';
 import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
 import { PrimaryDialer } from './primary-dialer.js';
 import { PrimaryTrust } from './primary-trust.js';
 import { RetryPolicy } from './retry-policy.js';
-import type { SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState } from './secondary-options.js';
+import type {
+  SecondaryEvents,
+  SecondaryOptions,
+  SecondaryPlugin,
+  SecondaryState,
+  TaskHandler,
+} from './secondary-options.js';
+import type { TaskRunner } from './task-runner.js';
+import { addOwnTaskKind, openTaskRunner, type ResolvedTasksOptions, resolveTasksOptions } from './task-setup.js';
 import { VitalsSender } from './vitals-sender.js';
 
 export type { PrimaryAddress, SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState };
@@ -54,6 +63,8 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   readonly #messages: MessageDispatcher<AgentSession>;
   #outbox: Outbox | undefined;
   #sender: VitalsSender | undefined;
+  #tasks: TaskRunner | undefined;
+  readonly #taskOptions: ResolvedTasksOptions;
   #secrets: SecretStore | undefined;
   #machineId: string | undefined;
   #info: InfoPayload | undefined;
@@ -75,6 +86,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.#log = options.logger ?? silentLogger;
     if (options.token !== undefined) checkedToken(options.token, 'the token given');
     this.#backoff = new Backoff(options.reconnect);
+    this.#taskOptions = resolveTasksOptions(options.tasks);
     this.#retry = new RetryPolicy({
       backoff: this.#backoff,
       logger: this.#log,
@@ -110,6 +122,12 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   handle(type: string, handler: RequestHandler): this {
     this.#handlers.set(type, handler);
     this.#conn?.handle(type, handler);
+    return this;
+  }
+
+  /** Registers a task kind this node runs (allowed: the node's own code chose it); see TaskHandler. */
+  task(kind: string, handler: TaskHandler): this {
+    addOwnTaskKind(this.#taskOptions, kind, handler);
     return this;
   }
 
@@ -164,6 +182,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       await this.#open();
     } catch (err) {
       this.#outbox?.close();
+      this.#tasks?.close();
       await lock.release();
       throw err;
     }
@@ -186,7 +205,12 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       logger: this.#log,
     });
     this.#outbox = outbox;
-    warnLoosePaths([this.dataDir, secrets.file, outbox.file], this.#log);
+    const source = this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir });
+    const wallClock = this.#options.wallClock ?? Date.now;
+    const deps = { info: () => this.#info, vitals: source, wallClock, logger: this.#log };
+    const tasks = openTaskRunner(this.#taskOptions, this, deps);
+    this.#tasks = tasks;
+    warnLoosePaths([this.dataDir, secrets.file, outbox.file, tasks.file], this.#log);
     // /proc and /sys only: systeminformation would stay loaded for the agent's whole life (2.4 MB).
     this.#info = await (
       this.#options.machineInfo ??
@@ -194,10 +218,10 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     )();
     this.#sender = new VitalsSender({
       outbox,
-      source: this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir }),
+      source,
       periodMs: this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs,
       inFlight: DEFAULTS.vitalsInFlight,
-      wallClock: this.#options.wallClock ?? Date.now,
+      wallClock,
       logger: this.#log,
       onSample: (sample) => this.emit('sample', sample),
       onAck: (seq) => this.emit('ack', seq),
@@ -211,8 +235,11 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.#setState('stopping');
     this.#sender?.stop();
     for (const teardown of this.#teardowns.splice(0)) teardown();
+    const stopTimeoutMs = this.#options.stopTimeoutMs ?? 2_000;
+    // Running tasks end first (journaled as interrupted), so their results can still go out.
+    await this.#tasks?.stop(stopTimeoutMs);
     if (conn) {
-      await this.#sender?.waitForAcks(this.#options.stopTimeoutMs ?? 2_000);
+      await this.#sender?.waitForAcks(stopTimeoutMs);
       try {
         conn.send('bye', { reason });
       } catch (err) {
@@ -223,6 +250,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.#abort.abort(new DisconnectionError('ERR_CLOSED', 'secondary stopped'));
     await this.#loop;
     this.#outbox?.close();
+    this.#tasks?.close();
     await this.#lock?.release();
     this.#setState('stopped');
   }
@@ -324,7 +352,8 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
 
   #serve(conn: Connection, lastSeq: number): void {
     const sender = this.#sender as VitalsSender;
-    const session: AgentSession = { conn, sender, info: this.#info, log: this.#log };
+    const tasks = this.#tasks as TaskRunner;
+    const session: AgentSession = { conn, sender, tasks, info: this.#info, log: this.#log };
     for (const [type, handler] of this.#handlers) conn.handle(type, handler);
     handleRequests(conn, AGENT_REQUESTS, session);
     conn.on('message', (message) => this.#messages.dispatch(message, session));
@@ -337,9 +366,6 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       }
     }
     sender.attach(conn, lastSeq);
+    tasks.attach(conn);
   }
-}
-
-function isTooLarge(err: unknown): boolean {
-  return err instanceof ProtocolError && err.code === 'ERR_FRAME_TOO_LARGE';
 }

@@ -8,9 +8,9 @@
 import type { Logger } from '../common/logger.js';
 import type { Connection } from '../connection/connection.js';
 import type { VitalsSample, VitalsSource } from '../node/vitals-reader.js';
-import { ProtocolError } from '../protocol/errors.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import { saneReading } from '../protocol/sane-vitals.js';
+import { drainOrDisconnect, isTooLarge } from './link-writes.js';
 import type { Outbox } from './outbox.js';
 
 export interface VitalsSenderOptions {
@@ -241,21 +241,4 @@ export class VitalsSender {
     this.#warned.add(key);
     this.#log.warn(fields, message);
   }
-}
-
-/** Resolves on the link's next 'drain' or its end, whichever comes first. */
-function drainOrDisconnect(conn: Connection): Promise<void> {
-  return new Promise<void>((done) => {
-    const finish = () => {
-      conn.off('drain', finish);
-      conn.off('disconnect', finish);
-      done();
-    };
-    conn.once('drain', finish);
-    conn.once('disconnect', finish);
-  });
-}
-
-function isTooLarge(err: unknown): boolean {
-  return err instanceof ProtocolError && err.code === 'ERR_FRAME_TOO_LARGE';
 }

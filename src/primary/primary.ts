@@ -276,6 +276,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       perNode: this.#options.tasksPerNode,
       defaultTimeoutMs: this.#options.taskTimeoutMs,
       defaultTtlMs: this.#options.taskTtlMs,
+      notBack: (nodeId) => {
+        const record = this.registry.get(nodeId);
+        if (record?.state === 'rebooting') this.#setNodeState(record, 'lost', { code: 'ERR_NOT_BACK' });
+      },
     });
     tasks.load(await store.openTasks());
     tasks.on('task', (task) => this.emit('task', task));
@@ -441,7 +445,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.emit('node', toView(record));
   }
 
-  #setNodeState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void {
+  #setNodeState(record: NodeRecord, given: NodeRecord['state'], data: Record<string, unknown>): void {
+    // A node a task took down on purpose (a reboot) is expected back: not lost, not left.
+    const down = (given === 'lost' || given === 'left') && this.#tasks?.expectsBack(record.id) === true;
+    const state = down ? 'rebooting' : given;
     const now = Date.now();
     record.state = state;
     // lastSeen is when the node was last heard from: a lost node was not heard now.
@@ -458,8 +465,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       ]);
     }
     if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
-    if (state === 'lost' || state === 'left' || state === 'denied')
-      this.#tasks?.nodeGone(record, state === 'left' ? 'left' : `was ${state}`);
+    if (given === 'lost' || given === 'left' || given === 'denied')
+      this.#tasks?.nodeGone(record, given === 'left' ? 'left' : `was ${given}`);
     this.emit('node', toView(record));
   }
 }

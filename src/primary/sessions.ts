@@ -121,12 +121,13 @@ export class NativeSessions {
       }
       host.stats.framesIn++;
       session.record.lastSeen = Date.now();
-      // Its first message comes once the node has registered its handlers: tasks may go to it now.
+      this.#messages.dispatch(message, session);
+      // Its first message comes once the node has registered its handlers: tasks may go to it now
+      // (after the message is handled: a node's first is its info, with its boot id).
       if (!session.ready) {
         session.ready = true;
         host.sessionReady(session.record);
       }
-      this.#messages.dispatch(message, session);
     });
     conn.on('disconnect', (err) => {
       endHandshake();

@@ -3,7 +3,7 @@
 // those eligible. Pure functions over the registry, for the scheduler (task-scheduler.ts).
 
 import { randomUUID } from 'node:crypto';
-import { RequestError } from '../protocol/errors.js';
+import { type RemoteError, RequestError } from '../protocol/errors.js';
 import { parseTarget, type TaskTarget, targetMatches } from '../protocol/task-target.js';
 import { isReadOnlyKind, type TaskResultPayload } from '../protocol/tasks.js';
 import type { TaskRow } from '../store/store-api.js';
@@ -138,4 +138,51 @@ export function safeTarget(on: string): TaskTarget {
   } catch {
     return { kind: 'one', selector: { kind: 'all' } };
   }
+}
+
+/** A broadcast's outcome from its children's final states: succeeded only if every child did. */
+export function broadcastOutcome(
+  counts: Readonly<Record<string, number>>,
+  cancelled: boolean,
+): {
+  state: 'succeeded' | 'failed' | 'cancelled';
+  error: { code: string; message: string } | null;
+  result: Record<string, number>;
+  reason: string;
+} {
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const ok = counts.succeeded ?? 0;
+  const result = { total, ...counts };
+  const reason = `${ok} of ${total} succeeded`;
+  if (cancelled) return { state: 'cancelled', error: cancelledError('cancelled'), result, reason };
+  if (ok === total) return { state: 'succeeded', error: null, result, reason };
+  const message = `${total - ok} of ${total} nodes did not succeed`;
+  return { state: 'failed', error: { code: 'ERR_TASK_FAILED', message }, result, reason };
+}
+
+/** A node's refusal of a `task` request as the task's error (a node without tasks: ERR_TASK_UNKNOWN). */
+export function refusalOf(err: RemoteError): { code: string; message: string } {
+  if (err.remoteCode === 'ERR_UNKNOWN_TYPE') {
+    return { code: 'ERR_TASK_UNKNOWN', message: "the node's picluster does not run tasks (upgrade it)" };
+  }
+  return { code: err.remoteCode, message: err.message };
+}
+
+/** Whether an online node the target matches has not refused the task yet. */
+export function anyOtherEligible(registry: Registry, target: TaskTarget, refusedBy: ReadonlySet<string>): boolean {
+  if (target.kind === 'node') return false;
+  return [...registry.all()].some(
+    (r) => r.state === 'online' && !r.legacy && !refusedBy.has(r.id) && targetMatches(target.selector, r),
+  );
+}
+
+/**
+ * How long a task loaded at start has left, ms: a queued one of its ttl from its creation, an
+ * assigned one of its timeout (and grace) from its assignment. Those are wall times: never more
+ * than the whole budget from now (a clock stepped back), never less than nothing.
+ */
+export function timeLeft(row: TaskRow, graceMs: number, wallNow: number): number {
+  const budget = row.state === 'queued' ? row.ttlMs : row.timeoutMs + graceMs;
+  const since = row.state === 'queued' ? row.createdAt : (row.assignedAt ?? row.createdAt);
+  return Math.min(budget, Math.max(0, since + budget - wallNow));
 }

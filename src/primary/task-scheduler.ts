@@ -1,21 +1,16 @@
-// The primary's task scheduler: tasks from the API (and later schedules) to nodes, and their
-// outcomes back into the store. Every task is stored before it is acknowledged to its submitter,
-// stored as assigned before it is sent to a node, and its result stored before the node is told it
-// may forget it (`task.ack`): a primary killed at any point loses no task and runs none twice (a
-// node never runs one key twice; a reassignment to another node takes a new key).
-//
-// States: queued → assigned (sent) → running (the node took it) → succeeded | failed | timed_out |
-// cancelled. A task aimed at one node waits for it while it is offline (up to its ttl) and is never
-// given to another. A task for `any` or a selector goes to the least loaded online node that
-// matches; when its node is lost mid-run it is retried elsewhere if it only reads (or was given
-// retries), else it fails with ERR_NODE_LOST. A broadcast is a parent with one child per node.
-// Durations (timeouts, ttl countdowns) run on the monotonic clock.
+// The primary's task scheduler: tasks to nodes, outcomes into the store. A task is stored before
+// its submitter hears of it, stored as assigned before it is sent, and its result stored before the
+// node may forget it (`task.ack`): a primary killed anywhere loses none and runs none twice (a node
+// never runs a key twice; another attempt takes a new key). A task for one node waits for it (up
+// to its ttl); one for `any` or a selector goes to the least loaded match and, its node lost
+// mid-run, is retried elsewhere if it only reads (or has retries), else fails ERR_NODE_LOST. A
+// broadcast is a parent with one child per node. Tasks that take their node down: task-going-down.ts.
+// Durations run on the monotonic clock.
 
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../common/logger.js';
 import type { Connection } from '../connection/connection.js';
 import { RemoteError, RequestError } from '../protocol/errors.js';
-import { type TaskTarget, targetMatches } from '../protocol/task-target.js';
+import type { TaskTarget } from '../protocol/task-target.js';
 import {
   checkTaskRunReply,
   FINAL_STATES,
@@ -24,47 +19,24 @@ import {
   type TaskOutputPayload,
   type TaskResultPayload,
 } from '../protocol/tasks.js';
-import type { NodeChange, TaskQuery, TaskRow } from '../store/store-api.js';
-import type { NodeRecord, Registry } from './registry.js';
+import type { TaskQuery, TaskRow } from '../store/store-api.js';
+import type { NodeRecord } from './registry.js';
+import { backOutcome, type DownResult, expectsBack, isGoingDown, offlineOutcome } from './task-going-down.js';
+import type { TaskRequest, TaskSchedulerEvents, TaskSchedulerOptions } from './task-options.js';
 import { TaskOutputTail } from './task-output.js';
-import { cancelledError, newTaskRows, outcomeOf, pickNode, safeTarget } from './task-placement.js';
+import {
+  anyOtherEligible,
+  broadcastOutcome,
+  cancelledError,
+  newTaskRows,
+  outcomeOf,
+  pickNode,
+  refusalOf,
+  safeTarget,
+  timeLeft,
+} from './task-placement.js';
 
-export interface TaskRequest {
-  kind: string;
-  args?: Record<string, unknown>;
-  on: string;
-  timeoutMs?: number;
-  ttlMs?: number;
-  /** Attempts after the first when the node is lost mid-run. Default: 2 for read-only kinds, else 0. */
-  retries?: number;
-}
-
-export interface TaskSchedulerOptions {
-  registry: Registry;
-  /** Stores changes; resolves once committed. */
-  write(changes: readonly NodeChange[]): Promise<void>;
-  getStored(id: string): Promise<TaskRow | undefined>;
-  listStored(query: TaskQuery): Promise<TaskRow[]>;
-  log: Logger;
-  /** Tasks a node runs at once. */
-  perNode: number;
-  defaultTimeoutMs: number;
-  defaultTtlMs: number;
-  /** Past a task's timeout, how long the primary waits for the node's own `timed_out`. */
-  graceMs?: number;
-  /** The assigning primary's epoch (0: a single primary). */
-  epoch?: number;
-  sweepMs?: number;
-  /** Monotonic clock, ms (tests replace it). */
-  now?: () => number;
-}
-
-export interface TaskSchedulerEvents {
-  /** A task changed (its whole row as it is now). */
-  task: [task: TaskRow];
-  /** A running task's output. */
-  output: [output: TaskOutputPayload & { nodeId: string }];
-}
+export type { TaskRequest, TaskSchedulerEvents, TaskSchedulerOptions };
 
 interface Live {
   row: TaskRow;
@@ -107,11 +79,7 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     for (const row of rows) {
       let target = safeTarget(row.on);
       if (target.kind === 'node' && row.nodeId) target = { kind: 'node', node: row.nodeId };
-      // A stored deadline is wall time; at most the whole ttl or timeout from now (a clock stepped back).
-      const budget = row.state === 'queued' ? row.ttlMs : row.timeoutMs + this.#grace;
-      const since = row.state === 'queued' ? row.createdAt : (row.assignedAt ?? row.createdAt);
-      const left = Math.min(budget, Math.max(0, since + budget - wall));
-      const live: Live = { row, target, deadline: now + left };
+      const live: Live = { row, target, deadline: now + timeLeft(row, this.#grace, wall) };
       this.#live.set(row.id, live);
       if (row.nodeId && (row.state === 'assigned' || row.state === 'running')) this.#addLoad(row.nodeId, 1);
     }
@@ -198,12 +166,32 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
   /** A node's session is ready for requests: ask about its open tasks again, then give it more. */
   nodeReady(record: NodeRecord): void {
     if (record.session) this.#ready.add(record.session);
-    for (const live of this.#live.values()) {
+    for (const live of [...this.#live.values()]) {
       const { row } = live;
       if (row.nodeId !== record.id || (row.state !== 'assigned' && row.state !== 'running')) continue;
-      if (record.session) this.#send(live, record.session);
+      if (row.phase) this.#back(live, record);
+      else if (record.session) this.#send(live, record.session);
     }
     this.#schedule();
+  }
+
+  /** Whether a task took this node down and expects it back (it shows `rebooting`). */
+  expectsBack(nodeId: string): boolean {
+    for (const { row } of this.#live.values()) {
+      if (row.nodeId === nodeId && row.phase && expectsBack(row.kind)) return true;
+    }
+    return false;
+  }
+
+  /** A node taken down by its task is back (its first message on a new session: its info is in). */
+  #back(live: Live, record: NodeRecord): void {
+    const result = live.row.result as DownResult;
+    const bootIdAfter = record.info?.bootId;
+    const outcome = backOutcome(live.row.kind, result, bootIdAfter);
+    live.row.result = { ...result, bootIdAfter: bootIdAfter ?? null, backAt: Date.now() };
+    live.row.reason = outcome.reason;
+    live.row.phase = null;
+    this.#finish(live, outcome.state, outcome.error, undefined, false);
   }
 
   /** A node went lost, left, was denied or forgotten: its running tasks are retried, failed or wait. */
@@ -212,7 +200,20 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       const { row } = live;
       if (row.nodeId !== record.id || (row.state !== 'assigned' && row.state !== 'running')) continue;
       const name = record.name || record.id;
-      if (live.target.kind === 'node') {
+      if (row.phase) {
+        // Down on purpose, as the task said it would go.
+        row.result = { ...(row.result as DownResult), wentDownAt: Date.now() };
+        if (offlineOutcome(row.kind) === 'done') {
+          row.reason = 'went down';
+          row.phase = null;
+          this.#finish(live, 'succeeded', null, undefined, false);
+        } else {
+          row.phase = 'offline';
+          row.reason = `node ${name} went down; waiting for it to come back`;
+          this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
+          this.emit('task', this.#view(live));
+        }
+      } else if (live.target.kind === 'node') {
         if (isReadOnlyKind(row.kind)) {
           // It asks again when the node is back; the node answers from its journal.
           row.reason = `node ${name} ${why}; waiting for it to come back`;
@@ -237,8 +238,20 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
   async result(record: NodeRecord, result: TaskResultPayload, conn: Connection): Promise<void> {
     const live = this.#live.get(result.taskId);
     if (live && live.row.nodeId === record.id && live.row.key === result.key) {
-      this.#finish(live, result.state, result.error ?? null, result);
-      await this.#o.write([{ op: 'task', task: { ...live.row } }]);
+      if (live.row.phase) {
+        // Sent again after the node came back: the task is being finished from its return.
+      } else if (isGoingDown(live.row.kind, result)) {
+        // The node acts once this is acknowledged: it is stored first, as any result.
+        const { row } = live;
+        row.phase = 'going-down';
+        row.reason = `node ${record.name || record.id} is going down`;
+        row.result = { goingDown: true, bootIdBefore: record.info?.bootId ?? null } satisfies DownResult;
+        await this.#o.write([{ op: 'task', task: { ...row } }]);
+        this.emit('task', this.#view(live));
+      } else {
+        this.#finish(live, result.state, result.error ?? null, result);
+        await this.#o.write([{ op: 'task', task: { ...live.row } }]);
+      }
     } else if (!live) {
       // Final already: a result that arrives after the node was given up for lost is the truth.
       const stored = await this.#o.getStored(result.taskId);
@@ -375,19 +388,13 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       this.#requeue(live, `node busy: ${err.message}`);
       return;
     }
-    const code = err.remoteCode === 'ERR_UNKNOWN_TYPE' ? 'ERR_TASK_UNKNOWN' : err.remoteCode;
-    const message =
-      err.remoteCode === 'ERR_UNKNOWN_TYPE' ? "the node's picluster does not run tasks (upgrade it)" : err.message;
+    const { code, message } = refusalOf(err);
     if (live.target.kind !== 'node' && (code === 'ERR_TASK_REFUSED' || code === 'ERR_TASK_UNKNOWN')) {
       // Another node of the selector may take it; when all online ones refused, it fails.
       live.refusedBy ??= new Set();
       live.refusedBy.add(nodeId);
       row.attempt -= 1;
-      const target = live.target;
-      const left = [...this.#o.registry.all()].some(
-        (r) => r.state === 'online' && !r.legacy && !live.refusedBy?.has(r.id) && targetMatches(target.selector, r),
-      );
-      if (left) {
+      if (anyOtherEligible(this.#o.registry, live.target, live.refusedBy)) {
         this.#requeue(live, `node ${nodeId} refused: ${message}`);
         return;
       }
@@ -447,17 +454,10 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       counts[state] = (counts[state] ?? 0) + 1;
     }
     if (parent.open > 0) return;
-    const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    const ok = counts.succeeded ?? 0;
-    parent.row.result = { total, ...counts };
-    parent.row.reason = `${ok} of ${total} succeeded`;
-    if (parent.cancelling) {
-      this.#finish(parent, 'cancelled', cancelledError('cancelled'), undefined, false);
-      return;
-    }
-    const error =
-      ok === total ? null : { code: 'ERR_TASK_FAILED', message: `${total - ok} of ${total} nodes did not succeed` };
-    this.#finish(parent, ok === total ? 'succeeded' : 'failed', error, undefined, false);
+    const outcome = broadcastOutcome(counts, parent.cancelling === true);
+    parent.row.result = outcome.result;
+    parent.row.reason = outcome.reason;
+    this.#finish(parent, outcome.state, outcome.error, undefined, false);
   }
 
   /** Queued tasks past their ttl expire; assigned ones past timeout + grace time out. */
@@ -466,7 +466,15 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     for (const live of [...this.#live.values()]) {
       if (live.deadline > now || live.open !== undefined) continue;
       const { row } = live;
-      if (row.state === 'queued') {
+      if (row.phase) {
+        const nodeId = row.nodeId as string;
+        row.phase = null;
+        this.#finish(live, 'failed', {
+          code: 'ERR_NOT_BACK',
+          message: `node ${nodeId} did not come back within ${row.timeoutMs} ms`,
+        });
+        this.#o.notBack?.(nodeId);
+      } else if (row.state === 'queued') {
         const where = live.target.kind === 'node' ? `node ${row.nodeId} stayed offline` : 'no eligible node was online';
         this.#finish(live, 'failed', { code: 'ERR_TASK_EXPIRED', message: `${where} for its ttl (${row.ttlMs} ms)` });
       } else {

@@ -6,9 +6,10 @@ import type { InfoPayload, VitalsPayload } from './messages.js';
 
 /**
  * `online`, `lost` (the link died), `left` (said goodbye); `pending` (joined by token while
- * admission is "approve", waiting for the operator) and `denied` (denied or revoked: refused).
+ * admission is "approve", waiting for the operator) and `denied` (denied or revoked: refused);
+ * `rebooting` (a task took it down on purpose: node.reboot, node.restart-agent; expected back).
  */
-export type NodeState = 'online' | 'lost' | 'left' | 'pending' | 'denied';
+export type NodeState = 'online' | 'lost' | 'left' | 'pending' | 'denied' | 'rebooting';
 
 export interface NodeView {
   id: string;

@@ -111,6 +111,8 @@ export interface TaskRow {
   truncated: boolean;
   /** Who asked: `api-token`, `login:NAME`, `cli`, `loopback`, `schedule:ID`. */
   submittedBy: string;
+  /** A task that takes its node down (node.reboot): going down, then offline, until it is back. */
+  phase?: 'going-down' | 'offline' | null;
 }
 
 export interface TaskQuery {

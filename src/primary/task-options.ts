@@ -1,0 +1,45 @@
+// The options, events and requests of the task scheduler (task-scheduler.ts).
+
+import type { Logger } from '../common/logger.js';
+import type { TaskOutputPayload } from '../protocol/tasks.js';
+import type { NodeChange, TaskQuery, TaskRow } from '../store/store-api.js';
+import type { Registry } from './registry.js';
+
+export interface TaskRequest {
+  kind: string;
+  args?: Record<string, unknown>;
+  on: string;
+  timeoutMs?: number;
+  ttlMs?: number;
+  /** Attempts after the first when the node is lost mid-run. Default: 2 for read-only kinds, else 0. */
+  retries?: number;
+}
+
+export interface TaskSchedulerOptions {
+  registry: Registry;
+  /** Stores changes; resolves once committed. */
+  write(changes: readonly NodeChange[]): Promise<void>;
+  getStored(id: string): Promise<TaskRow | undefined>;
+  listStored(query: TaskQuery): Promise<TaskRow[]>;
+  log: Logger;
+  /** Tasks a node runs at once. */
+  perNode: number;
+  defaultTimeoutMs: number;
+  defaultTtlMs: number;
+  /** Past a task's timeout, how long the primary waits for the node's own `timed_out`. */
+  graceMs?: number;
+  /** The assigning primary's epoch (0: a single primary). */
+  epoch?: number;
+  sweepMs?: number;
+  /** Monotonic clock, ms (tests replace it). */
+  now?: () => number;
+  /** A node taken down by a task did not come back in time (the primary shows it lost). */
+  notBack?: (nodeId: string) => void;
+}
+
+export interface TaskSchedulerEvents {
+  /** A task changed (its whole row as it is now). */
+  task: [task: TaskRow];
+  /** A running task's output. */
+  output: [output: TaskOutputPayload & { nodeId: string }];
+}

@@ -135,6 +135,11 @@ function addTaskCommands(program: Command): void {
         integer('--ttl', 0),
       )
       .option(
+        '--rolling <N|N%>',
+        "with --on all[:k=v]: N nodes (or N% of them) at a time, the next once the last is healthy again; stops at the first failure; the primary's own node goes last",
+      )
+      .option('--then-reboot', "with --rolling: each node reboots after its task, before the next node's turn")
+      .option(
         '--retries <N>',
         'attempts on another node after a node is lost mid-run (default: 2 for read-only kinds, else 0)',
         integer('--retries', 0),
@@ -149,6 +154,8 @@ function addTaskCommands(program: Command): void {
       timeoutMs: opts.timeout as number | undefined,
       ttlMs: opts.ttl as number | undefined,
       retries: opts.retries as number | undefined,
+      rolling: opts.rolling as string | undefined,
+      thenReboot: opts.thenReboot === true,
     });
   });
   const tasks = withSettings(program.command('tasks').description('list tasks (newest first); show or cancel one'), [

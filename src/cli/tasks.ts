@@ -18,6 +18,8 @@ export interface RunOptions {
   timeoutMs?: number;
   ttlMs?: number;
   retries?: number;
+  rolling?: string;
+  thenReboot?: boolean;
 }
 
 /**
@@ -63,6 +65,10 @@ export async function runTask(config: Config, kind: string, words: string[], opt
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
       ...(options.retries === undefined ? {} : { retries: options.retries }),
+      ...(options.rolling === undefined
+        ? {}
+        : { rolling: /^\d+$/.test(options.rolling) ? Number(options.rolling) : options.rolling }),
+      ...(options.thenReboot ? { thenReboot: true } : {}),
     };
     let task = await callApi<TaskView>(config, 'POST', '/api/tasks', body);
     if (!options.wait) {
@@ -117,7 +123,8 @@ export async function runTaskCancel(config: Config, id: string): Promise<number>
   });
 }
 
-async function reportErrors(run: () => Promise<number>): Promise<number> {
+/** Runs an API command: an ApiCallError is printed as one line and exits 1. */
+export async function reportErrors(run: () => Promise<number>): Promise<number> {
   try {
     return await run();
   } catch (err) {

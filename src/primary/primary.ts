@@ -11,6 +11,7 @@ import { LogLimiter } from '../common/log-limiter.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
+import { readMachineId } from '../node/machine-info.js';
 import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
 import { checkedToken } from '../protocol/auth.js';
 import { DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
@@ -276,6 +277,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       perNode: this.#options.tasksPerNode,
       defaultTimeoutMs: this.#options.taskTimeoutMs,
       defaultTtlMs: this.#options.taskTtlMs,
+      ownMachineId: await readMachineId(),
       notBack: (nodeId) => {
         const record = this.registry.get(nodeId);
         if (record?.state === 'rebooting') this.#setNodeState(record, 'lost', { code: 'ERR_NOT_BACK' });

@@ -6,6 +6,7 @@
 // done once the node is offline. Pure decisions; the scheduler (task-scheduler.ts) acts on them.
 
 import type { TaskResultPayload } from '../protocol/tasks.js';
+import type { TaskRow } from '../store/store-api.js';
 
 /** How the primary knows a going-down task is done. */
 type Comeback = 'new-boot' | 'any' | 'none';
@@ -65,4 +66,43 @@ export function backOutcome(
     };
   }
   return { state: 'succeeded', error: null, reason: 'back with a new boot id' };
+}
+
+/** The node said it goes down now: the task waits for that (`bootIdBefore`: the boot id it had). */
+export function goingDown(row: TaskRow, node: { id: string; name: string; info: { bootId?: string } | null }): void {
+  row.phase = 'going-down';
+  row.reason = `node ${node.name || node.id} is going down`;
+  row.result = { goingDown: true, bootIdBefore: node.info?.bootId ?? null } satisfies DownResult;
+}
+
+/** The node's link dropped as the task said it would: done for a shutdown, else wait for it. */
+export function wentDown(row: TaskRow, name: string): 'done' | 'wait' {
+  row.result = { ...(row.result as DownResult), wentDownAt: Date.now() };
+  if (offlineOutcome(row.kind) === 'done') {
+    row.reason = 'went down';
+    row.phase = null;
+    return 'done';
+  }
+  row.phase = 'offline';
+  row.reason = `node ${name} went down; waiting for it to come back`;
+  return 'wait';
+}
+
+/** The node is back with `bootIdAfter`: the task's row updated, and how it ends. */
+export function backFrom(
+  row: TaskRow,
+  bootIdAfter: string | undefined,
+): { state: 'succeeded' | 'failed'; error: { code: string; message: string } | null } {
+  const result = row.result as DownResult;
+  const outcome = backOutcome(row.kind, result, bootIdAfter);
+  row.result = { ...result, bootIdAfter: bootIdAfter ?? null, backAt: Date.now() };
+  row.reason = outcome.reason;
+  row.phase = null;
+  return outcome;
+}
+
+/** Not back by the task's deadline. */
+export function notBack(row: TaskRow): { code: string; message: string } {
+  row.phase = null;
+  return { code: 'ERR_NOT_BACK', message: `node ${row.nodeId} did not come back within ${row.timeoutMs} ms` };
 }

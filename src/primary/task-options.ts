@@ -1,9 +1,12 @@
 // The options, events and requests of the task scheduler (task-scheduler.ts).
 
 import type { Logger } from '../common/logger.js';
+import type { TaskTarget } from '../protocol/task-target.js';
 import type { TaskOutputPayload } from '../protocol/tasks.js';
 import type { NodeChange, TaskQuery, TaskRow } from '../store/store-api.js';
 import type { Registry } from './registry.js';
+import type { TaskOutputTail } from './task-output.js';
+import type { RollingRun } from './task-rolling.js';
 
 export interface TaskRequest {
   kind: string;
@@ -13,6 +16,10 @@ export interface TaskRequest {
   ttlMs?: number;
   /** Attempts after the first when the node is lost mid-run. Default: 2 for read-only kinds, else 0. */
   retries?: number;
+  /** A broadcast done this many nodes (or this share: "25%") at a time (task-rolling.ts). */
+  rolling?: number | string;
+  /** With `rolling`: each node reboots after its task, before the next node's turn. */
+  thenReboot?: boolean;
 }
 
 export interface TaskSchedulerOptions {
@@ -35,6 +42,8 @@ export interface TaskSchedulerOptions {
   now?: () => number;
   /** A node taken down by a task did not come back in time (the primary shows it lost). */
   notBack?: (nodeId: string) => void;
+  /** The primary's own machine id: its node goes last in a rolling run. */
+  ownMachineId?: string;
 }
 
 export interface TaskSchedulerEvents {
@@ -42,4 +51,20 @@ export interface TaskSchedulerEvents {
   task: [task: TaskRow];
   /** A running task's output. */
   output: [output: TaskOutputPayload & { nodeId: string }];
+}
+
+/** A task the scheduler holds open. */
+export interface Live {
+  row: TaskRow;
+  target: TaskTarget;
+  /** Monotonic: when an assigned task times out, or a queued one expires. */
+  deadline: number;
+  /** Nodes that refused this task (a selector's task tries another). */
+  refusedBy?: Set<string>;
+  output?: TaskOutputTail;
+  /** Broadcast parent: children still open, and the final states of those done. */
+  open?: number;
+  counts?: Record<string, number>;
+  cancelling?: boolean;
+  rolling?: RollingRun;
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { type RemoteError, RequestError } from '../protocol/errors.js';
 import { parseTarget, type TaskTarget, targetMatches } from '../protocol/task-target.js';
-import { isReadOnlyKind, type TaskResultPayload } from '../protocol/tasks.js';
+import { isReadOnlyKind, type TaskResultPayload, type TaskRunPayload } from '../protocol/tasks.js';
 import type { TaskRow } from '../store/store-api.js';
 import type { NodeRecord, Registry } from './registry.js';
 import type { TaskRequest } from './task-scheduler.js';
@@ -185,4 +185,9 @@ export function timeLeft(row: TaskRow, graceMs: number, wallNow: number): number
   const budget = row.state === 'queued' ? row.ttlMs : row.timeoutMs + graceMs;
   const since = row.state === 'queued' ? row.createdAt : (row.assignedAt ?? row.createdAt);
   return Math.min(budget, Math.max(0, since + budget - wallNow));
+}
+
+/** The `task` request of a task's current attempt. */
+export function runPayload(row: TaskRow, epoch: number): TaskRunPayload {
+  return { taskId: row.id, key: row.key, kind: row.kind, args: row.args, timeoutMs: row.timeoutMs, epoch };
 }

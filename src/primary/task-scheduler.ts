@@ -10,7 +10,6 @@
 import { EventEmitter } from 'node:events';
 import type { Connection } from '../connection/connection.js';
 import { RemoteError, RequestError } from '../protocol/errors.js';
-import type { TaskTarget } from '../protocol/task-target.js';
 import {
   checkTaskRunReply,
   FINAL_STATES,
@@ -21,8 +20,8 @@ import {
 } from '../protocol/tasks.js';
 import type { TaskQuery, TaskRow } from '../store/store-api.js';
 import type { NodeRecord } from './registry.js';
-import { backOutcome, type DownResult, expectsBack, isGoingDown, offlineOutcome } from './task-going-down.js';
-import type { TaskRequest, TaskSchedulerEvents, TaskSchedulerOptions } from './task-options.js';
+import { backFrom, expectsBack, goingDown, isGoingDown, notBack, wentDown } from './task-going-down.js';
+import type { Live, TaskRequest, TaskSchedulerEvents, TaskSchedulerOptions } from './task-options.js';
 import { TaskOutputTail } from './task-output.js';
 import {
   anyOtherEligible,
@@ -32,25 +31,20 @@ import {
   outcomeOf,
   pickNode,
   refusalOf,
+  runPayload,
   safeTarget,
   timeLeft,
 } from './task-placement.js';
+import {
+  healthChecks,
+  type RollingHost,
+  type RollingRun,
+  resumeRolling,
+  rollOn,
+  startRolling,
+} from './task-rolling.js';
 
 export type { TaskRequest, TaskSchedulerEvents, TaskSchedulerOptions };
-
-interface Live {
-  row: TaskRow;
-  target: TaskTarget;
-  /** Monotonic: when an assigned task times out, or a queued one expires. */
-  deadline: number;
-  /** Nodes that refused this task (a selector's task tries another). */
-  refusedBy?: Set<string>;
-  output?: TaskOutputTail;
-  /** Broadcast parent: children still open, and the final states of those done. */
-  open?: number;
-  counts?: Record<string, number>;
-  cancelling?: boolean;
-}
 
 export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
   readonly #o: TaskSchedulerOptions;
@@ -65,6 +59,24 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
   #pumpQueued = false;
   #sweep: NodeJS.Timeout | undefined;
   readonly stats = { submitted: 0, dispatched: 0, finished: 0 };
+  /** What a rolling run does through the scheduler (task-rolling.ts). */
+  readonly #rollingHost: RollingHost = {
+    registry: () => this.#o.registry,
+    get: (id) => this.#live.get(id),
+    cancel: (live, reason) => this.#finish(live, 'cancelled', cancelledError(reason)),
+    add: (row, parent) => {
+      parent.open = (parent.open ?? 0) + 1;
+      const target = { kind: 'node' as const, node: row.nodeId as string };
+      this.#live.set(row.id, { row, target, deadline: this.#now() + row.ttlMs });
+      this.#changed(row);
+    },
+    release: (live) => {
+      live.row.held = false;
+      live.row.reason = null;
+      live.deadline = this.#now() + live.row.ttlMs;
+      this.#changed(live.row);
+    },
+  };
 
   constructor(options: TaskSchedulerOptions) {
     super();
@@ -72,28 +84,33 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** Takes the open tasks stored at the last stop: queued ones wait, assigned ones are asked about. */
+  /** The open tasks stored at the last stop: queued ones wait, assigned ones are asked about. */
   load(rows: readonly TaskRow[]): void {
     const now = this.#now();
     const wall = Date.now();
     for (const row of rows) {
       let target = safeTarget(row.on);
       if (target.kind === 'node' && row.nodeId) target = { kind: 'node', node: row.nodeId };
-      const live: Live = { row, target, deadline: now + timeLeft(row, this.#grace, wall) };
+      const deadline = row.held ? Number.POSITIVE_INFINITY : now + timeLeft(row, this.#grace, wall);
+      const live: Live = { row, target, deadline };
       this.#live.set(row.id, live);
       if (row.nodeId && (row.state === 'assigned' || row.state === 'running')) this.#addLoad(row.nodeId, 1);
     }
     for (const live of this.#live.values()) {
       if (live.row.parent !== null || live.target.kind !== 'all') continue;
-      // The children done before the stop are not loaded: their count is in the parent's reason.
-      live.open = this.#childrenOf(live.row.id).length;
-      live.counts = {};
+      const children = this.#childrenOf(live.row.id);
+      live.open = children.length;
+      live.counts = { ...(live.row.result as Record<string, number> | null) };
+      if (live.row.rolling) live.rolling = resumeRolling(live.row.rolling, children);
       if (live.open === 0) this.#childDone(live.row.id, undefined);
     }
   }
 
   start(): void {
-    this.#sweep ??= setInterval(() => this.#expire(), this.#o.sweepMs ?? 1000).unref();
+    this.#sweep ??= setInterval(() => {
+      for (const live of this.#live.values()) if (live.rolling) healthChecks(this.#rollingHost, live.rolling);
+      this.#expire();
+    }, this.#o.sweepMs ?? 1000).unref();
     this.#schedule();
   }
 
@@ -112,17 +129,25 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       timeoutMs: this.#o.defaultTimeoutMs,
       ttlMs: this.#o.defaultTtlMs,
     });
+    let rolling: RollingRun | undefined;
+    if (request.rolling !== undefined || request.thenReboot) {
+      if (target.kind !== 'all')
+        throw new RequestError('ERR_BAD_REQUEST', 'a rolling run needs a broadcast: all or all:k=v');
+      const plan = { batch: request.rolling ?? 1, thenReboot: request.thenReboot === true };
+      rolling = startRolling(rows, plan, this.#o.registry, this.#o.ownMachineId);
+    }
     await this.#o.write(rows.map((task) => ({ op: 'task', task: { ...task } })));
     const now = this.#now();
     for (const row of rows) {
       const live: Live = {
         row,
         target: row.parent === null ? target : { kind: 'node', node: row.nodeId as string },
-        deadline: now + row.ttlMs,
+        deadline: row.held ? Number.POSITIVE_INFINITY : now + row.ttlMs,
       };
       if (row.parent === null && target.kind === 'all') {
         live.open = rows.length - 1;
         live.counts = {};
+        live.rolling = rolling;
       }
       this.#live.set(row.id, live);
     }
@@ -135,13 +160,11 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
   /** A task as it is now: in memory while open (newer than the store), else as stored. */
   async get(id: string): Promise<TaskRow | undefined> {
     const live = this.#live.get(id);
-    if (live) return this.#view(live);
-    return this.#o.getStored(id);
+    return live ? this.#view(live) : this.#o.getStored(id);
   }
 
   async list(query: TaskQuery): Promise<TaskRow[]> {
-    const rows = await this.#o.listStored(query);
-    return rows.map((row) => {
+    return (await this.#o.listStored(query)).map((row) => {
       const live = this.#live.get(row.id);
       return live ? this.#view(live) : row;
     });
@@ -169,29 +192,21 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     for (const live of [...this.#live.values()]) {
       const { row } = live;
       if (row.nodeId !== record.id || (row.state !== 'assigned' && row.state !== 'running')) continue;
-      if (row.phase) this.#back(live, record);
-      else if (record.session) this.#send(live, record.session);
+      if (row.phase) {
+        // Back from going down (its first message on a new session: its info is in).
+        const outcome = backFrom(row, record.info?.bootId);
+        this.#finish(live, outcome.state, outcome.error, undefined, false);
+      } else if (record.session) this.#send(live, record.session);
     }
     this.#schedule();
   }
 
-  /** Whether a task took this node down and expects it back (it shows `rebooting`). */
+  /** Whether a task took this node down and expects it back (it is `rebooting`). */
   expectsBack(nodeId: string): boolean {
     for (const { row } of this.#live.values()) {
       if (row.nodeId === nodeId && row.phase && expectsBack(row.kind)) return true;
     }
     return false;
-  }
-
-  /** A node taken down by its task is back (its first message on a new session: its info is in). */
-  #back(live: Live, record: NodeRecord): void {
-    const result = live.row.result as DownResult;
-    const bootIdAfter = record.info?.bootId;
-    const outcome = backOutcome(live.row.kind, result, bootIdAfter);
-    live.row.result = { ...result, bootIdAfter: bootIdAfter ?? null, backAt: Date.now() };
-    live.row.reason = outcome.reason;
-    live.row.phase = null;
-    this.#finish(live, outcome.state, outcome.error, undefined, false);
   }
 
   /** A node went lost, left, was denied or forgotten: its running tasks are retried, failed or wait. */
@@ -201,18 +216,9 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       if (row.nodeId !== record.id || (row.state !== 'assigned' && row.state !== 'running')) continue;
       const name = record.name || record.id;
       if (row.phase) {
-        // Down on purpose, as the task said it would go.
-        row.result = { ...(row.result as DownResult), wentDownAt: Date.now() };
-        if (offlineOutcome(row.kind) === 'done') {
-          row.reason = 'went down';
-          row.phase = null;
-          this.#finish(live, 'succeeded', null, undefined, false);
-        } else {
-          row.phase = 'offline';
-          row.reason = `node ${name} went down; waiting for it to come back`;
-          this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
-          this.emit('task', this.#view(live));
-        }
+        // Down on purpose, as the task said it would go: done (a shutdown), or wait for it.
+        if (wentDown(row, name) === 'done') this.#finish(live, 'succeeded', null, undefined, false);
+        else this.#changed(row);
       } else if (live.target.kind === 'node') {
         if (isReadOnlyKind(row.kind)) {
           // It asks again when the node is back; the node answers from its journal.
@@ -239,14 +245,11 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     const live = this.#live.get(result.taskId);
     if (live && live.row.nodeId === record.id && live.row.key === result.key) {
       if (live.row.phase) {
-        // Sent again after the node came back: the task is being finished from its return.
+        // Sent again once back: the task ends from its return.
       } else if (isGoingDown(live.row.kind, result)) {
         // The node acts once this is acknowledged: it is stored first, as any result.
-        const { row } = live;
-        row.phase = 'going-down';
-        row.reason = `node ${record.name || record.id} is going down`;
-        row.result = { goingDown: true, bootIdBefore: record.info?.bootId ?? null } satisfies DownResult;
-        await this.#o.write([{ op: 'task', task: { ...row } }]);
+        goingDown(live.row, record);
+        await this.#o.write([{ op: 'task', task: { ...live.row } }]);
         this.emit('task', this.#view(live));
       } else {
         this.#finish(live, result.state, result.error ?? null, result);
@@ -284,13 +287,20 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     return row;
   }
 
+  /** Stores a task's row as it is now (not awaited) and tells the listeners. */
+  #changed(row: TaskRow): void {
+    this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
+    this.emit('task', { ...row });
+    this.#schedule();
+  }
+
   #addLoad(nodeId: string, delta: number): void {
     const n = (this.#load.get(nodeId) ?? 0) + delta;
     if (n > 0) this.#load.set(nodeId, n);
     else this.#load.delete(nodeId);
   }
 
-  /** Dispatches once per turn of the event loop, however many changes asked for it. */
+  /** Dispatches once per turn of the event loop, however many changes ask for it. */
   #schedule(): void {
     if (this.#pumpQueued) return;
     this.#pumpQueued = true;
@@ -306,7 +316,7 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     );
     if (nodes.length === 0) return;
     for (const live of this.#live.values()) {
-      if (live.row.state !== 'queued' || live.open !== undefined) continue;
+      if (live.row.state !== 'queued' || live.open !== undefined || live.row.held) continue;
       const node = pickNode(live.target, nodes, {
         load: this.#load,
         given: this.#given,
@@ -331,7 +341,7 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     this.stats.dispatched++;
     this.emit('task', this.#view(live));
     const key = row.key;
-    // Stored as assigned before it is sent: a restarted primary asks this node, never another.
+    // Stored as assigned before it is sent: a restarted primary asks this node, no other.
     this.#o.write([{ op: 'task', task: { ...row } }]).then(
       () => {
         if (row.key !== key || row.state !== 'assigned') return;
@@ -351,29 +361,20 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
   #send(live: Live, conn: Connection): void {
     const { row } = live;
     const key = row.key;
-    const payload = {
-      taskId: row.id,
-      key,
-      kind: row.kind,
-      args: row.args,
-      timeoutMs: row.timeoutMs,
-      epoch: this.#o.epoch ?? 0,
-    };
-    conn.request('task', payload, { timeoutMs: 15_000 }).then(
+    conn.request('task', runPayload(row, this.#o.epoch ?? 0), { timeoutMs: 15_000 }).then(
       (reply) => {
         if (row.key !== key || FINAL_STATES.has(row.state)) return;
         if (!checkTaskRunReply.Check(reply)) return;
         if (reply.state === 'running' && row.state === 'assigned') {
           row.state = 'running';
           row.startedAt ??= Date.now();
-          this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
-          this.emit('task', this.#view(live));
+          this.#changed(row);
         }
       },
       (err: unknown) => {
         if (row.key !== key || FINAL_STATES.has(row.state)) return;
         if (err instanceof RemoteError) this.#refused(live, err);
-        // A link that went down: nodeGone does the rest; a node that did not answer: the deadline.
+        // A link down: nodeGone does the rest; no answer: the deadline.
       },
     );
   }
@@ -390,7 +391,7 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     }
     const { code, message } = refusalOf(err);
     if (live.target.kind !== 'node' && (code === 'ERR_TASK_REFUSED' || code === 'ERR_TASK_UNKNOWN')) {
-      // Another node of the selector may take it; when all online ones refused, it fails.
+      // Another node of the selector may take it; once all online ones refused, it fails.
       live.refusedBy ??= new Set();
       live.refusedBy.add(nodeId);
       row.attempt -= 1;
@@ -408,9 +409,7 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     row.nodeId = live.target.kind === 'node' ? row.nodeId : null;
     row.reason = reason;
     live.deadline = this.#now() + row.ttlMs;
-    this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
-    this.emit('task', this.#view(live));
-    this.#schedule();
+    this.#changed(row);
   }
 
   /** Puts a task in a final state; a running one is told to stop. Stored (not awaited here). */
@@ -440,12 +439,12 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
     this.stats.finished++;
     if (!result) this.#o.write([{ op: 'task', task: { ...row } }]).catch(() => undefined);
     this.emit('task', { ...row });
-    if (row.parent !== null) this.#childDone(row.parent, state);
+    if (row.parent !== null) this.#childDone(row.parent, state, row);
     this.#schedule();
   }
 
   /** A broadcast ends when its last child does: succeeded if every child did. */
-  #childDone(parentId: string, state: FinalState | undefined): void {
+  #childDone(parentId: string, state: FinalState | undefined, child?: TaskRow): void {
     const parent = this.#live.get(parentId);
     if (!parent || parent.open === undefined || parent.counts === undefined) return;
     const counts = parent.counts;
@@ -453,7 +452,9 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       parent.open -= 1;
       counts[state] = (counts[state] ?? 0) + 1;
     }
-    if (parent.open > 0) return;
+    if (parent.rolling && child) rollOn(this.#rollingHost, parent.rolling, child);
+    // The counts so far are kept in the parent's result: a restarted primary goes on from them.
+    if (parent.open > 0) return this.#changed(Object.assign(parent.row, { result: { ...counts } }));
     const outcome = broadcastOutcome(counts, parent.cancelling === true);
     parent.row.result = outcome.result;
     parent.row.reason = outcome.reason;
@@ -467,13 +468,8 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       if (live.deadline > now || live.open !== undefined) continue;
       const { row } = live;
       if (row.phase) {
-        const nodeId = row.nodeId as string;
-        row.phase = null;
-        this.#finish(live, 'failed', {
-          code: 'ERR_NOT_BACK',
-          message: `node ${nodeId} did not come back within ${row.timeoutMs} ms`,
-        });
-        this.#o.notBack?.(nodeId);
+        this.#finish(live, 'failed', notBack(row));
+        this.#o.notBack?.(row.nodeId as string);
       } else if (row.state === 'queued') {
         const where = live.target.kind === 'node' ? `node ${row.nodeId} stayed offline` : 'no eligible node was online';
         this.#finish(live, 'failed', { code: 'ERR_TASK_EXPIRED', message: `${where} for its ttl (${row.ttlMs} ms)` });

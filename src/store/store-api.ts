@@ -113,6 +113,10 @@ export interface TaskRow {
   submittedBy: string;
   /** A task that takes its node down (node.reboot): going down, then offline, until it is back. */
   phase?: 'going-down' | 'offline' | null;
+  /** A rolling broadcast's plan (task-rolling.ts). */
+  rolling?: { batch: number | string; thenReboot: boolean; size?: number } | null;
+  /** A child of a rolling run that waits for its turn. */
+  held?: boolean;
 }
 
 export interface TaskQuery {

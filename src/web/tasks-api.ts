@@ -18,6 +18,8 @@ export const TaskSubmission = Type.Object({
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * DAY_MS })),
   ttlMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * DAY_MS })),
   retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+  rolling: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^\\d{1,3}%$' })])),
+  thenReboot: Type.Optional(Type.Boolean()),
 });
 
 const checkSubmission = Compile(TaskSubmission);

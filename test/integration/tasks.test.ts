@@ -238,6 +238,48 @@ describe('tasks', () => {
     assert.equal(next.state, 'succeeded');
   });
 
+  it('a rolling run over 4 nodes goes one node at a time and stops at the node whose task fails', async (t) => {
+    const dir = tempDir(t);
+    const primary = await startPrimary(t, { dataDir: join(dir, 'primary') });
+    // One after another, so the run's order is the join order; r3 does not allow shell.
+    for (const name of ['r1', 'r2', 'r3', 'r4']) {
+      startSecondary(t, primary, { dataDir: join(dir, name), name, args: name === 'r3' ? [] : ALLOW_SHELL });
+      await online(primary, [name]);
+    }
+    const run = await runCli([
+      'run',
+      'shell',
+      '--on',
+      'all',
+      '--rolling',
+      '1',
+      '--wait',
+      '--json',
+      '--api',
+      primary.api,
+      '--',
+      NODE,
+      '-e',
+      'setTimeout(() => {}, 200)',
+    ]);
+    assert.equal(run.code, 1, 'the run failed');
+    const done = JSON.parse(run.stdout) as Task;
+    assert.equal(done.state, 'failed');
+    const nodes = await getNodes(primary.api);
+    const byName = (name: string) => done.children?.find((c) => c.nodeId === nodes.find((n) => n.name === name)?.id);
+    assert.deepEqual(
+      ['r1', 'r2', 'r3', 'r4'].map((name) => byName(name)?.state),
+      ['succeeded', 'succeeded', 'failed', 'cancelled'],
+    );
+    assert.equal(byName('r3')?.error?.code, 'ERR_TASK_REFUSED');
+    assert.match(byName('r4')?.error?.message ?? '', /rolling run stopped: shell failed on node r3/);
+    assert.equal(byName('r4')?.attempt, 0, 'r4 never ran');
+    // One at a time: each node started after the one before it had ended.
+    const [r1, r2, r3] = ['r1', 'r2', 'r3'].map(byName) as TaskRow[];
+    assert.ok((r2.assignedAt as number) >= (r1.endedAt as number), 'r2 waited for r1');
+    assert.ok((r3.assignedAt as number) >= (r2.endedAt as number), 'r3 waited for r2');
+  });
+
   it('refuses bad submissions with 400/404 and a reason', async (t) => {
     const { primary } = await cluster(t, ['x']);
     await assert.rejects(submit(primary, { kind: 'Bad Kind', on: 'x' }), /400/);
@@ -246,5 +288,7 @@ describe('tasks', () => {
     await assert.rejects(submit(primary, { kind: 'node.time', on: 'a=b=c' }), /400/);
     await assert.rejects(api(primary, 'GET', '/api/tasks?state=bogus'), /400/);
     await assert.rejects(api(primary, 'GET', '/api/tasks/no-such-task'), /404/);
+    await assert.rejects(submit(primary, { kind: 'node.time', on: 'x', rolling: 1 }), /400.*needs a broadcast/);
+    await assert.rejects(submit(primary, { kind: 'node.time', on: 'all', rolling: '0%' }), /400/);
   });
 });

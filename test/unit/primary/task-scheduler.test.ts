@@ -59,7 +59,7 @@ function fakeNode(registry: Registry, id: string, labels: Record<string, string>
   return node;
 }
 
-function setup(options: { perNode?: number; now?: () => number } = {}) {
+function setup(options: { perNode?: number; now?: () => number; ownMachineId?: string } = {}) {
   const store = new SqliteStore(':memory:');
   const registry = new Registry();
   const scheduler = new TaskScheduler({
@@ -74,6 +74,7 @@ function setup(options: { perNode?: number; now?: () => number } = {}) {
     graceMs: 100,
     sweepMs: 10,
     now: options.now,
+    ownMachineId: options.ownMachineId,
   });
   const ready = (node: FakeNode) => scheduler.nodeReady(node.record);
   const run = (request: Partial<TaskRequest> = {}) =>
@@ -264,6 +265,60 @@ describe('TaskScheduler', () => {
       nodes.map((n) => n.requests.length),
       [10, 10, 10],
     );
+  });
+});
+
+describe('TaskScheduler rolling runs', () => {
+  it('one node at a time, each healthy again before the next, a reboot after each task, the own node last', async (t) => {
+    const { registry, scheduler, ready, run, result } = setup({ ownMachineId: 'own-machine' });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const steps: string[] = [];
+    const nodes = ['a', 'b', 'c'].map((id) => fakeNode(registry, id));
+    (nodes[0] as FakeNode).record.machineId = 'own-machine';
+    for (const node of nodes) {
+      node.answer = async (p) => {
+        steps.push(`${node.record.id} ${p.kind}`);
+        setImmediate(() => void result(node, p));
+        return { state: 'running' };
+      };
+      ready(node);
+    }
+    const parent = await run({ on: 'all', rolling: 1, thenReboot: true });
+    // No node is healthy again until it sends a sample after its step.
+    await waitUntil(() => steps.length === 2, 2000, 'the first step');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(steps, ['b node.time', 'b node.reboot'], 'waits for b to be healthy');
+    for (const node of nodes) node.record.vitals = { receivedAt: Date.now() + 3_600_000 } as NodeRecord['vitals'];
+    const done = await waitUntil(
+      async () => {
+        const row = await scheduler.get(parent.id);
+        return row?.state === 'succeeded' ? row : undefined;
+      },
+      5000,
+      'the run done',
+    );
+    assert.deepEqual(steps, [
+      'b node.time',
+      'b node.reboot',
+      'c node.time',
+      'c node.reboot',
+      'a node.time',
+      'a node.reboot',
+    ]);
+    assert.deepEqual(done.result, { total: 6, succeeded: 6 });
+  });
+
+  it('a run of 25% of 8 nodes has two nodes in flight at a time', async (t) => {
+    const { registry, scheduler, ready, run } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const nodes = Array.from({ length: 8 }, (_, i) => fakeNode(registry, `n${i}`));
+    for (const node of nodes) ready(node);
+    await run({ on: 'all', rolling: '25%' });
+    await waitUntil(() => nodes.filter((n) => n.requests.length > 0).length === 2, 2000, 'two in flight');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(nodes.filter((n) => n.requests.length > 0).length, 2, 'no third before one is done');
   });
 });
 

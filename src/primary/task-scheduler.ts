@@ -453,8 +453,8 @@ export class TaskScheduler extends EventEmitter<TaskSchedulerEvents> {
       counts[state] = (counts[state] ?? 0) + 1;
     }
     if (parent.rolling && child) rollOn(this.#rollingHost, parent.rolling, child);
-    // The counts so far are kept in the parent's result: a restarted primary goes on from them.
-    if (parent.open > 0) return this.#changed(Object.assign(parent.row, { result: { ...counts } }));
+    // Counts so far live in the parent's result: a restarted primary goes on from them.
+    if (parent.open > 0) return void this.#changed(Object.assign(parent.row, { result: { ...counts } }));
     const outcome = broadcastOutcome(counts, parent.cancelling === true);
     parent.row.result = outcome.result;
     parent.row.reason = outcome.reason;

@@ -275,7 +275,7 @@ describe('tasks', () => {
     assert.match(byName('r4')?.error?.message ?? '', /rolling run stopped: shell failed on node r3/);
     assert.equal(byName('r4')?.attempt, 0, 'r4 never ran');
     // One at a time: each node started after the one before it had ended.
-    const [r1, r2, r3] = ['r1', 'r2', 'r3'].map(byName) as TaskRow[];
+    const [r1, r2, r3] = ['r1', 'r2', 'r3'].map(byName) as [TaskRow, TaskRow, TaskRow];
     assert.ok((r2.assignedAt as number) >= (r1.endedAt as number), 'r2 waited for r1');
     assert.ok((r3.assignedAt as number) >= (r2.endedAt as number), 'r3 waited for r2');
   });

@@ -11,7 +11,6 @@ import { LogLimiter } from '../common/log-limiter.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
-import { readMachineId } from '../node/machine-info.js';
 import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
 import { checkedToken } from '../protocol/auth.js';
 import { DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
@@ -34,7 +33,8 @@ import { PeerGuard } from './peer-guard.js';
 import { type PrimaryOptions, type ResolvedOptions, resolveOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 import { NativeSessions } from './sessions.js';
-import { TaskScheduler } from './task-scheduler.js';
+import type { TaskScheduler } from './task-scheduler.js';
+import { openTaskService, type TaskService } from './task-service.js';
 import { openClusterTls } from './tls-identity.js';
 import { VitalsIngest } from './vitals-ingest.js';
 
@@ -73,6 +73,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #native: NativeSessions | undefined;
   #admin: NodeAdmin | undefined;
   #tasks: TaskScheduler | undefined;
+  #taskService: TaskService | undefined;
   readonly #legacyAllow: AddressRanges;
   #audit: AuditTrail | undefined;
   readonly #fleetQueries: LabelSelector;
@@ -268,22 +269,17 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       stats: this.stats,
     });
     const limitedLog = new LogLimiter(this.#log, { onSuppressed: () => this.stats.logLinesSuppressed++ });
-    const tasks = new TaskScheduler({
+    this.#taskService = await openTaskService({
+      store,
       registry: this.registry,
-      write: (changes) => nodeWriter.write(changes),
-      getStored: (id) => store.getTask(id),
-      listStored: (query) => store.listTasks(query),
       log: this.#log,
-      perNode: this.#options.tasksPerNode,
-      defaultTimeoutMs: this.#options.taskTimeoutMs,
-      defaultTtlMs: this.#options.taskTtlMs,
-      ownMachineId: await readMachineId(),
+      options: this.#options,
       notBack: (nodeId) => {
         const record = this.registry.get(nodeId);
         if (record?.state === 'rebooting') this.#setNodeState(record, 'lost', { code: 'ERR_NOT_BACK' });
       },
     });
-    tasks.load(await store.openTasks());
+    const tasks = this.#taskService.scheduler;
     tasks.on('task', (task) => this.emit('task', task));
     tasks.on('output', (output) => this.emit('task-output', output));
     this.#tasks = tasks;
@@ -389,6 +385,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     await this.#ingest?.close();
     this.#audit?.flush();
     await this.#nodeWriter?.close();
+    await this.#taskService?.close();
     await this.#influx?.stop();
     await this.#store?.close();
     await this.#lock?.release();

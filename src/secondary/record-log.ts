@@ -40,6 +40,8 @@ export class RecordLog<R extends object> {
   #bytes = 0;
   /** True when the last write may have left a partial line: the next one starts on a new line. */
   #tornTail = false;
+  /** Records appended without an fsync since the last one (see `sync`). */
+  #unsynced = false;
 
   constructor(file: string, fs: RecordFs = realRecordFs) {
     this.file = file;
@@ -96,7 +98,15 @@ export class RecordLog<R extends object> {
     this.#tornTail = false;
     this.#lines++;
     this.#bytes += written;
+    this.#unsynced = !sync;
     if (sync) this.#fs.fsyncSync(this.#fd);
+  }
+
+  /** Waits until every record appended so far is on the disk (one fsync for all of them). */
+  sync(): void {
+    if (!this.#unsynced || this.#fd < 0) return;
+    this.#fs.fsyncSync(this.#fd);
+    this.#unsynced = false;
   }
 
   /**
@@ -126,6 +136,7 @@ export class RecordLog<R extends object> {
     this.#lines = records.length;
     this.#bytes = Buffer.byteLength(text);
     this.#tornTail = false;
+    this.#unsynced = false;
   }
 
   /** Flushes to the disk and closes. */

@@ -74,6 +74,8 @@ export class TaskJournal {
   /** Unacknowledged results by task id, oldest first, with their size in the file. */
   readonly #results = new Map<string, { result: TaskResultPayload; bytes: number }>();
   #resultBytes = 0;
+  /** The group fsync under way (see `durable`). */
+  #syncing: Promise<void> | undefined;
 
   constructor(file: string, options: TaskJournalOptions = {}) {
     this.file = file;
@@ -120,21 +122,45 @@ export class TaskJournal {
     this.#epoch = epoch;
   }
 
-  /** A task taken: durable before it returns (before the reply `running`). @throws on a write failure */
+  /**
+   * A task taken: written, durable once `durable()` resolves (the reply `running` and the work
+   * wait for that). @throws on a write failure
+   */
   started(key: string, taskId: string, startedAt: number): void {
     const started = { key, taskId, startedAt };
-    this.#file.append({ s: started }, true);
+    this.#file.append({ s: started });
     this.#started.set(key, started);
   }
 
   /**
-   * A result: durable before it returns (before it is sent), kept until acknowledged. A write
-   * failure (a full disk) is logged and the result kept in memory: it is sent all the same.
+   * Resolves once everything written so far is on the disk: one fsync, after the records of this
+   * turn of the event loop, for all of them (a group commit: a burst of tasks is not an fsync each).
+   * Rejects when the fsync fails.
+   */
+  durable(): Promise<void> {
+    this.#syncing ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.#syncing = undefined;
+        try {
+          this.#file.sync();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    return this.#syncing;
+  }
+
+  /**
+   * A result: written, kept until acknowledged, durable once `durable()` resolves (it is sent
+   * only then). A write failure (a full disk) is logged and the result kept in memory: it is sent
+   * all the same.
    */
   finished(result: TaskResultPayload): void {
     this.#keep(result);
     try {
-      this.#file.append({ r: result }, true);
+      this.#file.append({ r: result });
     } catch (err) {
       this.#log.error(
         { err, file: this.file, taskId: result.taskId },

@@ -69,6 +69,8 @@ interface Run {
   abortedAs: Ending | undefined;
   finished: boolean;
   done: Promise<void>;
+  /** Settles once its key is on the disk (rejects when that failed: it never runs). */
+  durable: Promise<void>;
 }
 
 const ABORTED = Symbol('aborted');
@@ -108,7 +110,7 @@ export class TaskRunner {
   }
 
   /** The `task` request: answers `running` or a key's final state; throws TaskError to refuse. */
-  take(request: TaskRunPayload): { state: TaskState } {
+  take(request: TaskRunPayload): { state: TaskState } | Promise<{ state: TaskState }> {
     const { taskId, key, kind, epoch } = request;
     if (this.#state !== 'open') throw new TaskError('ERR_TASK_BUSY', 'the agent is stopping: it takes no task');
     if (epoch < this.#journal.epoch) {
@@ -121,7 +123,7 @@ export class TaskRunner {
     const run = this.#runs.get(key);
     if (run !== undefined) {
       if (!run.taskIds.includes(taskId)) run.taskIds.push(taskId);
-      return { state: 'running' };
+      return run.durable.then(() => ({ state: 'running' }));
     }
     const replayed = this.#journal.replay(key, taskId);
     if (replayed !== undefined) {
@@ -138,8 +140,15 @@ export class TaskRunner {
     }
     const startedAt = Math.round(this.#clock.wallMs());
     this.#durably(() => this.#journal.started(key, taskId, startedAt));
-    this.#start(request, definition, startedAt);
-    return { state: 'running' };
+    // On the disk before it runs and before `running` is said: one fsync for all taken this turn.
+    const durable = this.#journal.durable().catch((err: unknown) => {
+      this.#runs.delete(key);
+      this.#durably(() => {
+        throw err;
+      });
+    });
+    this.#start(request, definition, startedAt, durable);
+    return durable.then(() => ({ state: 'running' }));
   }
 
   /** `task.cancel`: aborts the task running under `taskId` (its result is `cancelled`). */
@@ -214,7 +223,7 @@ export class TaskRunner {
     }
   }
 
-  #start(request: TaskRunPayload, definition: TaskDefinition, startedAt: number): void {
+  #start(request: TaskRunPayload, definition: TaskDefinition, startedAt: number, durable: Promise<void>): void {
     const { taskId, key, kind, timeoutMs } = request;
     const maxBytes = this.#options.maxOutputBytes;
     const run: Run = {
@@ -230,6 +239,7 @@ export class TaskRunner {
       abortedAs: undefined,
       finished: false,
       done: Promise.resolve(),
+      durable,
     };
     this.#runs.set(key, run);
     run.timer = this.#clock.setTimeout(
@@ -240,9 +250,18 @@ export class TaskRunner {
         }),
       timeoutMs,
     );
-    this.#log.info({ taskId, key, kind }, 'task started');
-    this.#options.onStarted?.({ taskId, key, kind });
-    run.done = this.#execute(run, definition.run, request.args);
+    run.done = durable.then(
+      () => {
+        this.#log.info({ taskId, key, kind }, 'task started');
+        this.#options.onStarted?.({ taskId, key, kind });
+        return this.#execute(run, definition.run, request.args);
+      },
+      () => {
+        // Its key is not on the disk: it never ran, and the primary was told ERR_TASK_BUSY.
+        run.finished = true;
+        if (run.timer !== undefined) this.#clock.clearTimeout(run.timer);
+      },
+    );
   }
 
   async #execute(run: Run, handler: TaskHandler, args: Record<string, unknown>): Promise<void> {
@@ -322,9 +341,17 @@ export class TaskRunner {
       { taskId: run.taskIds[0], key: run.key, kind: run.kind, state: ending.state, code: error?.code },
       error ? `task ${ending.state}: ${error.message}` : `task ${ending.state}`,
     );
-    for (const result of results) this.#options.onFinished?.(result);
-    this.#send(results);
-    if (ending.goingDown) void this.#goDown(results[0] as TaskResultPayload, ending.goingDown);
+    // Sent once on the disk (one fsync for the results of this turn); a failed fsync was logged,
+    // and the results go all the same (they are kept until acknowledged).
+    const send = () => {
+      for (const result of results) this.#options.onFinished?.(result);
+      this.#send(results);
+      if (ending.goingDown) void this.#goDown(results[0] as TaskResultPayload, ending.goingDown);
+    };
+    this.#journal.durable().then(send, (err: unknown) => {
+      this.#log.error({ err, file: this.#journal.file }, 'cannot fsync the task journal');
+      send();
+    });
   }
 
   /** Reboot, power off, restart: once the primary has the result (or a few seconds passed). */

@@ -15,7 +15,11 @@ import { StoreError } from '../protocol/errors.js';
 import { isStoreBusy, isStoreFull, type NodeChange, type Store } from './store-api.js';
 
 export interface NodeWriterOptions {
-  /** Longest an operation waits for its transaction, ms. Default 10. */
+  /**
+   * Longest an operation waits for its transaction, ms. Default 10. 0: at once when no
+   * transaction is under way (after the operations of this turn of the event loop), and the
+   * ones that come meanwhile together right after it (a group commit).
+   */
   flushMs?: number;
   /** After a busy store, how long operations fail without trying, ms. Default 1000. */
   busyPauseMs?: number;
@@ -40,7 +44,7 @@ export class NodeWriter {
   #ops: Operation[] = [];
   /** Posted operations waiting for the lock to go, oldest first. */
   #held: Operation[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   #resumeTimer: NodeJS.Timeout | undefined;
   /** The transaction being written: one at a time, so batches commit in the order they were taken. */
   #writing: Promise<void> | undefined;
@@ -88,8 +92,7 @@ export class NodeWriter {
 
   /** Writes what is waiting now (after the transaction in progress, if any). */
   async flush(force = false): Promise<void> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#clearTimer();
     while (this.#writing) await this.#writing;
     const ops = this.#ops;
     if (ops.length === 0) return;
@@ -159,7 +162,15 @@ export class NodeWriter {
     // Held operations go first: they were posted before this one.
     this.#release();
     this.#ops.push(op);
-    this.#timer ??= setTimeout(() => void this.flush(), this.#flushMs);
+    this.#timer ??=
+      this.#flushMs === 0 ? setImmediate(() => void this.flush()) : setTimeout(() => void this.flush(), this.#flushMs);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    if (this.#flushMs === 0) clearImmediate(this.#timer as NodeJS.Immediate);
+    else clearTimeout(this.#timer as NodeJS.Timeout);
+    this.#timer = undefined;
   }
 
   #paused(): boolean {

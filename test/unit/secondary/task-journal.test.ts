@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { TaskResultPayload } from '../../../src/protocol/tasks.js';
+import { realRecordFs } from '../../../src/secondary/record-log.js';
 import { INTERRUPTED_MESSAGE, TaskJournal, type TaskJournalOptions } from '../../../src/secondary/task-journal.js';
 
 function journalFile(t: TestContext): string {
@@ -191,4 +192,26 @@ describe('TaskJournal', () => {
     );
     assert.equal(journal.replay('never', 'x'), undefined);
   });
+});
+
+it('puts what a turn of the event loop wrote on the disk with one fsync, and none before durable() runs', async (t) => {
+  let fsyncs = 0;
+  const fs = { ...realRecordFs, fsyncSync: (fd: number) => void (fsyncs++, realRecordFs.fsyncSync(fd)) };
+  const file = journalFile(t);
+  const journal = open(t, file, { fs });
+  fsyncs = 0;
+  for (let i = 0; i < 5; i++) journal.started(`k${i}`, `t${i}`, 1_000);
+  journal.finished(succeeded('k0', 't0'));
+  const waits = Array.from({ length: 6 }, () => journal.durable());
+  assert.equal(fsyncs, 0, 'nothing synced before the turn ends');
+  await Promise.all(waits);
+  assert.equal(fsyncs, 1, 'one fsync for the six records');
+  await journal.durable();
+  assert.equal(fsyncs, 1, 'nothing new: no fsync');
+  // What was made durable survives a reopen.
+  journal.close();
+  const again = new TaskJournal(file, { wallClock: () => 5_000 });
+  t.after(() => again.close());
+  assert.equal(again.outcome('k0')?.state, 'succeeded');
+  assert.equal(again.outcome('k4')?.state, 'failed', 'taken, never finished: interrupted');
 });

@@ -141,3 +141,18 @@ it('an asynchronous store: changes posted while a batch is in flight and then lo
   await waitUntil(() => applied.length === 3, 5000, 'every change written');
   assert.deepEqual(applied, ['a', 'b', 'c']);
 });
+
+it('flushMs 0: commits in the next turn of the event loop, the changes of one turn together, those made meanwhile right after', async (t) => {
+  const { store, writer } = setup(t, { flushMs: 0 });
+  const started = performance.now();
+  const first = Promise.all(['a', 'b', 'c'].map((id) => writer.write(join1(id))));
+  await first;
+  assert.equal(writer.stats.commits, 1, 'one transaction for the three of one turn');
+  assert.ok(performance.now() - started < 50, 'no batching delay');
+  // Written while a transaction is under way: the next one, together.
+  const second = writer.write(join1('d'));
+  const third = writer.write(join1('e'));
+  await Promise.all([second, third]);
+  assert.equal(writer.stats.commits, 2);
+  assert.deepEqual((await store.loadNodes()).map((n) => n.id), ['a', 'b', 'c', 'd', 'e']);
+});

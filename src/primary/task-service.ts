@@ -1,0 +1,42 @@
+// The primary's tasks, put together: the scheduler over the store, with a writer of its own that
+// commits at once when idle and groups what comes meanwhile (a task's latency is a few commits,
+// not a few batching delays), loaded with the tasks open at the last stop.
+
+import type { Logger } from '../common/logger.js';
+import { readMachineId } from '../node/machine-info.js';
+import { NodeWriter } from '../store/node-writer.js';
+import type { Store } from '../store/store-api.js';
+import type { ResolvedOptions } from './primary-options.js';
+import type { Registry } from './registry.js';
+import { TaskScheduler } from './task-scheduler.js';
+
+export interface TaskService {
+  scheduler: TaskScheduler;
+  /** Flushes and closes the tasks' writer (after the scheduler stopped). */
+  close(): Promise<void>;
+}
+
+export async function openTaskService(o: {
+  store: Store;
+  registry: Registry;
+  log: Logger;
+  options: Pick<ResolvedOptions, 'tasksPerNode' | 'taskTimeoutMs' | 'taskTtlMs'>;
+  notBack: (nodeId: string) => void;
+}): Promise<TaskService> {
+  const { store } = o;
+  const writer = new NodeWriter(store, { logger: o.log, flushMs: 0 });
+  const scheduler = new TaskScheduler({
+    registry: o.registry,
+    write: (changes) => writer.write(changes),
+    getStored: (id) => store.getTask(id),
+    listStored: (query) => store.listTasks(query),
+    log: o.log,
+    perNode: o.options.tasksPerNode,
+    defaultTimeoutMs: o.options.taskTimeoutMs,
+    defaultTtlMs: o.options.taskTtlMs,
+    ownMachineId: await readMachineId(),
+    notBack: o.notBack,
+  });
+  scheduler.load(await store.openTasks());
+  return { scheduler, close: () => writer.close() };
+}

@@ -154,5 +154,8 @@ it('flushMs 0: commits in the next turn of the event loop, the changes of one tu
   const third = writer.write(join1('e'));
   await Promise.all([second, third]);
   assert.equal(writer.stats.commits, 2);
-  assert.deepEqual((await store.loadNodes()).map((n) => n.id), ['a', 'b', 'c', 'd', 'e']);
+  assert.deepEqual(
+    (await store.loadNodes()).map((n) => n.id),
+    ['a', 'b', 'c', 'd', 'e'],
+  );
 });

@@ -57,17 +57,25 @@ export async function checkLogin() {
 /** The session's CSRF token (null on loopback, where there is no login), fetched once. */
 let csrfToken;
 
-/** POSTs to `path` (an operator's act) and returns the answer's JSON; failures as getJson. */
-export async function postJson(path) {
+/**
+ * POSTs to `path` (an operator's act), with `body` as JSON when given, and returns the answer's
+ * JSON; failures as getJson. `X-Picluster-Client` names the dashboard in what the primary records
+ * of who asked (a task's `submittedBy`).
+ */
+export async function postJson(path, body) {
   if (csrfToken === undefined) {
-    const { body } = await getJson('/api/session');
-    csrfToken = body?.csrfToken ?? null;
+    const { body: session } = await getJson('/api/session');
+    csrfToken = session?.csrfToken ?? null;
   }
+  const headers = { Accept: 'application/json', 'X-Picluster-Client': 'dashboard' };
+  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
     response = await fetch(path, {
       method: 'POST',
-      headers: { Accept: 'application/json', ...(csrfToken ? { 'X-CSRF-Token': csrfToken } : {}) },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, 'ERR_UNREACHABLE', 'the primary is not reachable');
@@ -76,10 +84,10 @@ export async function postJson(path) {
     toLogin();
     throw new ApiError(401, 'ERR_AUTH', 'login required');
   }
-  const body = await response.json().catch(() => null);
+  const answer = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = body?.error ?? {};
+    const error = answer?.error ?? {};
     throw new ApiError(response.status, error.code ?? 'ERR_HTTP', error.message ?? `HTTP ${response.status}`);
   }
-  return body;
+  return answer;
 }

@@ -1,6 +1,6 @@
-// The dashboard's entry point: one ClusterModel, one live link, and a hash router over three
-// pages — #/ (overview; kept alive while hidden so going back is instant), #/node/ID and
-// #/events. It also owns the connection banner: shown when the primary has been unreachable for a
+// The dashboard's entry point: one ClusterModel, one live link, and a hash router over four
+// pages — #/ (overview; kept alive while hidden so going back is instant), #/node/ID, #/events
+// and #/tasks (#/tasks/ID opens a task in it without building the page again). It also owns the connection banner: shown when the primary has been unreachable for a
 // second, replaced by "reconnected" for a moment once the stream is back.
 
 import { ClusterModel } from './cluster-model.js';
@@ -9,6 +9,7 @@ import { EventsPage } from './events.js';
 import { Live } from './live.js';
 import { NodePage } from './node-page.js';
 import { Overview } from './overview.js';
+import { TasksPage } from './tasks-page.js';
 
 const BANNER_DELAY_MS = 1000;
 
@@ -19,21 +20,34 @@ main.append(overview.element);
 let page; // the mounted non-overview page
 let firstRoute = true;
 
+/** A path segment decoded (as it is when the decoding fails); undefined stays undefined. */
+function decodeSegment(segment) {
+  if (segment === undefined) return undefined;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 function parseHash() {
   const hash = location.hash.replace(/^#/, '') || '/';
   const [path, query = ''] = hash.split('?');
   const params = new URLSearchParams(query);
   const node = /^\/node\/([^/]+)$/.exec(path);
   if (node) {
-    let id;
-    try {
-      id = decodeURIComponent(node[1]);
-    } catch {
-      id = node[1];
-    }
-    return { name: 'node', id, range: params.get('range') ?? '1h' };
+    return { name: 'node', id: decodeSegment(node[1]), range: params.get('range') ?? '1h' };
   }
   if (path === '/events') return { name: 'events', node: params.get('node') ?? '' };
+  const tasks = /^\/tasks(?:\/([^/]+))?$/.exec(path);
+  if (tasks) {
+    return {
+      name: 'tasks',
+      id: decodeSegment(tasks[1]),
+      node: params.get('node') ?? '',
+      state: params.get('state') ?? '',
+    };
+  }
   return { name: 'overview' };
 }
 
@@ -43,11 +57,19 @@ function route() {
   // Not a route (an old bookmark, a stray anchor): leave the page as it is.
   if (location.hash && !location.hash.startsWith('#/') && current) return;
   const r = parseHash();
-  const key = r.name === 'node' ? `node:${r.id}` : r.name === 'events' ? `events:${r.node}` : 'overview';
+  const key =
+    r.name === 'node'
+      ? `node:${r.id}`
+      : r.name === 'events'
+        ? `events:${r.node}`
+        : r.name === 'tasks'
+          ? 'tasks'
+          : 'overview';
   if (key === current) {
-    // Only the query changed (back/forward, an edited URL): the overview re-reads it.
+    // Only the query changed (back/forward, an edited URL): the overview re-reads it; the tasks
+    // page opens another task in place, or is built again for other filters.
     if (r.name === 'overview') overview.show();
-    return;
+    if (r.name !== 'tasks' || page.route(r)) return;
   }
   current = key;
   if (page) {
@@ -60,7 +82,9 @@ function route() {
     document.title = 'picluster';
   } else {
     overview.hide();
-    page = r.name === 'node' ? new NodePage(model, r.id, r.range) : new EventsPage(model, r.node);
+    if (r.name === 'node') page = new NodePage(model, r.id, r.range);
+    else if (r.name === 'tasks') page = new TasksPage(model, r);
+    else page = new EventsPage(model, r.node);
     if (r.name === 'events') document.title = 'Events · picluster';
     main.append(page.element);
     page.mount();

@@ -1,7 +1,8 @@
 // The dashboard's model of the cluster: every node (the /api/nodes snapshot plus what the stream
 // says since), the primary's clock offset, and the fan-out of changes. Subscribers learn which
 // node ids changed, so a page redraws only those. Named apart from the server's `Store` (SQLite,
-// src/store/): this one lives in the browser and persists nothing.
+// src/store/): this one lives in the browser and persists nothing. Tasks are not kept here: the
+// stream's task rows and output are only fanned out to the pages that show them.
 
 /** The newer of two vitals samples (by seq; resends from a node's outbox may arrive late). */
 function newerVitals(a, b) {
@@ -20,6 +21,8 @@ export class ClusterModel {
   vitalsArrivedAt = 0;
   #listeners = new Set();
   #eventListeners = new Set();
+  #taskListeners = new Set();
+  #outputListeners = new Set();
 
   /** fn(ids: Set<string> | null, kind: 'all' | 'node' | 'vitals'); null ids = everything. */
   subscribe(fn) {
@@ -31,6 +34,18 @@ export class ClusterModel {
   onEvent(fn) {
     this.#eventListeners.add(fn);
     return () => this.#eventListeners.delete(fn);
+  }
+
+  /** fn(task) for each task row the stream says changed (at most one per task a second). */
+  onTask(fn) {
+    this.#taskListeners.add(fn);
+    return () => this.#taskListeners.delete(fn);
+  }
+
+  /** fn({taskId, nodeId, stdout, stderr}) for each batch of a running task's new output. */
+  onTaskOutput(fn) {
+    this.#outputListeners.add(fn);
+    return () => this.#outputListeners.delete(fn);
   }
 
   /** The primary's idea of now. */
@@ -87,5 +102,15 @@ export class ClusterModel {
 
   addEvent(entry) {
     for (const fn of this.#eventListeners) fn(entry);
+  }
+
+  addTask(task) {
+    if (!task || typeof task.id !== 'string') return;
+    for (const fn of this.#taskListeners) fn(task);
+  }
+
+  addTaskOutput(output) {
+    if (!output || typeof output.taskId !== 'string') return;
+    for (const fn of this.#outputListeners) fn(output);
   }
 }

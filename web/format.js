@@ -92,3 +92,11 @@ export function ramUsedPercent(node) {
   if (!isNum(total) || total <= 0 || !isNum(avail)) return undefined;
   return Math.min(100, Math.max(0, (1 - avail / total) * 100));
 }
+
+/** Milliseconds for short spans: "84 ms", "2.4 s", "38 s", then as duration(): "4 min", "1 h 3 min". */
+export function ms(x) {
+  if (!isNum(x) || x < 0) return NONE;
+  if (x < 1000) return `${Math.round(x)} ms`;
+  if (x < 10_000) return `${(x / 1000).toFixed(1)} s`;
+  return duration(x / 1000);
+}

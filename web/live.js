@@ -67,7 +67,7 @@ export class Live {
       }
       this.#setStatus('live');
     });
-    for (const type of ['node', 'removed', 'vitals', 'event', 'reset']) {
+    for (const type of ['node', 'removed', 'vitals', 'event', 'task', 'task-output', 'reset']) {
       es.addEventListener(type, (e) => {
         if (es !== this.#es) return;
         this.#lastMessageAt = Date.now();
@@ -76,7 +76,9 @@ export class Live {
           void this.snapshot();
           return;
         }
-        if (this.#snapshotting && type !== 'event') this.#buffer.push([type, e.data]);
+        // Only node changes wait for the snapshot they must follow; the rest apply at once.
+        if (this.#snapshotting && (type === 'node' || type === 'removed' || type === 'vitals'))
+          this.#buffer.push([type, e.data]);
         else this.#dispatch(type, e.data);
       });
     }
@@ -109,6 +111,8 @@ export class Live {
     if (type === 'node') this.#model.upsertNode(payload);
     else if (type === 'removed') this.#model.removeNode(payload?.id);
     else if (type === 'event') this.#model.addEvent(payload);
+    else if (type === 'task') this.#model.addTask(payload);
+    else if (type === 'task-output') this.#model.addTaskOutput(payload);
     else if (type === 'vitals') {
       const unknown = this.#model.applyVitals(payload?.nodes);
       if (unknown.length > 0) this.#resnapshotSoon();

@@ -1,5 +1,5 @@
 // A node's page (#/node/ID): its name, state, labels and connection line, then its cards
-// (NodeCards), its history charts (VitalCharts) and its recent events (EventList). The node is
+// (NodeCards), its history charts (VitalCharts), its recent events (EventList) and tasks (NodeTasks). The node is
 // loaded once from /api/nodes/:id, then followed through the model: the header and cards are
 // redrawn at most once a frame, and each new sample goes to the charts as it comes.
 
@@ -9,6 +9,7 @@ import { EventList } from './event-list.js';
 import * as fmt from './format.js';
 import { NodeActions } from './node-actions.js';
 import { NodeCards } from './node-cards.js';
+import { NodeTasks } from './node-tasks.js';
 import { VitalCharts } from './vital-charts.js';
 
 export class NodePage {
@@ -20,6 +21,7 @@ export class NodePage {
   #actions;
   #charts;
   #events;
+  #tasks;
   #unsubscribe;
   #alive = true;
   #frame = 0;
@@ -36,6 +38,7 @@ export class NodePage {
       onNotFound: () => this.#notFound(),
     });
     this.#events = new EventList(model, id);
+    this.#tasks = new NodeTasks(model, id);
     this.#root = this.#build();
   }
 
@@ -50,11 +53,13 @@ export class NodePage {
     void this.#loadNode();
     this.#charts.mount();
     this.#events.mount();
+    this.#tasks.mount();
   }
 
   unmount() {
     this.#unsubscribe?.();
     this.#events.unmount();
+    this.#tasks.unmount();
     cancelAnimationFrame(this.#frame);
     this.#charts.unmount();
     this.#alive = false;
@@ -77,7 +82,7 @@ export class NodePage {
       message,
       this.#cards.element,
       this.#charts.element,
-      this.#events.element,
+      h('div', { class: 'recents' }, this.#events.element, this.#tasks.element),
     );
   }
 
@@ -99,7 +104,13 @@ export class NodePage {
     this.#root.dataset.missing = 'true';
     setText(this.#els.title, 'Node not found');
     this.#showMessage(`There is no node with id ${this.#id}.`);
-    for (const el of [this.#cards.element, this.#charts.element, this.#events.element, this.#actions.element])
+    for (const el of [
+      this.#cards.element,
+      this.#charts.element,
+      this.#events.element,
+      this.#tasks.element,
+      this.#actions.element,
+    ])
       el.hidden = true;
   }
 

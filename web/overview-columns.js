@@ -4,7 +4,7 @@
 
 import * as fmt from './format.js';
 
-export const STATES = ['online', 'lost', 'left', 'pending', 'denied'];
+export const STATES = ['online', 'lost', 'left', 'pending', 'denied', 'rebooting'];
 const STATE_RANK = { online: 0, lost: 1, left: 2 };
 
 /** Sortable columns: label, value getter (undefined sorts last) and whether vitals move it. */

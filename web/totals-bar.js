@@ -1,5 +1,5 @@
-// The overview's totals: how many nodes there are and in each state (pending and denied only when
-// there are some), then CPU (average), RAM used,
+// The overview's totals: how many nodes there are and in each state (pending, denied and
+// rebooting only when there are some), then CPU (average), RAM used,
 // the hottest node and the CPU cores of the online nodes. The node and state tiles are buttons
 // that pick the state filter (onState; the page decides what a second click does).
 
@@ -24,6 +24,8 @@ export class TotalsBar {
       // Shown only when there are some: nodes waiting for the operator, or refused by them.
       pending: this.#tile('Pending', 'pending', 'pending'),
       denied: this.#tile('Denied', 'denied', 'denied'),
+      // Taken down on purpose by a task (node.reboot), expected back.
+      rebooting: this.#tile('Rebooting', 'rebooting', 'rebooting'),
       cpu: this.#tile('CPU (avg)', 'cpu'),
       ram: this.#tile('RAM used', 'ram'),
       temp: this.#tile('Hottest', 'temp'),
@@ -60,7 +62,7 @@ export class TotalsBar {
 
   /** Recounts from all the nodes; `selected` is the state filtered on (its tile shows pressed). */
   update(nodes, selected) {
-    const counts = { online: 0, lost: 0, left: 0, pending: 0, denied: 0 };
+    const counts = { online: 0, lost: 0, left: 0, pending: 0, denied: 0, rebooting: 0 };
     let cpuSum = 0;
     let cpuN = 0;
     let ramUsed = 0;
@@ -93,7 +95,7 @@ export class TotalsBar {
     for (const s of STATES) setText(tiles[s].value, String(counts[s]));
     tiles.lost.tile.dataset.alert = counts.lost > 0 ? 'yes' : '';
     tiles.pending.tile.dataset.alert = counts.pending > 0 ? 'yes' : '';
-    for (const s of ['pending', 'denied']) tiles[s].tile.hidden = counts[s] === 0 && selected !== s;
+    for (const s of ['pending', 'denied', 'rebooting']) tiles[s].tile.hidden = counts[s] === 0 && selected !== s;
     setText(tiles.cpu.value, cpuN ? fmt.percent(cpuSum / cpuN) : fmt.NONE);
     setText(tiles.cpu.sub, cpuN ? `${cpuN} reporting` : '');
     setText(tiles.ram.value, ramTotal ? fmt.percent((ramUsed / ramTotal) * 100) : fmt.NONE);
@@ -102,7 +104,7 @@ export class TotalsBar {
     setText(tiles.temp.sub, hottestName);
     setText(tiles.cores.value, String(cores));
     setText(tiles.cores.sub, 'online');
-    for (const t of [tiles.online, tiles.lost, tiles.left, tiles.pending, tiles.denied]) {
+    for (const t of [tiles.online, tiles.lost, tiles.left, tiles.pending, tiles.denied, tiles.rebooting]) {
       t.tile.setAttribute('aria-pressed', String(selected === t.state));
     }
   }

@@ -8,7 +8,7 @@ export class ApiCallError extends Error {}
 
 export async function callApi<T>(
   config: Pick<Config, 'api' | 'apiToken'>,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
 ): Promise<T> {

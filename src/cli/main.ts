@@ -9,6 +9,7 @@ import { runNodeAction, runTokenRotate } from './admin.js';
 import { type Config, loadConfig } from './config.js';
 import { runMigrateConfig } from './migrate-config.js';
 import { runDaemons } from './run-daemons.js';
+import { runScheduleAdd, runScheduleRemove, runSchedulesList } from './schedules.js';
 import { envNameOf, type Role, SETTINGS, usageOf } from './settings.js';
 import { runStatus } from './status.js';
 import { runTask, runTaskCancel, runTaskShow, runTasksList } from './tasks.js';
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
     });
   }
   addTaskCommands(program);
+  addScheduleCommands(program);
   const token = program.command('token').description('the cluster token');
   withSettings(
     token
@@ -158,9 +160,10 @@ function addTaskCommands(program: Command): void {
       thenReboot: opts.thenReboot === true,
     });
   });
-  const tasks = withSettings(program.command('tasks').description('list tasks (newest first); show or cancel one'), [
-    'status',
-  ])
+  // No options of its own: `tasks show ID --api URL` must reach `show` (a parent that knows --api
+  // would take it); the bare command lists through its default subcommand.
+  const tasks = program.command('tasks').description('list tasks (newest first); show or cancel one');
+  withSettings(tasks.command('list', { isDefault: true }).description('list tasks, newest first'), ['status'])
     .option('--json', 'print the API answer as JSON')
     .option(
       '--state <STATE>',
@@ -183,6 +186,70 @@ function addTaskCommands(program: Command): void {
     ['status'],
   ).action(async (id: string, _opts, cmd: Command) => {
     process.exitCode = await runTaskCancel(configFrom(cmd, ['status']), id);
+  });
+}
+
+function addScheduleCommands(program: Command): void {
+  // No options of its own: `schedules add ... --api URL` must reach `add` (a parent that knows
+  // --api would take it), and the bare command lists through its default subcommand.
+  const schedules = program
+    .command('schedules')
+    .description('list task schedules (next run, last runs); add or remove one');
+  withSettings(schedules.command('list', { isDefault: true }).description('list the schedules (the default)'), [
+    'status',
+  ])
+    .option('--json', 'print the API answer as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      process.exitCode = await runSchedulesList(configFrom(cmd, ['status']), { json: opts.json === true });
+    });
+  withSettings(
+    schedules
+      .command('add')
+      .description(
+        'run a task on a schedule: picluster schedules add node.time --on all --every 60000; ... --cron "0 3 * * *" --timezone Europe/Berlin',
+      )
+      .argument('<KIND>', 'the task kind, as for picluster run')
+      .argument(
+        '[ARGS...]',
+        'key=value arguments (JSON values taken as JSON); for shell, the command and its arguments',
+      )
+      .requiredOption('--on <TARGET>', 'node:ID, a node name, any, k=v[,k=v], all, all:k=v (as for picluster run)')
+      .addOption(
+        new Option(
+          '--cron <EXPR>',
+          'a cron expression: minute hour day-of-month month day-of-week (or seconds first)',
+        ).conflicts('every'),
+      )
+      .option('--timezone <TZ>', "the IANA time zone of --cron (default: the primary's)")
+      .option('--every <MS>', 'milliseconds between runs (at least 1000)', integer('--every', 1000))
+      .option('--name <NAME>', 'a name to show in lists (default: KIND on TARGET)')
+      .option('--args <JSON>', 'the arguments as one JSON object')
+      .option('--timeout <MS>', "each run's timeout, ms (default 300000)", integer('--timeout', 1))
+      .option(
+        '--ttl <MS>',
+        'how long each run may wait for its node to be online, ms (default 86400000)',
+        integer('--ttl', 0),
+      )
+      .option('--json', 'print the schedule as JSON'),
+    ['status'],
+  ).action(async (kind: string, words: string[], opts: Record<string, unknown>, cmd: Command) => {
+    process.exitCode = await runScheduleAdd(configFrom(cmd, ['status']), kind, words, {
+      on: opts.on as string,
+      cron: opts.cron as string | undefined,
+      timezone: opts.timezone as string | undefined,
+      everyMs: opts.every as number | undefined,
+      name: opts.name as string | undefined,
+      args: opts.args as string | undefined,
+      timeoutMs: opts.timeout as number | undefined,
+      ttlMs: opts.ttl as number | undefined,
+      json: opts.json === true,
+    });
+  });
+  withSettings(
+    schedules.command('remove').description('remove a schedule (its runs stay)').argument('<ID>', 'the schedule id'),
+    ['status'],
+  ).action(async (id: string, _opts, cmd: Command) => {
+    process.exitCode = await runScheduleRemove(configFrom(cmd, ['status']), id);
   });
 }
 

@@ -10,6 +10,7 @@ import type { VitalsWriter } from '../store/vitals-writer.js';
 import type { DiskSpace } from './disk-watch.js';
 import type { ClusterAdmin } from './node-admin.js';
 import type { TaskScheduler } from './task-scheduler.js';
+import type { TaskSchedules } from './task-schedules.js';
 
 export type { Actor, ClusterAdmin } from './node-admin.js';
 
@@ -61,6 +62,8 @@ export interface ClusterView {
   readonly admin: ClusterAdmin;
   /** Tasks: submit, read, list, cancel. */
   readonly tasks: Pick<TaskScheduler, 'submit' | 'get' | 'list' | 'cancel'>;
+  /** Task schedules: list, create, remove (absent: the API answers 404 for them). */
+  readonly schedules?: Pick<TaskSchedules, 'list' | 'create' | 'remove'>;
   /** Free and total bytes of the data dir's disk, at the last reading (undefined before one). */
   readonly disk: DiskSpace | undefined;
 }

@@ -169,6 +169,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     return this.#tasks;
   }
 
+  /** Task schedules: list, create, remove (after start). */
+  get schedules() {
+    return this.#taskService?.schedules;
+  }
+
   get history(): StoreReader {
     return this.store;
   }
@@ -367,6 +372,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     await this.#disk.start();
     this.#influx?.start();
     tasks.start();
+    this.#taskService.schedules.start();
   }
 
   /** Closes every session (nodes become lost, not left), flushes storage, closes the store. */
@@ -376,6 +382,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#upkeep?.stop();
     this.#disk?.stop();
     this.#tasks?.stop();
+    this.#taskService?.schedules.stop();
     const closed = this.#listener?.close();
     const sessions = [...this.registry.all()].flatMap((r) => (r.session ? [r.session] : []));
     await Promise.all(sessions.map((s) => s.close()));

@@ -1,6 +1,7 @@
 // The primary's tasks, put together: the scheduler over the store, with a writer of its own that
 // commits at once when idle and groups what comes meanwhile (a task's latency is a few commits,
-// not a few batching delays), loaded with the tasks open at the last stop.
+// not a few batching delays), loaded with the tasks open at the last stop; and the task schedules
+// that submit to it, loaded with the stored schedules.
 
 import type { Logger } from '../common/logger.js';
 import { readMachineId } from '../node/machine-info.js';
@@ -9,10 +10,13 @@ import type { Store } from '../store/store-api.js';
 import type { ResolvedOptions } from './primary-options.js';
 import type { Registry } from './registry.js';
 import { TaskScheduler } from './task-scheduler.js';
+import { TaskSchedules } from './task-schedules.js';
 
 export interface TaskService {
   scheduler: TaskScheduler;
-  /** Flushes and closes the tasks' writer (after the scheduler stopped). */
+  /** Task schedules (loaded; start them after the scheduler, stop them with it). */
+  schedules: TaskSchedules;
+  /** Flushes and closes the tasks' writer (after the scheduler and the schedules stopped). */
   close(): Promise<void>;
 }
 
@@ -38,5 +42,14 @@ export async function openTaskService(o: {
     notBack: o.notBack,
   });
   scheduler.load(await store.openTasks());
-  return { scheduler, close: () => writer.close() };
+  const schedules = new TaskSchedules({
+    submit: (request, by) => scheduler.submit(request, by),
+    write: (changes) => writer.write(changes),
+    listStored: () => store.listSchedules(),
+    runsOf: (id, limit) => store.scheduleRuns(id, limit),
+    getTask: (id) => scheduler.get(id),
+    log: o.log,
+  });
+  await schedules.load();
+  return { scheduler, schedules, close: () => writer.close() };
 }

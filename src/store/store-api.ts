@@ -76,7 +76,13 @@ export type NodeChange =
   | { op: 'forget'; id: string; history: boolean }
   | { op: 'event'; ts: number; nodeId: string | null; type: string; data?: Record<string, unknown> }
   /** A task as it is now (created or replaced whole). */
-  | { op: 'task'; task: TaskRow };
+  | { op: 'task'; task: TaskRow }
+  /** A schedule as it is now (created or replaced whole, its lastRunAt too). */
+  | { op: 'schedule'; schedule: ScheduleRow }
+  /** A schedule submitted a run at `at` (epoch ms); nothing when the schedule is gone. */
+  | { op: 'schedule-ran'; id: string; at: number }
+  /** The schedule goes; its runs (tasks) stay. */
+  | { op: 'remove-schedule'; id: string };
 
 /** A task as the primary keeps it (the scheduler's model, tasks-api's answer). Times: epoch ms. */
 export interface TaskRow {
@@ -117,6 +123,43 @@ export interface TaskRow {
   rolling?: { batch: number | string; thenReboot: boolean; size?: number } | null;
   /** A child of a rolling run that waits for its turn. */
   held?: boolean;
+}
+
+/** What a schedule's runs carry as `submittedBy`: `schedule:ID`. */
+export const SCHEDULE_SUBMITTER_PREFIX = 'schedule:';
+
+/** The schedule a task is a run of: its id when the task is top-level and `submittedBy` is `schedule:ID`. */
+export function scheduleIdOf(task: Pick<TaskRow, 'parent' | 'submittedBy'>): string | null {
+  if (task.parent !== null || !task.submittedBy.startsWith(SCHEDULE_SUBMITTER_PREFIX)) return null;
+  return task.submittedBy.slice(SCHEDULE_SUBMITTER_PREFIX.length) || null;
+}
+
+/**
+ * A task schedule as the primary keeps it (primary/task-schedules.ts owns the model): a task
+ * template run on a target at a cron expression or every interval. Times: epoch ms.
+ */
+export interface ScheduleRow {
+  id: string;
+  name: string;
+  kind: string;
+  args: Record<string, unknown>;
+  /** The target of each run, as a task's `on`. */
+  on: string;
+  /** A cron expression (5 fields, or 6 with seconds first); exactly one of cron and everyMs is set. */
+  cron?: string;
+  /** The IANA time zone `cron` is read in. Default: the primary's local time zone. */
+  timezone?: string;
+  /** Milliseconds between runs. */
+  everyMs?: number;
+  /** Each run's timeoutMs and ttlMs; the task defaults when absent. */
+  timeoutMs?: number;
+  ttlMs?: number;
+  enabled: boolean;
+  createdAt: number;
+  /** Who created it, as a task's submittedBy records its submitter. */
+  createdBy: string;
+  /** When it last submitted a run; null before the first. */
+  lastRunAt: number | null;
 }
 
 export interface TaskQuery {
@@ -250,6 +293,11 @@ export interface Store extends StoreReader {
   getTask(id: string): Promise<TaskRow | undefined>;
   /** Newest first. */
   listTasks(query?: TaskQuery): Promise<TaskRow[]>;
+
+  /** Every schedule, oldest first. */
+  listSchedules(): Promise<ScheduleRow[]>;
+  /** A schedule's newest runs (its top-level tasks, see scheduleIdOf), newest first. Default limit 5. */
+  scheduleRuns(id: string, limit?: number): Promise<TaskRow[]>;
 
   /**
    * Stores samples in one transaction and returns, per node, the highest seq now stored (what

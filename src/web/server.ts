@@ -19,6 +19,7 @@ import { errorBody, registerApi } from './api.js';
 import { isLoopback, WebAuth } from './auth.js';
 import { apiBodyLimit, loginBodyLimit, sameOriginWrites } from './guards.js';
 import { createMetrics, type Metrics, type WebStats } from './metrics.js';
+import { registerSchedulesApi } from './schedules-api.js';
 import { registerStatic } from './static.js';
 import { StreamHub } from './stream-hub.js';
 import { registerTasksApi } from './tasks-api.js';
@@ -85,6 +86,7 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
   registerApi(app, cluster, hub ?? new StreamHub(cluster, { logger }), { maxStreams, stats: webStats });
   registerAdminApi(app, cluster);
   registerTasksApi(app, cluster);
+  registerSchedulesApi(app, cluster);
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
   app.get('/metrics', (c) => {

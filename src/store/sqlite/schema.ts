@@ -137,6 +137,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_by_parent ON tasks (parent) WHERE parent IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    description: 'task schedules; tasks know the schedule they are a run of',
+    // The definition is JSON (the primary owns the model); last_run_at is a column so a run updates
+    // it alone. schedule_id is set for a schedule's top-level tasks only (see scheduleIdOf), so
+    // "the newest runs" is one short index walk whatever the broadcasts' sizes. Nothing to fill
+    // in: before this version no task could be a schedule's (the API strips ':' from submitters).
+    sql: `
+      CREATE TABLE schedules (
+        seq         INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL,
+        last_run_at INTEGER,
+        body        TEXT NOT NULL
+      );
+      ALTER TABLE tasks ADD COLUMN schedule_id TEXT;
+      CREATE INDEX tasks_by_schedule ON tasks (schedule_id, seq) WHERE schedule_id IS NOT NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -22,6 +22,7 @@ import {
   type NodeUpsert,
   type ReceivedVitals,
   type Retention,
+  type ScheduleRow,
   type Store,
   type StoredNode,
   type StoredSample,
@@ -31,6 +32,7 @@ import {
   type VitalsSeries,
 } from '../store-api.js';
 import { checkDatabaseFile } from './db-check.js';
+import { ScheduleTable } from './schedule-table.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { TaskTable } from './task-table.js';
 import { VitalsHistory } from './vitals-history.js';
@@ -65,6 +67,7 @@ export class SqliteStore implements Store {
   readonly #stmts;
   readonly #history: VitalsHistory;
   readonly #tasks: TaskTable;
+  readonly #schedules: ScheduleTable;
 
   /**
    * Checks (db-check.ts), opens (creating if needed) and migrates the database at `path`
@@ -105,6 +108,7 @@ export class SqliteStore implements Store {
       this.#stmts = this.#prepare();
       this.#history = new VitalsHistory(this.#db);
       this.#tasks = new TaskTable(this.#db);
+      this.#schedules = new ScheduleTable(this.#db);
       this.#stmts.catchUpNodes.run();
     } catch (err) {
       this.#db.close();
@@ -251,6 +255,15 @@ export class SqliteStore implements Store {
         case 'task':
           this.#tasks.upsert(change.task);
           break;
+        case 'schedule':
+          this.#schedules.save(change.schedule);
+          break;
+        case 'schedule-ran':
+          this.#schedules.ran(change.id, change.at);
+          break;
+        case 'remove-schedule':
+          this.#schedules.remove(change.id);
+          break;
       }
     }
   }
@@ -265,6 +278,14 @@ export class SqliteStore implements Store {
 
   listTasks(query: TaskQuery = {}): Promise<TaskRow[]> {
     return this.#call(() => this.#tasks.list(query));
+  }
+
+  listSchedules(): Promise<ScheduleRow[]> {
+    return this.#call(() => this.#schedules.list());
+  }
+
+  scheduleRuns(id: string, limit = 5): Promise<TaskRow[]> {
+    return this.#call(() => this.#schedules.runs(id, limit));
   }
 
   /**

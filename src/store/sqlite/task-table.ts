@@ -1,9 +1,9 @@
 // The tasks table of the embedded store: one row per task, the columns the queries filter on
-// (state, node, parent) beside the whole task as JSON. A change replaces the row whole (the
-// scheduler owns the model; SQL only files and finds it).
+// (state, node, parent, the schedule it is a run of) beside the whole task as JSON. A change
+// replaces the row whole (the scheduler owns the model; SQL only files and finds it).
 
 import type Database from 'better-sqlite3';
-import type { TaskQuery, TaskRow } from '../store-api.js';
+import { scheduleIdOf, type TaskQuery, type TaskRow } from '../store-api.js';
 
 const OPEN = "('queued', 'assigned', 'running')";
 
@@ -13,8 +13,8 @@ export class TaskTable {
   constructor(db: Database.Database) {
     this.#stmts = {
       upsert: db.prepare(`
-        INSERT INTO tasks (id, parent, kind, node_id, state, created_at, body)
-        VALUES (@id, @parent, @kind, @nodeId, @state, @createdAt, @body)
+        INSERT INTO tasks (id, parent, kind, node_id, state, created_at, schedule_id, body)
+        VALUES (@id, @parent, @kind, @nodeId, @state, @createdAt, @scheduleId, @body)
         ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id, state = excluded.state, body = excluded.body`),
       open: db.prepare(`SELECT body FROM tasks WHERE state IN ${OPEN} ORDER BY seq`),
       get: db.prepare('SELECT body FROM tasks WHERE id = ?'),
@@ -35,6 +35,7 @@ export class TaskTable {
       nodeId: task.nodeId,
       state: task.state,
       createdAt: task.createdAt,
+      scheduleId: scheduleIdOf(task),
       body: JSON.stringify(task),
     });
   }

@@ -196,7 +196,13 @@ describe('TaskJournal', () => {
 
 it('puts what a turn of the event loop wrote on the disk with one fsync, and none before durable() runs', async (t) => {
   let fsyncs = 0;
-  const fs = { ...realRecordFs, fsyncSync: (fd: number) => void (fsyncs++, realRecordFs.fsyncSync(fd)) };
+  const fs = {
+    ...realRecordFs,
+    fsyncSync: (fd: number) => {
+      fsyncs++;
+      realRecordFs.fsyncSync(fd);
+    },
+  };
   const file = journalFile(t);
   const journal = open(t, file, { fs });
   fsyncs = 0;

@@ -43,6 +43,40 @@ describe('SqliteStore', () => {
     );
   });
 
+  it("finds a schedule's newest runs with one walk of the schedule index, not a scan of the tasks", async (t) => {
+    const store = new SqliteStore(dbPath(t));
+    await store.close();
+    const db = new Database(store.path, { readonly: true });
+    t.after(() => db.close());
+    const plan = (
+      db
+        .prepare('EXPLAIN QUERY PLAN SELECT body FROM tasks WHERE schedule_id = ? ORDER BY seq DESC LIMIT ?')
+        .all('s', 5) as Array<{
+        detail: string;
+      }>
+    )
+      .map((r) => r.detail)
+      .join(' | ');
+    assert.match(plan, /^SEARCH tasks USING INDEX tasks_by_schedule \(schedule_id=\?\)$/);
+  });
+
+  it('migrates a version 4 database: its tasks stay, schedules can be added', async (t) => {
+    const path = dbPath(t);
+    const old = new Database(path);
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 4)) old.exec(migration.sql);
+    old.pragma('user_version = 4');
+    old
+      .prepare("INSERT INTO tasks (id, kind, state, created_at, body) VALUES ('t1', 'node.time', 'succeeded', 1, ?)")
+      .run(JSON.stringify({ id: 't1', parent: null, submittedBy: 'cli (loopback)' }));
+    old.close();
+    const store = new SqliteStore(path);
+    t.after(() => store.close());
+    assert.equal(store.schemaVersion, SCHEMA_VERSION);
+    assert.equal((await store.getTask('t1'))?.id, 't1');
+    assert.deepEqual(await store.listSchedules(), []);
+    assert.equal(await store.integrityCheck(), 'ok');
+  });
+
   it('rolls up a minute of 1,200 nodes in chunks, the event loop turning between them', async (t) => {
     const store = new SqliteStore(dbPath(t), { retention: { rawMs: HOUR_MS } });
     t.after(() => store.close());

@@ -14,6 +14,7 @@ import {
   MINUTE_MS,
   type NodeUpsert,
   type Retention,
+  type ScheduleRow,
   type Store,
   type StoredSample,
   type StoreFactory,
@@ -86,6 +87,19 @@ export const taskRow = (id: string, fields: Partial<TaskRow> = {}): TaskRow => (
 async function rollUp(store: Store, now: number): Promise<void> {
   while (await store.rollupStep(now)) {}
 }
+
+export const scheduleRow = (id: string, fields: Partial<ScheduleRow> = {}): ScheduleRow => ({
+  id,
+  name: `schedule ${id}`,
+  kind: 'node.time',
+  args: {},
+  on: 'all',
+  enabled: true,
+  createdAt: 10,
+  createdBy: 'test',
+  lastRunAt: null,
+  ...fields,
+});
 
 export function storeContract(name: string, factory: StoreFactory): void {
   /** A data dir removed after the test, and a function opening a store on it (closed after the test). */
@@ -549,6 +563,50 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const again = await reopen();
       assert.deepEqual(await again.getTask('t2'), done);
       assert.equal((await again.openTasks()).length, 4);
+    });
+
+    it("keeps schedules, updates a schedule's last run alone, and finds its newest top-level runs", async (t) => {
+      const reopen = dataDir(t);
+      const store = await reopen();
+      const s1 = scheduleRow('s1', { cron: '*/5 * * * *', timezone: 'Europe/Berlin', args: { x: [1, 'a;b'] } });
+      const s2 = scheduleRow('s2', { everyMs: 60_000, timeoutMs: 1000, ttlMs: 0, createdAt: 20 });
+      await store.applyNodeChanges([
+        { op: 'schedule', schedule: s1 },
+        { op: 'schedule', schedule: s2 },
+      ]);
+      assert.deepEqual(await store.listSchedules(), [s1, s2]);
+      const by = (id: string) => `schedule:${id}`;
+      await store.applyNodeChanges([
+        { op: 'task', task: taskRow('r1', { submittedBy: by('s1'), createdAt: 100 }) },
+        { op: 'task', task: taskRow('other', { submittedBy: 'cli (loopback)' }) },
+        { op: 'task', task: taskRow('r2', { submittedBy: by('s1'), on: 'all', state: 'running' }) },
+        { op: 'task', task: taskRow('r2.n1', { submittedBy: by('s1'), parent: 'r2', nodeId: 'n1' }) },
+        { op: 'task', task: taskRow('q1', { submittedBy: by('s2') }) },
+        { op: 'task', task: taskRow('r3', { submittedBy: by('s1') }) },
+        { op: 'schedule-ran', id: 's1', at: 500 },
+      ]);
+      const runs = async (id: string, limit?: number) => (await store.scheduleRuns(id, limit)).map((r) => r.id);
+      assert.deepEqual(await runs('s1'), ['r3', 'r2', 'r1'], 'newest first, children left out');
+      assert.deepEqual(await runs('s1', 2), ['r3', 'r2']);
+      assert.deepEqual(await runs('s2'), ['q1']);
+      assert.deepEqual(await runs('nope'), []);
+      const done = taskRow('r2', { submittedBy: by('s1'), on: 'all', state: 'succeeded', endedAt: 9 });
+      await store.applyNodeChanges([{ op: 'task', task: done }]);
+      assert.deepEqual((await store.scheduleRuns('s1', 2))[1], done, 'a run as it is now');
+      assert.deepEqual(await store.listSchedules(), [{ ...s1, lastRunAt: 500 }, s2]);
+      await store.applyNodeChanges([
+        { op: 'remove-schedule', id: 's1' },
+        { op: 'schedule-ran', id: 's1', at: 600 },
+        { op: 'schedule', schedule: { ...s2, lastRunAt: 700, name: 'renamed' } },
+      ]);
+      await store.close();
+      const again = await reopen();
+      assert.deepEqual(await again.listSchedules(), [{ ...s2, lastRunAt: 700, name: 'renamed' }]);
+      assert.deepEqual(
+        (await again.scheduleRuns('s1')).map((r) => r.id),
+        ['r3', 'r2', 'r1'],
+        'the runs of a removed schedule stay',
+      );
     });
 
     it('refuses every call after close with ERR_STORE_CLOSED', async (t) => {

@@ -61,6 +61,8 @@ export interface Config {
   logLevel: string;
   /** What this node lets its primary run (secondary). */
   tasks: { allow: string[]; commands: string[]; gitDir: string | undefined; maxConcurrent: number };
+  /** Files of task kinds of the node's own (tasks.plugins). */
+  taskPlugins: string[];
   /** The primary's side of tasks. */
   taskScheduling: { perNode: number; timeoutMs: number; ttlMs: number };
 }
@@ -211,6 +213,7 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
       gitDir: get('tasks.gitDir'),
       maxConcurrent: get('tasks.maxConcurrent'),
     },
+    taskPlugins: get('tasks.plugins'),
     taskScheduling: {
       perNode: get('tasks.perNode'),
       timeoutMs: get('tasks.timeoutMs'),

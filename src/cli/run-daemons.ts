@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type pino from 'pino';
 import type { Primary } from '../primary/primary.js';
+import { ConfigError } from '../protocol/errors.js';
 import type { SecondaryTlsOptions } from '../secondary/primary-trust.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
+import { loadTaskPlugins } from './task-plugins.js';
 
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -119,6 +121,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         version: roles.version,
         logger: log.child({ role: 'secondary' }),
       });
+      await loadTaskPlugins(secondary, config.taskPlugins);
       await secondary.start();
       stops.unshift(() => secondary.stop('shutdown'));
       log.info({ nodeId: secondary.nodeId, name: secondary.name }, 'secondary started');
@@ -126,7 +129,8 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
   } catch (err) {
     log.fatal({ err }, `cannot start: ${(err as Error).message}`);
     for (const stop of stops) await stop().catch(() => undefined);
-    process.exitCode = 1;
+    // A bad setting found only at start (a plugin file that does not load) is a usage error too.
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
     return;
   }
   await waitForSignal(log);

@@ -39,6 +39,16 @@ export const TASK_SETTINGS: readonly Setting[] = [
     description: "the git checkout of code.revision and code.pull (default: picluster's own directory)",
   },
   {
+    key: 'tasks.plugins',
+    default: [],
+    schema: Type.Array(Type.String({ minLength: 1, maxLength: 4096 })),
+    kind: 'list',
+    roles: ['secondary'],
+    arg: 'FILE[,...]',
+    description:
+      "ES modules that register this node's own task kinds: each default-exports (secondary) => void, or {name, setup(secondary)}, and calls secondary.task(kind, handler)",
+  },
+  {
     key: 'tasks.maxConcurrent',
     default: DEFAULTS.tasksMaxConcurrent,
     schema: Type.Integer({ minimum: 1, maximum: 1000 }),

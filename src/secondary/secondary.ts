@@ -86,7 +86,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     this.#log = options.logger ?? silentLogger;
     if (options.token !== undefined) checkedToken(options.token, 'the token given');
     this.#backoff = new Backoff(options.reconnect);
-    this.#taskOptions = resolveTasksOptions(options.tasks);
+    this.#taskOptions = resolveTasksOptions(options.tasks, options.tls === false);
     this.#retry = new RetryPolicy({
       backoff: this.#backoff,
       logger: this.#log,

@@ -37,6 +37,8 @@ export interface TaskRunnerOptions {
   userKinds: ReadonlyMap<string, TaskHandler>;
   /** Built-in kinds that change the machine and that this node runs. */
   allow: readonly string[];
+  /** The link to the primary is plaintext: those kinds are refused all the same. */
+  plaintext?: boolean;
   maxConcurrent: number;
   /** Output kept per stream of a task, bytes. */
   maxOutputBytes: number;
@@ -204,6 +206,12 @@ export class TaskRunner {
       throw new TaskError(
         'ERR_TASK_REFUSED',
         `task kind "${kind}" changes the machine and is off on this node: add "${kind}" to tasks.allow in this node's config`,
+      );
+    }
+    if (builtin.machine && this.#options.plaintext) {
+      throw new TaskError(
+        'ERR_TASK_REFUSED',
+        `task kind "${kind}" changes the machine, and this node's link to the primary is not TLS (--no-tls): refused`,
       );
     }
     return builtin;

@@ -32,12 +32,14 @@ export interface ResolvedTasksOptions {
   executor: Executor | undefined;
   /** The node's own kinds (`Secondary.task()`): always allowed. */
   userKinds: Map<string, TaskHandler>;
+  /** The link to the primary is plaintext (--no-tls): built-in kinds that change the machine are refused. */
+  plaintext: boolean;
 }
 
 const KIND = new RegExp(TASK_KIND_PATTERN);
 
 /** @throws ConfigError naming the option that is wrong */
-export function resolveTasksOptions(options: TasksOptions = {}): ResolvedTasksOptions {
+export function resolveTasksOptions(options: TasksOptions = {}, plaintext = false): ResolvedTasksOptions {
   const allow = [...(options.allow ?? [])];
   const unknown = allow.filter((kind) => !(MACHINE_KINDS as readonly string[]).includes(kind));
   if (unknown.length > 0) {
@@ -66,6 +68,7 @@ export function resolveTasksOptions(options: TasksOptions = {}): ResolvedTasksOp
     maxOutputBytes,
     executor: options.executor,
     userKinds: new Map(),
+    plaintext,
   };
 }
 
@@ -114,6 +117,7 @@ export function openTaskRunner(options: ResolvedTasksOptions, host: TaskHost, de
     builtins,
     userKinds: options.userKinds,
     allow: options.allow,
+    plaintext: options.plaintext,
     maxConcurrent: options.maxConcurrent,
     maxOutputBytes: options.maxOutputBytes,
     clock: { ...systemClock, wallMs: deps.wallClock },

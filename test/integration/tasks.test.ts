@@ -280,6 +280,45 @@ describe('tasks', () => {
     assert.ok((r3.assignedAt as number) >= (r2.endedAt as number), 'r3 waited for r2');
   });
 
+  it("runs a node's own kind from a plugin file; a plugin that does not load stops the agent with exit 2", async (t) => {
+    const plugin = new URL('../fixtures/camera-plugin.mjs', import.meta.url).pathname;
+    const { primary } = await cluster(t, ['cam'], { nodeArgs: ['--tasks-plugins', plugin] });
+    const snap = await finished(
+      primary,
+      (await submit(primary, { kind: 'camera.snapshot', on: 'cam', args: { resolution: '720p' } })).id,
+    );
+    assert.equal(snap.state, 'succeeded', JSON.stringify(snap));
+    assert.deepEqual(snap.result, { file: '/tmp/snap-720p.jpg' });
+    assert.equal(snap.stdout, 'snap at 720p\n');
+    const bad = await runCli([
+      'secondary',
+      '--primary',
+      `127.0.0.1:${primary.port}`,
+      '--no-tls',
+      '--data-dir',
+      join(tempDir(t), 'bad'),
+      '--tasks-plugins',
+      '/nowhere/plugin.mjs',
+    ]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stdout + bad.stderr, /tasks\.plugins: cannot load \/nowhere\/plugin\.mjs/);
+  });
+
+  it('over a plaintext link (--no-tls) a node refuses the kinds that change the machine, and runs the others', async (t) => {
+    const { primary } = await cluster(t, ['plain'], {
+      primaryArgs: ['--no-tls'],
+      nodeArgs: ['--no-tls', ...ALLOW_SHELL],
+    });
+    const shell = await finished(
+      primary,
+      (await submit(primary, { kind: 'shell', on: 'plain', args: { argv: [NODE, '-e', '0'] } })).id,
+    );
+    assert.equal(shell.error?.code, 'ERR_TASK_REFUSED');
+    assert.match(shell.error?.message ?? '', /not TLS/);
+    const time = await finished(primary, (await submit(primary, { kind: 'node.time', on: 'plain' })).id);
+    assert.equal(time.state, 'succeeded');
+  });
+
   it('refuses bad submissions with 400/404 and a reason', async (t) => {
     const { primary } = await cluster(t, ['x']);
     await assert.rejects(submit(primary, { kind: 'Bad Kind', on: 'x' }), /400/);

@@ -27,6 +27,7 @@ describe('task settings', () => {
         ['tasks.allow', ['secondary']],
         ['tasks.commands', ['secondary']],
         ['tasks.gitDir', ['secondary']],
+        ['tasks.plugins', ['secondary']],
         ['tasks.maxConcurrent', ['secondary']],
         ['tasks.perNode', ['primary']],
         ['tasks.timeoutMs', ['primary']],

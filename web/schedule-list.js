@@ -1,7 +1,8 @@
-// The tasks page's schedules, read-only: GET /api/schedules, each with its kind, target, when it
-// runs (cron or every N), its next run and its last runs (linked to their tasks). A primary
-// without that route answers 404: then the section stays hidden and says nothing, so it shows up
-// by itself once the primary has schedules. Refreshed when a scheduled task changes state.
+// The tasks page's schedules: GET /api/schedules, each with its kind, target, when it runs (cron
+// or every N), its next run and its last runs (linked to their tasks), and under them the form
+// that adds one (given by the page). A primary without that route answers 404: then the section
+// stays hidden and says nothing, so it shows up by itself once the primary has schedules.
+// Refreshed when a scheduled task changes state, and at once when the form added a schedule.
 
 import { ApiError, getJson } from './api.js';
 import { h, setText } from './dom.js';
@@ -19,8 +20,10 @@ export class ScheduleList {
   #alive = true;
   #refreshTimer;
   #lastLoad = 0;
+  #loads = 0;
 
-  constructor() {
+  /** form: an element shown under the list (the "New schedule" form). */
+  constructor({ form } = {}) {
     this.#tbody = h('tbody');
     this.#status = h('p', { class: 'muted', 'aria-live': 'polite' });
     this.#root = h(
@@ -48,6 +51,7 @@ export class ScheduleList {
         ),
       ),
       this.#status,
+      form,
     );
   }
 
@@ -73,11 +77,12 @@ export class ScheduleList {
 
   async load() {
     this.#lastLoad = Date.now();
+    const load = ++this.#loads;
     let body;
     try {
       ({ body } = await getJson('/api/schedules'));
     } catch (err) {
-      if (!this.#alive) return;
+      if (!this.#alive || load !== this.#loads) return;
       if (err instanceof ApiError && (err.status === 404 || err.status === 405)) {
         // No schedules on this primary (yet): nothing to show, nothing to complain about.
         this.#available = false;
@@ -88,7 +93,7 @@ export class ScheduleList {
       setText(this.#status, `Could not load schedules: ${err.message}`);
       return;
     }
-    if (!this.#alive) return;
+    if (!this.#alive || load !== this.#loads) return; // a newer load answers (or answered) instead
     this.#available = true;
     this.#root.hidden = false;
     const list = Array.isArray(body?.schedules) ? body.schedules.filter((s) => s && typeof s === 'object') : [];

@@ -1,9 +1,11 @@
 // The tasks page (#/tasks, #/tasks/ID, with ?node=ID&state=S): the form that runs a task, the
-// task open in detail, the history, and the schedules. It routes the stream's `task` and
-// `task-output` messages to its parts, and loads everything again after a reconnect (what the
-// stream missed). Choosing another task changes only the detail: the form keeps what was typed.
+// task open in detail, the history, and the schedules (with the form that adds one). It routes the
+// stream's `task` and `task-output` messages to its parts, and loads everything again after a
+// reconnect (what the stream missed). Choosing another task changes only the detail: the form
+// keeps what was typed.
 
 import { h } from './dom.js';
+import { ScheduleForm } from './schedule-form.js';
 import { ScheduleList } from './schedule-list.js';
 import { TaskDetail } from './task-detail.js';
 import { TaskForm } from './task-form.js';
@@ -42,7 +44,8 @@ export class TasksPage {
         history.replaceState(null, '', this.#hash(this.#detail.id));
       },
     });
-    this.#schedules = new ScheduleList();
+    const scheduleForm = new ScheduleForm({ onCreated: () => void this.#schedules.load() });
+    this.#schedules = new ScheduleList({ form: scheduleForm.element });
     this.#root = h(
       'section',
       { class: 'page tasks-page' },

@@ -1,0 +1,148 @@
+// The tasks page's "New schedule" form: an optional name, a kind, a target (the task form's list of
+// the fleet's names), every N seconds or a cron expression (one of the two; cron is read in the
+// primary's time zone), and args as a JSON object. It POSTs /api/schedules (api.js: as the
+// dashboard, with the session's CSRF token) and hands the stored schedule to `onCreated`; a
+// refusal is shown under the form, as text.
+
+import { postJson } from './api.js';
+import { h, setText } from './dom.js';
+import * as fmt from './format.js';
+import { BUILT_IN_KINDS } from './task-format.js';
+
+export class ScheduleForm {
+  #root;
+  #els = {};
+  #onCreated;
+  #busy = false;
+
+  /** onCreated(schedule): the primary stored the schedule. */
+  constructor({ onCreated }) {
+    this.#onCreated = onCreated;
+    this.#root = this.#build();
+  }
+
+  get element() {
+    return this.#root;
+  }
+
+  #build() {
+    const input = (id, attrs) =>
+      h('input', { id, name: id.replace('schedule-', ''), autocomplete: 'off', spellcheck: 'false', ...attrs });
+    const name = input('schedule-name', { maxlength: '100', placeholder: 'e.g. clock check' });
+    const kind = input('schedule-kind', { list: 'schedule-kinds', required: true, placeholder: 'e.g. node.time' });
+    const kinds = h(
+      'datalist',
+      { id: 'schedule-kinds' },
+      BUILT_IN_KINDS.map(([value, label]) => h('option', { value, label })),
+    );
+    // The task form's datalist (on the same page) offers the targets and the fleet's names.
+    const on = input('schedule-on', { list: 'task-targets', required: true, placeholder: 'e.g. all' });
+    const every = input('schedule-every', {
+      type: 'number',
+      min: '1',
+      step: 'any',
+      inputmode: 'decimal',
+      placeholder: '60',
+    });
+    const cron = input('schedule-cron', { placeholder: 'e.g. 0 3 * * *', 'aria-describedby': 'schedule-cron-hint' });
+    const args = h('textarea', {
+      id: 'schedule-args',
+      name: 'args',
+      rows: '1',
+      spellcheck: 'false',
+      placeholder: '{"key": "value"}',
+    });
+    const submit = h('button', { type: 'submit', class: 'primary-button', text: 'Add schedule' });
+    const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
+    this.#els = { name, kind, on, every, cron, args, status };
+    const field = (id, label, control, ...rest) =>
+      h('div', { class: 'field' }, h('label', { for: id, text: label }), control, ...rest);
+    const form = h(
+      'form',
+      {
+        class: 'schedule-form-grid',
+        novalidate: true,
+        onsubmit: (e) => {
+          e.preventDefault();
+          void this.#submit(form);
+        },
+      },
+      field('schedule-name', 'Name (optional)', name),
+      field('schedule-kind', 'Kind', kind, kinds),
+      field('schedule-on', 'Target', on),
+      field('schedule-every', 'Every (s)', every),
+      field(
+        'schedule-cron',
+        'or Cron',
+        cron,
+        h('p', { id: 'schedule-cron-hint', class: 'hint', text: "5 fields (6 with seconds), the primary's time" }),
+      ),
+      field('schedule-args', 'Args (JSON, optional)', args),
+      h('div', { class: 'field actions' }, submit, status),
+    );
+    return h(
+      'section',
+      { class: 'card schedule-form', 'aria-labelledby': 'schedule-form-title' },
+      h('h3', { id: 'schedule-form-title', text: 'New schedule' }),
+      form,
+    );
+  }
+
+  /** The request body, or throws an Error saying what to fix. */
+  #body() {
+    const { name, kind, on, every, cron, args } = this.#els;
+    const body = { kind: kind.value.trim(), on: on.value.trim() };
+    if (!body.kind) throw new Error('choose a kind');
+    if (!body.on) throw new Error('give a target (all, any, a label k=v, or a node)');
+    if (name.value.trim()) body.name = name.value.trim();
+    const everyText = every.value.trim();
+    const cronText = cron.value.trim();
+    if (everyText && cronText) throw new Error('give every N seconds or a cron expression, not both');
+    if (cronText) body.cron = cronText;
+    else if (everyText) {
+      const seconds = Number(everyText);
+      if (!Number.isFinite(seconds) || seconds < 1) throw new Error('every is a number of seconds, at least 1');
+      body.everyMs = Math.round(seconds * 1000);
+    } else throw new Error('give every N seconds or a cron expression');
+    const argsText = args.value.trim();
+    if (argsText) {
+      let parsed;
+      try {
+        parsed = JSON.parse(argsText);
+      } catch (err) {
+        throw new Error(`args are not JSON: ${err.message}`);
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+        throw new Error('args must be a JSON object');
+      body.args = parsed;
+    }
+    return body;
+  }
+
+  async #submit(form) {
+    if (this.#busy) return;
+    const { status } = this.#els;
+    status.dataset.kind = '';
+    let body;
+    try {
+      body = this.#body();
+    } catch (err) {
+      status.dataset.kind = 'error';
+      setText(status, err.message);
+      return;
+    }
+    this.#busy = true;
+    setText(status, 'Adding…');
+    try {
+      const schedule = await postJson('/api/schedules', body);
+      form.reset();
+      setText(status, `Added ${schedule?.name ?? schedule?.id ?? ''}: first run ${fmt.when(schedule?.nextRunAt)}.`);
+      this.#onCreated(schedule);
+    } catch (err) {
+      status.dataset.kind = 'error';
+      setText(status, `Refused: ${err.code ?? 'ERR'}: ${err.message}`);
+    } finally {
+      this.#busy = false;
+    }
+  }
+}

@@ -24,8 +24,10 @@ export interface TaskRequest {
 
 export interface TaskSchedulerOptions {
   registry: Registry;
-  /** Stores changes; resolves once committed. */
+  /** Stores changes; resolves once committed (rejects at once while the store is locked or full). */
   write(changes: readonly NodeChange[]): Promise<void>;
+  /** Stores changes nobody waits for: held through a locked or full store, written in order. */
+  post(changes: readonly NodeChange[]): void;
   getStored(id: string): Promise<TaskRow | undefined>;
   listStored(query: TaskQuery): Promise<TaskRow[]>;
   log: Logger;
@@ -67,4 +69,10 @@ export interface Live {
   counts?: Record<string, number>;
   cancelling?: boolean;
   rolling?: RollingRun;
+  /** It holds a slot of its node (see TaskBook.hold). */
+  holds?: boolean;
+  /** Not dispatched before this (monotonic): a node answered busy. */
+  notBefore?: number;
+  /** Its result is being stored: a copy sent again waits for that, then is acknowledged. */
+  storing?: Promise<void>;
 }

@@ -51,8 +51,9 @@ export class RollingRun {
   readonly held: string[];
   /** Steps released and not yet healthy again. */
   #inFlight: number;
-  /** Nodes whose step succeeded, waiting to be healthy: since when (epoch ms). */
+  /** Nodes whose step succeeded, waiting to be healthy: since when (epoch ms, and monotonic). */
   readonly waiting = new Map<string, number>();
+  readonly waitingSince = new Map<string, number>();
   /** Why the run stopped (the first step that did not succeed). */
   stopped: string | undefined;
 
@@ -85,11 +86,13 @@ export class RollingRun {
     }
     if (this.plan.thenReboot && child.kind !== 'node.reboot') return 'reboot';
     this.waiting.set(child.nodeId as string, Date.now());
+    this.waitingSince.set(child.nodeId as string, performance.now());
     return 'wait';
   }
 
   /** A node that was waiting is healthy: its step is over. */
   healthy(nodeId: string): void {
+    this.waitingSince.delete(nodeId);
     if (this.waiting.delete(nodeId)) this.#inFlight--;
   }
 }
@@ -177,11 +180,26 @@ export function rollOn(host: RollingHost, run: RollingRun, child: TaskRow): void
   }
 }
 
-/** A node whose step is over and that is healthy again lets the next one go. */
-export function healthChecks(host: RollingHost, run: RollingRun): void {
+/** How long a node whose step succeeded may take to be healthy again before the run stops, ms. */
+export const HEALTHY_AGAIN_MS = 10 * 60_000;
+
+/**
+ * A node whose step is over and that is healthy again lets the next one go; one that is not
+ * healthy again within HEALTHY_AGAIN_MS stops the run.
+ */
+export function healthChecks(host: RollingHost, run: RollingRun, healthyAgainMs = HEALTHY_AGAIN_MS): void {
   for (const [nodeId, since] of run.waiting) {
     const record = host.registry().get(nodeId);
-    if (record?.state === 'online' && (record.vitals?.receivedAt ?? 0) > since) run.healthy(nodeId);
+    if (record?.state === 'online' && (record.vitals?.receivedAt ?? 0) > since) {
+      run.healthy(nodeId);
+    } else if (run.stopped === undefined && performance.now() - (run.waitingSince.get(nodeId) ?? 0) > healthyAgainMs) {
+      const name = record?.name ?? nodeId;
+      run.stopped = `rolling run stopped: node ${name} was not healthy again within ${healthyAgainMs / 60_000} min`;
+      for (const id of run.held.splice(0)) {
+        const held = host.get(id);
+        if (held) host.cancel(held, run.stopped);
+      }
+    }
   }
   for (const id of run.release()) {
     const live = host.get(id);

@@ -32,6 +32,7 @@ export async function openTaskService(o: {
   const scheduler = new TaskScheduler({
     registry: o.registry,
     write: (changes) => writer.write(changes),
+    post: (changes) => writer.post(changes),
     getStored: (id) => store.getTask(id),
     listStored: (query) => store.listTasks(query),
     log: o.log,

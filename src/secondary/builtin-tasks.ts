@@ -61,6 +61,8 @@ const ShellArgs = Type.Object(
   { additionalProperties: false },
 );
 const checkShellArgs = Compile(ShellArgs);
+const UNSAFE_ENV =
+  /^(PATH|LD_\w*|DYLD_\w*|NODE_OPTIONS|NODE_PATH|PYTHONPATH|PYTHONSTARTUP|PYTHONHOME|PERL5LIB|PERL5OPT|RUBYOPT|RUBYLIB|BASH_ENV|ENV|IFS|GCONV_PATH|GIT_\w*)$/;
 
 interface ShellArgs {
   argv: string[];
@@ -140,6 +142,17 @@ function checkShell(args: Record<string, unknown>, commands: readonly string[]):
     throw new TaskError(
       'ERR_TASK_ARGS',
       `bad arguments for "shell" (want {argv: [program, ...args], cwd?, env?}): ${issue?.instancePath || 'args'} ${issue?.message ?? 'rejected'}`,
+    );
+  }
+  // Names that change which program runs, or what it loads, before its own code: the primary
+  // must not be able to point an allowed command at another binary (PATH) or inject code.
+  const unsafe = Object.keys((args.env as Record<string, string> | undefined) ?? {}).find((name) =>
+    UNSAFE_ENV.test(name),
+  );
+  if (unsafe !== undefined) {
+    throw new TaskError(
+      'ERR_TASK_REFUSED',
+      `env ${unsafe} is not taken: it changes which program runs or what it loads`,
     );
   }
   const program = (args.argv as string[])[0] as string;

@@ -123,6 +123,8 @@ export interface TaskRow {
   rolling?: { batch: number | string; thenReboot: boolean; size?: number } | null;
   /** A child of a rolling run that waits for its turn. */
   held?: boolean;
+  /** Assignments so far (each has a key of its own: `ID.N`). */
+  assignments?: number;
 }
 
 /** What a schedule's runs carry as `submittedBy`: `schedule:ID`. */

@@ -62,9 +62,15 @@ function fakeNode(registry: Registry, id: string, labels: Record<string, string>
 function setup(options: { perNode?: number; now?: () => number; ownMachineId?: string } = {}) {
   const store = new SqliteStore(':memory:');
   const registry = new Registry();
+  /** Set to make every awaited write fail (a locked or full store). */
+  const faults = { storeRefuses: false };
   const scheduler = new TaskScheduler({
     registry,
-    write: (changes) => store.applyNodeChanges(changes),
+    write: (changes) =>
+      faults.storeRefuses
+        ? Promise.reject(Object.assign(new Error('locked'), { code: 'ERR_STORE_BUSY' }))
+        : store.applyNodeChanges(changes),
+    post: (changes) => void store.applyNodeChanges(changes),
     getStored: (id) => store.getTask(id),
     listStored: (query) => store.listTasks(query),
     log: silentLogger,
@@ -86,7 +92,7 @@ function setup(options: { perNode?: number; now?: () => number; ownMachineId?: s
       node.record.session as Connection,
     );
   const stored = (id: string) => store.getTask(id) as Promise<TaskRow>;
-  return { store, registry, scheduler, ready, run, result, stored };
+  return { store, registry, scheduler, ready, run, result, stored, faults };
 }
 
 describe('TaskScheduler', () => {
@@ -265,6 +271,111 @@ describe('TaskScheduler', () => {
       nodes.map((n) => n.requests.length),
       [10, 10, 10],
     );
+  });
+});
+
+describe('TaskScheduler, what a review found', () => {
+  it('a reboot gives its node slot back: the node gets tasks again after it', async (t) => {
+    const { registry, scheduler, ready, run, stored } = setup({ perNode: 1 });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    a.record.info = { bootId: 'boot-1' } as NodeRecord['info'];
+    ready(a);
+    for (let i = 0; i < 3; i++) {
+      const reboot = await run({ kind: 'node.reboot', on: 'a' });
+      const sent = await waitUntil(() => a.requests.find((r) => r.taskId === reboot.id), 2000, 'sent');
+      const session = a.record.session as Connection;
+      await scheduler.result(
+        a.record,
+        {
+          taskId: sent.taskId,
+          key: sent.key,
+          state: 'succeeded',
+          startedAt: 1,
+          endedAt: 2,
+          result: { goingDown: true },
+        },
+        session,
+      );
+      assert.equal((await stored(reboot.id)).phase, 'going-down');
+      scheduler.nodeGone(a.record, 'was lost');
+      a.record.info = { bootId: `boot-${i + 2}` } as NodeRecord['info'];
+      ready(a);
+      assert.equal((await scheduler.get(reboot.id))?.state, 'succeeded', `reboot ${i + 1}`);
+    }
+    const after = await run({ on: 'a' });
+    await waitUntil(() => a.requests.some((r) => r.taskId === after.id), 2000, 'a task after three reboots');
+  });
+
+  it('while the primary stops, the sessions it closes change no task', async (t) => {
+    const { registry, scheduler, ready, run, stored } = setup();
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    ready(a);
+    const shell = await run({ kind: 'shell', args: { argv: ['true'] } });
+    await waitUntil(async () => (await stored(shell.id)).state === 'running', 2000, 'running');
+    scheduler.stop();
+    t.after(() => scheduler.stop());
+    scheduler.nodeGone(a.record, 'was lost');
+    assert.equal((await scheduler.get(shell.id))?.state, 'running');
+    assert.equal((await stored(shell.id)).state, 'running', 'a restart asks the node again');
+  });
+
+  it('a result the store refuses is not acknowledged and the task stays open; sent again, it is stored once', async (t) => {
+    const { registry, scheduler, ready, run, result, stored, faults } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    ready(a);
+    const task = await run();
+    const sent = await waitUntil(() => a.requests[0], 2000, 'sent');
+    await waitUntil(async () => (await stored(task.id)).state === 'running', 2000, 'running');
+    faults.storeRefuses = true;
+    await assert.rejects(result(a, sent), { code: 'ERR_STORE_BUSY' });
+    assert.equal(a.sent.filter((m) => m.t === 'task.ack').length, 0, 'not acknowledged');
+    assert.equal((await scheduler.get(task.id))?.state, 'running', 'still open');
+    faults.storeRefuses = false;
+    await result(a, sent);
+    assert.equal((await stored(task.id)).state, 'succeeded');
+    assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id } });
+  });
+
+  it('a node that answers busy is left alone for a while; each assignment has a key of its own', async (t) => {
+    let now = 0;
+    const { registry, scheduler, ready, run } = setup({ now: () => now });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    a.answer = async () => {
+      throw new RemoteError('ERR_TASK_BUSY', 'this node runs 4 tasks, its limit');
+    };
+    ready(a);
+    const task = await run({ on: 'a' });
+    await waitUntil(() => a.requests.length === 1, 2000, 'first offer');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(a.requests.length, 1, 'not offered again at once');
+    a.answer = async () => ({ state: 'running' });
+    now = 1500;
+    await waitUntil(() => a.requests.length === 2, 2000, 'offered again after the backoff');
+    assert.notEqual(a.requests[1]?.key, a.requests[0]?.key);
+    assert.equal((await scheduler.get(task.id))?.attempt, 1, 'a busy node is not an attempt');
+  });
+
+  it('a result for a task given up as lost counts only from the node it was given to', async (t) => {
+    const { registry, scheduler, ready, run, stored } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    const b = fakeNode(registry, 'b');
+    ready(a);
+    const shell = await run({ kind: 'shell', on: 'a', args: { argv: ['true'] } });
+    const sent = await waitUntil(() => a.requests[0], 2000, 'sent');
+    scheduler.nodeGone(a.record, 'was lost');
+    await waitUntil(async () => (await stored(shell.id)).error?.code === 'ERR_NODE_LOST', 2000, 'lost');
+    const forged = { taskId: sent.taskId, key: sent.key, state: 'succeeded' as const, startedAt: 1, endedAt: 2 };
+    await scheduler.result(b.record, forged, b.record.session as Connection);
+    assert.equal((await stored(shell.id)).state, 'failed', "b cannot write a's result");
   });
 });
 

@@ -227,6 +227,14 @@ describe('TaskRunner', () => {
       assert.equal(err.remoteCode, 'ERR_TASK_REFUSED', argv[0]);
       assert.match(err.message, /add it to tasks\.commands/);
     }
+    // An allowed program pointed elsewhere, or made to load code of the primary's choosing.
+    for (const [i, name] of ['PATH', 'LD_PRELOAD', 'NODE_OPTIONS', 'GIT_SSH_COMMAND'].entries()) {
+      const err = await refusal(
+        primary.task(`env-${i}`, 'shell', { argv: [NODE, '-e', '0'], env: { [name]: '/tmp/x' } }),
+      );
+      assert.equal(err.remoteCode, 'ERR_TASK_REFUSED', name);
+      assert.match(err.message, new RegExp(`env ${name} is not taken`));
+    }
     assert.deepEqual(executor.calls, [], 'nothing ran');
   });
 

@@ -186,6 +186,23 @@ describe('tasks', () => {
     assert.equal(ran.attempt, 1);
   });
 
+  it('a primary stopped cleanly (SIGTERM) and started again finishes the task it had out, not failing it as lost', async (t) => {
+    const { primary } = await cluster(t, ['steady'], { nodeArgs: ALLOW_SHELL });
+    const task = await submit(primary, {
+      kind: 'shell',
+      on: 'steady',
+      args: { argv: [NODE, '-e', 'setTimeout(() => {}, 1500)'] },
+    });
+    await waitUntil(async () => (await getTask(primary, task.id)).state === 'running', 10_000, 'running');
+    primary.child.kill('SIGTERM');
+    await once(primary.child.process, 'exit');
+    const again = await startPrimary(t, { dataDir: primary.dataDir, port: primary.port, webPort: primary.webPort });
+    const done = await finished(again, task.id);
+    assert.equal(done.state, 'succeeded', JSON.stringify(done));
+    assert.equal(done.error, null);
+    assert.doesNotMatch(done.reason ?? '', /lost/, 'never taken for lost on the way');
+  });
+
   it('the node refuses what its config does not allow, with a clear error', async (t) => {
     const { primary } = await cluster(t, ['strict']);
     const update = await finished(primary, (await submit(primary, { kind: 'os.update', on: 'strict' })).id);

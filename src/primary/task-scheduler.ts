@@ -224,7 +224,7 @@ export class TaskScheduler extends TaskBook {
       }
     }
     // Unknown, stale (an earlier attempt's) or stored now: the node may forget it.
-    if (conn.state === 'open') conn.send('task.ack', { taskId: result.taskId });
+    if (conn.state === 'open') conn.send('task.ack', { taskId: result.taskId, key: result.key });
   }
 
   /** Stores a row while the task stays open; a copy of the result that comes meanwhile waits for it. */

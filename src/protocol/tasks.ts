@@ -4,7 +4,7 @@
 //   task         P→S request   {taskId, key, kind, args, timeoutMs, epoch} → reply {state}
 //   task.output  S→P one-way   {taskId, stream, data}: output while the task runs (best effort)
 //   task.result  S→P one-way   {taskId, key, state, ...}: the outcome, kept in the node's journal
-//   task.ack     P→S one-way   {taskId}: the primary stored that result; the node may forget it
+//   task.ack     P→S one-way   {taskId, key?}: the primary stored that result; the node may forget it
 //   task.cancel  P→S one-way   {taskId, reason}: stop it (a result `cancelled` follows)
 //
 // A task runs longer than a request may wait, so the `task` request is answered at once: `running`
@@ -105,7 +105,11 @@ export const TaskResult = Type.Object({
   truncated: Type.Optional(Type.Boolean()),
 });
 
-export const TaskAck = Type.Object({ taskId: TaskId });
+/** `key`: the result acknowledged is that attempt's (a node keeps a newer attempt's result of the same task). */
+export const TaskAck = Type.Object({
+  taskId: TaskId,
+  key: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+});
 export const TaskCancel = Type.Object({ taskId: TaskId, reason: Type.String({ maxLength: 256 }) });
 
 /** The task messages with the schema of each payload (merged into MESSAGE_SCHEMAS). */

@@ -168,7 +168,9 @@ export class TaskRunner {
   }
 
   /** `task.ack`: the primary stored the result of `taskId`. */
-  acknowledged(taskId: string): void {
+  acknowledged(taskId: string, key?: string): void {
+    // An ack for another attempt of this task leaves the result kept now alone.
+    if (key !== undefined && this.#journal.result(taskId)?.key !== key) return;
     this.#journal.acknowledged(taskId);
     this.#ackWaiters.get(taskId)?.();
   }

@@ -3,5 +3,5 @@
 import type { MessageHandler } from '../../connection/dispatch.js';
 import type { AgentSession } from './index.js';
 
-export const onTaskAck: MessageHandler<'task.ack', AgentSession> = ({ taskId }, { tasks }) =>
-  tasks.acknowledged(taskId);
+export const onTaskAck: MessageHandler<'task.ack', AgentSession> = ({ taskId, key }, { tasks }) =>
+  tasks.acknowledged(taskId, key);

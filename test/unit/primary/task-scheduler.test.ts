@@ -116,7 +116,7 @@ describe('TaskScheduler', () => {
     await waitUntil(async () => (await scheduler.get(task.id))?.state === 'running', 2000, 'running');
     await result(a, sent);
     assert.equal((await stored(task.id)).state, 'succeeded', 'stored before the ack');
-    assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id } });
+    assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id, key: sent.key } });
     // A result sent again (the node did not see the ack) is acknowledged again, changes nothing.
     await result(a, sent, 'failed');
     assert.equal((await stored(task.id)).state, 'succeeded');
@@ -338,7 +338,7 @@ describe('TaskScheduler, what a review found', () => {
     faults.storeRefuses = false;
     await result(a, sent);
     assert.equal((await stored(task.id)).state, 'succeeded');
-    assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id } });
+    assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id, key: sent.key } });
   });
 
   it('a node that answers busy is left alone for a while; each assignment has a key of its own', async (t) => {

@@ -70,8 +70,8 @@ class PrimaryEnd {
     return waitFor(() => this.results.find((r) => r.taskId === taskId), timeoutMs, `the result of ${taskId}`);
   }
 
-  ack(taskId: string): void {
-    this.conn.send('task.ack', { taskId });
+  ack(taskId: string, key?: string): void {
+    this.conn.send('task.ack', key === undefined ? { taskId } : { taskId, key });
   }
 }
 
@@ -360,7 +360,12 @@ describe('TaskRunner', () => {
     agent.destroy('link lost');
     const second = await link();
     assert.equal((await second.primary.result('id-r')).result, 'ok', 're-sent on the new link');
-    second.primary.ack('id-r');
+    // An ack for another attempt of the task leaves this one's result kept.
+    second.primary.ack('id-r', 'another-key');
+    await second.primary.task('probe', 'test.ok'); // a round trip: the ack before it is handled
+    assert.ok(journal.result('id-r'), 'kept after an ack for another attempt');
+    second.primary.ack('id-probe', (await second.primary.result('id-probe')).key);
+    second.primary.ack('id-r', (await second.primary.result('id-r')).key);
     await waitFor(() => journal.result('id-r') === undefined, 5_000, 'the ack to reach the agent');
     // Offline meanwhile: a result made then goes out on the next link, the acknowledged one does not.
     second.agent.destroy('link lost');

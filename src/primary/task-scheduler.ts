@@ -123,6 +123,8 @@ export class TaskScheduler extends TaskBook {
       }
     }
     if (this.live.has(id)) this.finish(live, 'cancelled', cancelledError(reason));
+    // Answered once stored: a primary killed right after the answer does not run it again.
+    await this.o.write([{ op: 'task', task: { ...live.row } }]);
     return this.view(live);
   }
 
@@ -322,7 +324,11 @@ export class TaskScheduler extends TaskBook {
       (err: unknown) => {
         if (row.key !== key || FINAL_STATES.has(row.state) || row.state === 'queued') return;
         if (err instanceof RemoteError) this.#refused(live, err);
-        // A link down: nodeGone does the rest; no answer: the deadline.
+        else if ((err as { code?: string }).code === 'ERR_REQUEST_TIMEOUT' && conn.state === 'open') {
+          // No answer on a live link: asked again (the key makes it safe) until the deadline.
+          setTimeout(() => row.key === key && row.state === 'assigned' && this.#send(live, conn), 1000).unref();
+        }
+        // A link down: nodeGone does the rest.
       },
     );
   }

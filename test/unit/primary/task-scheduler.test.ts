@@ -362,6 +362,28 @@ describe('TaskScheduler, what a review found', () => {
     assert.equal((await scheduler.get(task.id))?.attempt, 1, 'a busy node is not an attempt');
   });
 
+  it('a task request that got no answer on a live link is asked again with the same key', async (t) => {
+    const { registry, scheduler, ready, run } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    let calls = 0;
+    a.answer = async () => {
+      calls++;
+      if (calls === 1) throw Object.assign(new Error('no reply within 15000 ms'), { code: 'ERR_REQUEST_TIMEOUT' });
+      return { state: 'running' };
+    };
+    ready(a);
+    const task = await run({ on: 'a' });
+    await waitUntil(
+      async () => (await scheduler.get(task.id))?.state === 'running',
+      5000,
+      'running after a second ask',
+    );
+    assert.equal(a.requests.length, 2);
+    assert.equal(a.requests[1]?.key, a.requests[0]?.key, 'the same key: the node runs it once');
+  });
+
   it('a result for a task given up as lost counts only from the node it was given to', async (t) => {
     const { registry, scheduler, ready, run, stored } = setup();
     t.after(() => scheduler.stop());

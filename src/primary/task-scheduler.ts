@@ -261,6 +261,7 @@ export class TaskScheduler extends TaskBook {
       (r) => r.state === 'online' && r.session !== undefined && this.ready.has(r.session),
     );
     if (nodes.length === 0) return;
+    const byId = new Map(nodes.map((n) => [n.id, n]));
     const now = this.now();
     for (const live of this.live.values()) {
       const { row } = live;
@@ -270,6 +271,7 @@ export class TaskScheduler extends TaskBook {
         given: this.given,
         perNode: this.o.perNode,
         refusedBy: live.refusedBy,
+        byId,
       });
       if (node) this.#assign(live, node);
     }

@@ -68,7 +68,13 @@ async function main(): Promise<void> {
   agents = fork(
     new URL('./tasks-agents.ts', import.meta.url).pathname,
     [String(primary.port), tokenFile, join(dir, 'agents'), String(AGENTS)],
-    { execArgv: ['--import', 'tsx'] },
+    {
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(process.env.BENCH_AGENTS_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_AGENTS_PROF}`] : []),
+      ],
+    },
   );
   await new Promise<void>((resolve, reject) => {
     agents?.once('message', () => resolve());

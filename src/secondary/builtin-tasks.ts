@@ -42,6 +42,17 @@ export interface BuiltinTaskDeps {
 /** picluster's own checkout: the directory of its package.json (src/ and dist/ are one level down). */
 export const OWN_GIT_DIR = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 
+/**
+ * The machine's time zone, read again at most once a minute: resolving it costs about 0.1 ms, the
+ * most of a `node.time` task, and it changes only when the operator changes it.
+ */
+let zone = { name: '', readAt: Number.NEGATIVE_INFINITY };
+function timezone(): string {
+  const now = performance.now();
+  if (now - zone.readAt > 60_000) zone = { name: Intl.DateTimeFormat().resolvedOptions().timeZone, readAt: now };
+  return zone.name;
+}
+
 /** Output of a program read for parsing (git's one line), at most this many characters. */
 const CAPTURE_LIMIT = 4096;
 
@@ -93,7 +104,7 @@ export function builtinTasks(deps: BuiltinTaskDeps): ReadonlyMap<string, TaskDef
       'node.time',
       readOnly(() => ({
         wallMs: deps.wallClock(),
-        timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+        timezone: timezone(),
         uptimeS: uptime(),
         // The agent's monotonic clock (performance.now()): never steps, unlike wallMs.
         monotonicMs: performance.now(),

@@ -130,10 +130,14 @@ function addTaskCommands(program: Command): void {
       .option('--wait', 'wait for the outcome, with a progress line; exit 0 only if it succeeded')
       .option('--json', 'print the task as JSON')
       .option('--args <JSON>', 'the arguments as one JSON object')
-      .option('--timeout <MS>', 'how long the task may run, ms (default 300000)', integer('--timeout', 1))
+      .option(
+        '--timeout <MS>',
+        "how long the task may run, ms (default: the primary's tasks.timeoutMs, 300000)",
+        integer('--timeout', 1),
+      )
       .option(
         '--ttl <MS>',
-        'how long it may wait for its node to be online, ms (default 86400000)',
+        "how long it may wait for its node to be online, ms (default: the primary's tasks.ttlMs, 86400000)",
         integer('--ttl', 0),
       )
       .option(

@@ -55,3 +55,24 @@ export function labelChips(labels, max = Number.POSITIVE_INFINITY) {
 export function safeClass(value) {
   return String(value).replace(/[^a-z0-9-]/gi, '_');
 }
+
+/**
+ * `fn` run at the next animation frame, once however often it is asked for before then (a burst of
+ * stream messages is one redraw); `cancel()` when the view goes.
+ */
+export function frameTask(fn) {
+  let frame = 0;
+  return {
+    request() {
+      if (frame) return;
+      frame = requestAnimationFrame(() => {
+        frame = 0;
+        fn();
+      });
+    },
+    cancel() {
+      cancelAnimationFrame(frame);
+      frame = 0;
+    },
+  };
+}

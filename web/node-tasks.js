@@ -4,7 +4,7 @@
 // the new task shows up in the list as it runs.
 
 import { ApiError, getJson, postJson } from './api.js';
-import { h, safeClass, setText } from './dom.js';
+import { frameTask, h, safeClass, setText } from './dom.js';
 import { durationText, errorText, supersedes, taskBadge, taskHref, timeEl } from './task-format.js';
 
 const TASK_LIMIT = 10;
@@ -17,7 +17,7 @@ export class NodeTasks {
   #status;
   #tasks = new Map();
   #unsubscribe = [];
-  #frame = 0;
+  #frame = frameTask(() => this.#render());
   #alive = true;
 
   constructor(model, id) {
@@ -47,7 +47,7 @@ export class NodeTasks {
   unmount() {
     this.#alive = false;
     for (const off of this.#unsubscribe) off();
-    cancelAnimationFrame(this.#frame);
+    this.#frame.cancel();
   }
 
   #build() {
@@ -104,11 +104,7 @@ export class NodeTasks {
   }
 
   #schedule() {
-    if (this.#frame) return;
-    this.#frame = requestAnimationFrame(() => {
-      this.#frame = 0;
-      this.#render();
-    });
+    this.#frame.request();
   }
 
   #render() {

@@ -4,8 +4,8 @@
 // dashboard, with the session's CSRF token) and hands the stored schedule to `onCreated`; a
 // refusal is shown under the form, as text.
 
-import { postJson } from './api.js';
 import { h, setText } from './dom.js';
+import { argsObject, postForm } from './form-post.js';
 import * as fmt from './format.js';
 import { BUILT_IN_KINDS } from './task-format.js';
 
@@ -13,7 +13,8 @@ export class ScheduleForm {
   #root;
   #els = {};
   #onCreated;
-  #busy = false;
+  /** A POST of this form under way (see postForm). */
+  #post = { busy: false };
 
   /** onCreated(schedule): the primary stored the schedule. */
   constructor({ onCreated }) {
@@ -104,45 +105,26 @@ export class ScheduleForm {
       if (!Number.isFinite(seconds) || seconds < 1) throw new Error('every is a number of seconds, at least 1');
       body.everyMs = Math.round(seconds * 1000);
     } else throw new Error('give every N seconds or a cron expression');
-    const argsText = args.value.trim();
-    if (argsText) {
-      let parsed;
-      try {
-        parsed = JSON.parse(argsText);
-      } catch (err) {
-        throw new Error(`args are not JSON: ${err.message}`);
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-        throw new Error('args must be a JSON object');
-      body.args = parsed;
-    }
+    const parsed = argsObject(args.value);
+    if (Object.keys(parsed).length > 0) body.args = parsed;
     return body;
   }
 
-  async #submit(form) {
-    if (this.#busy) return;
-    const { status } = this.#els;
-    status.dataset.kind = '';
-    let body;
-    try {
-      body = this.#body();
-    } catch (err) {
-      status.dataset.kind = 'error';
-      setText(status, err.message);
-      return;
-    }
-    this.#busy = true;
-    setText(status, 'Adding…');
-    try {
-      const schedule = await postJson('/api/schedules', body);
-      form.reset();
-      setText(status, `Added ${schedule?.name ?? schedule?.id ?? ''}: first run ${fmt.when(schedule?.nextRunAt)}.`);
-      this.#onCreated(schedule);
-    } catch (err) {
-      status.dataset.kind = 'error';
-      setText(status, `Refused: ${err.code ?? 'ERR'}: ${err.message}`);
-    } finally {
-      this.#busy = false;
-    }
+  #submit(form) {
+    return postForm({
+      guard: this.#post,
+      status: this.#els.status,
+      path: '/api/schedules',
+      body: () => this.#body(),
+      busyText: 'Adding…',
+      done: (schedule) => {
+        form.reset();
+        setText(
+          this.#els.status,
+          `Added ${schedule?.name ?? schedule?.id ?? ''}: first run ${fmt.when(schedule?.nextRunAt)}.`,
+        );
+        this.#onCreated(schedule);
+      },
+    });
   }
 }

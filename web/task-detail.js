@@ -4,7 +4,7 @@
 // it runs (the final row's output replaces that). Cancel shows while the task is not final.
 
 import { ApiError, getJson, postJson } from './api.js';
-import { h, safeClass, setText } from './dom.js';
+import { frameTask, h, safeClass, setText } from './dom.js';
 import * as fmt from './format.js';
 import { TaskChildren } from './task-children.js';
 import {
@@ -32,7 +32,7 @@ export class TaskDetail {
   #out = { stdout: '', stderr: '' };
   /** Stream messages that came while the task was loading: applied after it. */
   #pending;
-  #frame = 0;
+  #frame = frameTask(() => this.#render());
   #ticker;
   #unsubscribe = [];
   #loads = 0;
@@ -66,7 +66,7 @@ export class TaskDetail {
 
   unmount() {
     for (const off of this.#unsubscribe) off();
-    cancelAnimationFrame(this.#frame);
+    this.#frame.cancel();
     clearInterval(this.#ticker);
     this.#id = undefined;
   }
@@ -234,11 +234,7 @@ export class TaskDetail {
   }
 
   #schedule() {
-    if (this.#frame) return;
-    this.#frame = requestAnimationFrame(() => {
-      this.#frame = 0;
-      this.#render();
-    });
+    this.#frame.request();
   }
 
   #render() {

@@ -3,9 +3,9 @@
 // into argv (shown before it is sent: it is never run by a shell), and an optional timeout. It
 // POSTs /api/tasks and hands the stored task to `onSubmitted`; a refusal is shown under the form.
 
-import { postJson } from './api.js';
 import { splitCommandLine } from './command-line.js';
 import { h, setText } from './dom.js';
+import { argsObject, postForm } from './form-post.js';
 import { BUILT_IN_KINDS, compactJson } from './task-format.js';
 
 const TARGET_HINTS = [
@@ -20,7 +20,8 @@ export class TaskForm {
   #root;
   #els = {};
   #onSubmitted;
-  #busy = false;
+  /** A POST of this form under way (see postForm). */
+  #post = { busy: false };
   #namesKey = '';
 
   /** onSubmitted(task): the primary stored the task. */
@@ -219,17 +220,7 @@ export class TaskForm {
     if (!kind) throw new Error('choose a kind');
     if (!on) throw new Error('give a target (all, any, a label k=v, or a node)');
     const body = { kind, on };
-    let args = {};
-    const text = this.#els.args.value.trim();
-    if (text) {
-      try {
-        args = JSON.parse(text);
-      } catch (err) {
-        throw new Error(`args are not JSON: ${err.message}`);
-      }
-      if (args === null || typeof args !== 'object' || Array.isArray(args))
-        throw new Error('args must be a JSON object');
-    }
+    let args = argsObject(this.#els.args.value);
     if (kind === 'shell') {
       const argv = splitCommandLine(this.#els.command.value);
       if (argv.length === 0) throw new Error('give the command to run');
@@ -245,30 +236,18 @@ export class TaskForm {
     return body;
   }
 
-  async #submit() {
-    if (this.#busy) return;
-    const { status } = this.#els;
-    status.dataset.kind = '';
-    let body;
-    try {
-      body = this.#body();
-    } catch (err) {
-      status.dataset.kind = 'error';
-      setText(status, err.message);
-      return;
-    }
-    this.#busy = true;
-    setText(status, 'Submitting…');
-    try {
-      const task = await postJson('/api/tasks', body);
-      setText(status, `Submitted: ${task.kind} on ${task.on}.`);
-      this.#onSubmitted(task);
-    } catch (err) {
-      status.dataset.kind = 'error';
-      setText(status, `Refused: ${err.code ?? 'ERR'}: ${err.message}`);
-    } finally {
-      this.#busy = false;
-    }
+  #submit() {
+    return postForm({
+      guard: this.#post,
+      status: this.#els.status,
+      path: '/api/tasks',
+      body: () => this.#body(),
+      busyText: 'Submitting…',
+      done: (task) => {
+        setText(this.#els.status, `Submitted: ${task.kind} on ${task.on}.`);
+        this.#onSubmitted(task);
+      },
+    });
   }
 }
 

@@ -4,7 +4,7 @@
 // a state changes on screen without a reload. A row opens the task's detail.
 
 import { getJson } from './api.js';
-import { h, safeClass, setText } from './dom.js';
+import { frameTask, h, safeClass, setText } from './dom.js';
 import {
   durationText,
   errorText,
@@ -37,7 +37,7 @@ export class TaskHistory {
   #node;
   #state = '';
   #selected;
-  #frame = 0;
+  #frame = frameTask(() => this.#render());
   #loads = 0;
   #onFilter;
 
@@ -182,16 +182,12 @@ export class TaskHistory {
   }
 
   #schedule() {
-    if (this.#frame) return;
-    this.#frame = requestAnimationFrame(() => {
-      this.#frame = 0;
-      this.#render();
-    });
+    this.#frame.request();
   }
 
   /** Stops drawing (the page is gone). */
   stop() {
-    cancelAnimationFrame(this.#frame);
+    this.#frame.cancel();
     this.#loads++;
   }
 

@@ -50,3 +50,14 @@ export function printable(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
 }
+
+/** Rows under a header in columns two spaces apart, each line without trailing blanks. */
+export function textTable(header: readonly string[], rows: readonly string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    `${cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd()}\n`;
+  return `${line(header)}${rows.map(line).join('')}`;
+}

@@ -2,8 +2,9 @@
 // schedule's arguments are taken as `picluster run` takes them (argsOf). Text from the API reaches
 // the terminal only through printable().
 
+import { definedOnly } from '../common/defined-only.js';
 import type { ScheduleView } from '../primary/task-schedules.js';
-import { ApiCallError, callApi, printable } from './api-client.js';
+import { ApiCallError, callApi, printable, textTable } from './api-client.js';
 import type { Config } from './config.js';
 import { argsOf, reportErrors } from './tasks.js';
 
@@ -40,17 +41,17 @@ export async function runScheduleAdd(
     if (options.timezone !== undefined && options.cron === undefined) {
       throw new ApiCallError('--timezone applies to --cron only');
     }
-    const body = {
+    const body = definedOnly({
       kind,
       on: options.on,
       args: argsOf(kind, words, options.args),
-      ...(options.name === undefined ? {} : { name: options.name }),
-      ...(options.cron === undefined ? {} : { cron: options.cron }),
-      ...(options.timezone === undefined ? {} : { timezone: options.timezone }),
-      ...(options.everyMs === undefined ? {} : { everyMs: options.everyMs }),
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
-    };
+      name: options.name,
+      cron: options.cron,
+      timezone: options.timezone,
+      everyMs: options.everyMs,
+      timeoutMs: options.timeoutMs,
+      ttlMs: options.ttlMs,
+    });
     const schedule = await callApi<ScheduleView>(config, 'POST', '/api/schedules', body);
     process.stdout.write(
       options.json
@@ -101,15 +102,8 @@ export function formatScheduleTable(schedules: ScheduleView[]): string {
     s.enabled ? timeOf(s.nextRunAt) : 'disabled',
     s.lastRuns.length > 0 ? s.lastRuns.map((r) => r.state).join(' ') : '-',
   ]);
-  const header = ['ID', 'NAME', 'KIND', 'TARGET', 'WHEN', 'NEXT RUN (UTC)', 'LAST RUNS'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) =>
-    `${cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd()}\n`;
   const skipped = schedules
     .filter((s) => s.lastSkip)
     .map((s) => `${s.id}: last skipped ${timeOf(s.lastSkip?.at)}: ${printable(s.lastSkip?.reason ?? '')}\n`);
-  return `${line(header)}${rows.map(line).join('')}${skipped.join('')}`;
+  return `${textTable(['ID', 'NAME', 'KIND', 'TARGET', 'WHEN', 'NEXT RUN (UTC)', 'LAST RUNS'], rows)}${skipped.join('')}`;
 }

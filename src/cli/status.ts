@@ -1,7 +1,7 @@
 // `picluster status`: reads GET /api/nodes from the primary's API and prints a table (or JSON).
 
 import type { NodeView } from '../primary/registry.js';
-import { ApiCallError, callApi, printable } from './api-client.js';
+import { ApiCallError, callApi, printable, textTable } from './api-client.js';
 import type { Config } from './config.js';
 
 export async function runStatus(config: Config, options: { json: boolean }): Promise<number> {
@@ -38,11 +38,5 @@ export function formatTable(nodes: NodeView[], now = Date.now()): string {
     printable(n.id),
   ]);
   const header = ['NAME', 'STATE', 'ADDRESS', 'CPU', 'TEMP', 'RAM', 'LOAD1', 'LAST SEEN', 'ID'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) =>
-    `${cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd()}\n`;
-  return `${nodes.length} nodes, ${online} online\n${line(header)}${rows.map(line).join('')}`;
+  return `${nodes.length} nodes, ${online} online\n${textTable(header, rows)}`;
 }

@@ -2,8 +2,9 @@
 // with a progress line, list, show and cancel tasks. Text from nodes reaches the terminal only
 // through printable().
 
+import { definedOnly } from '../common/defined-only.js';
 import type { TaskRow } from '../store/store-api.js';
-import { ApiCallError, callApi, printable } from './api-client.js';
+import { ApiCallError, callApi, printable, textTable } from './api-client.js';
 import type { Config } from './config.js';
 
 type TaskView = TaskRow & { children?: TaskRow[] };
@@ -58,18 +59,17 @@ export function argsOf(kind: string, words: string[], json: string | undefined):
 
 export async function runTask(config: Config, kind: string, words: string[], options: RunOptions): Promise<number> {
   return reportErrors(async () => {
-    const body = {
+    const { rolling } = options;
+    const body = definedOnly({
       kind,
       on: options.on,
       args: argsOf(kind, words, options.args),
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
-      ...(options.retries === undefined ? {} : { retries: options.retries }),
-      ...(options.rolling === undefined
-        ? {}
-        : { rolling: /^\d+$/.test(options.rolling) ? Number(options.rolling) : options.rolling }),
-      ...(options.thenReboot ? { thenReboot: true } : {}),
-    };
+      timeoutMs: options.timeoutMs,
+      ttlMs: options.ttlMs,
+      retries: options.retries,
+      rolling: rolling !== undefined && /^\d+$/.test(rolling) ? Number(rolling) : rolling,
+      thenReboot: options.thenReboot || undefined,
+    });
     let task = await callApi<TaskView>(config, 'POST', '/api/tasks', body);
     if (!options.wait) {
       process.stdout.write(options.json ? `${JSON.stringify(task, null, 2)}\n` : `${task.id}\n`);
@@ -182,12 +182,5 @@ export function formatTaskTable(tasks: TaskRow[]): string {
     new Date(t.createdAt).toISOString().replace('T', ' ').slice(0, 19),
     printable(t.error?.code ?? t.reason ?? ''),
   ]);
-  const header = ['ID', 'KIND', 'STATE', 'NODE', 'CREATED', 'NOTE'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) =>
-    `${cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd()}\n`;
-  return `${line(header)}${rows.map(line).join('')}`;
+  return textTable(['ID', 'KIND', 'STATE', 'NODE', 'CREATED', 'NOTE'], rows);
 }

@@ -17,24 +17,13 @@ export const MAX_EVERY_MS = 366 * 24 * 3_600_000;
 export const MAX_CRON_LENGTH = 200;
 export const MAX_NAME_LENGTH = 100;
 
-/** A new schedule, as the API and the library give it. */
-export interface ScheduleInput {
-  /** Shown in lists. Default `KIND on TARGET`. */
-  name?: string;
-  kind: string;
-  args?: Record<string, unknown>;
-  /** Each run's target, as a task's `on`. */
-  on: string;
-  /** A cron expression: 5 fields (minute first), or 6 with seconds first; `@daily` and the like. */
-  cron?: string;
-  /** The IANA time zone `cron` is read in. Default: the primary's local time zone. */
-  timezone?: string;
-  /** Milliseconds between runs, at least MIN_EVERY_MS. Exactly one of cron and everyMs. */
-  everyMs?: number;
-  /** Each run's timeoutMs and ttlMs. Default: the task defaults. */
-  timeoutMs?: number;
-  ttlMs?: number;
-}
+/**
+ * A new schedule, as the API and the library give it: a ScheduleRow's template fields, the name
+ * (default `KIND on TARGET`) and args optional; exactly one of `cron` and `everyMs` (at least
+ * MIN_EVERY_MS).
+ */
+export type ScheduleInput = Pick<ScheduleRow, 'kind' | 'on' | 'cron' | 'timezone' | 'everyMs' | 'timeoutMs' | 'ttlMs'> &
+  Partial<Pick<ScheduleRow, 'name' | 'args'>>;
 
 const KIND = new RegExp(TASK_KIND_PATTERN);
 const bad = (message: string) => new RequestError('ERR_BAD_REQUEST', message);

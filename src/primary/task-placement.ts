@@ -10,6 +10,23 @@ import type { TaskRow } from '../store/store-api.js';
 import type { NodeRecord, Registry } from './registry.js';
 import type { TaskRequest } from './task-scheduler.js';
 
+/** The fields of a task row that no attempt has run yet: queued, no key, no outcome. */
+export const NOT_RUN = {
+  state: 'queued',
+  attempt: 0,
+  assignments: 0,
+  key: '',
+  assignedAt: null,
+  startedAt: null,
+  endedAt: null,
+  result: null,
+  error: null,
+  stdout: null,
+  stderr: null,
+  truncated: false,
+  phase: null,
+} as const satisfies Partial<TaskRow>;
+
 /** The rows a submission makes (the first is the one to answer with) and its target, resolved. */
 export function newTaskRows(
   request: TaskRequest,
@@ -29,23 +46,13 @@ export function newTaskRows(
     args: request.args ?? {},
     on: request.on,
     nodeId: null,
-    state: 'queued',
     reason: null,
-    attempt: 0,
     maxAttempts: 1 + (request.retries ?? (isReadOnlyKind(request.kind) ? 2 : 0)),
-    key: '',
     timeoutMs: request.timeoutMs ?? defaults.timeoutMs,
     ttlMs: request.ttlMs ?? defaults.ttlMs,
     createdAt: Date.now(),
-    assignedAt: null,
-    startedAt: null,
-    endedAt: null,
-    result: null,
-    error: null,
-    stdout: null,
-    stderr: null,
-    truncated: false,
     submittedBy,
+    ...NOT_RUN,
   };
   if (target.kind === 'all') {
     const { selector } = target;

@@ -9,6 +9,7 @@ import { RequestError } from '../protocol/errors.js';
 import type { TaskRow } from '../store/store-api.js';
 import type { Registry } from './registry.js';
 import type { Live } from './task-options.js';
+import { NOT_RUN } from './task-placement.js';
 
 export interface RollingPlan {
   /** Steps in flight at once: a count, or a share of the nodes ("25%", at least one). */
@@ -155,25 +156,14 @@ export function rollOn(host: RollingHost, run: RollingRun, child: TaskRow): void
     host.add(
       {
         ...child,
+        ...NOT_RUN,
         id: randomUUID(),
         kind: 'node.reboot',
         args: {},
-        state: 'queued',
-        attempt: 0,
         maxAttempts: 1,
-        key: '',
         reason: `after ${child.kind}`,
         createdAt: Date.now(),
-        assignedAt: null,
-        startedAt: null,
-        endedAt: null,
-        result: null,
-        error: null,
-        stdout: null,
-        stderr: null,
-        truncated: false,
         held: false,
-        phase: null,
       },
       parent,
     );

@@ -159,6 +159,30 @@ export async function getNodes(api: string): Promise<NodeView[]> {
   return ((await response.json()) as { nodes: NodeView[] }).nodes;
 }
 
+/** Waits until every named node is online with its machine info in (the API's view). */
+export async function nodesOnline(api: string, names: readonly string[], timeoutMs = 20_000): Promise<void> {
+  await waitUntil(
+    async () => {
+      const nodes = await getNodes(api);
+      return names.every((name) => nodes.some((n) => n.name === name && n.state === 'online' && n.info));
+    },
+    timeoutMs,
+    `${names.join(', ')} online`,
+  );
+}
+
+/** A JSON API call's answer; rejects with `METHOD PATH: STATUS BODY` when it is not a success. */
+export async function apiJson<T>(api: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${api}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await response.json()) as T;
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
 /** Polls `fn` until it returns truthy; rejects after `timeoutMs` naming `what`. */
 export async function waitUntil<T>(fn: () => Promise<T> | T, timeoutMs: number, what: string): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;

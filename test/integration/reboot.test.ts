@@ -9,7 +9,15 @@ import { describe, it, type TestContext } from 'node:test';
 import type { NodeView } from '../../src/protocol/node-view.js';
 import type { TaskRow } from '../../src/store/store-api.js';
 import { type Child, spawnChild } from '../helpers/child.js';
-import { fingerprintOf, getNodes, type PrimaryProcess, startPrimary, tempDir, waitUntil } from '../helpers/cluster.js';
+import {
+  apiJson,
+  fingerprintOf,
+  getNodes,
+  type PrimaryProcess,
+  startPrimary,
+  tempDir,
+  waitUntil,
+} from '../helpers/cluster.js';
 
 const FIXTURE = new URL('../fixtures/task-node.ts', import.meta.url).pathname;
 const FINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled']);
@@ -21,15 +29,8 @@ function agent(t: TestContext, primary: PrimaryProcess, dataDir: string, name: s
   return spawnChild(t, FIXTURE, args, { FAKE_BOOT_ID: bootId, TASKS_ALLOW: 'node.reboot' });
 }
 
-async function json<T>(primary: PrimaryProcess, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${primary.api}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.ok(response.ok, `${path}: ${response.status} ${await response.clone().text()}`);
-  return (await response.json()) as T;
-}
+const json = <T>(primary: PrimaryProcess, path: string, body?: unknown) =>
+  apiJson<T>(primary.api, body === undefined ? 'GET' : 'POST', path, body);
 
 const nodeNamed = async (primary: PrimaryProcess, name: string): Promise<NodeView | undefined> =>
   (await getNodes(primary.api)).find((n) => n.name === name);

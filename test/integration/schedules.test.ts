@@ -10,7 +10,8 @@ import { describe, it } from 'node:test';
 import type { ScheduleView } from '../../src/primary/task-schedules.js';
 import type { TaskRow } from '../../src/store/store-api.js';
 import {
-  getNodes,
+  apiJson,
+  nodesOnline,
   type PrimaryProcess,
   runCli,
   startPrimary,
@@ -22,12 +23,7 @@ import {
 const CATCH_UP_DELAY_MS = 10_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function api<T>(primary: PrimaryProcess, path: string): Promise<T> {
-  const response = await fetch(`${primary.api}${path}`);
-  const json = (await response.json()) as T;
-  if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const api = <T>(primary: PrimaryProcess, path: string) => apiJson<T>(primary.api, 'GET', path);
 
 /** The schedule's runs from GET /api/tasks, oldest first. */
 async function runsOf(primary: PrimaryProcess, id: string): Promise<TaskRow[]> {
@@ -41,16 +37,7 @@ async function listed(primary: PrimaryProcess): Promise<ScheduleView[]> {
   return (JSON.parse(run.stdout) as { schedules: ScheduleView[] }).schedules;
 }
 
-async function online(primary: PrimaryProcess, names: string[]): Promise<void> {
-  await waitUntil(
-    async () => {
-      const nodes = await getNodes(primary.api);
-      return names.every((name) => nodes.some((n) => n.name === name && n.state === 'online' && n.info));
-    },
-    20_000,
-    `${names.join(', ')} online`,
-  );
-}
+const online = (primary: PrimaryProcess, names: string[]) => nodesOnline(primary.api, names);
 
 describe('schedules', () => {
   it('every 1000 ms of node.time on all: runs show in `picluster schedules --json` and /api/tasks; after a SIGKILL past missed slots one catch-up run, not one per slot', async (t) => {

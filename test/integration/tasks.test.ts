@@ -10,8 +10,10 @@ import { describe, it, type TestContext } from 'node:test';
 import type { TaskRow } from '../../src/store/store-api.js';
 import type { Child } from '../helpers/child.js';
 import {
+  apiJson,
   getNodes,
   nodeIdOf,
+  nodesOnline,
   type PrimaryProcess,
   runCli,
   startPrimary,
@@ -25,16 +27,8 @@ const NODE = process.execPath;
 const ALLOW_SHELL = ['--tasks-allow', 'shell', '--tasks-commands', NODE];
 const FINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled']);
 
-async function api<T>(primary: PrimaryProcess, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${primary.api}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await response.json()) as T & { error?: { code: string; message: string } };
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const api = <T>(primary: PrimaryProcess, method: 'GET' | 'POST', path: string, body?: unknown) =>
+  apiJson<T>(primary.api, method, path, body);
 
 const submit = (primary: PrimaryProcess, body: Record<string, unknown>) =>
   api<Task>(primary, 'POST', '/api/tasks', body);
@@ -63,16 +57,7 @@ async function cluster(t: TestContext, names: string[], options: { primaryArgs?:
   return { dir, primary, nodes };
 }
 
-async function online(primary: PrimaryProcess, names: string[]): Promise<void> {
-  await waitUntil(
-    async () => {
-      const nodes = await getNodes(primary.api);
-      return names.every((name) => nodes.some((n) => n.name === name && n.state === 'online' && n.info));
-    },
-    20_000,
-    `${names.join(', ')} online`,
-  );
-}
+const online = (primary: PrimaryProcess, names: string[]) => nodesOnline(primary.api, names);
 
 describe('tasks', () => {
   it('a broadcast of node.time to 5 secondaries returns 5 results (API and `picluster run --wait`)', async (t) => {

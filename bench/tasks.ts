@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../src/common/logger.js';
 import { Primary } from '../src/primary/primary.js';
+import { NOT_RUN } from '../src/primary/task-placement.js';
 import { NodeWriter } from '../src/store/node-writer.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { TaskRow } from '../src/store/store-api.js';
@@ -151,13 +152,13 @@ function waitFinal(id: string): Promise<void> {
 async function peerJob(nodeId: string): Promise<void> {
   const id = randomUUID();
   const row: TaskRow = {
+    ...NOT_RUN,
     id,
     parent: null,
     kind: 'x-job',
     args: {},
     on: `node:${nodeId}`,
     nodeId,
-    state: 'queued',
     reason: null,
     attempt: 1,
     maxAttempts: 1,
@@ -165,14 +166,6 @@ async function peerJob(nodeId: string): Promise<void> {
     timeoutMs: 60_000,
     ttlMs: 60_000,
     createdAt: Date.now(),
-    assignedAt: null,
-    startedAt: null,
-    endedAt: null,
-    result: null,
-    error: null,
-    stdout: null,
-    stderr: null,
-    truncated: false,
     submittedBy: 'bench',
   };
   await peerWriter.write([{ op: 'task', task: row }]);

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Compile } from 'typebox/compile';
+import { type AlertsConfig, alertsConfigOf } from '../alerts/alerts-config.js';
+import { parseDuration } from '../common/duration.js';
 import { AddressRanges } from '../primary/address-ranges.js';
 import type { PeerLimits } from '../primary/primary-options.js';
 import { checkedToken } from '../protocol/auth.js';
@@ -65,6 +67,8 @@ export interface Config {
   taskPlugins: string[];
   /** The primary's side of tasks. */
   taskScheduling: { perNode: number; timeoutMs: number; ttlMs: number };
+  /** The config file's [alerts] table, checked (primary only). */
+  alerts: AlertsConfig | undefined;
 }
 
 export interface LoadConfigOptions {
@@ -80,8 +84,13 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
   for (const s of SETTINGS) values.set(s.key, s.default);
 
   const file = (flags.config as string | undefined) ?? env.PICLUSTER_CONFIG;
+  let alertsTable: unknown;
   if (file) {
     for (const [key, value] of Object.entries(readConfigFile(file))) {
+      if (key === 'alerts') {
+        alertsTable = value;
+        continue;
+      }
       const setting = SETTINGS.find((s) => s.key === key);
       if (!setting) throw new ConfigError(`unknown key "${key}" in config file ${file}`);
       const where = `config file ${file}`;
@@ -143,7 +152,10 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     throw new ConfigError('no primary given: use --primary HOST:PORT (or PICLUSTER_PRIMARY)');
   }
   const get = <T>(key: string) => values.get(key) as T;
+  // Checked only where it runs: a node's config may carry the fleet's [alerts] table, secrets unread.
+  const alerts = roles.includes('primary') ? alertsConfigOf(alertsTable) : undefined;
   return {
+    alerts,
     dataDir: get('dataDir'),
     token: get('token'),
     tokenFile: tokenRead ? tokenFile : undefined,
@@ -243,7 +255,8 @@ function readConfigFile(file: string): Record<string, unknown> {
     for (const [k, v] of Object.entries(obj)) {
       const key = prefix ? `${prefix}.${k}` : k;
       const isTable = v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
-      if (isTable && key !== 'labels') walk(v as Record<string, unknown>, key);
+      // Labels are free-form, and [alerts] (rules, channels) is checked whole by the alerts layer.
+      if (isTable && key !== 'labels' && key !== 'alerts') walk(v as Record<string, unknown>, key);
       else out[key] = v;
     }
   };
@@ -280,7 +293,6 @@ function shown(key: string, value: unknown): string {
   return /token|secret/i.test(key) ? '(hidden)' : JSON.stringify(value);
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const BYTE_UNITS: Record<string, number> = {
   b: 1,
   kb: 1000,
@@ -300,12 +312,8 @@ export function parseText(setting: Setting, text: string, where: string): unknow
   switch (setting.kind) {
     case 'number':
       return /^-?\d+(\.\d+)?$/.test(t) ? Number(t) : fail('a number');
-    case 'duration': {
-      const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(t);
-      return m
-        ? Math.round(Number(m[1]) * (DURATION_UNITS[(m[2] ?? 'ms').toLowerCase()] ?? 1))
-        : fail('milliseconds, or a duration like "10s"');
-    }
+    case 'duration':
+      return parseDuration(t) ?? fail('milliseconds, or a duration like "10s"');
     case 'bytes': {
       const m = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?$/i.exec(t);
       return m

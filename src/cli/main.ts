@@ -6,34 +6,15 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../protocol/errors.js';
 import { runNodeAction, runTokenRotate } from './admin.js';
-import { type Config, loadConfig } from './config.js';
+import { addAlertCommands } from './alert-commands.js';
+import { configFrom, integer, withSettings } from './command-kit.js';
 import { runMigrateConfig } from './migrate-config.js';
 import { runDaemons } from './run-daemons.js';
 import { runScheduleAdd, runScheduleRemove, runSchedulesList } from './schedules.js';
-import { envNameOf, type Role, SETTINGS, usageOf } from './settings.js';
 import { runStatus } from './status.js';
 import { runTask, runTaskCancel, runTaskShow, runTasksList } from './tasks.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-
-/** Adds the flags of every setting used by `roles`, and --config. */
-function withSettings(command: Command, roles: Role[]): Command {
-  command.addOption(new Option('--config <FILE>', 'TOML config file').env('PICLUSTER_CONFIG'));
-  for (const s of SETTINGS) {
-    if (!s.roles.some((r) => roles.includes(r))) continue;
-    const flag = usageOf(s);
-    const shown =
-      s.default === undefined || (typeof s.default === 'object' && Object.keys(s.default as object).length === 0)
-        ? ''
-        : ` (default: ${s.default})`;
-    command.addOption(new Option(flag, `${s.description}${shown} [env ${envNameOf(s.key)}]`));
-  }
-  return command;
-}
-
-function configFrom(command: Command, roles: Role[]): Config {
-  return loadConfig({ roles, flags: command.opts() });
-}
 
 export function buildProgram(): Command {
   const program = new Command('picluster')
@@ -80,6 +61,7 @@ export function buildProgram(): Command {
   }
   addTaskCommands(program);
   addScheduleCommands(program);
+  addAlertCommands(program);
   const token = program.command('token').description('the cluster token');
   withSettings(
     token
@@ -101,12 +83,6 @@ export function buildProgram(): Command {
   for (const command of all(program)) command.exitOverride();
   return program;
 }
-
-const integer = (name: string, min: number) => (text: string) => {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${text}"`);
-  return n;
-};
 
 function addTaskCommands(program: Command): void {
   withSettings(

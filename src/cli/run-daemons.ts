@@ -79,6 +79,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         },
         retention: config.history,
         influx: config.influx,
+        alerts: config.alerts,
         version: roles.version,
         logger: log.child({ role: 'primary' }),
       });

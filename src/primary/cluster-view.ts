@@ -2,6 +2,7 @@
 // nodes, the counters, the live events, and the stored history through the store's read-only
 // interface. A narrow seam: the web never holds the Primary, its registry or a concrete store.
 
+import type { AlertsApi } from '../alerts/alert-service.js';
 import type { NodeView } from '../protocol/node-view.js';
 import type { TaskOutputPayload } from '../protocol/tasks.js';
 import type { NodeWriter } from '../store/node-writer.js';
@@ -64,6 +65,8 @@ export interface ClusterView {
   readonly tasks: Pick<TaskScheduler, 'submit' | 'get' | 'list' | 'cancel'>;
   /** Task schedules: list, create, remove (absent: the API answers 404 for them). */
   readonly schedules?: Pick<TaskSchedules, 'list' | 'create' | 'remove'>;
+  /** Alerts: open ones, history, rules, silences, channels (absent: the API answers 404 for them). */
+  readonly alerts?: AlertsApi;
   /** Free and total bytes of the data dir's disk, at the last reading (undefined before one). */
   readonly disk: DiskSpace | undefined;
 }

@@ -1,10 +1,12 @@
 // The primary's identity files in its data dir: `primary-id` (made once, kept for ever) and the
-// cluster token `token` (mode 0600), created on the first start when no token is given.
+// cluster token `token` (mode 0600), created on the first start when no token is given; and the
+// check that the private files in it are not readable by others.
 
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
+import { warnLoosePaths } from '../node/private-files.js';
 import { checkedToken, randomHex } from '../protocol/auth.js';
 
 /** DATA/primary-id, created on the first start. */
@@ -31,4 +33,12 @@ function readOrCreate(file: string, make: () => string): string {
   const value = make();
   writeFileSync(file, `${value}\n`, { mode: 0o600 });
   return value;
+}
+
+/** Says which of the primary's private files (database, token, TLS key) others can read. */
+export function warnLoosePrimaryFiles(dataDir: string, tokenFile: string, log: Logger): void {
+  const db = join(dataDir, 'primary.db');
+  const tlsDir = join(dataDir, 'tls');
+  const tlsFiles = [tlsDir, join(tlsDir, 'key.pem'), join(tlsDir, 'ticket-keys')];
+  warnLoosePaths([dataDir, db, `${db}-wal`, `${db}-shm`, tokenFile, ...tlsFiles], log);
 }

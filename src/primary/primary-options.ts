@@ -1,6 +1,7 @@
 // The options of a Primary (src/primary/primary.ts), each with its default and unit; the CLI fills
 // them from the settings table (src/cli/settings.ts).
 
+import type { AlertsConfig } from '../alerts/alerts-config.js';
 import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import { ConfigError } from '../protocol/errors.js';
@@ -11,7 +12,17 @@ import { DEFAULT_LEGACY_SILENCE_MS } from './legacy-nodes.js';
 export type ResolvedOptions = Required<
   Omit<
     PrimaryOptions,
-    'token' | 'tokenFile' | 'logger' | 'dataDir' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls' | 'limits'
+    | 'token'
+    | 'tokenFile'
+    | 'logger'
+    | 'dataDir'
+    | 'retention'
+    | 'influx'
+    | 'store'
+    | 'diskWarn'
+    | 'tls'
+    | 'limits'
+    | 'alerts'
   >
 > & { limits: PeerLimits };
 
@@ -81,6 +92,8 @@ export interface PrimaryOptions {
    * warning at start. Nodes of the original protocol are plaintext either way.
    */
   tls?: { certFile?: string; keyFile?: string; clientCaFile?: string } | false;
+  /** Alert rules, channels and settings (alerts/alerts-config.ts). Default: the default rules, no channels. */
+  alerts?: AlertsConfig;
   /** Opens the store the primary runs on. Default: SQLite in DATA/primary.db (openSqliteStore). */
   store?: StoreFactory;
   /** Also write vitals to this InfluxDB 1.x (off without a URL). */

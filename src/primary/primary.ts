@@ -6,12 +6,13 @@
 
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
+import { type AlertService, openAlertService } from '../alerts/alert-service.js';
 import { DEFAULTS } from '../common/defaults.js';
 import { LogLimiter } from '../common/log-limiter.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import type { RequestOptions } from '../connection/connection-options.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
-import { makePrivateDir, warnLoosePaths } from '../node/private-files.js';
+import { makePrivateDir } from '../node/private-files.js';
 import { checkedToken } from '../protocol/auth.js';
 import { DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
@@ -21,9 +22,9 @@ import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store, StoreReader } from '../store/store-api.js';
 import { AddressRanges } from './address-ranges.js';
 import { AuditTrail } from './audit-trail.js';
-import { ClusterListener, type ClusterListenerOptions } from './cluster-listener.js';
+import { ClusterListener } from './cluster-listener.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
-import { loadOrCreatePrimaryId, loadOrCreateToken } from './credentials.js';
+import { loadOrCreatePrimaryId, loadOrCreateToken, warnLoosePrimaryFiles } from './credentials.js';
 import { type DiskSpace, type DiskWatch, watchDataDir } from './disk-watch.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
 import { LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
@@ -35,7 +36,7 @@ import { type NodeRecord, type NodeView, Registry, toView } from './registry.js'
 import { NativeSessions } from './sessions.js';
 import type { TaskScheduler } from './task-scheduler.js';
 import { openTaskService, type TaskService } from './task-service.js';
-import { openClusterTls } from './tls-identity.js';
+import { clusterTlsOf } from './tls-identity.js';
 import { VitalsIngest } from './vitals-ingest.js';
 
 export type { PrimaryOptions, PrimaryStats };
@@ -53,7 +54,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   readonly registry = new Registry();
   readonly stats: PrimaryStats = newPrimaryStats();
   readonly #options: ResolvedOptions;
-  readonly #given: Pick<PrimaryOptions, 'token' | 'tokenFile' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls'>;
+  readonly #given: Pick<
+    PrimaryOptions,
+    'token' | 'tokenFile' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls' | 'alerts'
+  >;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
   #listener: ClusterListener | undefined;
@@ -74,6 +78,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   #admin: NodeAdmin | undefined;
   #tasks: TaskScheduler | undefined;
   #taskService: TaskService | undefined;
+  #alerts: AlertService | undefined;
   readonly #legacyAllow: AddressRanges;
   #audit: AuditTrail | undefined;
   readonly #fleetQueries: LabelSelector;
@@ -89,6 +94,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       store: options.store,
       diskWarn: options.diskWarn,
       tls: options.tls,
+      alerts: options.alerts,
     };
     this.#log = options.logger ?? silentLogger;
     this.#options = resolveOptions(options);
@@ -162,7 +168,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     return this.#disk?.space;
   }
 
-  /** History and the events log, read-only (what the web reads). */
+  /** Alerts: open ones, history, rules, silences, channels (after start). */
+  get alerts(): AlertService | undefined {
+    return this.#alerts;
+  }
+
   /** Tasks: submit, list, cancel (after start). */
   get tasks(): TaskScheduler {
     if (!this.#tasks) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
@@ -174,6 +184,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     return this.#taskService?.schedules;
   }
 
+  /** History and the events log, read-only (what the web reads). */
   get history(): StoreReader {
     return this.store;
   }
@@ -242,10 +253,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       logger: this.#log,
     });
     this.#store = store;
-    const db = join(this.dataDir, 'primary.db');
-    const tlsDir = join(this.dataDir, 'tls');
-    const tlsFiles = [tlsDir, join(tlsDir, 'key.pem'), join(tlsDir, 'ticket-keys')];
-    warnLoosePaths([this.dataDir, db, `${db}-wal`, `${db}-shm`, this.tokenFile, ...tlsFiles], this.#log);
+    warnLoosePrimaryFiles(this.dataDir, this.tokenFile, this.#log);
     const markedLost = await store.markOnlineNodesLost();
     this.registry.load(await store.loadNodes());
     if (markedLost > 0)
@@ -348,13 +356,16 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
         native.token = token;
       },
     });
+    const tls = await clusterTlsOf(this.dataDir, this.#given.tls, this.#primaryId, this.#log);
+    this.#tlsFingerprint = tls?.fingerprint;
+    this.#tlsCredentials = tls && { cert: tls.listener.cert, key: tls.listener.key };
     this.#listener = new ClusterListener({
       port: this.#options.port,
       bind: this.#options.bind,
       handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
       maxConnections: this.#options.maxConnections,
       maxHandshakes: this.#options.maxHandshakes,
-      tls: await this.#openTls(),
+      tls: tls?.listener,
       native: (socket, head, ms, release) => native.accept(socket, head, ms, release),
       legacy: legacy && ((socket, head, ms, release) => legacy.accept(socket, head, ms, release)),
       stats: this.stats,
@@ -373,12 +384,16 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#influx?.start();
     tasks.start();
     this.#taskService.schedules.start();
+    const log = this.#log;
+    this.#alerts = await openAlertService({ source: this, store, log, config: this.#given.alerts });
   }
 
   /** Closes every session (nodes become lost, not left), flushes storage, closes the store. */
   async stop(): Promise<void> {
     if (this.#state !== 'listening' && this.#state !== 'starting') return;
     this.#setState('stopping');
+    // First: the links closing now are no outage.
+    this.#alerts?.stop();
     this.#upkeep?.stop();
     this.#disk?.stop();
     this.#tasks?.stop();
@@ -393,6 +408,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#audit?.flush();
     await this.#nodeWriter?.close();
     await this.#taskService?.close();
+    await this.#alerts?.close();
     await this.#influx?.stop();
     await this.#store?.close();
     await this.#lock?.release();
@@ -417,22 +433,6 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#state = state;
     this.#log.debug({ state }, 'primary state');
     this.emit('state', state);
-  }
-
-  /** TLS on the cluster port, unless turned off (--no-tls, said in a warning). */
-  async #openTls(): Promise<ClusterListenerOptions['tls']> {
-    const given = this.#given.tls;
-    if (given === false) {
-      this.#log.warn(
-        {},
-        'TLS is off on the cluster port (--no-tls): tokens, node secrets and vitals cross the network in the clear',
-      );
-      return undefined;
-    }
-    const { identity, clientCa } = await openClusterTls(this.dataDir, given ?? {}, this.#primaryId, this.#log);
-    this.#tlsFingerprint = identity.fingerprint;
-    this.#tlsCredentials = { cert: identity.cert, key: identity.key };
-    return { cert: identity.cert, key: identity.key, ticketKeys: identity.ticketKeys, clientCa };
   }
 
   /** An event of the primary itself (no node), in the events log. */

@@ -41,6 +41,31 @@ export async function openClusterTls(
   return { identity, clientCa };
 }
 
+/**
+ * TLS on the cluster port as the listener takes it, with the fingerprint and the PEM pair; none
+ * when it is turned off (--no-tls, said in a warning).
+ */
+export async function clusterTlsOf(
+  dataDir: string,
+  given: (TlsFiles & { clientCaFile?: string }) | false | undefined,
+  primaryId: string,
+  log: Logger,
+): Promise<
+  | { listener: { cert: string; key: string; ticketKeys: Buffer; clientCa: string | undefined }; fingerprint: string }
+  | undefined
+> {
+  if (given === false) {
+    log.warn(
+      {},
+      'TLS is off on the cluster port (--no-tls): tokens, node secrets and vitals cross the network in the clear',
+    );
+    return undefined;
+  }
+  const { identity, clientCa } = await openClusterTls(dataDir, given ?? {}, primaryId, log);
+  const { cert, key, ticketKeys, fingerprint } = identity;
+  return { listener: { cert, key, ticketKeys, clientCa }, fingerprint };
+}
+
 /** Ten years: a self-signed certificate is trusted by its pin, not by its dates. */
 const VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 

@@ -82,7 +82,73 @@ export type NodeChange =
   /** A schedule submitted a run at `at` (epoch ms); nothing when the schedule is gone. */
   | { op: 'schedule-ran'; id: string; at: number }
   /** The schedule goes; its runs (tasks) stay. */
-  | { op: 'remove-schedule'; id: string };
+  | { op: 'remove-schedule'; id: string }
+  /** An alert as it is now (created or replaced whole). */
+  | { op: 'alert'; alert: AlertRow }
+  | { op: 'silence'; silence: SilenceRow }
+  | { op: 'remove-silence'; id: string }
+  /** An alert rule made through the API, as given (the alerts layer owns its shape). */
+  | { op: 'alert-rule'; name: string; rule: Record<string, unknown> }
+  | { op: 'remove-alert-rule'; name: string };
+
+export type AlertState = 'pending' | 'firing' | 'resolved';
+
+/** An alert: one rule's condition on one node (and subject: a mount, a task kind). Times: epoch ms. */
+export interface AlertRow {
+  id: string;
+  rule: string;
+  kind: string;
+  severity: 'warning' | 'critical';
+  /** The node's id, and its name when the alert began. */
+  node: string;
+  nodeName: string;
+  /** What part of the node: "" for the node itself, a mount for disk rules, a task kind. */
+  subject: string;
+  state: AlertState;
+  /** When it entered its state. */
+  since: number;
+  /** When its condition was first seen. */
+  startedAt: number;
+  firedAt: number | null;
+  resolvedAt: number | null;
+  /** The last value seen (null for conditions without one: offline, a failed task). */
+  value: number | null;
+  /** The threshold it is held against (null for conditions without one). */
+  threshold: number | null;
+  /** The condition in words: "/var 7.5 % free", "offline (lost)". */
+  detail: string;
+  /** Fired and resolved often within the flap window: held firing until it stays clear. */
+  flapping: boolean;
+  /** A silence matched it at its last notification. */
+  silenced: boolean;
+  /** Notifications handed to the channels, and those a silence held back. */
+  notified: number;
+  suppressed: number;
+  lastNotifiedAt: number | null;
+}
+
+/** Held notifications of the alerts it matches: every field given must match. Times: epoch ms. */
+export interface SilenceRow {
+  id: string;
+  rule: string | null;
+  node: string | null;
+  /** A label selector (k=v,...). */
+  labels: string | null;
+  until: number;
+  comment: string;
+  author: string;
+  createdAt: number;
+}
+
+export interface AlertQuery {
+  state?: AlertState;
+  node?: string;
+  rule?: string;
+  /** Older than this alert (paging back, newest first). */
+  before?: string;
+  /** At most this many. Default 100. */
+  limit?: number;
+}
 
 /** A task as the primary keeps it (the scheduler's model, tasks-api's answer). Times: epoch ms. */
 export interface TaskRow {
@@ -300,6 +366,15 @@ export interface Store extends StoreReader {
   listSchedules(): Promise<ScheduleRow[]>;
   /** A schedule's newest runs (its top-level tasks, see scheduleIdOf), newest first. Default limit 5. */
   scheduleRuns(id: string, limit?: number): Promise<TaskRow[]>;
+
+  /** Alerts firing at the last stop (the engine takes them up again), oldest first. */
+  openAlerts(): Promise<AlertRow[]>;
+  /** Newest first. */
+  listAlerts(query?: AlertQuery): Promise<AlertRow[]>;
+  /** Silences whose `until` is after `now`, oldest first. */
+  listSilences(now: number): Promise<SilenceRow[]>;
+  /** Alert rules made through the API, as given, oldest first. */
+  alertRules(): Promise<Array<Record<string, unknown>>>;
 
   /**
    * Stores samples in one transaction and returns, per node, the highest seq now stored (what

@@ -13,6 +13,7 @@ import { Counter, collectDefaultMetrics, type Metric, Registry } from 'prom-clie
 import type { ClusterView } from '../primary/cluster-view.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { THROTTLE_FLAG_NAMES } from '../protocol/throttle.js';
+import { alertMetrics } from './alert-metrics.js';
 import { internalMetrics, type WebStats } from './internal-metrics.js';
 import {
   type Collected,
@@ -245,6 +246,7 @@ export function createMetrics(
   const processRegistry = new Registry();
   collectDefaultMetrics({ register: processRegistry, prefix: 'picluster_' });
   for (const metric of internalMetrics(cluster, web)) registry.registerMetric(metric as unknown as Metric);
+  for (const metric of alertMetrics(cluster)) registry.registerMetric(metric as unknown as Metric);
   const perNode = new Map(NODE_METRICS.map((m) => [m.name, m]));
   for (const metric of NODE_METRICS) registry.registerMetric(nodeMetric(cluster, metric) as unknown as Metric);
   for (const metric of processRegistry.getMetricsAsArray()) {

@@ -40,11 +40,16 @@ export const NO_LABELS: Labels = Object.freeze({}) as Labels;
 
 /** One unlabelled series read at scrape time; absent while `read` returns undefined. */
 export function scalar(name: string, help: string, type: MetricType, read: () => number | undefined): ScrapeTimeMetric {
-  const aggregator = type === 'counter' ? 'sum' : 'first';
-  const collect = (): Collected => {
+  return labelled(name, help, type, () => {
     const value = read();
-    return { name, help, type, values: value === undefined ? [] : [{ labels: NO_LABELS, value }], aggregator };
-  };
+    return value === undefined ? [] : [{ labels: NO_LABELS, value }];
+  });
+}
+
+/** A labelled metric read at scrape time: `read` gives every series it has now. */
+export function labelled(name: string, help: string, type: MetricType, read: () => Sample[]): ScrapeTimeMetric {
+  const aggregator = type === 'counter' ? 'sum' : 'first';
+  const collect = (): Collected => ({ name, help, type, values: read(), aggregator });
   return {
     name,
     help,

@@ -15,6 +15,7 @@ import type { ClusterView } from '../primary/cluster-view.js';
 import { checkedToken, randomHex } from '../protocol/auth.js';
 import { RequestError } from '../protocol/errors.js';
 import { registerAdminApi } from './admin-api.js';
+import { registerAlertsApi } from './alerts-api.js';
 import { errorBody, registerApi } from './api.js';
 import { isLoopback, WebAuth } from './auth.js';
 import { apiBodyLimit, loginBodyLimit, sameOriginWrites } from './guards.js';
@@ -87,6 +88,7 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
   registerAdminApi(app, cluster);
   registerTasksApi(app, cluster);
   registerSchedulesApi(app, cluster);
+  registerAlertsApi(app, cluster);
   // Prometheus exposition; the metrics (and prom-client's process collectors) start at the first scrape.
   let metrics: Metrics | undefined;
   app.get('/metrics', (c) => {

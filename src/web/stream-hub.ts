@@ -11,11 +11,11 @@ import { type Logger, silentLogger } from '../common/logger.js';
 import type { ClusterView } from '../primary/cluster-view.js';
 import type { NodeView } from '../protocol/node-view.js';
 import type { TaskOutputPayload } from '../protocol/tasks.js';
-import type { ReceivedVitals, TaskRow } from '../store/store-api.js';
+import type { AlertRow, ReceivedVitals, TaskRow } from '../store/store-api.js';
 
 export interface StreamMessage {
   id: number;
-  event: 'node' | 'removed' | 'vitals' | 'event' | 'task' | 'task-output' | 'reset';
+  event: 'node' | 'removed' | 'vitals' | 'event' | 'task' | 'task-output' | 'alert' | 'reset';
   data: string;
 }
 
@@ -53,6 +53,8 @@ export class StreamHub {
   /** Tasks changed and output since the last tick: one message per task per tick, however busy. */
   #pendingTasks = new Map<string, TaskRow>();
   #pendingOutput = new Map<string, { taskId: string; nodeId: string; stdout: string; stderr: string }>();
+  /** Alerts changed since the last tick: each as it is now. */
+  #pendingAlerts = new Map<string, AlertRow>();
   /** The newest event of the log already published; undefined until read after waking. */
   #lastEventId: number | undefined;
   /** Counts wakes: a read of the log's newest id that comes back after another wake is stale. */
@@ -77,6 +79,7 @@ export class StreamHub {
     this.#cluster.on('removed', this.#onRemoved);
     this.#cluster.on('task', this.#onTask);
     this.#cluster.on('task-output', this.#onTaskOutput);
+    this.#cluster.alerts?.on('alert', this.#onAlert);
     this.#timer = setInterval(this.#tick, this.#coalesceMs);
     this.#timer.unref();
   }
@@ -88,6 +91,7 @@ export class StreamHub {
     this.#cluster.off('removed', this.#onRemoved);
     this.#cluster.off('task', this.#onTask);
     this.#cluster.off('task-output', this.#onTaskOutput);
+    this.#cluster.alerts?.off('alert', this.#onAlert);
     this.#listeners.clear();
   }
 
@@ -134,6 +138,7 @@ export class StreamHub {
     this.#pendingVitals.clear();
     this.#pendingTasks.clear();
     this.#pendingOutput.clear();
+    this.#pendingAlerts.clear();
     // The messages not built make a gap: no resume may cross it.
     this.#nextId++;
   }
@@ -149,6 +154,10 @@ export class StreamHub {
 
   #onVitals = (nodeId: string, vitals: ReceivedVitals): void => {
     if (!this.#dormant) this.#pendingVitals.set(nodeId, vitals);
+  };
+
+  #onAlert = (alert: AlertRow): void => {
+    if (!this.#dormant) this.#pendingAlerts.set(alert.id, alert);
   };
 
   #onTask = (task: TaskRow): void => {
@@ -206,6 +215,8 @@ export class StreamHub {
     this.#pendingOutput.clear();
     for (const task of this.#pendingTasks.values()) this.#publish('task', task);
     this.#pendingTasks.clear();
+    for (const alert of this.#pendingAlerts.values()) this.#publish('alert', alert);
+    this.#pendingAlerts.clear();
     if (this.#pendingVitals.size > 0) {
       const nodes = Object.fromEntries(this.#pendingVitals);
       this.#pendingVitals = new Map();

@@ -14,10 +14,11 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   connection: ['common', 'protocol'],
   node: ['common', 'protocol'],
   store: ['common', 'protocol'],
+  alerts: ['common', 'protocol', 'store'],
   secondary: ['common', 'protocol', 'connection', 'node'],
-  primary: ['common', 'protocol', 'connection', 'node', 'store'],
-  web: ['common', 'protocol', 'primary', 'store'],
-  cli: ['common', 'protocol', 'connection', 'node', 'store', 'secondary', 'primary', 'web'],
+  primary: ['common', 'protocol', 'connection', 'node', 'store', 'alerts'],
+  web: ['common', 'protocol', 'primary', 'store', 'alerts'],
+  cli: ['common', 'protocol', 'connection', 'node', 'store', 'alerts', 'secondary', 'primary', 'web'],
 };
 
 function sourceFiles(dir: string): string[] {

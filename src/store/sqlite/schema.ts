@@ -156,6 +156,35 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_by_schedule ON tasks (schedule_id, seq) WHERE schedule_id IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    description: 'alerts, silences and alert rules made through the API',
+    // An alert row is replaced whole at each change (JSON body, as tasks); `seq` orders the history.
+    sql: `
+      CREATE TABLE alerts (
+        seq      INTEGER PRIMARY KEY,
+        id       TEXT NOT NULL UNIQUE,
+        rule     TEXT NOT NULL,
+        node_id  TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        body     TEXT NOT NULL
+      );
+      CREATE INDEX alerts_open ON alerts (state) WHERE state <> 'resolved';
+      CREATE INDEX alerts_by_node ON alerts (node_id, seq);
+      CREATE INDEX alerts_by_rule ON alerts (rule, seq);
+      CREATE TABLE silences (
+        seq   INTEGER PRIMARY KEY,
+        id    TEXT NOT NULL UNIQUE,
+        until INTEGER NOT NULL,
+        body  TEXT NOT NULL
+      );
+      CREATE TABLE alert_rules (
+        seq   INTEGER PRIMARY KEY,
+        name  TEXT NOT NULL UNIQUE,
+        body  TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -12,6 +12,8 @@ import { type Logger, silentLogger } from '../../common/logger.js';
 import { StoreError } from '../../protocol/errors.js';
 import type { InfoPayload } from '../../protocol/messages.js';
 import {
+  type AlertQuery,
+  type AlertRow,
   DEFAULT_RETENTION,
   type EventQuery,
   type EventRow,
@@ -23,6 +25,7 @@ import {
   type ReceivedVitals,
   type Retention,
   type ScheduleRow,
+  type SilenceRow,
   type Store,
   type StoredNode,
   type StoredSample,
@@ -31,6 +34,7 @@ import {
   type TaskRow,
   type VitalsSeries,
 } from '../store-api.js';
+import { AlertTable } from './alert-table.js';
 import { checkDatabaseFile } from './db-check.js';
 import { ScheduleTable } from './schedule-table.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
@@ -68,6 +72,7 @@ export class SqliteStore implements Store {
   readonly #history: VitalsHistory;
   readonly #tasks: TaskTable;
   readonly #schedules: ScheduleTable;
+  readonly #alerts: AlertTable;
 
   /**
    * Checks (db-check.ts), opens (creating if needed) and migrates the database at `path`
@@ -109,6 +114,7 @@ export class SqliteStore implements Store {
       this.#history = new VitalsHistory(this.#db);
       this.#tasks = new TaskTable(this.#db);
       this.#schedules = new ScheduleTable(this.#db);
+      this.#alerts = new AlertTable(this.#db);
       this.#stmts.catchUpNodes.run();
     } catch (err) {
       this.#db.close();
@@ -264,6 +270,13 @@ export class SqliteStore implements Store {
         case 'remove-schedule':
           this.#schedules.remove(change.id);
           break;
+        case 'alert':
+        case 'silence':
+        case 'remove-silence':
+        case 'alert-rule':
+        case 'remove-alert-rule':
+          this.#alerts.apply(change);
+          break;
       }
     }
   }
@@ -286,6 +299,22 @@ export class SqliteStore implements Store {
 
   scheduleRuns(id: string, limit = 5): Promise<TaskRow[]> {
     return this.#call(() => this.#schedules.runs(id, limit));
+  }
+
+  openAlerts(): Promise<AlertRow[]> {
+    return this.#call(() => this.#alerts.open());
+  }
+
+  listAlerts(query: AlertQuery = {}): Promise<AlertRow[]> {
+    return this.#call(() => this.#alerts.list(query));
+  }
+
+  listSilences(now: number): Promise<SilenceRow[]> {
+    return this.#call(() => this.#alerts.silences(now));
+  }
+
+  alertRules(): Promise<Array<Record<string, unknown>>> {
+    return this.#call(() => this.#alerts.rules());
   }
 
   /**

@@ -10,6 +10,7 @@ import { describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import type { VitalsPayload } from '../../../src/protocol/messages.js';
 import {
+  type AlertRow,
   HOUR_MS,
   MINUTE_MS,
   type NodeUpsert,
@@ -87,6 +88,30 @@ export const taskRow = (id: string, fields: Partial<TaskRow> = {}): TaskRow => (
 async function rollUp(store: Store, now: number): Promise<void> {
   while (await store.rollupStep(now)) {}
 }
+
+export const alertRow = (id: string, fields: Partial<AlertRow> = {}): AlertRow => ({
+  id,
+  rule: 'cpu-hot',
+  kind: 'vital',
+  severity: 'warning',
+  node: 'n1',
+  nodeName: 'pi-1',
+  subject: '',
+  state: 'firing',
+  since: 10,
+  startedAt: 5,
+  firedAt: 10,
+  resolvedAt: null,
+  value: 81.5,
+  threshold: 80,
+  detail: '81.5 °C',
+  flapping: false,
+  silenced: false,
+  notified: 1,
+  suppressed: 0,
+  lastNotifiedAt: 10,
+  ...fields,
+});
 
 export const scheduleRow = (id: string, fields: Partial<ScheduleRow> = {}): ScheduleRow => ({
   id,
@@ -607,6 +632,54 @@ export function storeContract(name: string, factory: StoreFactory): void {
         ['r3', 'r2', 'r1'],
         'the runs of a removed schedule stay',
       );
+    });
+
+    it('keeps alerts whole and finds them by state, node and rule; keeps silences until they end, and API rules', async (t) => {
+      const reopen = dataDir(t);
+      const store = await reopen();
+      const a1 = alertRow('a1', { state: 'firing' });
+      const a2 = alertRow('a2', { node: 'n2', rule: 'disk-low', subject: '/var' });
+      const a3 = alertRow('a3', { state: 'firing', rule: 'disk-low' });
+      const until = Date.UTC(2027, 0, 1);
+      const silence = {
+        id: 's1',
+        rule: 'cpu-hot',
+        node: null,
+        labels: 'room=attic',
+        until,
+        comment: 'x',
+        author: 'cli',
+        createdAt: 1,
+      };
+      const old = { ...silence, id: 's0', until: 1000 };
+      await store.applyNodeChanges([
+        { op: 'alert', alert: a1 },
+        { op: 'alert', alert: a2 },
+        { op: 'alert', alert: a3 },
+        { op: 'silence', silence: old },
+        { op: 'silence', silence },
+        { op: 'alert-rule', name: 'r1', rule: { name: 'r1', kind: 'offline', for: '5m' } },
+        { op: 'alert-rule', name: 'r2', rule: { name: 'r2', kind: 'offline' } },
+      ]);
+      const resolved = { ...a1, state: 'resolved' as const, resolvedAt: 50, since: 50, notified: 2 };
+      await store.applyNodeChanges([
+        { op: 'alert', alert: resolved },
+        { op: 'alert-rule', name: 'r1', rule: { name: 'r1', kind: 'offline', for: '1m' } },
+        { op: 'remove-alert-rule', name: 'r2' },
+      ]);
+      await store.close();
+      const again = await reopen();
+      assert.deepEqual(await again.openAlerts(), [a2, a3], 'oldest first, resolved ones left out');
+      assert.deepEqual(await again.listAlerts(), [a3, a2, resolved], 'newest first, each as it is now');
+      assert.deepEqual(await again.listAlerts({ state: 'resolved' }), [resolved]);
+      assert.deepEqual(await again.listAlerts({ node: 'n2' }), [a2]);
+      assert.deepEqual(await again.listAlerts({ rule: 'disk-low', limit: 1 }), [a3]);
+      assert.deepEqual(await again.listAlerts({ before: 'a3' }), [a2, resolved]);
+      assert.deepEqual(await again.listSilences(2000), [silence], 'a silence that ended is left out');
+      assert.deepEqual(await again.listSilences(until), []);
+      await again.applyNodeChanges([{ op: 'remove-silence', id: 's1' }]);
+      assert.deepEqual(await again.listSilences(2000), []);
+      assert.deepEqual(await again.alertRules(), [{ name: 'r1', kind: 'offline', for: '1m' }]);
     });
 
     it('refuses every call after close with ERR_STORE_CLOSED', async (t) => {

@@ -1,0 +1,252 @@
+// The alert engine on a manual clock: pending → firing → resolved, hysteresis, repeats, flap
+// damping, silences, a restart's reload, and the rules' checks.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AlertEngine, type Notification } from '../../../src/alerts/engine.js';
+import { quietHoursOf } from '../../../src/alerts/quiet-hours.js';
+import { DEFAULT_RULES, ruleOf } from '../../../src/alerts/rules.js';
+import type { NodeView } from '../../../src/protocol/node-view.js';
+import type { AlertRow, ReceivedVitals } from '../../../src/store/store-api.js';
+
+class ManualClock {
+  mono = 1_000;
+  wall = Date.UTC(2026, 11, 6, 12);
+  monoMs = () => this.mono;
+  wallMs = () => this.wall;
+  advance(ms: number): void {
+    this.mono += ms;
+    this.wall += ms;
+  }
+}
+
+const node = (over: Partial<NodeView> = {}): NodeView => ({
+  id: 'n1',
+  name: 'pi-1',
+  state: 'online',
+  labels: { room: 'attic' },
+  address: '10.0.0.2',
+  legacy: false,
+  info: {
+    hostname: 'pi-1',
+    os: 'Debian',
+    kernel: '6',
+    arch: 'arm64',
+    cpuModel: 'A72',
+    cpuCores: 4,
+    ramTotalBytes: 4e9,
+    swapTotalBytes: 1e9,
+    version: '0.1.0',
+  },
+  vitals: null,
+  lastSeen: 0,
+  connectedSince: 0,
+  clockSkewMs: null,
+  ...over,
+});
+
+const sample = (over: Partial<ReceivedVitals> = {}): ReceivedVitals => ({
+  seq: 1,
+  ts: 0,
+  cpuPercent: 10,
+  ramAvailableBytes: 2e9,
+  swapFreeBytes: 1e9,
+  load1: 0.1,
+  load5: 0.1,
+  load15: 0.1,
+  uptimeS: 100,
+  disks: [{ mount: '/', freeBytes: 50, totalBytes: 100 }],
+  nets: [],
+  receivedAt: 0,
+  ...over,
+});
+
+function setup(
+  rules: unknown[],
+  options: { flapCount?: number; flapWindowMs?: number; silenced?: (a: AlertRow) => boolean } = {},
+) {
+  const clock = new ManualClock();
+  const saved: AlertRow[] = [];
+  const engine = new AlertEngine({ clock, save: (a) => saved.push(a), ...options });
+  engine.setRules(rules.map((r) => ruleOf(r, 'config')));
+  const told: Notification[] = [];
+  engine.on('notify', (n) => told.push(n));
+  return { clock, engine, told, saved, events: () => told.map((n) => n.event) };
+}
+
+const hot = { name: 'hot', kind: 'vital', vital: 'temperature', threshold: 80, clear: 75, for: '5m', repeat: '1h' };
+
+describe('alert engine', () => {
+  it('a temperature oscillating around the threshold fires once after `for` and does not flap', () => {
+    const { clock, engine, events } = setup([hot]);
+    for (let i = 0; i < 60; i++) {
+      engine.vitals(node(), sample({ tempC: i % 2 === 0 ? 81 : 79 }));
+      engine.tick();
+      clock.advance(10_000);
+    }
+    // 10 min of 79/81 with a clear threshold of 75: it fired at 5 min, once.
+    assert.deepEqual(events(), ['firing']);
+    assert.equal(engine.open()[0]?.state, 'firing');
+    engine.vitals(node(), sample({ tempC: 70 }));
+    assert.deepEqual(events(), ['firing', 'resolved']);
+    assert.deepEqual(engine.open(), []);
+  });
+
+  it('a pending alert that clears before `for` is never told, nor stored', () => {
+    const { clock, engine, events, saved } = setup([hot]);
+    engine.vitals(node(), sample({ tempC: 85 }));
+    clock.advance(60_000);
+    engine.tick();
+    assert.equal(engine.open()[0]?.state, 'pending');
+    engine.vitals(node(), sample({ tempC: 60 }));
+    clock.advance(600_000);
+    engine.tick();
+    assert.deepEqual(events(), []);
+    assert.deepEqual(saved, []);
+  });
+
+  it('a value held above repeats at the repeat interval, not between', () => {
+    const { clock, engine, events } = setup([hot]);
+    engine.vitals(node(), sample({ tempC: 90 }));
+    for (let s = 0; s < 5 * 60 + 3 * 3600; s += 10) {
+      clock.advance(10_000);
+      engine.tick();
+    }
+    assert.deepEqual(events(), ['firing', 'repeat', 'repeat', 'repeat']);
+  });
+
+  it('offline fires after its delay; a node that left never alerts; resolves when it is back', () => {
+    const { clock, engine, events } = setup([{ name: 'down', kind: 'offline', for: '2m' }]);
+    engine.node(node({ state: 'lost' }));
+    clock.advance(119_000);
+    engine.tick();
+    assert.deepEqual(events(), []);
+    clock.advance(2_000);
+    engine.tick();
+    assert.deepEqual(events(), ['firing']);
+    engine.node(node({ state: 'online' }));
+    assert.deepEqual(events(), ['firing', 'resolved']);
+    engine.node(node({ state: 'left' }));
+    clock.advance(600_000);
+    engine.tick();
+    assert.deepEqual(events(), ['firing', 'resolved']);
+  });
+
+  it('a rule that fires and resolves flapCount times in the window is held firing until it stays clear', () => {
+    const { clock, engine, events } = setup([{ name: 'down', kind: 'offline', for: 0, repeat: 0 }], {
+      flapCount: 3,
+      flapWindowMs: 600_000,
+    });
+    for (let i = 0; i < 5; i++) {
+      engine.node(node({ state: 'lost' }));
+      clock.advance(10_000);
+      engine.node(node({ state: 'online' }));
+      clock.advance(10_000);
+    }
+    // Fired, resolved, fired, resolved, fired (flapping: held), nothing more while it flaps.
+    assert.deepEqual(events(), ['firing', 'resolved', 'firing', 'resolved', 'firing']);
+    const held = engine.open()[0];
+    assert.equal(held?.state, 'firing');
+    assert.equal(held?.flapping, true);
+    // Clear for 10 s already: 580 s more is still inside the 600 s window, 30 s more is past it.
+    clock.advance(580_000);
+    engine.tick();
+    assert.equal(engine.open().length, 1);
+    clock.advance(30_000);
+    engine.tick();
+    assert.deepEqual(events().at(-1), 'resolved');
+    assert.deepEqual(engine.open(), []);
+  });
+
+  it('a silence holds the messages but keeps the alert; once it ends the alert is told', () => {
+    let silenced = true;
+    const { clock, engine, events, saved } = setup([{ ...hot, for: 0 }], { silenced: () => silenced });
+    engine.vitals(node(), sample({ tempC: 90 }));
+    clock.advance(3_600_000);
+    engine.tick();
+    assert.deepEqual(events(), []);
+    assert.equal(saved.at(-1)?.suppressed, 2);
+    assert.equal(saved.at(-1)?.state, 'firing');
+    silenced = false;
+    engine.tick();
+    assert.deepEqual(events(), ['firing']);
+  });
+
+  it('per-node overrides by label change the threshold; scope limits the nodes', () => {
+    const { engine, events } = setup([
+      { ...hot, for: 0, nodes: 'room=attic', overrides: [{ nodes: 'model=pi5', threshold: 90, clear: 85 }] },
+    ]);
+    engine.vitals(node({ id: 'n2', labels: { room: 'cellar' } }), sample({ tempC: 95 }));
+    engine.vitals(node({ id: 'n3', labels: { room: 'attic', model: 'pi5' } }), sample({ tempC: 85 }));
+    assert.deepEqual(events(), []);
+    engine.vitals(node({ id: 'n4', labels: { room: 'attic' } }), sample({ tempC: 85 }));
+    assert.deepEqual(events(), ['firing']);
+  });
+
+  it('disk rules watch each mount apart; Pi flags since boot are told once, not repeated', () => {
+    const { clock, engine, told } = setup([
+      { name: 'disk', kind: 'vital', vital: 'diskFreePercent', threshold: 10 },
+      { name: 'uv', kind: 'throttle', flag: 'under-voltage', when: 'since-boot' },
+    ]);
+    const disks = [
+      { mount: '/', freeBytes: 5, totalBytes: 100 },
+      { mount: '/data', freeBytes: 8, totalBytes: 100 },
+      { mount: '/boot', freeBytes: 50, totalBytes: 100 },
+    ];
+    engine.vitals(node(), sample({ disks, throttled: { now: [], sinceBoot: ['under-voltage'] } }));
+    for (let i = 0; i < 10; i++) {
+      clock.advance(3_600_000);
+      engine.vitals(node(), sample({ disks, throttled: { now: [], sinceBoot: ['under-voltage'] } }));
+      engine.tick();
+    }
+    const uv = told.filter((n) => n.alert.rule === 'uv').map((n) => n.event);
+    assert.deepEqual(uv, ['firing']);
+    const firstDisk = told.filter((n) => n.alert.rule === 'disk' && n.event === 'firing').map((n) => n.alert.subject);
+    assert.deepEqual(firstDisk.slice(0, 2).sort(), ['/', '/data']);
+  });
+
+  it('a reloaded firing alert is not told again as new, and repeats on its stored schedule', () => {
+    const first = setup([hot]);
+    first.engine.vitals(node(), sample({ tempC: 90 }));
+    first.clock.advance(300_000);
+    first.engine.tick();
+    const stored = first.saved.at(-1) as AlertRow;
+    assert.equal(stored.state, 'firing');
+    const second = setup([hot]);
+    second.clock.wall = stored.lastNotifiedAt as number;
+    second.clock.advance(1_800_000); // restarted half an hour later
+    second.engine.load([stored]);
+    second.engine.vitals(node(), sample({ tempC: 90 }));
+    second.engine.tick();
+    assert.deepEqual(second.events(), []);
+    second.clock.advance(1_800_000);
+    second.engine.tick();
+    assert.deepEqual(second.events(), ['repeat']);
+    assert.equal(second.engine.open()[0]?.id, stored.id);
+  });
+});
+
+describe('alert rules and quiet hours', () => {
+  it('the defaults load, and a bad rule is refused with its name and why', () => {
+    for (const rule of DEFAULT_RULES) ruleOf(rule, 'default');
+    assert.throws(
+      () => ruleOf({ name: 'x', kind: 'vital', threshold: 3 }, 'config'),
+      /alert rule "x": a vital rule needs "vital"/,
+    );
+    assert.throws(
+      () => ruleOf({ name: 'y', kind: 'vital', vital: 'temperature', threshold: 80, clear: 85 }, 'config'),
+      /clear \(85\) must be on the good side/,
+    );
+    assert.throws(() => ruleOf({ name: 'z', kind: 'offline', for: 'soon' }, 'config'), /not a duration/);
+    assert.throws(() => ruleOf({ name: 'w', kind: 'offline', bogus: 1 }, 'config'), /alert rule "w"/);
+  });
+
+  it('quiet hours across midnight, in a time zone', () => {
+    const quiet = quietHoursOf({ from: '22:00', to: '07:00', timeZone: 'Europe/Paris' }, 'test');
+    assert.equal(quiet.isQuiet(Date.UTC(2026, 11, 6, 22, 30)), true); // 23:30 in Paris
+    assert.equal(quiet.isQuiet(Date.UTC(2026, 11, 7, 5, 59)), true); // 06:59
+    assert.equal(quiet.isQuiet(Date.UTC(2026, 11, 7, 6, 0)), false); // 07:00
+    assert.equal(quiet.isQuiet(Date.UTC(2026, 11, 7, 12, 0)), false);
+    assert.throws(() => quietHoursOf({ from: '25:00', to: '07:00' }, 'ch'), /not a time of day/);
+    assert.throws(() => quietHoursOf({ from: '22:00', to: '07:00', timeZone: 'Mars/Base' }, 'ch'), /unknown time zone/);
+  });
+});

@@ -26,6 +26,10 @@ import { quietHoursOf } from './quiet-hours.js';
 import { DEFAULT_RULES, type Rule, type RuleInput, ruleOf } from './rules.js';
 import { silenceOf, silences } from './silences.js';
 
+/** Bounds on what the API can add (each is kept in memory and looked at often). */
+const MAX_API_RULES = 200;
+const MAX_SILENCES = 1000;
+
 /** What the alerts are fed from: the primary (its events and its nodes). */
 export interface AlertSource {
   on(event: 'node', listener: (node: NodeView) => void): unknown;
@@ -180,12 +184,16 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
     this.#source.off('vitals', this.#listeners.vitals);
     this.#source.off('task', this.#listeners.task);
     this.#source.off('removed', this.#listeners.removed);
-    for (const queue of this.#queues.values()) queue.close();
   }
 
-  /** Flushes the alerts' writes (before the store closes). */
-  async close(): Promise<void> {
+  /**
+   * Gives the channels up to `drainMs` to send what waits (a message of the last second is not
+   * lost to a clean stop), then closes them and flushes the alerts' writes (before the store closes).
+   */
+  async close(drainMs = 2000): Promise<void> {
     this.stop();
+    await Promise.all([...this.#queues.values()].map((q) => q.drain(drainMs)));
+    for (const queue of this.#queues.values()) queue.close();
     await this.#writer.close();
   }
 
@@ -210,6 +218,8 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
     } catch (err) {
       throw new RequestError('ERR_BAD_REQUEST', (err as Error).message);
     }
+    if (!this.#apiRules.some((r) => r.name === rule.name) && this.#apiRules.length >= MAX_API_RULES)
+      throw new RequestError('ERR_CONFLICT', `${MAX_API_RULES} rules made through the API at most: remove one first`);
     if (this.#configRules.some((r) => r.name === rule.name && r.source === 'config'))
       throw new RequestError('ERR_CONFLICT', `rule "${rule.name}" is set in the config file: change it there`);
     for (const name of rule.channels) {
@@ -247,6 +257,8 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
   }
 
   async silence(input: unknown, author: string): Promise<SilenceRow> {
+    if (this.silences().length >= MAX_SILENCES)
+      throw new RequestError('ERR_CONFLICT', `${MAX_SILENCES} active silences at most: end one first`);
     const silence = silenceOf(input, author, this.#clock.wallMs());
     await this.#writer.write([{ op: 'silence', silence }]);
     this.#silences.push(silence);

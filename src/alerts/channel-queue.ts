@@ -112,6 +112,14 @@ export class ChannelQueue {
     await this.#try(message);
   }
 
+  /** Resolves once nothing waits to be sent (held digests aside), or after `ms`. */
+  async drain(ms: number): Promise<void> {
+    const deadline = performance.now() + ms;
+    while (this.#queue.length > 0 && !this.#closed && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   close(): void {
     this.#closed = true;
     clearTimeout(this.#retryTimer);

@@ -138,9 +138,11 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
 
   vitals(node: NodeView, vitals: ReceivedVitals): void {
     for (const rule of this.#rules.values()) {
-      if (rule.kind !== 'vital' && rule.kind !== 'throttle') continue;
       if (!inScope(rule, node)) continue;
-      this.#observe(rule, node, observeVitals(rule, node, vitals));
+      if (rule.kind === 'vital' || rule.kind === 'throttle')
+        this.#observe(rule, node, observeVitals(rule, node, vitals));
+      // Each sample measures the node's clock again (its `sentAt`).
+      else if (rule.kind === 'clock-skew') this.#observe(rule, node, observeNode(rule, node));
     }
   }
 

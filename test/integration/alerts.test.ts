@@ -349,10 +349,14 @@ describe('alert rules fed with scripted vitals', () => {
 describe('picluster alerts and silence', () => {
   it('lists alerts, rules and channels; adds and removes a silence; sends a test message; says what is wrong', async (t) => {
     const hook = await startHttpReceiver(t);
+    const ntfy = await startHttpReceiver(t);
     const config = alertsConfigOf({
       tick: '50ms',
       rules: [{ name: 'warm', kind: 'vital', vital: 'temperature', threshold: 30, for: 0 }],
-      channels: { hook: { type: 'webhook', url: `${hook.url}/hook`, secret: WEBHOOK_SECRET } },
+      channels: {
+        hook: { type: 'webhook', url: `${hook.url}/hook`, secret: WEBHOOK_SECRET },
+        phone: { type: 'ntfy', url: ntfy.url, topic: 'fleet-alerts', tags: ['pi'], token: 'tk_ntfy-secret-token' },
+      },
     });
     const { api } = await inProcess(t, config, ['cli-node'], new Map());
     const cli = (args: string[]) => runCli([...args, '--api', api]);
@@ -370,12 +374,22 @@ describe('picluster alerts and silence', () => {
       new RegExp(WEBHOOK_SECRET),
     );
 
+    // ntfy's JSON publish: topic, title, message, priority (4: a warning firing), tags, a bearer token.
+    await waitUntil(() => ntfy.received.length >= 1, 10_000, 'the ntfy publish');
+    const publish = ntfy.received[0];
+    assert.equal(publish?.path, '/');
+    assert.equal(publish?.headers.authorization, 'Bearer tk_ntfy-secret-token');
+    assert.equal(publish?.body.topic, 'fleet-alerts');
+    assert.equal(publish?.body.priority, 4);
+    assert.deepEqual(publish?.body.tags, ['rotating_light', 'pi']);
+    assert.match(publish?.body.title as string, /^\[FIRING\] warm on cli-node: \d+ °C$/);
+
     const test = await cli(['alerts', 'test', 'hook']);
     assert.equal(test.code, 0, test.stderr);
     assert.equal(hook.received.at(-1)?.body.type, 'test');
     const missing = await cli(['alerts', 'test', 'pager']);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /no alert channel "pager" \(configured: hook\)/);
+    assert.match(missing.stderr, /no alert channel "pager" \(configured: hook, phone\)/);
 
     const added = await cli(['silence', 'add', '--rule', 'warm', '--for', '2h', '--comment', 'known']);
     assert.equal(added.code, 0, added.stderr);

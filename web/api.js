@@ -62,7 +62,16 @@ let csrfToken;
  * JSON; failures as getJson. `X-Picluster-Client` names the dashboard in what the primary records
  * of who asked (a task's `submittedBy`).
  */
-export async function postJson(path, body) {
+export function postJson(path, body) {
+  return sendJson('POST', path, body);
+}
+
+/** DELETEs `path` (an operator's act, as postJson) and returns the answer's JSON. */
+export function deleteJson(path) {
+  return sendJson('DELETE', path);
+}
+
+async function sendJson(method, path, body) {
   if (csrfToken === undefined) {
     const { body: session } = await getJson('/api/session');
     csrfToken = session?.csrfToken ?? null;
@@ -73,7 +82,7 @@ export async function postJson(path, body) {
   let response;
   try {
     response = await fetch(path, {
-      method: 'POST',
+      method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });

@@ -1,21 +1,26 @@
-// The dashboard's entry point: one ClusterModel, one live link, and a hash router over four
-// pages — #/ (overview; kept alive while hidden so going back is instant), #/node/ID, #/events
-// and #/tasks (#/tasks/ID opens a task in it without building the page again). It also owns the connection banner: shown when the primary has been unreachable for a
-// second, replaced by "reconnected" for a moment once the stream is back.
+// The dashboard's entry point: one ClusterModel, its OpenAlerts, one live link, and a hash router
+// over five pages — #/ (overview; kept alive while hidden so going back is instant), #/node/ID,
+// #/events, #/tasks (#/tasks/ID opens a task in it without building the page again) and #/alerts.
+// It also owns the header's count of firing alerts, and the connection banner: shown when the
+// primary has been unreachable for a second, replaced by "reconnected" for a moment once the
+// stream is back.
 
+import { AlertsPage } from './alerts-page.js';
 import { ClusterModel } from './cluster-model.js';
-import { h, setText } from './dom.js';
+import { frameTask, h, setText } from './dom.js';
 import { EventsPage } from './events.js';
 import { Live } from './live.js';
 import { NodePage } from './node-page.js';
+import { OpenAlerts } from './open-alerts.js';
 import { Overview } from './overview.js';
 import { TasksPage } from './tasks-page.js';
 
 const BANNER_DELAY_MS = 1000;
 
 const model = new ClusterModel();
+const alerts = new OpenAlerts(model);
 const main = document.getElementById('main');
-const overview = new Overview(model);
+const overview = new Overview(model, alerts);
 main.append(overview.element);
 let page; // the mounted non-overview page
 let firstRoute = true;
@@ -39,6 +44,7 @@ function parseHash() {
     return { name: 'node', id: decodeSegment(node[1]), range: params.get('range') ?? '1h' };
   }
   if (path === '/events') return { name: 'events', node: params.get('node') ?? '' };
+  if (path === '/alerts') return { name: 'alerts' };
   const tasks = /^\/tasks(?:\/([^/]+))?$/.exec(path);
   if (tasks) {
     return {
@@ -62,8 +68,8 @@ function route() {
       ? `node:${r.id}`
       : r.name === 'events'
         ? `events:${r.node}`
-        : r.name === 'tasks'
-          ? 'tasks'
+        : r.name === 'tasks' || r.name === 'alerts'
+          ? r.name
           : 'overview';
   if (key === current) {
     // Only the query changed (back/forward, an edited URL): the overview re-reads it; the tasks
@@ -82,8 +88,9 @@ function route() {
     document.title = 'picluster';
   } else {
     overview.hide();
-    if (r.name === 'node') page = new NodePage(model, r.id, r.range);
+    if (r.name === 'node') page = new NodePage(model, r.id, r.range, alerts);
     else if (r.name === 'tasks') page = new TasksPage(model, r);
+    else if (r.name === 'alerts') page = new AlertsPage(model, alerts);
     else page = new EventsPage(model, r.node);
     if (r.name === 'events') document.title = 'Events · picluster';
     main.append(page.element);
@@ -102,6 +109,21 @@ function route() {
   }
   firstRoute = false;
 }
+
+// --- the header's count of firing alerts (on the Alerts link)
+
+const alertsLink = document.querySelector('[data-nav="alerts"]');
+const alertsCount = alertsLink?.querySelector('[data-testid="alerts-count"]');
+const countFrame = frameTask(() => {
+  const n = alerts.firingCount;
+  alertsCount.hidden = n === 0;
+  alertsCount.dataset.severity = alerts.list().some((a) => a.state === 'firing' && a.severity === 'critical')
+    ? 'critical'
+    : 'warning';
+  setText(alertsCount, String(n));
+  alertsLink.setAttribute('aria-label', n === 0 ? 'Alerts' : `Alerts, ${n} firing`);
+});
+if (alertsCount) alerts.subscribe(() => countFrame.request());
 
 // --- the connection banner and indicator
 

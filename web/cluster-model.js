@@ -1,8 +1,9 @@
 // The dashboard's model of the cluster: every node (the /api/nodes snapshot plus what the stream
 // says since), the primary's clock offset, and the fan-out of changes. Subscribers learn which
 // node ids changed, so a page redraws only those. Named apart from the server's `Store` (SQLite,
-// src/store/): this one lives in the browser and persists nothing. Tasks are not kept here: the
-// stream's task rows and output are only fanned out to the pages that show them.
+// src/store/): this one lives in the browser and persists nothing. Tasks and alerts are not kept
+// here: the stream's task rows, task output and alerts are only fanned out to those who keep them
+// (the pages, OpenAlerts).
 
 /** The newer of two vitals samples (by seq; resends from a node's outbox may arrive late). */
 function newerVitals(a, b) {
@@ -23,6 +24,7 @@ export class ClusterModel {
   #eventListeners = new Set();
   #taskListeners = new Set();
   #outputListeners = new Set();
+  #alertListeners = new Set();
 
   /** fn(ids: Set<string> | null, kind: 'all' | 'node' | 'vitals'); null ids = everything. */
   subscribe(fn) {
@@ -46,6 +48,12 @@ export class ClusterModel {
   onTaskOutput(fn) {
     this.#outputListeners.add(fn);
     return () => this.#outputListeners.delete(fn);
+  }
+
+  /** fn(alert) for each alert the stream says changed (its state now; see OpenAlerts). */
+  onAlert(fn) {
+    this.#alertListeners.add(fn);
+    return () => this.#alertListeners.delete(fn);
   }
 
   /** The primary's idea of now. */
@@ -112,5 +120,10 @@ export class ClusterModel {
   addTaskOutput(output) {
     if (!output || typeof output.taskId !== 'string') return;
     for (const fn of this.#outputListeners) fn(output);
+  }
+
+  addAlert(alert) {
+    if (!alert || typeof alert.id !== 'string') return;
+    for (const fn of this.#alertListeners) fn(alert);
   }
 }

@@ -51,6 +51,45 @@ export function labelChips(labels, max = Number.POSITIVE_INFINITY) {
   return chips;
 }
 
+/** A table in its scrolling wrapper: a header row of column `headings`, then `tbody`. */
+export function dataTable(className, headings, tbody) {
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { class: className },
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          headings.map((text) => h('th', { scope: 'col', text })),
+        ),
+      ),
+      tbody,
+    ),
+  );
+}
+
+/**
+ * Shows exactly `elements` in `parent`, in that order, moving only those out of place (an element
+ * left where it is keeps the keyboard focus).
+ */
+export function placeChildren(parent, elements) {
+  let cursor = parent.firstChild;
+  for (const el of elements) {
+    if (el === cursor) cursor = cursor.nextSibling;
+    else parent.insertBefore(el, cursor);
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+}
+
 /** A class-name-safe token for a value from the network (states, event types). */
 export function safeClass(value) {
   return String(value).replace(/[^a-z0-9-]/gi, '_');

@@ -4,7 +4,7 @@
 // what happened while the link was down shows up too.
 
 import { getJson } from './api.js';
-import { h, safeClass, setText } from './dom.js';
+import { dataTable, h, safeClass, setText } from './dom.js';
 import { eventDetails } from './event-list.js';
 import * as fmt from './format.js';
 
@@ -96,24 +96,7 @@ export class EventsPage {
       h('h1', { tabindex: '-1', text: 'Events' }),
       scope,
       h('div', { class: 'toolbar' }, text, type),
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'events' },
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              ['Time', 'Node', 'Event', 'Details'].map((t) => h('th', { scope: 'col', text: t })),
-            ),
-          ),
-          tbody,
-        ),
-      ),
+      dataTable('events', ['Time', 'Node', 'Event', 'Details'], tbody),
       status,
       more,
     );

@@ -1,8 +1,32 @@
-// What the tasks page's forms share: the args field read as a JSON object, and one POST of a form
-// with its status line (what to fix, "…" while it runs, the primary's refusal, as text).
+// What the dashboard's forms share: a labelled field, a form that posts in place (no navigation,
+// the browser's own checks off: the form says what to fix), the args field read as a JSON object,
+// and one POST of a form with its status line (what to fix, "…" while it runs, the primary's
+// refusal, as text).
 
 import { postJson } from './api.js';
-import { setText } from './dom.js';
+import { h, setText } from './dom.js';
+
+/** A field: the label of the control `id`, the control, then anything under it (hints, a datalist). */
+export function formField(id, label, control, ...rest) {
+  return h('div', { class: 'field' }, h('label', { for: id, text: label }), control, ...rest);
+}
+
+/** A <form> of `children` whose submit runs `onSubmit(form)` in place. */
+export function postingForm(className, onSubmit, ...children) {
+  const form = h(
+    'form',
+    {
+      class: className,
+      novalidate: true,
+      onsubmit: (e) => {
+        e.preventDefault();
+        onSubmit(form);
+      },
+    },
+    ...children,
+  );
+  return form;
+}
 
 /** The args field as a JSON object ({} when empty), or throws an Error saying what to fix. */
 export function argsObject(text) {

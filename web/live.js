@@ -67,7 +67,7 @@ export class Live {
       }
       this.#setStatus('live');
     });
-    for (const type of ['node', 'removed', 'vitals', 'event', 'task', 'task-output', 'reset']) {
+    for (const type of ['node', 'removed', 'vitals', 'event', 'task', 'task-output', 'alert', 'reset']) {
       es.addEventListener(type, (e) => {
         if (es !== this.#es) return;
         this.#lastMessageAt = Date.now();
@@ -113,6 +113,7 @@ export class Live {
     else if (type === 'event') this.#model.addEvent(payload);
     else if (type === 'task') this.#model.addTask(payload);
     else if (type === 'task-output') this.#model.addTaskOutput(payload);
+    else if (type === 'alert') this.#model.addAlert(payload);
     else if (type === 'vitals') {
       const unknown = this.#model.applyVitals(payload?.nodes);
       if (unknown.length > 0) this.#resnapshotSoon();

@@ -1,8 +1,10 @@
-// A node's page (#/node/ID): its name, state, labels and connection line, then its cards
-// (NodeCards), its history charts (VitalCharts), its recent events (EventList) and tasks (NodeTasks). The node is
-// loaded once from /api/nodes/:id, then followed through the model: the header and cards are
-// redrawn at most once a frame, and each new sample goes to the charts as it comes.
+// A node's page (#/node/ID): its name, state, firing alerts (a badge linking to the alerts page),
+// labels and connection line, then its cards (NodeCards), its history charts (VitalCharts), its
+// recent events (EventList) and tasks (NodeTasks). The node is loaded once from /api/nodes/:id,
+// then followed through the model: the header and cards are redrawn at most once a frame, and
+// each new sample goes to the charts as it comes.
 
+import { alertBadge, showAlertBadge } from './alert-format.js';
 import { ApiError, getJson } from './api.js';
 import { h, labelChips, safeClass, setText } from './dom.js';
 import { EventList } from './event-list.js';
@@ -14,6 +16,7 @@ import { VitalCharts } from './vital-charts.js';
 
 export class NodePage {
   #model;
+  #alerts;
   #id;
   #root;
   #els = {};
@@ -26,8 +29,10 @@ export class NodePage {
   #alive = true;
   #frame = 0;
 
-  constructor(model, id, rangeKey) {
+  /** alerts: the OpenAlerts whose firing ones show as a badge by the node's state. */
+  constructor(model, id, rangeKey, alerts) {
     this.#model = model;
+    this.#alerts = alerts;
     this.#id = id;
     this.#cards = new NodeCards();
     this.#actions = new NodeActions(id);
@@ -47,9 +52,15 @@ export class NodePage {
   }
 
   mount() {
-    this.#unsubscribe = this.#model.subscribe((ids, kind) => {
-      if (ids === null || ids.has(this.#id)) this.#onNodeChange(kind);
-    });
+    this.#unsubscribe = [
+      this.#model.subscribe((ids, kind) => {
+        if (ids === null || ids.has(this.#id)) this.#onNodeChange(kind);
+      }),
+      this.#alerts.subscribe((ids) => {
+        if (ids === null || ids.has(this.#id)) this.#showAlerts();
+      }),
+    ];
+    this.#showAlerts();
     void this.#loadNode();
     this.#charts.mount();
     this.#events.mount();
@@ -57,7 +68,7 @@ export class NodePage {
   }
 
   unmount() {
-    this.#unsubscribe?.();
+    for (const off of this.#unsubscribe ?? []) off();
     this.#events.unmount();
     this.#tasks.unmount();
     cancelAnimationFrame(this.#frame);
@@ -68,15 +79,16 @@ export class NodePage {
   #build() {
     const title = h('h1', { tabindex: '-1', text: this.#model.nodes.get(this.#id)?.name ?? 'Node' });
     const badge = h('span', { class: 'badge' });
+    const alerts = alertBadge('a', { href: '#/alerts' });
     const labels = h('span', { class: 'labels' });
     const sub = h('p', { class: 'muted node-sub' });
     const message = h('p', { class: 'empty', hidden: true });
-    this.#els = { title, badge, labels, sub, message };
+    this.#els = { title, badge, alerts, labels, sub, message };
     return h(
       'section',
       { class: 'page node-page', dataset: { node: this.#id } },
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/', text: '← All nodes' })),
-      h('header', { class: 'node-head' }, title, badge, labels),
+      h('header', { class: 'node-head' }, title, badge, alerts, labels),
       sub,
       this.#actions.element,
       message,
@@ -112,6 +124,10 @@ export class NodePage {
       this.#actions.element,
     ])
       el.hidden = true;
+  }
+
+  #showAlerts() {
+    showAlertBadge(this.#els.alerts, this.#alerts.firingOn(this.#id));
   }
 
   #showMessage(text) {

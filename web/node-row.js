@@ -1,8 +1,9 @@
-// One node's row in the overview (a card on a phone): name and labels, state, CPU and RAM with
-// meters, temperature with a throttling warning, load, uptime and last seen. Built for 1,000
-// rows: each is a deep clone of one template, and each keeps the strings it shows (`last`) so an
-// update writes the DOM only where one changed.
+// One node's row in the overview (a card on a phone): name, firing alerts and labels, state, CPU
+// and RAM with meters, temperature with a throttling warning, load, uptime and last seen. Built
+// for 1,000 rows: each is a deep clone of one template, and each keeps the strings it shows
+// (`last`) so an update writes the DOM only where one changed.
 
+import { alertBadge, showAlertBadge } from './alert-format.js';
 import { h, labelChips, safeClass, setText } from './dom.js';
 import * as fmt from './format.js';
 import { COLUMN } from './overview-columns.js';
@@ -15,6 +16,7 @@ export class NodeRow {
     el.dataset.id = node.id;
     this.el = el;
     this.link = name.firstChild;
+    this.alerts = name.children[1];
     this.labels = name.lastChild;
     this.badge = state.firstChild;
     this.cpu = cpu.firstChild;
@@ -29,9 +31,10 @@ export class NodeRow {
     this.last = {}; // what the DOM shows
   }
 
-  /** Writes what changed. */
-  update(node, now) {
+  /** Writes what changed; `firing`: the node's firing alerts (OpenAlerts.firingOn). */
+  update(node, now, firing = []) {
     const last = this.last;
+    showAlertBadge(this.alerts, firing);
     const v = node.vitals;
     if (last.name !== node.name || last.id !== node.id) {
       last.name = node.name;
@@ -110,7 +113,13 @@ export function buildRowTemplate() {
   return h(
     'div',
     { role: 'row', class: 'row node' },
-    h('div', { role: 'cell', class: 'c-name' }, h('a', { class: 'name-link' }), h('span', { class: 'labels' })),
+    h(
+      'div',
+      { role: 'cell', class: 'c-name' },
+      h('a', { class: 'name-link' }),
+      alertBadge(),
+      h('span', { class: 'labels' }),
+    ),
     cell('state', h('span', { class: 'badge' })),
     cell('cpu', h('span', { class: 'num' }), meter()),
     cell('ram', h('span', { class: 'num' }), meter()),

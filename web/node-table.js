@@ -2,7 +2,7 @@
 // by id whether shown or not (the filter hides a row by taking it out of the body, so it comes
 // back without a rebuild). Re-ordering moves only the rows that are out of place.
 
-import { h, setText } from './dom.js';
+import { h, placeChildren, setText } from './dom.js';
 import { buildRowTemplate, NodeRow } from './node-row.js';
 import { COLUMNS } from './overview-columns.js';
 
@@ -50,15 +50,18 @@ export class NodeTable {
     return this.#rows.size;
   }
 
-  /** Updates the node's row, creating it (not yet placed: order() does that) if it is new. */
-  update(node, now) {
+  /**
+   * Updates the node's row, creating it (not yet placed: order() does that) if it is new;
+   * `firing`: the node's firing alerts.
+   */
+  update(node, now, firing) {
     let row = this.#rows.get(node.id);
     if (!row) {
       this.#rowTemplate ??= buildRowTemplate();
       row = new NodeRow(this.#rowTemplate, node);
       this.#rows.set(node.id, row);
     }
-    row.update(node, now);
+    row.update(node, now, firing);
   }
 
   /** Drops the rows of nodes no longer in `nodes` (the model's map). */
@@ -73,19 +76,7 @@ export class NodeTable {
 
   /** Shows exactly `shown`, in that order, moving only the rows that are out of place. */
   order(shown) {
-    const body = this.#body;
-    let cursor = body.firstChild;
-    for (const n of shown) {
-      const el = this.#rows.get(n.id)?.el;
-      if (!el) continue;
-      if (el === cursor) cursor = cursor.nextSibling;
-      else body.insertBefore(el, cursor);
-    }
-    while (cursor) {
-      const next = cursor.nextSibling;
-      cursor.remove();
-      cursor = next;
-    }
+    placeChildren(this.#body, shown.map((n) => this.#rows.get(n.id)?.el).filter(Boolean));
     this.#root.setAttribute('aria-rowcount', String(shown.length + 1));
   }
 

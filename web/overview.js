@@ -1,8 +1,9 @@
 // The cluster overview (#/): the totals (TotalsBar), the toolbar (OverviewToolbar), then every
-// node as a row (NodeTable), sorted and filtered by name, label and state (kept in the URL so a
-// reload keeps them). Built for 1,000 nodes: changes from the model are collected and applied once
-// per animation frame, only to the rows they touch; rows are re-ordered only when the sort key can
-// have moved; rows off screen skip layout (content-visibility in app.css).
+// node as a row (NodeTable) with a badge when it has firing alerts (OpenAlerts), sorted and
+// filtered by name, label and state (kept in the URL so a reload keeps them). Built for 1,000
+// nodes: changes from the model and the alerts are collected and applied once per animation
+// frame, only to the rows they touch; rows are re-ordered only when the sort key can have moved;
+// rows off screen skip layout (content-visibility in app.css).
 
 import { h } from './dom.js';
 import { NodeTable } from './node-table.js';
@@ -15,6 +16,7 @@ import { TotalsBar } from './totals-bar.js';
 
 export class Overview {
   #model;
+  #alerts;
   #root;
   #totals;
   #toolbar;
@@ -30,10 +32,13 @@ export class Overview {
   #firstRender = true;
   #shown = 0;
 
-  constructor(model) {
+  /** alerts: the OpenAlerts whose firing ones badge the rows. */
+  constructor(model, alerts) {
     this.#model = model;
+    this.#alerts = alerts;
     this.#root = this.#build();
     model.subscribe((ids, kind) => this.#onChange(ids, kind));
+    alerts.subscribe((ids) => this.#onChange(ids, 'alerts'));
     setInterval(() => this.#tick(), 1000);
   }
 
@@ -133,7 +138,7 @@ export class Overview {
     for (const id of ids) {
       const node = model.nodes.get(id);
       if (!node) continue;
-      this.#table.update(node, now);
+      this.#table.update(node, now, this.#alerts.firingOn(id));
       updated++;
     }
     if (all) this.#table.prune(model.nodes);

@@ -5,7 +5,7 @@
 // refusal is shown under the form, as text.
 
 import { h, setText } from './dom.js';
-import { argsObject, postForm } from './form-post.js';
+import { argsObject, formField, postForm, postingForm } from './form-post.js';
 import * as fmt from './format.js';
 import { BUILT_IN_KINDS } from './task-format.js';
 
@@ -56,29 +56,20 @@ export class ScheduleForm {
     const submit = h('button', { type: 'submit', class: 'primary-button', text: 'Add schedule' });
     const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
     this.#els = { name, kind, on, every, cron, args, status };
-    const field = (id, label, control, ...rest) =>
-      h('div', { class: 'field' }, h('label', { for: id, text: label }), control, ...rest);
-    const form = h(
-      'form',
-      {
-        class: 'schedule-form-grid',
-        novalidate: true,
-        onsubmit: (e) => {
-          e.preventDefault();
-          void this.#submit(form);
-        },
-      },
-      field('schedule-name', 'Name (optional)', name),
-      field('schedule-kind', 'Kind', kind, kinds),
-      field('schedule-on', 'Target', on),
-      field('schedule-every', 'Every (s)', every),
-      field(
+    const form = postingForm(
+      'schedule-form-grid',
+      (f) => void this.#submit(f),
+      formField('schedule-name', 'Name (optional)', name),
+      formField('schedule-kind', 'Kind', kind, kinds),
+      formField('schedule-on', 'Target', on),
+      formField('schedule-every', 'Every (s)', every),
+      formField(
         'schedule-cron',
         'or Cron',
         cron,
         h('p', { id: 'schedule-cron-hint', class: 'hint', text: "5 fields (6 with seconds), the primary's time" }),
       ),
-      field('schedule-args', 'Args (JSON, optional)', args),
+      formField('schedule-args', 'Args (JSON, optional)', args),
       h('div', { class: 'field actions' }, submit, status),
     );
     return h(

@@ -5,7 +5,7 @@
 // Refreshed when a scheduled task changes state, and at once when the form added a schedule.
 
 import { ApiError, getJson } from './api.js';
-import { h, setText } from './dom.js';
+import { dataTable, h, setText } from './dom.js';
 import * as fmt from './format.js';
 import { taskBadge, taskHref, timeEl } from './task-format.js';
 
@@ -30,26 +30,7 @@ export class ScheduleList {
       'section',
       { class: 'schedules', 'aria-labelledby': 'schedules-title', hidden: true },
       h('h2', { id: 'schedules-title', text: 'Schedules' }),
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'tasks schedules-table' },
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              ['Name', 'Kind', 'Target', 'When', 'Next run', 'Last runs'].map((t) =>
-                h('th', { scope: 'col', text: t }),
-              ),
-            ),
-          ),
-          this.#tbody,
-        ),
-      ),
+      dataTable('tasks schedules-table', ['Name', 'Kind', 'Target', 'When', 'Next run', 'Last runs'], this.#tbody),
       this.#status,
       form,
     );

@@ -2,7 +2,7 @@
 // sorted by node name, under a count of those done. Redrawn from the rows the detail keeps (the
 // fetched ones, then each `task` row from the stream).
 
-import { h, safeClass, setText } from './dom.js';
+import { dataTable, h, safeClass, setText } from './dom.js';
 import { compactJson, durationText, errorText, isFinal, nodeName, taskBadge, taskHref } from './task-format.js';
 
 export class TaskChildren {
@@ -19,24 +19,7 @@ export class TaskChildren {
       'div',
       { class: 'detail-block task-children', hidden: true },
       h('h3', null, 'Nodes ', this.#summary),
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'tasks children' },
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              ['Node', 'State', 'Result', 'Error', 'Duration'].map((t) => h('th', { scope: 'col', text: t })),
-            ),
-          ),
-          this.#rows,
-        ),
-      ),
+      dataTable('tasks children', ['Node', 'State', 'Result', 'Error', 'Duration'], this.#rows),
     );
   }
 

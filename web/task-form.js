@@ -5,7 +5,7 @@
 
 import { splitCommandLine } from './command-line.js';
 import { h, setText } from './dom.js';
-import { argsObject, postForm } from './form-post.js';
+import { argsObject, formField, postForm, postingForm } from './form-post.js';
 import { BUILT_IN_KINDS, compactJson } from './task-format.js';
 
 const TARGET_HINTS = [
@@ -146,21 +146,13 @@ export class TaskForm {
     const submit = h('button', { type: 'submit', class: 'primary-button', text: 'Run' });
     const status = h('p', { class: 'form-status', role: 'status', 'aria-live': 'polite' });
     this.#els = { kind, kindHint, on, targets, names, command, commandField, argv, args, argsLabel, timeout, status };
-    const form = h(
-      'form',
-      {
-        class: 'task-form-grid',
-        novalidate: true,
-        onsubmit: (e) => {
-          e.preventDefault();
-          void this.#submit();
-        },
-      },
-      h('div', { class: 'field' }, h('label', { for: 'task-kind', text: 'Kind' }), kind, kinds, kindHint),
-      h(
-        'div',
-        { class: 'field' },
-        h('label', { for: 'task-on', text: 'Target' }),
+    const form = postingForm(
+      'task-form-grid',
+      () => void this.#submit(),
+      formField('task-kind', 'Kind', kind, kinds, kindHint),
+      formField(
+        'task-on',
+        'Target',
         on,
         targets,
         h(
@@ -172,7 +164,7 @@ export class TaskForm {
       ),
       commandField,
       h('div', { class: 'field' }, argsLabel, args),
-      h('div', { class: 'field' }, h('label', { for: 'task-timeout', text: 'Timeout (s, optional)' }), timeout),
+      formField('task-timeout', 'Timeout (s, optional)', timeout),
       h('div', { class: 'field actions' }, submit, status),
     );
     return h(

@@ -4,7 +4,7 @@
 // a state changes on screen without a reload. A row opens the task's detail.
 
 import { getJson } from './api.js';
-import { frameTask, h, safeClass, setText } from './dom.js';
+import { dataTable, frameTask, h, safeClass, setText } from './dom.js';
 import {
   durationText,
   errorText,
@@ -150,26 +150,7 @@ export class TaskHistory {
       { class: 'task-history', 'aria-labelledby': 'task-history-title' },
       h('div', { class: 'history-head' }, h('h2', { id: 'task-history-title', text: 'History' }), state),
       scope,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'tasks' },
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              ['Task', 'Target / node', 'State', 'Reason', 'Created', 'Duration', 'Submitted by'].map((t) =>
-                h('th', { scope: 'col', text: t }),
-              ),
-            ),
-          ),
-          tbody,
-        ),
-      ),
+      dataTable('tasks', ['Task', 'Target / node', 'State', 'Reason', 'Created', 'Duration', 'Submitted by'], tbody),
       status,
       more,
     );

@@ -26,3 +26,27 @@ it('README library example is the tested one', () => {
     .join('\n');
   assert.ok(readme.includes(dedented), 'README library example differs from the test');
 });
+
+it('README alerts example is a config the primary takes', async (t) => {
+  const { parse } = await import('smol-toml');
+  const { alertsConfigOf } = await import('../../src/alerts/alerts-config.js');
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const toml = readme
+    .split('<!-- alerts-example start -->\n```toml\n')[1]
+    ?.split('```\n<!-- alerts-example end -->')[0];
+  assert.ok(toml, 'the example is between its markers');
+  // Its secret files, made for the check.
+  const dir = mkdtempSync(join(tmpdir(), 'readme-alerts-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const secret = join(dir, 'secret');
+  writeFileSync(secret, 'a-secret-of-the-example\n');
+  const doc = parse(toml.replace(/(\w+File) = "[^"]+"/g, (_, key) => `${key} = "${secret}"`)) as { alerts: unknown };
+  const config = alertsConfigOf(doc.alerts);
+  assert.deepEqual(
+    config.rules.map((r) => r.name),
+    ['cpu-hot', 'camera-disk', 'backup-failed', 'clock-off'],
+  );
+  assert.deepEqual(Object.keys(config.channels), ['ops-hook', 'phone', 'mail']);
+});

@@ -3,6 +3,7 @@
 // delivery queue per channel. What the web and the CLI read and change goes through AlertsApi.
 
 import { EventEmitter } from 'node:events';
+import { LogLimiter } from '../common/log-limiter.js';
 import type { Logger } from '../common/logger.js';
 import { RequestError } from '../protocol/errors.js';
 import type { NodeView } from '../protocol/node-view.js';
@@ -99,19 +100,24 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
   #apiRules: Rule[] = [];
   #silences: SilenceRow[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /**
+   * What the primary's events call. Each is guarded: they run inside the primary's emit (a
+   * session's, a writer's), where a bug here must cost an alert, never the primary.
+   */
   readonly #listeners = {
-    node: (node: NodeView) => this.#engine.node(node),
-    vitals: (nodeId: string, vitals: ReceivedVitals) => {
+    node: this.#guarded('node', (node: NodeView) => this.#engine.node(node)),
+    vitals: this.#guarded('vitals', (nodeId: string, vitals: ReceivedVitals) => {
       const node = this.#source.node(nodeId);
       if (node) this.#engine.vitals(node, vitals);
-    },
-    task: (task: TaskRow) => {
+    }),
+    task: this.#guarded('task', (task: TaskRow) => {
       if (!FINAL_STATES.has(task.state) || task.nodeId === null) return;
       const node = this.#source.node(task.nodeId);
       if (node) this.#engine.task(node, task);
-    },
-    removed: (nodeId: string) => this.#engine.removed(nodeId),
+    }),
+    removed: this.#guarded('removed', (nodeId: string) => this.#engine.removed(nodeId)),
   };
+  readonly #errorLog: LogLimiter;
 
   constructor(o: AlertServiceOptions) {
     super();
@@ -120,6 +126,7 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
     this.#log = o.log;
     this.#config = o.config ?? DEFAULT_ALERTS;
     this.#clock = o.clock ?? systemClock;
+    this.#errorLog = new LogLimiter(o.log);
     this.#writer = new NodeWriter(o.store, { logger: o.log, flushMs: 0 });
     this.#engine = new AlertEngine({
       clock: this.#clock,
@@ -173,7 +180,10 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
     this.#source.on('vitals', this.#listeners.vitals);
     this.#source.on('task', this.#listeners.task);
     this.#source.on('removed', this.#listeners.removed);
-    this.#timer = setInterval(() => this.#tick(), this.#config.tickMs);
+    this.#timer = setInterval(
+      this.#guarded('tick', () => this.#tick()),
+      this.#config.tickMs,
+    );
     this.#timer.unref();
   }
 
@@ -334,6 +344,16 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
     this.#engine.setRules(this.#allRules());
     // A rule changed: every node is looked at again for it (vitals rules wait for the next sample).
     for (const node of this.#source.nodeRecords()) this.#engine.node(node);
+  }
+
+  #guarded<A extends unknown[]>(event: string, fn: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        this.#errorLog.log('error', `alerts-${event}`, { err, event }, 'the alerts could not take a primary event');
+      }
+    };
   }
 
   #isSilenced(alert: AlertRow): boolean {

@@ -280,7 +280,11 @@ export function observeVitals(rule: Rule, node: NodeView, vitals: ReceivedVitals
     case 'cpuPercent':
       return one('', vitals.cpuPercent, (v) => `CPU ${v} %`);
     case 'loadPerCore':
-      return one('', info && info.cpuCores > 0 ? vitals.load5 / info.cpuCores : undefined, (v) => `load ${v} per core`);
+      return one(
+        '',
+        info && info.cpuCores > 0 && vitals.load5 !== undefined ? vitals.load5 / info.cpuCores : undefined,
+        (v) => `load ${v} per core`,
+      );
     case 'ramAvailablePercent':
       return one(
         '',
@@ -295,7 +299,8 @@ export function observeVitals(rule: Rule, node: NodeView, vitals: ReceivedVitals
     }
     case 'diskFreePercent':
     case 'diskFreeBytes':
-      return vitals.disks
+      // A legacy node's samples carry no disks (nor load): no observation, never a guess.
+      return (vitals.disks ?? [])
         .filter((d) => d.totalBytes > 0 && (rule.mount === undefined || d.mount === rule.mount))
         .flatMap((d) =>
           rule.vital === 'diskFreePercent'

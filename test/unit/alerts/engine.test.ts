@@ -204,6 +204,18 @@ describe('alert engine', () => {
     assert.deepEqual(firstDisk.slice(0, 2).sort(), ['/', '/data']);
   });
 
+  it("a legacy node's sample (no disks, no load) gives disk and load rules nothing to see", () => {
+    const { engine, events } = setup([
+      { name: 'disk', kind: 'vital', vital: 'diskFreePercent', threshold: 100, op: 'below' },
+      { name: 'load', kind: 'vital', vital: 'loadPerCore', threshold: 0 },
+      { name: 'busy', kind: 'vital', vital: 'cpuPercent', threshold: 0 },
+    ]);
+    const legacy = { seq: 1, ts: 0, cpuPercent: 50, ramAvailableBytes: 1, swapFreeBytes: 0, receivedAt: 0 };
+    engine.vitals(node({ legacy: true }), legacy as unknown as ReceivedVitals);
+    assert.deepEqual(events(), ['firing']);
+    assert.equal(engine.open()[0]?.rule, 'busy');
+  });
+
   it('a reloaded firing alert is not told again as new, and repeats on its stored schedule', () => {
     const first = setup([hot]);
     first.engine.vitals(node(), sample({ tempC: 90 }));

@@ -7,8 +7,8 @@ import * as fmt from './format.js';
 import { LoadedTable } from './loaded-table.js';
 import { timeEl } from './task-format.js';
 
-/** The channels section (a LoadedTable). */
-export function channelTable() {
+/** The channels section (a LoadedTable); onLoad(channels): the list after each load. */
+export function channelTable({ onLoad } = {}) {
   return new LoadedTable({
     name: 'channels',
     title: 'Channels',
@@ -17,6 +17,7 @@ export function channelTable() {
     key: 'channels',
     empty: 'No channels: alerts are only shown here. Add [alerts.channels.NAME] to the config file.',
     row: channelRow,
+    onLoad,
   });
 }
 

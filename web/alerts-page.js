@@ -1,16 +1,19 @@
 // The alerts page (#/alerts): the open alerts (AlertList, live from OpenAlerts) with a "Silence"
 // button on each firing one, the form that makes a silence (SilenceForm) and the active silences
-// (with a remove button), the channels and how they are doing, and the history (AlertHistory). It
-// routes the stream's `alert` messages to the history, and loads everything again after a
-// reconnect (what the stream missed). Silences and channels change without a stream message (a
-// silence made elsewhere, a send that failed): they are loaded again every few seconds while
-// alerts change, and every half minute anyway.
+// (with a remove button), the rules (with the form that makes or changes one, RuleForm), the
+// channels and how they are doing, and the history (AlertHistory). It routes the stream's `alert`
+// messages to the history, and loads everything again after a reconnect (what the stream missed).
+// Silences and channels change without a stream message (a silence made elsewhere, a send that
+// failed): they are loaded again every few seconds while alerts change, and every half minute
+// anyway; the rules after a change made here, and every half minute. The rules loaded feed the
+// silence form's choice of rule, the channels loaded the rule form's.
 
 import { channelTable } from './alert-channels.js';
 import { AlertHistory } from './alert-history.js';
 import { AlertList } from './alert-list.js';
-import { getJson } from './api.js';
 import { h } from './dom.js';
+import { RuleForm } from './rule-form.js';
+import { ruleTable } from './rule-list.js';
 import { SilenceForm } from './silence-form.js';
 import { silenceTable } from './silence-list.js';
 
@@ -23,13 +26,13 @@ export class AlertsPage {
   #list;
   #form;
   #silences;
+  #rules;
   #channels;
   #history;
   #unsubscribe = [];
   #reloadTimer;
   #ticker;
   #lastReload = 0;
-  #alive = true;
 
   /** alerts: the dashboard's OpenAlerts. */
   constructor(model, alerts) {
@@ -37,7 +40,15 @@ export class AlertsPage {
     this.#form = new SilenceForm({ onCreated: () => void this.#silences.load() });
     this.#list = new AlertList(model, alerts, { onSilence: (alert) => this.#form.fill(alert) });
     this.#silences = silenceTable(model);
-    this.#channels = channelTable();
+    const ruleForm = new RuleForm({ onSaved: () => void this.#rules.load() });
+    this.#rules = ruleTable({
+      onEdit: (rule) => ruleForm.edit(rule),
+      onLoad: (rules) => this.#form.setRules(namesOf(rules)),
+      below: ruleForm.element,
+    });
+    this.#channels = channelTable({
+      onLoad: (channels) => ruleForm.setChannels(namesOf(channels)),
+    });
     this.#history = new AlertHistory(model);
     this.#root = h(
       'section',
@@ -45,6 +56,7 @@ export class AlertsPage {
       h('h1', { tabindex: '-1', text: 'Alerts' }),
       this.#list.element,
       h('div', { class: 'alerts-silences' }, this.#form.element, this.#silences.element),
+      this.#rules.element,
       this.#channels.element,
       this.#history.element,
     );
@@ -65,6 +77,7 @@ export class AlertsPage {
         if (ids === null) {
           // Resynced after a reconnect (or the first snapshot): fill the gap.
           void this.#history.load();
+          void this.#rules.load();
           this.#reload();
         }
         if (kind === 'vitals') return; // names change only with node messages
@@ -77,19 +90,22 @@ export class AlertsPage {
     this.#form.setNodes(this.#model.nodes.values());
     this.#list.mount();
     void this.#history.load();
-    void this.#loadRules();
+    void this.#rules.load();
     this.#reload();
-    this.#ticker = setInterval(() => this.#reload(), RELOAD_EVERY_MS);
+    this.#ticker = setInterval(() => {
+      this.#reload();
+      void this.#rules.load();
+    }, RELOAD_EVERY_MS);
   }
 
   unmount() {
-    this.#alive = false;
     for (const off of this.#unsubscribe) off();
     clearTimeout(this.#reloadTimer);
     clearInterval(this.#ticker);
     this.#list.unmount();
     this.#history.stop();
     this.#silences.stop();
+    this.#rules.stop();
     this.#channels.stop();
   }
 
@@ -109,17 +125,9 @@ export class AlertsPage {
       this.#reload();
     }, wait);
   }
+}
 
-  /** The rules the silence form offers. */
-  async #loadRules() {
-    try {
-      const { body } = await getJson('/api/alerts/rules');
-      if (!this.#alive) return;
-      const rules = Array.isArray(body?.rules) ? body.rules : [];
-      this.#form.setRules(rules.map((r) => r?.name).filter((name) => typeof name === 'string'));
-    } catch (err) {
-      // The form still takes a node or labels (and an alert's rule when "Silence" fills it).
-      console.debug('alert rules not loaded:', err.message);
-    }
-  }
+/** The names of a list the API gave (rules, channels), those that are strings. */
+function namesOf(list) {
+  return list.map((item) => item.name).filter((name) => typeof name === 'string');
 }

@@ -46,17 +46,25 @@ export function argsObject(text) {
 
 /**
  * POSTs `body()` to `path` unless `guard.busy` (a POST of this form under way): an Error from
- * `body()` is shown in `status` and nothing is sent; `done(answer)` gets the stored object.
+ * `body()` is shown and nothing is sent; `done(answer)` gets the stored object. What to fix and
+ * the primary's refusal go to `alert` when given (an element with role="alert": announced at
+ * once), else to `status`, which shows the progress.
  */
-export async function postForm({ guard, status, path, body, busyText, done }) {
+export async function postForm({ guard, status, alert = status, path, body, busyText, done }) {
   if (guard.busy) return;
+  const fail = (message) => {
+    if (alert !== status) setText(status, '');
+    alert.dataset.kind = 'error';
+    setText(alert, message);
+  };
   status.dataset.kind = '';
+  alert.dataset.kind = '';
+  if (alert !== status) setText(alert, '');
   let payload;
   try {
     payload = body();
   } catch (err) {
-    status.dataset.kind = 'error';
-    setText(status, err.message);
+    fail(err.message);
     return;
   }
   guard.busy = true;
@@ -64,8 +72,7 @@ export async function postForm({ guard, status, path, body, busyText, done }) {
   try {
     done(await postJson(path, payload));
   } catch (err) {
-    status.dataset.kind = 'error';
-    setText(status, `Refused: ${err.code ?? 'ERR'}: ${err.message}`);
+    fail(`Refused: ${err.code ?? 'ERR'}: ${err.message}`);
   } finally {
     guard.busy = false;
   }

@@ -2,7 +2,7 @@
 // answer's list, and a status line (none yet, or why the load failed, as text). Loads are counted
 // so a slow answer never overwrites a newer one, nothing is drawn once the page is gone, and the
 // rows are drawn again only when the list changed or refresh() asks (a button keeps the keyboard
-// focus through a periodic reload). The alerts page's silences and channels are two of these.
+// focus through a periodic reload). The alerts page's silences, rules and channels are these.
 
 import { getJson } from './api.js';
 import { dataTable, h, setText } from './dom.js';
@@ -21,7 +21,8 @@ export class LoadedTable {
   /**
    * name: the section's class (and its heading's id stem); title: the heading; headings: the
    * columns; path: what to GET; key: the list's key in the answer; row(item): its <tr>; empty: the
-   * status when the list is empty; below: elements under the table.
+   * status when the list is empty; below: elements under the table; onLoad(items): called with
+   * the list after each load (what other parts of the page offer from it).
    */
   constructor(options) {
     this.#options = options;
@@ -52,6 +53,7 @@ export class LoadedTable {
       const list = body?.[key];
       this.#items = Array.isArray(list) ? list.filter((item) => item && typeof item === 'object') : [];
       this.#render();
+      this.#options.onLoad?.(this.#items);
     } catch (err) {
       if (this.#alive && load === this.#loads)
         setText(this.#status, `Could not load ${title.toLowerCase()}: ${err.message}`);

@@ -149,7 +149,7 @@ function fillSelect(select, anyLabel, options) {
   const chosen = select.value;
   select.replaceChildren(
     h('option', { value: '', text: anyLabel }),
-    options.map(([value, text]) => h('option', { value, text })),
+    ...options.map(([value, text]) => h('option', { value, text })),
   );
   choose(select, chosen, chosen);
 }

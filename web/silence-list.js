@@ -2,10 +2,10 @@
 // until when, the comment and who made it, and a button that removes it (DELETE
 // /api/silences/:id, then the list is loaded again). Comments and names are text, never HTML.
 
-import { deleteJson } from './api.js';
-import { h, setText } from './dom.js';
+import { h } from './dom.js';
 import * as fmt from './format.js';
 import { LoadedTable } from './loaded-table.js';
+import { removeButton } from './remove-button.js';
 import { timeEl } from './task-format.js';
 
 /** The silences section (a LoadedTable: load() it; the page loads it again after a change). */
@@ -33,24 +33,6 @@ export function silenceScope(model, s) {
 
 function silenceRow(model, s, onRemoved) {
   const scope = silenceScope(model, s);
-  const status = h('span', { class: 'action-status', role: 'status' });
-  const remove = h('button', {
-    type: 'button',
-    class: 'action action-remove',
-    text: 'Remove',
-    'aria-label': `Remove the silence of ${scope}`,
-    onclick: async () => {
-      remove.disabled = true;
-      setText(status, '…');
-      try {
-        await deleteJson(`/api/silences/${encodeURIComponent(String(s.id))}`);
-        onRemoved();
-      } catch (err) {
-        remove.disabled = false;
-        setText(status, `Failed: ${err.message}`);
-      }
-    },
-  });
   return h(
     'tr',
     { dataset: { id: String(s.id ?? '') } },
@@ -58,6 +40,14 @@ function silenceRow(model, s, onRemoved) {
     h('td', null, timeEl(s.until)),
     h('td', { class: 'comment', text: String(s.comment ?? '') }),
     h('td', { class: 'muted', title: fmt.full(s.createdAt), text: String(s.author ?? '') }),
-    h('td', null, remove, ' ', status),
+    h(
+      'td',
+      null,
+      removeButton({
+        label: `Remove the silence of ${scope}`,
+        path: `/api/silences/${encodeURIComponent(String(s.id))}`,
+        onRemoved,
+      }),
+    ),
   );
 }

@@ -30,6 +30,7 @@ import { silenceOf, silences } from './silences.js';
 /** Bounds on what the API can add (each is kept in memory and looked at often). */
 const MAX_API_RULES = 200;
 const MAX_SILENCES = 1000;
+const MIN_API_REPEAT_MS = 60_000;
 
 /** What the alerts are fed from: the primary (its events and its nodes). */
 export interface AlertSource {
@@ -164,6 +165,15 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
       try {
         const rule = ruleOf(stored, 'api', repeatMs);
         if (named.has(rule.name)) continue; // the config file's rule of that name wins
+        const gone = rule.channels.filter((name) => !this.#queues.has(name));
+        if (gone.length > 0) {
+          // A channel renamed or removed in the config since: its messages go to the others.
+          rule.channels = rule.channels.filter((name) => this.#queues.has(name));
+          this.#log.warn(
+            { rule: rule.name, channels: gone },
+            `alert rule ${rule.name} names channels the config no longer has; it sends to ${rule.channels.length > 0 ? 'the rest' : 'every channel'}`,
+          );
+        }
         this.#apiRules.push(rule);
       } catch (err) {
         this.#log.warn(
@@ -234,6 +244,9 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
       throw new RequestError('ERR_CONFLICT', `rule "${rule.name}" is set in the config file: change it there`);
     for (const name of rule.channels) {
       if (!this.#queues.has(name)) throw new RequestError('ERR_BAD_REQUEST', `no alert channel "${name}"`);
+    }
+    if (rule.repeatMs > 0 && rule.repeatMs < MIN_API_REPEAT_MS) {
+      throw new RequestError('ERR_BAD_REQUEST', `repeat is 1 min at least (or 0: never)`);
     }
     await this.#writer.write([
       { op: 'alert-rule', name: rule.name, rule: rule.input as unknown as Record<string, unknown> },
@@ -374,6 +387,7 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
     const message = messageOf(n, this.#clock.wallMs());
     const names = n.rule.channels.length > 0 ? n.rule.channels : [...this.#queues.keys()];
     for (const name of names) this.#queues.get(name)?.push(message);
+    // An alert with no channel to go to is still logged (and kept in the history).
     this.#log.info(
       { alert: n.alert.id, rule: n.alert.rule, node: n.alert.node, event: n.event, channels: names },
       message.title,

@@ -3,8 +3,9 @@
 // digest when they end. Every channel has its own queue: a slow or dead one never delays another,
 // nor the primary (nothing here is awaited by the engine).
 
+import { LogLimiter } from '../common/log-limiter.js';
 import type { Logger } from '../common/logger.js';
-import type { Channel } from './channels.js';
+import { type Channel, scrubbed } from './channels.js';
 import type { EngineClock } from './engine.js';
 import { type AlertMessage, digestOf } from './message.js';
 import type { QuietHours } from './quiet-hours.js';
@@ -58,11 +59,13 @@ export class ChannelQueue {
   #sending = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #abort = new AbortController();
+  readonly #limited: LogLimiter;
   #closed = false;
 
   constructor(channel: Channel, options: ChannelQueueOptions) {
     this.channel = channel;
     this.quietHours = options.quietHours;
+    this.#limited = new LogLimiter(options.log);
     this.#o = {
       clock: options.clock,
       log: options.log,
@@ -93,7 +96,7 @@ export class ChannelQueue {
       this.#held.push(message);
       if (this.#held.length > this.#o.maxQueue) {
         this.#held.shift();
-        this.stats.dropped++;
+        this.#dropped('quiet hours: more held messages than maxQueue, dropped the oldest');
       }
       return;
     }
@@ -127,16 +130,20 @@ export class ChannelQueue {
     this.channel.close();
   }
 
+  #dropped(why: string): void {
+    this.stats.dropped++;
+    const fields = { channel: this.channel.name, maxQueue: this.#o.maxQueue, dropped: this.stats.dropped };
+    this.#limited.warn('dropped', fields, `alert channel ${why}`);
+  }
+
   #enqueue(message: AlertMessage): void {
     this.#queue.push(message);
     if (this.#queue.length > this.#o.maxQueue) {
-      // The oldest waiting message goes (not the one in flight: it is first only while sending).
-      this.#queue.splice(this.#sending ? 1 : 0, 1);
-      this.stats.dropped++;
-      this.#o.log.warn(
-        { channel: this.channel.name, maxQueue: this.#o.maxQueue },
-        'alert channel queue full: dropped the oldest message',
-      );
+      // The oldest waiting message goes; not the first while it is tried or waits for its retry
+      // (its count of tries belongs to it).
+      const trying = this.#sending || this.#retryTimer !== undefined;
+      this.#queue.splice(trying ? 1 : 0, 1);
+      this.#dropped('queue full: dropped the oldest message');
     }
     if (!this.#sending && this.#retryTimer === undefined) void this.#pump(0);
   }
@@ -156,7 +163,7 @@ export class ChannelQueue {
     } catch (err) {
       this.#sending = false;
       if (this.#closed) return;
-      const why = (err as Error).message.slice(0, 300);
+      const why = scrubbed((err as Error).message).slice(0, 300);
       this.stats.lastError = why;
       this.stats.lastErrorAt = this.#o.clock.wallMs();
       const fields = { channel: this.channel.name, type: this.channel.type, attempt: attempt + 1, error: why };
@@ -168,7 +175,9 @@ export class ChannelQueue {
         return;
       }
       this.stats.retried++;
-      const delay = Math.min(MAX_BACKOFF_MS, this.#o.retryMs * 2 ** attempt);
+      // Full jitter under the doubling ceiling (STYLE.md): queues that failed together retry apart.
+      const ceiling = Math.min(MAX_BACKOFF_MS, this.#o.retryMs * 2 ** attempt);
+      const delay = Math.max(1, Math.round(Math.random() * ceiling));
       this.#o.log.warn({ ...fields, retryInMs: delay }, 'alert channel failed; retrying');
       this.#retryTimer = setTimeout(() => void this.#pump(attempt + 1), delay);
       this.#retryTimer.unref();

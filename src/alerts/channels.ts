@@ -127,6 +127,18 @@ export function channelConfigOf(name: string, given: unknown): ChannelConfig {
     need('url');
     need('topic');
   }
+  if (c.url !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(c.url);
+    } catch {
+      // Not the URL itself: its path may hold a token (a Slack-style webhook).
+      throw new ConfigError(`${what}: url is not a valid URL`);
+    }
+    if (url.username || url.password) {
+      throw new ConfigError(`${what}: url must not carry a user or password (use secret or token)`);
+    }
+  }
   if (c.type === 'smtp') {
     need('host');
     need('from');
@@ -152,6 +164,17 @@ export function webhookBody(message: AlertMessage): string {
 /** `sha256=` and the hex HMAC-SHA256 of the body under the channel's secret. */
 export function signatureOf(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** An error's text without URLs past their origin (a path or query may hold a token). */
+export function scrubbed(text: string): string {
+  return text.replace(/\bhttps?:\/\/[^\s'"<>]+/gi, (u) => {
+    try {
+      return new URL(u).origin;
+    } catch {
+      return '(a URL)';
+    }
+  });
 }
 
 async function post(url: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
@@ -217,7 +240,7 @@ function smtp(name: string, c: ChannelConfig): Channel {
     name,
     type: 'smtp',
     target: `${c.host}:${port}`,
-    async send(message) {
+    async send(message, signal) {
       if (!transport) {
         // Loaded at the first mail: a primary without a mail channel never carries it.
         const { default: nodemailer } = await import('nodemailer');
@@ -234,7 +257,8 @@ function smtp(name: string, c: ChannelConfig): Channel {
           socketTimeout: timeoutMs,
         });
       }
-      await transport.sendMail({ from: c.from, to: c.to, subject: message.title, text: message.text });
+      // The signal ends a try cut off by its timeout (no second mail from a slow first one).
+      await transport.sendMail({ from: c.from, to: c.to, subject: message.title, text: message.text, signal });
     },
     close() {
       transport?.close();

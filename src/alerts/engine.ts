@@ -61,6 +61,9 @@ interface Open {
 
 const keyOf = (rule: string, node: string, subject: string) => `${rule}\u0000${node}\u0000${subject}`;
 
+/** What a rule watches: an alert of the rule before a change to any of these is not one of it after. */
+const identityOf = (r: Rule) => JSON.stringify([r.kind, r.vital, r.op, r.mount, r.flag, r.when, r.task, r.scopeText]);
+
 export class AlertEngine extends EventEmitter<EngineEvents> {
   readonly #clock: EngineClock;
   readonly #flapCount: number;
@@ -69,6 +72,8 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
   readonly #save: (alert: AlertRow) => void;
   #rules = new Map<string, Rule>();
   readonly #open = new Map<string, Open>();
+  /** The keys of each node's open alerts (a sample looks at its node's only). */
+  readonly #byNode = new Map<string, Set<string>>();
   /** Monotonic times each rule/node/subject fired, within the flap window. */
   readonly #fires = new Map<string, number[]>();
 
@@ -85,13 +90,17 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
     return [...this.#rules.values()];
   }
 
-  /** Replaces the rules. Open alerts of a rule that is gone or disabled resolve without a message. */
+  /**
+   * Replaces the rules. Open alerts of a rule that is gone, disabled, or now watches something
+   * else (another vital, mount, flag, scope) resolve, said where they were told.
+   */
   setRules(rules: readonly Rule[]): void {
     this.#rules = new Map(rules.filter((r) => r.enabled).map((r) => [r.name, r]));
     for (const [key, open] of this.#open) {
       const rule = this.#rules.get(open.rule.name);
-      if (rule) open.rule = rule;
-      else this.#end(key, open, 'rule removed', false);
+      if (!rule) this.#end(key, open, 'rule removed', true);
+      else if (identityOf(rule) !== identityOf(open.rule)) this.#end(key, open, 'rule changed', true);
+      else open.rule = rule;
     }
   }
 
@@ -105,7 +114,7 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
     for (const row of rows) {
       const rule = this.#rules.get(row.rule);
       const key = keyOf(row.rule, row.node, row.subject);
-      if (!rule || row.state !== 'firing') {
+      if (!rule || row.state !== 'firing' || this.#open.has(key)) {
         // Its rule is gone (or it never fired): closed, quietly.
         this.#save({
           ...row,
@@ -119,7 +128,7 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
       // Wall time is all a restart leaves; a clock step is clamped to [0, repeat].
       const ago = Math.min(Math.max(0, wall - (row.lastNotifiedAt ?? row.firedAt ?? wall)), rule.repeatMs);
       const open = { row: { ...row }, rule, startedMono: mono, lastNotifiedMono: mono - ago, forMs: 0 };
-      this.#open.set(key, { ...open, clearSinceMono: undefined });
+      this.#put(key, { ...open, clearSinceMono: undefined });
     }
   }
 
@@ -129,6 +138,18 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
   }
 
   node(node: NodeView): void {
+    if (node.state === 'left' || node.state === 'denied') {
+      // It said goodbye (or was refused): nothing of it is watched any more.
+      for (const [key, open] of this.#openOf(node.id)) this.#end(key, open, `node ${node.state}`, true);
+      return;
+    }
+    if (node.state === 'lost') {
+      // No sample will confirm a condition seen just before: pending ones of its vitals go.
+      for (const [key, open] of this.#openOf(node.id)) {
+        if (open.row.state === 'pending' && open.rule.kind !== 'offline') this.#drop(key, open);
+      }
+    }
+    this.#leaveScope(node);
     for (const rule of this.#rules.values()) {
       if (rule.kind !== 'offline' && rule.kind !== 'clock-skew') continue;
       if (!inScope(rule, node)) continue;
@@ -137,10 +158,15 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
   }
 
   vitals(node: NodeView, vitals: ReceivedVitals): void {
+    this.#leaveScope(node);
     for (const rule of this.#rules.values()) {
       if (!inScope(rule, node)) continue;
-      if (rule.kind === 'vital' || rule.kind === 'throttle')
-        this.#observe(rule, node, observeVitals(rule, node, vitals));
+      if (rule.kind === 'vital' || rule.kind === 'throttle') {
+        const seen = observeVitals(rule, node, vitals);
+        // A mount no longer there, a boot that is over: their alerts end (before a new one begins).
+        if (seen.length > 0) this.#endUnseen(rule, node, new Set(seen.map((o) => o.subject)));
+        this.#observe(rule, node, seen);
+      }
       // Each sample measures the node's clock again (its `sentAt`).
       else if (rule.kind === 'clock-skew') this.#observe(rule, node, observeNode(rule, node));
     }
@@ -155,8 +181,49 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
 
   /** A node was forgotten: its open alerts end (resolved, said if they were notified). */
   removed(nodeId: string): void {
-    for (const [key, open] of this.#open) {
-      if (open.row.node === nodeId) this.#end(key, open, 'node forgotten', true);
+    for (const [key, open] of this.#openOf(nodeId)) this.#end(key, open, 'node forgotten', true);
+  }
+
+  #openOf(nodeId: string): Array<[string, Open]> {
+    const keys = this.#byNode.get(nodeId);
+    if (!keys) return [];
+    return [...keys].flatMap((key) => {
+      const open = this.#open.get(key);
+      return open ? [[key, open] as [string, Open]] : [];
+    });
+  }
+
+  #put(key: string, open: Open): void {
+    this.#open.set(key, open);
+    let keys = this.#byNode.get(open.row.node);
+    if (!keys) {
+      keys = new Set();
+      this.#byNode.set(open.row.node, keys);
+    }
+    keys.add(key);
+  }
+
+  #take(key: string, open: Open): void {
+    this.#open.delete(key);
+    const keys = this.#byNode.get(open.row.node);
+    keys?.delete(key);
+    if (keys?.size === 0) this.#byNode.delete(open.row.node);
+  }
+
+  /** Open alerts of rules that no longer watch this node (its labels or the rule's scope changed). */
+  #leaveScope(node: NodeView): void {
+    const keys = this.#byNode.get(node.id);
+    if (!keys) return;
+    for (const [key, open] of this.#openOf(node.id)) {
+      if (!inScope(open.rule, node)) this.#end(key, open, 'no longer watched on this node', true);
+    }
+  }
+
+  #endUnseen(rule: Rule, node: NodeView, subjects: ReadonlySet<string>): void {
+    for (const [key, open] of this.#openOf(node.id)) {
+      if (open.rule.name !== rule.name || subjects.has(open.row.subject)) continue;
+      const why = rule.kind === 'throttle' ? 'the node booted again' : `${open.row.subject || 'it'} is gone`;
+      this.#end(key, open, why, true);
     }
   }
 
@@ -238,7 +305,7 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
       forMs: limits.forMs,
       clearSinceMono: undefined,
     };
-    this.#open.set(key, open);
+    this.#put(key, open);
     if (open.forMs <= 0) this.#fire(key, open);
     else this.emit('change', { ...row });
   }
@@ -279,13 +346,13 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
 
   /** A pending alert whose condition cleared before its `for`: never an alert, nothing kept. */
   #drop(key: string, open: Open): void {
-    this.#open.delete(key);
+    this.#take(key, open);
     this.emit('change', { ...open.row, state: 'resolved', since: this.#clock.wallMs() });
   }
 
   /** A firing alert resolves; a resolved message goes out when the firing one did (`tell`). */
   #end(key: string, open: Open, detail: string, tell: boolean): void {
-    this.#open.delete(key);
+    this.#take(key, open);
     const row = open.row;
     if (row.state === 'pending') {
       this.emit('change', { ...row, state: 'resolved', since: this.#clock.wallMs() });
@@ -297,7 +364,7 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
     row.detail = detail;
     this.#save({ ...row });
     this.emit('change', { ...row });
-    if (tell && row.notified > 0 && !this.#silenced(row))
-      this.emit('notify', { event: 'resolved', alert: { ...row }, rule: open.rule });
+    // Told even under a silence: whoever got the firing message learns that it is over.
+    if (tell && row.notified > 0) this.emit('notify', { event: 'resolved', alert: { ...row }, rule: open.rule });
   }
 }

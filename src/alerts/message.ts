@@ -22,7 +22,9 @@ export interface AlertMessage {
 const LABEL: Record<NotificationEvent, string> = { firing: 'FIRING', repeat: 'STILL FIRING', resolved: 'RESOLVED' };
 
 function lineOf(event: NotificationEvent, alert: AlertRow, now: number): string {
-  const where = alert.subject && !alert.detail.includes(alert.subject) ? ` ${alert.subject}` : '';
+  // A mount is named in the detail already; a boot id says nothing to a person.
+  const where =
+    alert.kind === 'vital' && alert.subject && !alert.detail.includes(alert.subject) ? ` ${alert.subject}` : '';
   const flapping = alert.flapping ? ' (flapping: held firing until it stays clear)' : '';
   const lasted = alert.firedAt === null ? '' : formatDuration(Math.max(0, now - alert.firedAt));
   const when = event === 'repeat' ? `, firing for ${lasted}` : event === 'resolved' && lasted ? ` after ${lasted}` : '';

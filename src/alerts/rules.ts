@@ -179,7 +179,8 @@ export function ruleOf(given: unknown, source: Rule['source'], defaultRepeatMs =
   } else if (input.kind === 'clock-skew') {
     threshold = input.threshold ?? 60_000;
   }
-  const clear = input.clear ?? threshold;
+  // A clock-skew rule clears at half its limit by default (as the primary's own skew mark does).
+  const clear = input.clear ?? (input.kind === 'clock-skew' ? threshold / 2 : threshold);
   if (op === 'above' ? clear > threshold : clear < threshold) {
     throw new ConfigError(`${what}: clear (${clear}) must be on the good side of threshold (${threshold})`);
   }
@@ -197,18 +198,29 @@ export function ruleOf(given: unknown, source: Rule['source'], defaultRepeatMs =
     task: input.task,
     forMs: durationOf(input.for, `${what} for`, input.kind === 'offline' ? 120_000 : 0),
     // "Since boot" holds until the next boot: said once, not every sample.
-    repeatMs: durationOf(input.repeat, `${what} repeat`, when === 'since-boot' ? 0 : defaultRepeatMs),
+    // Said once: a boot's flags (they hold until the next boot), a failed task (until one succeeds).
+    repeatMs: durationOf(
+      input.repeat,
+      `${what} repeat`,
+      when === 'since-boot' || input.kind === 'task-failed' ? 0 : defaultRepeatMs,
+    ),
     severity: input.severity ?? 'warning',
     scope: scopeOf(input.nodes ?? 'all', what),
     scopeText: input.nodes ?? 'all',
     overrides: (input.overrides ?? []).map((o) => {
       const scope = scopeOf(o.nodes, `${what} override`);
       if (scope.kind !== 'labels') throw new ConfigError(`${what}: an override's nodes is a label selector (k=v)`);
+      const t = o.threshold ?? threshold;
+      // Without its own clear, an override keeps the rule's gap between threshold and clear.
+      const c = o.clear ?? t - (threshold - clear);
+      if (op === 'above' ? c > t : c < t) {
+        throw new ConfigError(`${what}: an override's clear (${c}) must be on the good side of its threshold (${t})`);
+      }
       return {
         selector: scope.selector,
         nodes: o.nodes,
-        threshold: o.threshold,
-        clear: o.clear,
+        threshold: t,
+        clear: c,
         forMs: o.for === undefined ? undefined : durationOf(o.for, `${what} override for`, 0),
       };
     }),
@@ -234,8 +246,7 @@ export function limitsFor(
   node: Pick<NodeView, 'labels'>,
 ): { threshold: number; clear: number; forMs: number } {
   const o = rule.overrides.find((x) => selects(x.selector, node.labels));
-  const threshold = o?.threshold ?? rule.threshold;
-  return { threshold, clear: o?.clear ?? o?.threshold ?? rule.clear, forMs: o?.forMs ?? rule.forMs };
+  return { threshold: o?.threshold ?? rule.threshold, clear: o?.clear ?? rule.clear, forMs: o?.forMs ?? rule.forMs };
 }
 
 /** `bad`: the condition holds; `clear`: it has cleared; `band`: between the two (no change). */
@@ -265,7 +276,9 @@ export function observeVitals(rule: Rule, node: NodeView, vitals: ReceivedVitals
     const set = rule.when === 'now' ? flags.now : flags.sinceBoot;
     const on = set.includes(rule.flag as string);
     const when = rule.when === 'now' ? 'now' : 'since boot';
-    return [{ subject: '', verdict: on ? 'bad' : 'clear', value: on ? 1 : 0, detail: `${rule.flag} ${when}` }];
+    // "Since boot" is one alert per boot: a new boot with the flag set again is told again.
+    const subject = rule.when === 'since-boot' ? (node.info?.bootId ?? '') : '';
+    return [{ subject, verdict: on ? 'bad' : 'clear', value: on ? 1 : 0, detail: `${rule.flag} ${when}` }];
   }
   if (rule.kind !== 'vital') return [];
   const limits = limitsFor(rule, node);

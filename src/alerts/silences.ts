@@ -6,7 +6,7 @@ import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { parseDuration } from '../common/duration.js';
 import { RequestError } from '../protocol/errors.js';
-import { parseSelector, selects } from '../protocol/label-selector.js';
+import { type LabelSelector, parseSelector, selects } from '../protocol/label-selector.js';
 import type { AlertRow, SilenceRow } from '../store/store-api.js';
 
 const YEAR_MS = 366 * 86_400_000;
@@ -61,6 +61,7 @@ export function silenceOf(given: unknown, author: string, now: number): SilenceR
     if (ms === undefined || ms <= 0)
       throw bad(`for = "${String(input.for).slice(0, 32)}" is not a duration (like "2h")`);
     until = now + ms;
+    if (input.until !== undefined) throw bad('give "for" or "until", not both');
   } else if (input.until !== undefined) {
     until = typeof input.until === 'number' ? input.until : Date.parse(input.until);
     if (!Number.isFinite(until))
@@ -90,5 +91,18 @@ export function silences(
   if (silence.until <= now) return false;
   if (silence.rule !== null && silence.rule !== alert.rule) return false;
   if (silence.node !== null && silence.node !== alert.node && silence.node !== alert.nodeName) return false;
-  return silence.labels === null || selects(parseSelector(silence.labels), labels);
+  return silence.labels === null || selects(selectorOf(silence.labels), labels);
+}
+
+/** Parsed selectors of the silences (checked at creation): parsed once, not at every match. */
+const SELECTORS = new Map<string, LabelSelector>();
+
+function selectorOf(text: string): LabelSelector {
+  let selector = SELECTORS.get(text);
+  if (!selector) {
+    if (SELECTORS.size >= 2000) SELECTORS.clear();
+    selector = parseSelector(text);
+    SELECTORS.set(text, selector);
+  }
+  return selector;
 }

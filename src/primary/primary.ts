@@ -224,7 +224,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     try {
       await this.#open();
     } catch (err) {
-      // Nothing half-open stays behind: the store, the lock; the object is spent.
+      // Nothing half-open stays behind: the alerts, the store, the lock; the object is spent.
+      await this.#alerts?.close(0).catch(() => undefined);
       await this.#store?.close().catch(() => undefined);
       await this.#listener?.close();
       await this.#lock.release();
@@ -374,6 +375,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       logger: this.#log,
       limitedLog,
     });
+    // Before the first node can arrive: the alerts see every event from here.
+    this.#alerts = await openAlertService({ source: this, store, log: this.#log, config: this.#given.alerts });
     await this.#listener.listen();
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);
@@ -384,8 +387,6 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#influx?.start();
     tasks.start();
     this.#taskService.schedules.start();
-    const log = this.#log;
-    this.#alerts = await openAlertService({ source: this, store, log, config: this.#given.alerts });
   }
 
   /** Closes every session (nodes become lost, not left), flushes storage, closes the store. */

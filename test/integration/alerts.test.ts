@@ -221,7 +221,6 @@ describe('alert rules fed with scripted vitals', () => {
       ],
       channels: { hook: { type: 'webhook', url: `${hook.url}/hook` } },
     });
-    const started = performance.now();
     await inProcess(t, config, ['wobbly', 'hot', 'cool'], temps);
     await waitUntil(
       () => alertsOf(hook.received, 'hot').filter((a) => a.event === 'repeat').length >= 2,
@@ -233,9 +232,12 @@ describe('alert rules fed with scripted vitals', () => {
       hot.map((r) => r.body.type),
       ['firing', 'repeat', 'repeat'],
     );
-    assert.ok((hot[0]?.at as number) - started >= 1000, 'not before `for`');
-    const gaps = hot.slice(1).map((r, i) => r.at - (hot[i]?.at as number));
-    for (const gap of gaps) assert.ok(gap >= 1400 && gap < 3000, `repeats every 1.5 s: ${gaps.join(', ')}`);
+    const fired = (hot[0]?.body.alerts as AlertRow[] | undefined)?.[0] as AlertRow;
+    assert.ok((fired.firedAt as number) - fired.startedAt >= 1000, 'not before `for`');
+    // Timed by the primary's stamps (sentAt): a loaded machine delays arrivals, not decisions.
+    const sentAt = hot.map((r) => r.body.sentAt as number);
+    const gaps = sentAt.slice(1).map((at, i) => at - (sentAt[i] as number));
+    for (const gap of gaps) assert.ok(gap >= 1450 && gap < 3000, `repeats every 1.5 s: ${gaps.join(', ')}`);
     // The oscillating node fired once (79 never reaches the clear threshold of 75) and never resolved.
     const wobbly = alertsOf(hook.received, 'wobbly').map((a) => a.event);
     assert.equal(wobbly.filter((e) => e === 'firing').length, 1, wobbly.join(','));
@@ -244,7 +246,7 @@ describe('alert rules fed with scripted vitals', () => {
   });
 
   it('a silence holds messages but keeps the history; quiet hours send one digest; a channel that is down is retried and delays no other', async (t) => {
-    // "down" does not answer its first two tries (cut off at 500 ms each), then takes them.
+    // "down" does not answer its first two tries (cut off at 1.5 s each), then takes them.
     const down = await startHttpReceiver(t, (n): Answer => (n < 2 ? 'hang' : 'ok'));
     const up = await startHttpReceiver(t);
     const night = await startHttpReceiver(t);
@@ -277,13 +279,13 @@ describe('alert rules fed with scripted vitals', () => {
         },
       ],
       channels: {
-        down: { type: 'webhook', url: `${down.url}/down`, timeoutMs: 500, retryMs: 200 },
+        down: { type: 'webhook', url: `${down.url}/down`, timeoutMs: 1500, retryMs: 200 },
         up: { type: 'webhook', url: `${up.url}/up` },
-        // Quiet from a minute ago until 4 s from now (UTC): what fires meanwhile waits for the digest.
+        // Quiet from a minute ago until 20 s from now (UTC): what fires meanwhile waits for the digest.
         night: {
           type: 'webhook',
           url: `${night.url}/night`,
-          quietHours: { from: hhmmss(Date.now() - 60_000), to: hhmmss(Date.now() + 6_000), timeZone: 'UTC' },
+          quietHours: { from: hhmmss(Date.now() - 60_000), to: hhmmss(Date.now() + 20_000), timeZone: 'UTC' },
         },
       },
     });
@@ -306,23 +308,23 @@ describe('alert rules fed with scripted vitals', () => {
     assert.equal(silenced.suppressed, 1);
 
     // loud-node heats up: "up" has it at once though "down" hangs; "down" gets it on its third try.
-    const heated = performance.now();
     temps.set('loud-node', () => 95);
     await waitUntil(() => up.received.length >= 1, 10_000, 'the up channel');
-    assert.ok(up.received[0] && up.received[0].at - heated < 1000, `up took ${(up.received[0]?.at ?? 0) - heated} ms`);
+    // Taken while down's first try still hangs (cut off only after 1.5 s).
+    assert.ok(down.tries() <= 1, `down had ${down.tries()} tries when up had it`);
     assert.equal(down.received.length, 0, 'down had not taken it yet');
-    await waitUntil(() => down.received.length >= 1, 10_000, 'the down channel after its retries');
+    await waitUntil(() => down.received.length >= 1, 15_000, 'the down channel after its retries');
     assert.equal(down.tries(), 3);
-    const channels = (
-      await apiJson<{ channels: Array<{ name: string; stats: { retried: number; sent: number } }> }>(
-        api,
-        'GET',
-        '/api/alerts/channels',
-      )
-    ).channels;
-    const downStats = channels.find((c) => c.name === 'down')?.stats;
-    assert.equal(downStats?.retried, 2);
-    assert.equal(downStats?.sent, 1);
+    type Channels = { channels: Array<{ name: string; stats: { retried: number; sent: number } }> };
+    const downStats = await waitUntil(
+      async () =>
+        (await apiJson<Channels>(api, 'GET', '/api/alerts/channels')).channels.find(
+          (c) => c.name === 'down' && c.stats.sent === 1,
+        )?.stats,
+      5000,
+      "down's stats",
+    );
+    assert.equal(downStats.retried, 2);
     for (const r of [...up.received, ...down.received]) {
       assert.deepEqual(
         (r.body.alerts as AlertRow[]).map((a) => a.nodeName),
@@ -334,7 +336,7 @@ describe('alert rules fed with scripted vitals', () => {
     // The night channel was quiet: nothing yet, then one digest of both of its alerts (the silence
     // holds quiet-node's: only loud-node's comes).
     assert.equal(night.received.length, 0);
-    await waitUntil(() => night.received.length >= 1, 15_000, 'the digest');
+    await waitUntil(() => night.received.length >= 1, 30_000, 'the digest');
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(night.received.length, 1);
     const digest = night.received[0]?.body as { type: string; alerts: Array<{ nodeName: string; event: string }> };

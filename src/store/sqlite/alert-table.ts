@@ -29,6 +29,10 @@ export class AlertTable {
         INSERT INTO alert_rules (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body`),
       removeRule: db.prepare('DELETE FROM alert_rules WHERE name = ?'),
       rules: db.prepare('SELECT body FROM alert_rules ORDER BY seq'),
+      pruneAlerts: db.prepare(`
+        DELETE FROM alerts WHERE seq IN (
+          SELECT seq FROM alerts WHERE state = 'resolved' AND json_extract(body, '$.resolvedAt') < ? LIMIT ?)`),
+      pruneSilences: db.prepare('DELETE FROM silences WHERE seq IN (SELECT seq FROM silences WHERE until < ? LIMIT ?)'),
     };
   }
 
@@ -54,6 +58,17 @@ export class AlertTable {
         s.removeRule.run(change.name);
         break;
     }
+  }
+
+  /**
+   * In the caller's transaction: resolved alerts older than `before` (the history's longest
+   * retention) and silences that ended a day ago go, up to `limit` of each.
+   */
+  prune(before: number, now: number, limit: number): number {
+    return (
+      this.#stmts.pruneAlerts.run(before, limit).changes +
+      this.#stmts.pruneSilences.run(now - 86_400_000, limit).changes
+    );
   }
 
   open(): AlertRow[] {

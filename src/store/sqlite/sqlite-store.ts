@@ -171,7 +171,7 @@ export class SqliteStore implements Store {
       ),
       revokeSecret: db.prepare('UPDATE nodes SET secret = NULL, secret_confirmed = 1 WHERE id = ?'),
       forgetNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
-      forgetHistory: ['vitals', 'vitals_1m', 'vitals_1h', 'events'].map((table) =>
+      forgetHistory: ['vitals', 'vitals_1m', 'vitals_1h', 'events', 'alerts'].map((table) =>
         db.prepare(`DELETE FROM ${table} WHERE node_id = ?`),
       ),
       getSecret: db.prepare('SELECT secret, secret_confirmed FROM nodes WHERE id = ?'),
@@ -370,7 +370,13 @@ export class SqliteStore implements Store {
   }
 
   pruneChunk(now = Date.now(), limit = 2000): Promise<number> {
-    return this.#call(() => this.#db.transaction(() => this.#history.pruneChunk(this.retention, now, limit))());
+    return this.#call(() =>
+      this.#db.transaction(
+        () =>
+          this.#history.pruneChunk(this.retention, now, limit) +
+          this.#alerts.prune(now - this.retention.hourMs, now, limit),
+      )(),
+    );
   }
 
   /** Pages in use (pages minus free pages) times the page size. */

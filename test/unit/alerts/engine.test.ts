@@ -237,6 +237,88 @@ describe('alert engine', () => {
   });
 });
 
+describe('alert engine: what ends an alert', () => {
+  it('a node that leaves the scope (its labels or the rule changed) resolves; a node that left ends every alert', () => {
+    const { engine, events, told } = setup([{ ...hot, for: 0, nodes: 'room=attic' }]);
+    engine.vitals(node(), sample({ tempC: 90 }));
+    engine.vitals(node({ labels: { room: 'cellar' } }), sample({ tempC: 90 }));
+    assert.deepEqual(events(), ['firing', 'resolved']);
+    assert.equal(told[1]?.alert.detail, 'no longer watched on this node');
+    engine.vitals(node(), sample({ tempC: 90 }));
+    engine.setRules([ruleOf({ ...hot, for: 0, nodes: 'room=cellar' }, 'config')]);
+    assert.deepEqual(events(), ['firing', 'resolved', 'firing', 'resolved'], 'the rule now watches other nodes');
+    engine.vitals(node({ labels: { room: 'cellar' } }), sample({ tempC: 90 }));
+    engine.node(node({ state: 'left', labels: { room: 'cellar' } }));
+    assert.deepEqual(events().slice(-2), ['firing', 'resolved']);
+    assert.deepEqual(engine.open(), []);
+  });
+
+  it('a lost node drops its pending vital alerts: no sample will confirm them', () => {
+    const { clock, engine, events } = setup([hot]);
+    engine.vitals(node(), sample({ tempC: 85 }));
+    engine.node(node({ state: 'lost' }));
+    clock.advance(600_000);
+    engine.tick();
+    assert.deepEqual(events(), []);
+  });
+
+  it('a resolved message goes even under a silence, to whoever had the firing one', () => {
+    let silenced = false;
+    const { engine, events } = setup([{ ...hot, for: 0 }], { silenced: () => silenced });
+    engine.vitals(node(), sample({ tempC: 90 }));
+    silenced = true;
+    engine.vitals(node(), sample({ tempC: 60 }));
+    assert.deepEqual(events(), ['firing', 'resolved']);
+  });
+
+  it('a mount that goes resolves its alert; a new boot with the flag again is told again', () => {
+    const { engine, told } = setup([
+      { name: 'disk', kind: 'vital', vital: 'diskFreePercent', threshold: 10 },
+      { name: 'uv', kind: 'throttle', flag: 'under-voltage', when: 'since-boot' },
+    ]);
+    const usb = { mount: '/mnt/usb', freeBytes: 1, totalBytes: 100 };
+    const root = { mount: '/', freeBytes: 50, totalBytes: 100 };
+    const boot = (bootId: string) => node({ info: { ...(node().info as NonNullable<NodeView['info']>), bootId } });
+    const flags = { now: [], sinceBoot: ['under-voltage'] };
+    engine.vitals(boot('b1'), sample({ disks: [root, usb], throttled: flags }));
+    engine.vitals(boot('b1'), sample({ disks: [root], throttled: flags }));
+    engine.vitals(boot('b2'), sample({ disks: [root], throttled: flags }));
+    assert.deepEqual(
+      told.map((n) => `${n.alert.rule} ${n.event} ${n.alert.detail}`),
+      [
+        'disk firing /mnt/usb 1 % free',
+        'uv firing under-voltage since boot',
+        'disk resolved /mnt/usb is gone',
+        'uv resolved the node booted again',
+        'uv firing under-voltage since boot',
+      ],
+    );
+  });
+
+  it("an override with a threshold only keeps the rule's hysteresis; a failed task is told once", () => {
+    const { clock, engine, told } = setup([
+      { ...hot, for: 0, repeat: 0, overrides: [{ nodes: 'model=pi5', threshold: 85 }] },
+      { name: 'job', kind: 'task-failed' },
+    ]);
+    const pi5 = node({ labels: { model: 'pi5' } });
+    for (const tempC of [85, 84.9, 85, 81, 85]) engine.vitals(pi5, sample({ tempC }));
+    const failed = { kind: 'shell', state: 'failed', error: { code: 'ERR_TASK_FAILED', message: 'exit 1' } };
+    engine.task(node(), failed as never);
+    clock.advance(24 * 3_600_000);
+    engine.tick();
+    assert.deepEqual(
+      told.map((n) => `${n.alert.rule} ${n.event}`),
+      ['hot firing', 'job firing'],
+    );
+    engine.vitals(pi5, sample({ tempC: 79 }));
+    engine.task(node(), { kind: 'shell', state: 'succeeded', error: null } as never);
+    assert.deepEqual(
+      told.slice(2).map((n) => `${n.alert.rule} ${n.event}`),
+      ['hot resolved', 'job resolved'],
+    );
+  });
+});
+
 describe('alert rules and quiet hours', () => {
   it('the defaults load, and a bad rule is refused with its name and why', () => {
     for (const rule of DEFAULT_RULES) ruleOf(rule, 'default');
@@ -250,6 +332,10 @@ describe('alert rules and quiet hours', () => {
     );
     assert.throws(() => ruleOf({ name: 'z', kind: 'offline', for: 'soon' }, 'config'), /not a duration/);
     assert.throws(() => ruleOf({ name: 'w', kind: 'offline', bogus: 1 }, 'config'), /alert rule "w"/);
+    assert.throws(
+      () => ruleOf({ ...hot, overrides: [{ nodes: 'a=b', threshold: 85, clear: 90 }] }, 'config'),
+      /an override's clear \(90\) must be on the good side of its threshold \(85\)/,
+    );
   });
 
   it('quiet hours across midnight, in a time zone', () => {

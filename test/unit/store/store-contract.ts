@@ -680,6 +680,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await again.applyNodeChanges([{ op: 'remove-silence', id: 's1' }]);
       assert.deepEqual(await again.listSilences(2000), []);
       assert.deepEqual(await again.alertRules(), [{ name: 'r1', kind: 'offline', for: '1m' }]);
+      // Resolved alerts go past the history's longest retention; open ones stay whatever their age.
+      await again.pruneChunk(50 + again.retention.hourMs + 1);
+      assert.deepEqual(await again.listAlerts(), [a3, a2]);
     });
 
     it('refuses every call after close with ERR_STORE_CLOSED', async (t) => {

@@ -60,7 +60,9 @@ export const ChannelInput = Type.Object(
   },
   { additionalProperties: false },
 );
-const checkChannel = Compile(ChannelInput);
+let checkChannelCompiled: ReturnType<typeof Compile<typeof ChannelInput>> | undefined;
+/** Compiled at first use: a secondary loads this module with its config and never checks one. */
+const checkChannel = () => (checkChannelCompiled ??= Compile(ChannelInput));
 
 export interface ChannelConfig {
   type: 'webhook' | 'ntfy' | 'smtp';
@@ -98,8 +100,8 @@ export const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export function channelConfigOf(name: string, given: unknown): ChannelConfig {
   const what = `alert channel "${name.slice(0, 64)}"`;
   if (!CHANNEL_NAME.test(name)) throw new ConfigError(`${what}: a name is letters, digits, ".", "_" and "-"`);
-  if (!checkChannel.Check(given)) {
-    const issue = checkChannel.Errors(given)[0];
+  if (!checkChannel().Check(given)) {
+    const issue = checkChannel().Errors(given)[0];
     throw new ConfigError(`${what}: ${issue?.instancePath || '/'} ${issue?.message ?? 'is not a channel'}`);
   }
   const c = { ...(given as ChannelConfig) };

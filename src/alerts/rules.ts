@@ -86,7 +86,9 @@ export interface RuleInput {
   enabled?: boolean;
   summary?: string;
 }
-const checkRuleInput = Compile(RuleInput);
+let checkRuleInputCompiled: ReturnType<typeof Compile<typeof RuleInput>> | undefined;
+/** Compiled at first use: a secondary loads this module with its config and never checks one. */
+const checkRuleInput = () => (checkRuleInputCompiled ??= Compile(RuleInput));
 
 /** Which nodes a rule watches: every node, those a label selector picks, or one node by id. */
 export type Scope = { kind: 'all' } | { kind: 'node'; id: string } | { kind: 'labels'; selector: LabelSelector };
@@ -159,8 +161,8 @@ function scopeOf(text: string, what: string): Scope {
 export function ruleOf(given: unknown, source: Rule['source'], defaultRepeatMs = DEFAULT_REPEAT_MS): Rule {
   const named = (given as { name?: unknown } | null)?.name;
   const what = `alert rule ${typeof named === 'string' ? `"${named.slice(0, 64)}"` : '(no name)'}`;
-  if (!checkRuleInput.Check(given)) {
-    const issue = checkRuleInput.Errors(given)[0];
+  if (!checkRuleInput().Check(given)) {
+    const issue = checkRuleInput().Errors(given)[0];
     throw new ConfigError(`${what}: ${issue?.instancePath || '/'} ${issue?.message ?? 'is not a rule'}`);
   }
   const input = given as RuleInput;

@@ -24,7 +24,9 @@ export const SilenceInput = Type.Object(
   },
   { additionalProperties: false },
 );
-const checkInput = Compile(SilenceInput);
+let checkInputCompiled: ReturnType<typeof Compile<typeof SilenceInput>> | undefined;
+/** Compiled at first use: a secondary loads this module with its config and never checks one. */
+const checkInput = () => (checkInputCompiled ??= Compile(SilenceInput));
 const SHAPE = '{"rule"?, "node"?, "labels"?, "until" (ISO time or epoch ms) or "for" ("2h"), "comment"?}';
 
 const bad = (message: string) => new RequestError('ERR_BAD_REQUEST', message);
@@ -34,8 +36,8 @@ const bad = (message: string) => new RequestError('ERR_BAD_REQUEST', message);
  * @throws RequestError ERR_BAD_REQUEST naming what is wrong
  */
 export function silenceOf(given: unknown, author: string, now: number): SilenceRow {
-  if (!checkInput.Check(given)) {
-    const issue = checkInput.Errors(given)[0];
+  if (!checkInput().Check(given)) {
+    const issue = checkInput().Errors(given)[0];
     throw bad(`invalid silence: ${issue?.instancePath || '/'} ${issue?.message ?? `is not ${SHAPE}`}`);
   }
   const input = given as {

@@ -9,7 +9,16 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NodeView } from '../protocol/node-view.js';
 import type { AlertRow, ReceivedVitals, TaskRow } from '../store/store-api.js';
-import { inScope, limitsFor, type Observation, observeNode, observeTask, observeVitals, type Rule } from './rules.js';
+import {
+  detailOf,
+  inScope,
+  limitsFor,
+  type Observation,
+  observeNode,
+  observeTask,
+  observeVitals,
+  type Rule,
+} from './rules.js';
 
 export type NotificationEvent = 'firing' | 'repeat' | 'resolved';
 
@@ -164,7 +173,7 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
       if (rule.kind === 'vital' || rule.kind === 'throttle') {
         const seen = observeVitals(rule, node, vitals);
         // A mount no longer there, a boot that is over: their alerts end (before a new one begins).
-        if (seen.length > 0) this.#endUnseen(rule, node, new Set(seen.map((o) => o.subject)));
+        if (seen.length > 0 && this.#byNode.has(node.id)) this.#endUnseen(rule, node, seen);
         this.#observe(rule, node, seen);
       }
       // Each sample measures the node's clock again (its `sentAt`).
@@ -214,14 +223,16 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
   #leaveScope(node: NodeView): void {
     const keys = this.#byNode.get(node.id);
     if (!keys) return;
-    for (const [key, open] of this.#openOf(node.id)) {
-      if (!inScope(open.rule, node)) this.#end(key, open, 'no longer watched on this node', true);
+    // Deleting the current key while iterating a Set is safe.
+    for (const key of keys) {
+      const open = this.#open.get(key);
+      if (open && !inScope(open.rule, node)) this.#end(key, open, 'no longer watched on this node', true);
     }
   }
 
-  #endUnseen(rule: Rule, node: NodeView, subjects: ReadonlySet<string>): void {
+  #endUnseen(rule: Rule, node: NodeView, seen: readonly Observation[]): void {
     for (const [key, open] of this.#openOf(node.id)) {
-      if (open.rule.name !== rule.name || subjects.has(open.row.subject)) continue;
+      if (open.rule.name !== rule.name || seen.some((o) => o.subject === open.row.subject)) continue;
       const why = rule.kind === 'throttle' ? 'the node booted again' : `${open.row.subject || 'it'} is gone`;
       this.#end(key, open, why, true);
     }
@@ -252,6 +263,8 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
 
   #observe(rule: Rule, node: NodeView, observations: Observation[]): void {
     for (const o of observations) {
+      // The common case, a node with nothing open and nothing wrong: no key, no lookup.
+      if (o.verdict !== 'bad' && !this.#byNode.has(node.id)) continue;
       const key = keyOf(rule.name, node.id, o.subject);
       const open = this.#open.get(key);
       if (o.verdict === 'bad') {
@@ -265,7 +278,7 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
         else if (open.row.flapping) {
           open.clearSinceMono ??= this.#clock.monoMs();
           this.#update(open, o);
-        } else this.#end(key, open, o.detail, true);
+        } else this.#end(key, open, detailOf(rule, o), true);
       } else if (open) this.#update(open, o);
     }
   }
@@ -289,7 +302,7 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
       resolvedAt: null,
       value: o.value,
       threshold,
-      detail: o.detail,
+      detail: detailOf(rule, o),
       flapping: false,
       silenced: false,
       notified: 0,
@@ -311,10 +324,10 @@ export class AlertEngine extends EventEmitter<EngineEvents> {
   }
 
   #update(open: Open, o: Observation): void {
-    const changed = open.row.value !== o.value || open.row.detail !== o.detail;
+    if (open.row.value === o.value && (o.detail === undefined || open.row.detail === o.detail)) return;
     open.row.value = o.value;
-    open.row.detail = o.detail;
-    if (changed) this.emit('change', { ...open.row });
+    open.row.detail = detailOf(open.rule, o);
+    this.emit('change', { ...open.row });
   }
 
   #fire(key: string, open: Open): void {

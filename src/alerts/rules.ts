@@ -259,8 +259,8 @@ export interface Observation {
   subject: string;
   verdict: Verdict;
   value: number | null;
-  /** What is shown with the value: "/var 7.5 % free". */
-  detail: string;
+  /** What is shown with the value; absent for vitals, which say it with detailOf() when shown. */
+  detail?: string;
 }
 
 function compare(value: number, op: Rule['op'], limits: { threshold: number; clear: number }): Verdict {
@@ -270,61 +270,77 @@ function compare(value: number, op: Rule['op'], limits: { threshold: number; cle
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-/** What a vital rule sees in a sample: one observation, or one per mount for disk rules. */
+/** A vital's value in words, `subject` being the mount for disks: "/var 7.5 % free". */
+const DETAIL: Record<VitalName, (v: number, subject: string) => string> = {
+  temperature: (v) => `${v} °C`,
+  cpuPercent: (v) => `CPU ${v} %`,
+  loadPerCore: (v) => `load ${v} per core`,
+  ramAvailablePercent: (v) => `${v} % RAM available`,
+  ramAvailableBytes: (v) => `${v} bytes of RAM available`,
+  swapUsedPercent: (v) => `${v} % swap used`,
+  diskFreePercent: (v, mount) => `${mount} ${v} % free`,
+  diskFreeBytes: (v, mount) => `${mount} ${v} bytes free`,
+};
+
+/** What is shown of an observation: its own detail, or its vital's value in words. */
+export function detailOf(rule: Rule, o: Observation): string {
+  return o.detail ?? (rule.vital ? DETAIL[rule.vital](o.value ?? 0, o.subject) : '');
+}
+
+/** A vital of a sample (other than disks), as the rule reads it; undefined when the node cannot tell. */
+function vitalOf(vital: VitalName | undefined, node: NodeView, v: ReceivedVitals): number | undefined {
+  const info = node.info;
+  switch (vital) {
+    case 'temperature':
+      return v.tempC;
+    case 'cpuPercent':
+      return v.cpuPercent;
+    case 'loadPerCore':
+      // A legacy node's samples carry no load: no observation, never a guess.
+      return info && info.cpuCores > 0 && v.load5 !== undefined ? v.load5 / info.cpuCores : undefined;
+    case 'ramAvailablePercent':
+      return info?.ramTotalBytes ? (100 * v.ramAvailableBytes) / info.ramTotalBytes : undefined;
+    case 'ramAvailableBytes':
+      return v.ramAvailableBytes;
+    case 'swapUsedPercent': {
+      const total = info?.swapTotalBytes ?? 0;
+      return total > 0 ? (100 * (total - v.swapFreeBytes)) / total : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * What a vital rule sees in a sample: one observation, or one per mount for disk rules. Runs for
+ * every rule on every stored sample: no closures, no text (BENCHMARKS.md, Alerts).
+ */
 export function observeVitals(rule: Rule, node: NodeView, vitals: ReceivedVitals): Observation[] {
   if (rule.kind === 'throttle') {
     const flags = vitals.throttled;
     if (!flags) return [];
     const set = rule.when === 'now' ? flags.now : flags.sinceBoot;
     const on = set.includes(rule.flag as string);
-    const when = rule.when === 'now' ? 'now' : 'since boot';
     // "Since boot" is one alert per boot: a new boot with the flag set again is told again.
     const subject = rule.when === 'since-boot' ? (node.info?.bootId ?? '') : '';
-    return [{ subject, verdict: on ? 'bad' : 'clear', value: on ? 1 : 0, detail: `${rule.flag} ${when}` }];
+    const detail = rule.when === 'now' ? `${rule.flag} now` : `${rule.flag} since boot`;
+    return [{ subject, verdict: on ? 'bad' : 'clear', value: on ? 1 : 0, detail }];
   }
   if (rule.kind !== 'vital') return [];
   const limits = limitsFor(rule, node);
-  const one = (subject: string, value: number | undefined, detail: (v: number) => string): Observation[] =>
-    value === undefined || !Number.isFinite(value)
-      ? []
-      : [{ subject, verdict: compare(value, rule.op, limits), value: round(value), detail: detail(round(value)) }];
-  const info = node.info;
-  switch (rule.vital) {
-    case 'temperature':
-      return one('', vitals.tempC, (v) => `${v} °C`);
-    case 'cpuPercent':
-      return one('', vitals.cpuPercent, (v) => `CPU ${v} %`);
-    case 'loadPerCore':
-      return one(
-        '',
-        info && info.cpuCores > 0 && vitals.load5 !== undefined ? vitals.load5 / info.cpuCores : undefined,
-        (v) => `load ${v} per core`,
-      );
-    case 'ramAvailablePercent':
-      return one(
-        '',
-        info?.ramTotalBytes ? (100 * vitals.ramAvailableBytes) / info.ramTotalBytes : undefined,
-        (v) => `${v} % RAM available`,
-      );
-    case 'ramAvailableBytes':
-      return one('', vitals.ramAvailableBytes, (v) => `${v} bytes of RAM available`);
-    case 'swapUsedPercent': {
-      const total = info?.swapTotalBytes ?? 0;
-      return one('', total > 0 ? (100 * (total - vitals.swapFreeBytes)) / total : undefined, (v) => `${v} % swap used`);
+  if (rule.vital === 'diskFreePercent' || rule.vital === 'diskFreeBytes') {
+    const out: Observation[] = [];
+    // A legacy node's samples carry no disks: no observation, never a guess.
+    for (const d of vitals.disks ?? []) {
+      if (d.totalBytes <= 0 || (rule.mount !== undefined && d.mount !== rule.mount)) continue;
+      const value = rule.vital === 'diskFreePercent' ? (100 * d.freeBytes) / d.totalBytes : d.freeBytes;
+      out.push({ subject: d.mount, verdict: compare(value, rule.op, limits), value: round(value) });
     }
-    case 'diskFreePercent':
-    case 'diskFreeBytes':
-      // A legacy node's samples carry no disks (nor load): no observation, never a guess.
-      return (vitals.disks ?? [])
-        .filter((d) => d.totalBytes > 0 && (rule.mount === undefined || d.mount === rule.mount))
-        .flatMap((d) =>
-          rule.vital === 'diskFreePercent'
-            ? one(d.mount, (100 * d.freeBytes) / d.totalBytes, (v) => `${d.mount} ${v} % free`)
-            : one(d.mount, d.freeBytes, (v) => `${d.mount} ${v} bytes free`),
-        );
-    default:
-      return [];
+    return out;
   }
+  const value = vitalOf(rule.vital, node, vitals);
+  if (value === undefined || !Number.isFinite(value)) return [];
+  return [{ subject: '', verdict: compare(value, rule.op, limits), value: round(value) }];
 }
 
 /** What an offline or clock-skew rule sees in a node's record. */

@@ -8,13 +8,11 @@
 // brings the default back. A summary that tries to inject HTML stays text.
 
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type DomWindow, launchBrowser, newPage, scriptErrors } from '../helpers/browser.js';
-import { apiJson, getNodes, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
-import { startHttpReceiver } from '../helpers/receivers.js';
+import { apiJson, tempDir } from '../helpers/cluster.js';
+import { alertCluster, startHttpReceiver } from '../helpers/receivers.js';
 
 declare const window: DomWindow;
 
@@ -47,30 +45,10 @@ it('alert rules: made, refused, edited and removed on the alerts page; a rule ma
   const context = await launchBrowser(t);
   if (!context) return;
   const hook = await startHttpReceiver(t);
-  const dir = tempDir(t);
-  const configFile = join(dir, 'picluster.toml');
-  writeFileSync(
-    configFile,
-    [
-      '[alerts]',
-      'tick = "100ms"',
-      '[[alerts.rules]]',
-      'name = "fixed"',
-      'kind = "offline"',
-      'for = "1m"',
-      '[alerts.channels.hook]',
-      'type = "webhook"',
-      `url = "${hook.url}/hook"`,
-      '',
-    ].join('\n'),
-  );
-  const primary = await startPrimary(t, { dataDir: join(dir, 'primary'), args: ['--config', configFile] });
-  startSecondary(t, primary, { dataDir: join(dir, 'alpha'), name: 'alpha' });
-  const nodeId = await waitUntil(
-    async () => (await getNodes(primary.api)).find((n) => n.name === 'alpha' && n.state === 'online')?.id,
-    20_000,
-    'alpha online',
-  );
+  const { primary, nodeId } = await alertCluster(t, tempDir(t), {
+    rules: ['[[alerts.rules]]', 'name = "fixed"', 'kind = "offline"', 'for = "1m"'],
+    hookUrl: `${hook.url}/hook`,
+  });
 
   // --- the table: a default with its condition in words, the config file's rule read-only.
   const { page, errors } = await newPage(context);

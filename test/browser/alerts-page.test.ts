@@ -8,13 +8,12 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import { type DomDocument, type DomWindow, launchBrowser, newPage, scriptErrors } from '../helpers/browser.js';
-import { apiJson, getNodes, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
+import { apiJson, tempDir, waitUntil } from '../helpers/cluster.js';
+import { alertCluster } from '../helpers/receivers.js';
 
 // Browser globals for the callbacks that run inside the page (see DomDocument in the helper).
 declare const document: DomDocument;
@@ -78,32 +77,12 @@ it('alerts page: a firing alert is listed, badged on its node and counted; a sil
   const context = await launchBrowser(t);
   if (!context) return;
   const receiver = await startReceiver(t);
-  const dir = tempDir(t);
-  const configFile = join(dir, 'picluster.toml');
-  writeFileSync(
-    configFile,
-    [
-      '[alerts]',
-      'tick = "100ms"',
-      '[[alerts.rules]]',
-      'name = "busy"',
-      'kind = "vital"',
-      'vital = "cpuPercent"',
-      'threshold = 0 # always holds: fires on the first sample',
-      `repeat = "${REPEAT_MS}ms"`,
-      '[alerts.channels.hook]',
-      'type = "webhook"',
-      `url = "${receiver.url}"`,
-      '',
-    ].join('\n'),
-  );
-  const primary = await startPrimary(t, { dataDir: join(dir, 'primary'), args: ['--config', configFile] });
-  startSecondary(t, primary, { dataDir: join(dir, 'alpha'), name: 'alpha' });
-  const nodeId = await waitUntil(
-    async () => (await getNodes(primary.api)).find((n) => n.name === 'alpha' && n.state === 'online')?.id,
-    20_000,
-    'alpha online',
-  );
+  const rules = ['[[alerts.rules]]', 'name = "busy"', 'kind = "vital"', 'vital = "cpuPercent"'];
+  const { primary, nodeId } = await alertCluster(t, tempDir(t), {
+    // Threshold 0 always holds: it fires on the first sample.
+    rules: [...rules, 'threshold = 0', `repeat = "${REPEAT_MS}ms"`],
+    hookUrl: receiver.url,
+  });
   const alert = await waitUntil(
     async () =>
       (await openAlerts(primary.api)).find((a) => a.rule === 'busy' && a.node === nodeId && a.state === 'firing'),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { generate } from 'selfsigned';
 import { SMTPServer } from 'smtp-server';
+import { getNodes, type PrimaryProcess, startPrimary, startSecondary, waitUntil } from './cluster.js';
 
 export interface Received {
   path: string;
@@ -121,4 +122,26 @@ export function secretFile(dir: string, name: string, secret: string): string {
   const file = join(dir, name);
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return file;
+}
+
+/**
+ * A primary whose config file has `rules` (TOML lines of `[[alerts.rules]]` tables), a 100 ms
+ * alert tick and a webhook channel `hook` to `hookUrl`; and one secondary, `alpha`, online.
+ */
+export async function alertCluster(
+  t: TestContext,
+  dir: string,
+  options: { rules: readonly string[]; hookUrl: string },
+): Promise<{ primary: PrimaryProcess; nodeId: string }> {
+  const configFile = join(dir, 'picluster.toml');
+  const lines = ['[alerts]', 'tick = "100ms"', ...options.rules, '[alerts.channels.hook]', 'type = "webhook"'];
+  writeFileSync(configFile, [...lines, `url = "${options.hookUrl}"`, ''].join('\n'));
+  const primary = await startPrimary(t, { dataDir: join(dir, 'primary'), args: ['--config', configFile] });
+  startSecondary(t, primary, { dataDir: join(dir, 'alpha'), name: 'alpha' });
+  const nodeId = await waitUntil(
+    async () => (await getNodes(primary.api)).find((n) => n.name === 'alpha' && n.state === 'online')?.id,
+    20_000,
+    'alpha online',
+  );
+  return { primary, nodeId };
 }

@@ -4,6 +4,7 @@
 
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
+import { DEFAULTS } from '../common/defaults.js';
 import { ConfigError } from '../protocol/errors.js';
 import { runNodeAction, runTokenRotate } from './admin.js';
 import { addAlertCommands } from './alert-commands.js';
@@ -62,6 +63,20 @@ export function buildProgram(): Command {
   addTaskCommands(program);
   addScheduleCommands(program);
   addAlertCommands(program);
+  program
+    .command('backup')
+    .description(
+      "an online copy of the primary's database (nodes, secrets, history, tasks, alerts), taken while it runs",
+    )
+    .argument('<FILE>', 'where to write it (a new file; mode 0600: it holds the node secrets)')
+    .addOption(
+      new Option('--data-dir <DIR>', "the primary's data directory (default ./data)").env('PICLUSTER_DATA_DIR'),
+    )
+    .action(async (file: string, opts: { dataDir?: string }) => {
+      // Loaded here: SQLite is the primary's, never every command's (an agent's RSS).
+      const { runBackup } = await import('./backup.js');
+      process.exitCode = await runBackup(file, { dataDir: opts.dataDir ?? DEFAULTS.dataDir });
+    });
   const token = program.command('token').description('the cluster token');
   withSettings(
     token

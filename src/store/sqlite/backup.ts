@@ -1,0 +1,63 @@
+// An online backup of the primary's database through SQLite's backup API: a consistent copy taken
+// while the primary runs (it copies pages in steps and starts over on its own if a write lands
+// meanwhile), written beside its destination and renamed into place once whole and checked.
+
+import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { StoreError } from '../../protocol/errors.js';
+
+export interface BackupResult {
+  bytes: number;
+  pages: number;
+  /** SQLite's quick check of the copy: "ok". */
+  check: string;
+}
+
+/** Pages copied per step: small enough to let the primary's writes through in between. */
+const PAGES_PER_STEP = 1000;
+
+/**
+ * Copies the database at `source` to `destination` (which must not exist), mode 0600: it holds
+ * the node secrets.
+ * @throws StoreError naming what is wrong; nothing is left at `destination` then.
+ */
+export async function backupDatabase(
+  source: string,
+  destination: string,
+  onProgress?: (copiedPages: number, totalPages: number) => void,
+): Promise<BackupResult> {
+  if (!existsSync(source)) {
+    throw new StoreError('ERR_STORE', `no database at ${source}: is --data-dir the primary's data directory?`);
+  }
+  if (existsSync(destination)) throw new StoreError('ERR_STORE', `${destination} exists: give a new file name`);
+  const partial = `${destination}.partial`;
+  rmSync(partial, { force: true });
+  const db = new Database(source, { readonly: true, fileMustExist: true });
+  try {
+    let pages = 0;
+    await db.backup(partial, {
+      progress: ({ totalPages, remainingPages }) => {
+        pages = totalPages;
+        onProgress?.(totalPages - remainingPages, totalPages);
+        return PAGES_PER_STEP;
+      },
+    });
+    chmodSync(partial, 0o600);
+    const copy = new Database(partial, { readonly: true, fileMustExist: true });
+    let check: string;
+    try {
+      check = copy.pragma('quick_check', { simple: true }) as string;
+    } finally {
+      copy.close();
+    }
+    if (check !== 'ok') throw new StoreError('ERR_STORE_CORRUPT', `the copy fails SQLite's quick check: ${check}`);
+    renameSync(partial, destination);
+    return { bytes: statSync(destination).size, pages, check };
+  } catch (err) {
+    rmSync(partial, { force: true });
+    if (err instanceof StoreError) throw err;
+    throw new StoreError('ERR_STORE', `backup of ${source} failed: ${(err as Error).message}`);
+  } finally {
+    db.close();
+  }
+}

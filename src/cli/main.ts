@@ -9,6 +9,7 @@ import { ConfigError } from '../protocol/errors.js';
 import { runNodeAction, runTokenRotate } from './admin.js';
 import { addAlertCommands } from './alert-commands.js';
 import { configFrom, integer, withSettings } from './command-kit.js';
+import { runEvents } from './events.js';
 import { runMigrateConfig } from './migrate-config.js';
 import { runDaemons } from './run-daemons.js';
 import { runScheduleAdd, runScheduleRemove, runSchedulesList } from './schedules.js';
@@ -42,8 +43,29 @@ export function buildProgram(): Command {
   );
   withSettings(program.command('status').description("show the cluster's nodes"), ['status'])
     .option('--json', 'print the API answer as JSON')
-    .action(async (opts: { json?: boolean }, command: Command) => {
-      process.exitCode = await runStatus(configFrom(command, ['status']), { json: opts.json === true });
+    .option('--watch', 'show it again every interval until Ctrl-C (redrawn in place, states in colour, on a terminal)')
+    .option('--interval <MS>', 'milliseconds between readings with --watch (default 2000)', integer('--interval', 200))
+    .action(async (opts: { json?: boolean; watch?: boolean; interval?: number }, command: Command) => {
+      process.exitCode = await runStatus(configFrom(command, ['status']), {
+        json: opts.json === true,
+        watch: opts.watch === true,
+        intervalMs: opts.interval,
+      });
+    });
+  withSettings(program.command('events').description("the primary's events log, oldest first; --follow for new ones"), [
+    'status',
+  ])
+    .option('--node <ID>', "only this node's events")
+    .option('--limit <N>', 'the newest N events (default 50, at most 1000)', integer('--limit', 1))
+    .option('--follow', 'then print new events as they come, until Ctrl-C')
+    .option('--json', 'print the API answer as JSON (with --follow: one event per line)')
+    .action(async (opts: { node?: string; limit?: number; follow?: boolean; json?: boolean }, command: Command) => {
+      process.exitCode = await runEvents(configFrom(command, ['status']), {
+        node: opts.node,
+        limit: opts.limit,
+        follow: opts.follow === true,
+        json: opts.json === true,
+      });
     });
   const nodes = program.command('nodes').description('act on a node: approve, deny, revoke, forget');
   for (const [action, what] of [

@@ -1,10 +1,16 @@
-// `picluster status`: reads GET /api/nodes from the primary's API and prints a table (or JSON).
+// `picluster status`: reads GET /api/nodes from the primary's API and prints a table (or JSON);
+// with --watch, again every interval until Ctrl-C, redrawn in place with state colours on a terminal.
 
 import type { NodeView } from '../primary/registry.js';
 import { ApiCallError, callApi, printable, textTable } from './api-client.js';
 import type { Config } from './config.js';
+import { inStateColour, untilInterrupted } from './watch.js';
 
-export async function runStatus(config: Config, options: { json: boolean }): Promise<number> {
+export async function runStatus(
+  config: Config,
+  options: { json: boolean; watch?: boolean; intervalMs?: number },
+): Promise<number> {
+  if (options.watch) return watchStatus(config, options.intervalMs ?? 2000);
   let body: { nodes: NodeView[] };
   try {
     body = await callApi<{ nodes: NodeView[] }>(config, 'GET', '/api/nodes');
@@ -21,7 +27,31 @@ export async function runStatus(config: Config, options: { json: boolean }): Pro
   return 0;
 }
 
-export function formatTable(nodes: NodeView[], now = Date.now()): string {
+async function watchStatus(config: Config, intervalMs: number): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  let stopped = false;
+  const interrupted = untilInterrupted().then(() => {
+    stopped = true;
+  });
+  while (!stopped) {
+    let screen: string;
+    try {
+      const body = await callApi<{ nodes: NodeView[] }>(config, 'GET', '/api/nodes');
+      screen = formatTable(body.nodes, Date.now(), tty);
+    } catch (err) {
+      if (!(err instanceof ApiCallError)) throw err;
+      // Kept watching: the primary may be restarting.
+      screen = `${err.message}\n`;
+    }
+    const title = `picluster status, every ${intervalMs / 1000} s, ${new Date().toISOString().slice(11, 19)} UTC (Ctrl-C to stop)\n`;
+    // On a terminal the screen is redrawn in place; piped, each reading follows the last.
+    process.stdout.write(tty ? `\x1b[H\x1b[2J${title}${screen}` : `${title}${screen}\n`);
+    await Promise.race([interrupted, new Promise((resolve) => setTimeout(resolve, intervalMs))]);
+  }
+  return 0;
+}
+
+export function formatTable(nodes: NodeView[], now = Date.now(), tty = false): string {
   const online = nodes.filter((n) => n.state === 'online').length;
   // Names, labels and addresses come from the nodes: nothing of theirs reaches the terminal raw.
   const rows = nodes.map((n) => [
@@ -38,5 +68,8 @@ export function formatTable(nodes: NodeView[], now = Date.now()): string {
     printable(n.id),
   ]);
   const header = ['NAME', 'STATE', 'ADDRESS', 'CPU', 'TEMP', 'RAM', 'LOAD1', 'LAST SEEN', 'ID'];
-  return `${nodes.length} nodes, ${online} online\n${textTable(header, rows)}`;
+  const [head, ...lines] = textTable(header, rows).split('\n');
+  // A node's whole line in its state's colour: the columns keep their widths.
+  const coloured = lines.map((line, i) => (nodes[i] ? inStateColour(nodes[i].state, line, tty) : line));
+  return `${nodes.length} nodes, ${online} online\n${[head, ...coloured].join('\n')}`;
 }

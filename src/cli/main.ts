@@ -85,6 +85,42 @@ export function buildProgram(): Command {
   addTaskCommands(program);
   addScheduleCommands(program);
   addAlertCommands(program);
+  for (const [name, what] of [
+    ['install-service', 'run a role at boot: write a systemd unit, enable and start it (--dry-run: print it)'],
+    ['uninstall-service', 'stop and remove the systemd unit of a role (its data stays)'],
+  ] as const) {
+    const command = program
+      .command(name)
+      .description(what)
+      .argument('<ROLE>', 'primary or secondary')
+      .argument(
+        '[ARGS...]',
+        'more flags for the role, after --: -- --primary pi0:12345 --token-file /etc/picluster/token',
+      )
+      .option('--dry-run', 'print what would be done (install: the unit) and change nothing');
+    if (name === 'install-service') {
+      command
+        .option('--user <NAME>', 'the system user it runs as, made if missing (default picluster)')
+        .option('--machine-tasks', 'a node its primary may reboot or upgrade: run as root, /usr and /home writable');
+    }
+    command.action(
+      async (role: string, args: string[], opts: { dryRun?: boolean; user?: string; machineTasks?: boolean }) => {
+        if (role !== 'primary' && role !== 'secondary')
+          throw new ConfigError(`ROLE is primary or secondary, not "${role}"`);
+        const { runInstallService, runUninstallService } = await import('./service.js');
+        const dryRun = opts.dryRun === true;
+        process.exitCode =
+          name === 'install-service'
+            ? runInstallService(role, {
+                dryRun,
+                user: opts.user ?? 'picluster',
+                machineTasks: opts.machineTasks === true,
+                args,
+              })
+            : runUninstallService(role, { dryRun });
+      },
+    );
+  }
   program
     .command('backup')
     .description(

@@ -102,3 +102,31 @@ describe('picluster CLI', () => {
     ]);
   });
 });
+
+describe('picluster install-service', () => {
+  it('--dry-run prints the unit; without systemd as PID 1 it says so in one line and exits 1; a bad role exits 2', async () => {
+    const dry = await runCli(['install-service', 'secondary', '--dry-run', '--', '--primary', 'pi0:12345']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      /^ExecStart=\S+ --no-turbofan \S+\/dist\/cli\/main\.js secondary --data-dir \/var\/lib\/picluster\/secondary --primary pi0:12345$/m,
+    );
+    assert.match(dry.stdout, /^\[Install\]$/m);
+    const pid1 = existsSync('/proc/1/comm') ? readFileSync('/proc/1/comm', 'utf8').trim() : '';
+    if (pid1 !== 'systemd') {
+      const real = await runCli(['install-service', 'primary']);
+      assert.equal(real.code, 1);
+      assert.equal(real.stderr.trim().split('\n').length, 1, real.stderr);
+      assert.match(
+        real.stderr,
+        /^picluster: systemd is not PID 1 here \(PID 1 is .+\): install-service needs a systemd machine/,
+      );
+      const remove = await runCli(['uninstall-service', 'primary']);
+      assert.equal(remove.code, 1);
+      assert.match(remove.stderr, /systemd is not PID 1 here/);
+    }
+    const bad = await runCli(['install-service', 'database', '--dry-run']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /ROLE is primary or secondary, not "database"/);
+  });
+});

@@ -5,7 +5,9 @@ export * from './node/index.js';
 export * from './primary/index.js';
 export * from './protocol/index.js';
 export * from './secondary/index.js';
-export { openSqliteStore, SqliteStore } from './store/sqlite/sqlite-store.js';
+// Loaded when a primary opens it: the SQLite driver is an optional dependency (an agent needs none).
+export { NO_SQLITE_DRIVER, openSqliteStore } from './store/sqlite/open.js';
+export type { SqliteStore } from './store/sqlite/sqlite-store.js';
 export * from './store/store-api.js';
 export { createMetrics } from './web/metrics.js';
 export { createApp, startWebServer, type WebServer, type WebServerOptions } from './web/server.js';

@@ -2,6 +2,8 @@
 // The `picluster` command: a thin shell over the library. Parses flags (commander), loads the
 // configuration, sets up logging and signals, and runs one of the roles.
 
+// First: an old Node.js stops here with one line, before anything else runs.
+import './node-version.js';
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULTS } from '../common/defaults.js';
@@ -131,8 +133,12 @@ export function buildProgram(): Command {
       new Option('--data-dir <DIR>', "the primary's data directory (default ./data)").env('PICLUSTER_DATA_DIR'),
     )
     .action(async (file: string, opts: { dataDir?: string }) => {
-      // Loaded here: SQLite is the primary's, never every command's (an agent's RSS).
-      const { runBackup } = await import('./backup.js');
+      // Loaded here: SQLite is the primary's, never every command's (an agent's RSS), and an
+      // optional dependency an agent-only install leaves out.
+      const { isMissingDriver, NO_SQLITE_DRIVER } = await import('../store/sqlite/open.js');
+      const { runBackup } = await import('./backup.js').catch((err: unknown) => {
+        throw isMissingDriver(err) ? new Error(NO_SQLITE_DRIVER.replace('the primary needs', 'backup needs')) : err;
+      });
       process.exitCode = await runBackup(file, { dataDir: opts.dataDir ?? DEFAULTS.dataDir });
     });
   const token = program.command('token').description('the cluster token');

@@ -18,7 +18,7 @@ import { DisconnectionError, PiclusterError, RequestError } from '../protocol/er
 import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { openSqliteStore } from '../store/sqlite/open.js';
 import type { Store, StoreReader } from '../store/store-api.js';
 import { AddressRanges } from './address-ranges.js';
 import { AuditTrail } from './audit-trail.js';

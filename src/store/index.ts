@@ -1,5 +1,6 @@
 // The store layer's public surface: the seam (store-api.ts), the writers over it, and the
-// embedded SQLite implementation.
+// embedded SQLite implementation (which loads better-sqlite3, an optional dependency: the
+// library's entry point takes openSqliteStore from sqlite/open.ts instead).
 
 export * from './history-upkeep.js';
 export * from './node-writer.js';

@@ -69,7 +69,19 @@ export function buildProgram(): Command {
         json: opts.json === true,
       });
     });
-  const nodes = program.command('nodes').description('act on a node: approve, deny, revoke, forget');
+  const nodes = program.command('nodes').description('show a node; act on one: approve, deny, revoke, forget');
+  withSettings(
+    nodes
+      .command('show')
+      .description('one node in full: machine, vitals, clock, version, open alerts, latest events')
+      .argument('<ID>', 'the node id (or its name, when one node has it)'),
+    ['status'],
+  )
+    .option('--json', 'print the node, its open alerts and its latest events as JSON')
+    .action(async (which: string, opts: { json?: boolean }, cmd: Command) => {
+      const { runNodeShow } = await import('./node-show.js');
+      process.exitCode = await runNodeShow(configFrom(cmd, ['status']), which, { json: opts.json === true });
+    });
   for (const [action, what] of [
     ['approve', 'let a pending or denied node join'],
     ['deny', 'refuse a (pending) node from now on'],

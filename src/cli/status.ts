@@ -65,9 +65,10 @@ export function formatTable(nodes: NodeView[], now = Date.now(), tty = false): s
       : '-',
     typeof n.vitals?.load1 === 'number' ? n.vitals.load1.toFixed(2) : '-',
     `${Math.max(0, Math.round((now - n.lastSeen) / 1000))}s ago`,
+    printable(n.info?.version ?? '-'),
     printable(n.id),
   ]);
-  const header = ['NAME', 'STATE', 'ADDRESS', 'CPU', 'TEMP', 'RAM', 'LOAD1', 'LAST SEEN', 'ID'];
+  const header = ['NAME', 'STATE', 'ADDRESS', 'CPU', 'TEMP', 'RAM', 'LOAD1', 'LAST SEEN', 'VERSION', 'ID'];
   const [head, ...lines] = textTable(header, rows).split('\n');
   // A node's whole line in its state's colour: the columns keep their widths.
   const coloured = lines.map((line, i) => (nodes[i] ? inStateColour(nodes[i].state, line, tty) : line));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { CLI, nodesOnline, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
+import { CLI, nodesOnline, runCli, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
 import { requirePrograms } from '../helpers/require-tool.js';
 
 it('status --watch redraws with state colours and events --follow prints a death as it happens; Ctrl-C exits 0', async (t) => {
@@ -33,6 +33,18 @@ it('status --watch redraws with state colours and events --follow prints a death
   // -e keeps the colours (escape sequences) in the capture.
   const screen = (session: string) => tmux('capture-pane', '-p', '-e', '-t', session);
   const lineOf = (text: string, name: string) => text.split('\n').find((l) => l.includes(name)) ?? '';
+
+  // nodes show: one node in full, by name; an unknown one says how to find it.
+  const shown = await runCli(['nodes', 'show', 'pi-watch', '--api', primary.api]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /^name {13}pi-watch$/m);
+  assert.match(shown.stdout, /^state {12}online$/m);
+  assert.match(shown.stdout, /^version {10}\S+$/m);
+  assert.match(shown.stdout, /^open alerts: none$/m);
+  assert.match(shown.stdout, /joined$/m);
+  const unknown = await runCli(['nodes', 'show', 'pi-nope', '--api', primary.api]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no node with id or name pi-nope \(picluster status lists them\)/);
 
   const online = await waitUntil(() => lineOf(screen('watch'), 'pi-watch'), 20_000, 'pi-watch on the watch screen');
   assert.match(online, /online/);

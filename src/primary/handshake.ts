@@ -21,6 +21,8 @@ export interface HandshakeContext {
   nonce: string;
   token: string;
   primaryId: string;
+  /** This primary's picluster version (named when a node's protocol does not fit). */
+  version: string;
   secretOf(nodeId: string): NodeSecret | undefined;
   lastSeqOf(nodeId: string): number;
   /** Whether the id belongs to a node of the original protocol. */
@@ -62,7 +64,7 @@ export const AUTH_FAILED = 'authentication failed';
 export function authenticate(auth: AuthPayload, ctx: HandshakeContext): HandshakeResult {
   if (auth.protocol.min > PROTOCOL_VERSION || auth.protocol.max < PROTOCOL_VERSION) {
     const error = new VersionError(
-      `protocol versions do not overlap: the node speaks ${auth.protocol.min}..${auth.protocol.max}, this primary ${PROTOCOL_VERSION}`,
+      `protocol versions do not overlap: the node (picluster ${auth.version}) speaks ${auth.protocol.min}..${auth.protocol.max}, this primary (picluster ${ctx.version}) ${PROTOCOL_VERSION}: run the same picluster, or neighbouring versions, on both`,
     );
     return { ok: false, nodeId: auth.nodeId, error, reason: error.message };
   }

@@ -181,6 +181,7 @@ export class NativeSessions {
     conn.send('hello', {
       protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
       primaryId: host.primary.id,
+      version: host.primary.version,
       nonce: handshake.nonce,
       heartbeatMs: this.#options.heartbeatIntervalMs,
       maxFrameBytes: host.primary.maxFrameBytes,
@@ -201,6 +202,7 @@ export class NativeSessions {
       nonce,
       token: this.token,
       primaryId: host.primary.id,
+      version: host.primary.version,
       secretOf: () => secret,
       lastSeqOf: (id) => host.registry.get(id)?.lastSeq ?? 0,
       isLegacy: (id) => host.registry.get(id)?.legacy === true,

@@ -90,6 +90,11 @@ export class NodeCards {
       ]);
     }
     if (v.dropped) rows.push(['Dropped', `${v.dropped} samples (outbox full)`]);
+    // What watching this machine costs it: the agent's own process.
+    if (typeof v.agentRssBytes === 'number') {
+      const cpu = typeof v.agentCpuPercent === 'number' ? ` · ${fmt.percent(v.agentCpuPercent)} CPU` : '';
+      rows.push(['Agent', `${fmt.bytes(v.agentRssBytes)} memory${cpu}`]);
+    }
     this.#els.now.replaceChildren(...kv(rows));
   }
 

@@ -129,6 +129,9 @@ export const Vitals = Type.Object({
     maxItems: 64,
   }),
   dropped: Opt(Int(0)),
+  /** The agent's own cost: its process's resident memory, and its CPU since the last sample (% of one core). */
+  agentRssBytes: Opt(Bytes),
+  agentCpuPercent: Opt(Num(0, 100 * LIMITS.cpuCores)),
   /**
    * The node's wall clock when it sent this sample (not when it took it: a sample may wait in the
    * outbox for hours): the primary's measure of how far the node's clock is off.

@@ -29,6 +29,14 @@ export function saneReading<R extends Reading>(reading: R): { reading: R; fixed:
       fixed.push(key);
     }
   }
+  if (out.agentRssBytes !== undefined && !within(out.agentRssBytes, 0, LIMITS.bytes)) {
+    delete out.agentRssBytes;
+    fixed.push('agentRssBytes');
+  }
+  if (out.agentCpuPercent !== undefined && !within(out.agentCpuPercent, 0, 100 * LIMITS.cpuCores)) {
+    delete out.agentCpuPercent;
+    fixed.push('agentCpuPercent');
+  }
   if (!within(out.uptimeS, 0, LIMITS.uptimeS)) {
     out.uptimeS = clamp(out.uptimeS, 0, LIMITS.uptimeS);
     fixed.push('uptimeS');

@@ -214,13 +214,27 @@ export class VitalsSender {
     if (this.#stopped) return;
     let sample: VitalsPayload;
     try {
-      sample = this.#outbox.append(this.#fit(reading));
+      sample = this.#outbox.append(this.#fit({ ...reading, ...this.#agentCost() }));
     } catch (err) {
       this.#log.error({ err }, 'cannot write the sample to the outbox (disk full?); sample lost');
       return;
     }
     this.#options.onSample(sample);
     void this.#pump();
+  }
+
+  #lastCpu: { usage: NodeJS.CpuUsage; atMs: number } | undefined;
+
+  /** What monitoring costs this machine: the agent's memory, and its CPU since the last sample. */
+  #agentCost(): { agentRssBytes: number; agentCpuPercent?: number } {
+    const usage = process.cpuUsage();
+    const atMs = performance.now();
+    const last = this.#lastCpu;
+    this.#lastCpu = { usage, atMs };
+    const agentRssBytes = process.memoryUsage.rss();
+    if (!last || atMs <= last.atMs) return { agentRssBytes };
+    const cpuMs = (usage.user - last.usage.user + usage.system - last.usage.system) / 1000;
+    return { agentRssBytes, agentCpuPercent: Math.round((10_000 * cpuMs) / (atMs - last.atMs)) / 100 };
   }
 
   /** `reading` within the ranges the primary accepts (sane-vitals.ts); what had to change is logged once. */

@@ -140,6 +140,16 @@ const NODE_METRICS: readonly NodeMetric[] = [
     n.vitals ? n.vitals.uptimeS : undefined,
   ),
   single('picluster_node_temperature_celsius', 'SoC temperature in degrees Celsius.', (n) => n.vitals?.tempC),
+  single(
+    'picluster_node_agent_resident_memory_bytes',
+    "The picluster agent's own resident memory on the node (what monitoring costs it).",
+    (n) => n.vitals?.agentRssBytes,
+  ),
+  single(
+    'picluster_node_agent_cpu_usage_percent',
+    "The picluster agent's own CPU since its previous sample, in percent of one core.",
+    (n) => n.vitals?.agentCpuPercent,
+  ),
   throttleFlags(
     'picluster_node_throttled',
     'Throttle flags active now (1) or not (0), per flag (Raspberry Pi firmware).',

@@ -55,6 +55,8 @@ it('node page: machine info, charts with data points, live growth, ranges, event
   const now = (await page.locator('#now-title + dl').textContent()) ?? '';
   assert.match(now, /Temperature\d+\.\d °C/);
   assert.match(now, /Throttlednow: soft-temp-limit/);
+  // What monitoring costs the node: the agent's own memory (and CPU from its second sample on).
+  assert.match(now, /Agent\d+(\.\d+)? MiB memory/);
   assert.match((await page.locator('#disks-title + .table-wrap').textContent()) ?? '', /\/boot\/firmware/);
 
   // Every vital of this machine has a chart, drawn by uPlot with data points.

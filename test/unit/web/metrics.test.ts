@@ -73,6 +73,9 @@ describe('createMetrics', () => {
         `${name} ${JSON.stringify(extra ?? {})} of pi-hot`,
       );
     }
+    // The agent's own memory, measured by the (real) secondary itself.
+    const rss = sampleValue(s, 'picluster_node_agent_resident_memory_bytes', piL);
+    assert.ok(rss !== undefined && rss > 10e6 && rss < 4e9, `agent RSS ${rss}`);
     assert.equal(samplesOf(s, 'picluster_node_throttled', piL).length, 4);
 
     assert.equal(sampleValue(s, 'picluster_node_up', boxL), 1);

@@ -135,6 +135,28 @@ export function buildProgram(): Command {
       },
     );
   }
+  withSettings(
+    program
+      .command('join-command')
+      .description('print the one line that joins a new node (a short-lived join code, the address, the fingerprint)')
+      .option('--name <NAME>', "the new node's name (default: its hostname)")
+      .option('--labels <K=V,...>', "the new node's labels")
+      .option('--host <HOST>', "the primary's address as the node reaches it (default: the primary's hostname)")
+      .option('--ttl <DURATION>', 'how long the code is good for (default 1h, at most 7d)')
+      .option('--uses <N>', 'how many nodes may join with it (default 1)', integer('--uses', 1))
+      .option('--install-service', 'a line that installs the agent as a systemd service (install-service)'),
+    ['status'],
+  ).action(async (opts: Record<string, unknown>, cmd: Command) => {
+    const { runJoinCommand } = await import('./join-command.js');
+    process.exitCode = await runJoinCommand(configFrom(cmd, ['status']), {
+      name: opts.name as string | undefined,
+      labels: opts.labels as string | undefined,
+      host: opts.host as string | undefined,
+      ttl: opts.ttl as string | undefined,
+      uses: opts.uses as number | undefined,
+      installService: opts.installService === true,
+    });
+  });
   program
     .command('backup')
     .description(

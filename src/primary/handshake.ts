@@ -33,6 +33,8 @@ export interface HandshakeContext {
   stateOf(nodeId: string): NodeState | undefined;
   /** "open": the token is the gate; "approve": a new id waits as pending. */
   admission: 'open' | 'approve';
+  /** Join codes a token proof may be made with instead of the cluster token (join-codes.ts). */
+  joinCodes?(): readonly string[];
   /** Why a new node (one that would wait as pending, or join) finds no room, or undefined. */
   noRoomFor(pending: boolean): string | undefined;
 }
@@ -46,6 +48,8 @@ export type HandshakeResult =
       /** The node proved a secret it was issued earlier and never used: mark it confirmed. */
       confirmsSecret: boolean;
       welcome: WelcomePayload;
+      /** The join code the node proved (one use of it is spent once it is admitted). */
+      joinCode?: string;
     }
   | {
       ok: false;
@@ -92,7 +96,16 @@ export function authenticate(auth: AuthPayload, ctx: HandshakeContext): Handshak
     key = ctx.token;
   }
   // The same HMAC work whether a key was found or not.
-  const proofMatches = secretsEqual(clientProof(key ?? randomHex(32), ctx.nonce, auth.nodeId), auth.proof);
+  let proofMatches = secretsEqual(clientProof(key ?? randomHex(32), ctx.nonce, auth.nodeId), auth.proof);
+  let joinCode: string | undefined;
+  if (!proofMatches && refusal === undefined && auth.using === 'token') {
+    // Not the cluster token: perhaps a join code.
+    joinCode = ctx.joinCodes?.().find((c) => secretsEqual(clientProof(c, ctx.nonce, auth.nodeId), auth.proof));
+    if (joinCode !== undefined) {
+      key = joinCode;
+      proofMatches = true;
+    }
+  }
   if (refusal !== undefined) return refuse(refusal);
   if (!proofMatches) {
     return refuse(auth.using === 'token' ? 'wrong cluster token' : `wrong node secret for node ${auth.nodeId}`);
@@ -131,5 +144,6 @@ export function authenticate(auth: AuthPayload, ctx: HandshakeContext): Handshak
     nodeSecret,
     confirmsSecret: auth.using === 'node' && enrolled?.confirmed === false,
     welcome,
+    joinCode,
   };
 }

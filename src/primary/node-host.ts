@@ -8,6 +8,7 @@ import type { Connection } from '../connection/connection.js';
 import type { LabelSelector } from '../protocol/label-selector.js';
 import type { NodeChange, NodeSecret } from '../store/store-api.js';
 import type { AuditTrail } from './audit-trail.js';
+import type { JoinCodes } from './join-codes.js';
 import type { PeerGuard } from './peer-guard.js';
 import type { PeerLimits } from './primary-options.js';
 import type { NodeRecord, NodeState, NodeView, Registry } from './registry.js';
@@ -119,6 +120,8 @@ export interface NodeHost {
   sessionReady(record: NodeRecord): void;
   /** Where task results and output go. */
   readonly tasks: Pick<TaskScheduler, 'result' | 'output'>;
+  /** Join codes a first handshake may use in place of the cluster token. */
+  readonly joinCodes: JoinCodes;
 }
 
 /** What the handlers of an authenticated native node's messages get (handlers/). */

@@ -22,11 +22,13 @@ import { openSqliteStore } from '../store/sqlite/open.js';
 import type { Store, StoreReader } from '../store/store-api.js';
 import { AddressRanges } from './address-ranges.js';
 import { AuditTrail } from './audit-trail.js';
+import { reportClockSkew } from './clock-skew.js';
 import { ClusterListener } from './cluster-listener.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken, warnLoosePrimaryFiles } from './credentials.js';
 import { type DiskSpace, type DiskWatch, watchDataDir } from './disk-watch.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
+import { JoinCodes } from './join-codes.js';
 import { LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import { type ClusterAdmin, NodeAdmin } from './node-admin.js';
 import { type NodeHost, newPrimaryStats, type PrimaryStats } from './node-host.js';
@@ -53,6 +55,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   readonly dataDir: string;
   readonly registry = new Registry();
   readonly stats: PrimaryStats = newPrimaryStats();
+  /** Short-lived codes a new node may join with instead of the cluster token. */
+  readonly joinCodes = new JoinCodes();
   readonly #options: ResolvedOptions;
   readonly #given: Pick<
     PrimaryOptions,
@@ -269,7 +273,12 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       influx: this.#influx,
       onStored: (nodeId, vitals) => this.emit('vitals', nodeId, vitals),
       clockSkewThresholdMs: this.#options.clockSkewThresholdMs,
-      onClockSkew: (record, skewed) => this.#onClockSkew(record, skewed),
+      onClockSkew: (record, skewed) =>
+        reportClockSkew(record, skewed, {
+          post: (changes) => this.#nodeWriter?.post(changes),
+          log: this.#log,
+          emitNode: (view) => this.emit('node', view),
+        }),
       // Written when the store takes writes again (the node writer holds it meanwhile), with its time.
       onStoreFull: (full) => this.#event(full ? 'store-full' : 'store-writable', {}),
     });
@@ -316,6 +325,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       emitNode: (view) => this.emit('node', view),
       sessionReady: (record) => tasks.nodeReady(record),
       tasks,
+      joinCodes: this.joinCodes,
     };
     this.#native = new NativeSessions({
       host,
@@ -439,17 +449,6 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   /** An event of the primary itself (no node), in the events log. */
   #event(type: string, data: Record<string, unknown>): void {
     this.#nodeWriter?.post([{ op: 'event', ts: Date.now(), nodeId: null, type, data }]);
-  }
-
-  /** A node's clock went off (or came back): an event, a log line, and the node object again. */
-  #onClockSkew(record: NodeRecord, skewed: boolean): void {
-    const skewMs = Math.round(record.clockSkewMs ?? 0);
-    const type = skewed ? 'clock-skew' : 'clock-synced';
-    this.#nodeWriter?.post([{ op: 'event', ts: Date.now(), nodeId: record.id, type, data: { skewMs } }]);
-    const fields = { nodeId: record.id, name: record.name, skewMs };
-    if (skewed) this.#log.warn(fields, `the node's clock is ${skewMs} ms off the primary's`);
-    else this.#log.info(fields, "the node's clock agrees with the primary's again");
-    this.emit('node', toView(record));
   }
 
   #setNodeState(record: NodeRecord, given: NodeRecord['state'], data: Record<string, unknown>): void {

@@ -210,6 +210,7 @@ export class NativeSessions {
       stateOf: (id) => host.registry.get(id)?.state,
       admission: this.#options.admission,
       noRoomFor: (pending) => this.#noRoomFor(pending),
+      joinCodes: () => host.joinCodes.active(),
     });
     if (!result.ok) {
       if (result.pending) {
@@ -244,6 +245,10 @@ export class NativeSessions {
       else this.#admitting.delete(id);
     }
     admitted(record, result.nodeSecret);
+    if (result.joinCode !== undefined) {
+      host.joinCodes.consume(result.joinCode);
+      host.log.info({ nodeId: id, name: record.name }, 'node joined with a join code');
+    }
     // An older session of this node may have stored more while this one was admitted.
     return { ...result.welcome, lastSeq: record.lastSeq };
   }

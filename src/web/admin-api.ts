@@ -1,8 +1,9 @@
 // The operator's routes of the JSON API (the security issue's node lifecycle): approve, deny,
-// revoke and forget a node, and rotate the cluster token. POST only; behind the same login as the
+// revoke and forget a node, rotate the cluster token, and make a join code. POST only; behind the same login as the
 // rest of the API off loopback. Each answers once the change is stored, and each is recorded in the
 // events log with the address it came from.
 
+import { hostname } from 'node:os';
 import type { Context, Hono } from 'hono';
 import type { Actor, ClusterView } from '../primary/cluster-view.js';
 import { RequestError } from '../protocol/errors.js';
@@ -30,4 +31,17 @@ export function registerAdminApi(app: Hono, cluster: ClusterView): void {
     return c.json({ forgotten: done.id, history: done.history });
   });
   app.post('/api/token/rotate', async (c) => c.json(await cluster.admin.rotateToken(actorOf(c))));
+  // A join code and what the join line needs besides (picluster join-command prints the line).
+  app.post('/api/join-codes', async (c) => {
+    if (!cluster.joinCodes) throw new RequestError('ERR_NOT_FOUND', 'this primary gives no join codes');
+    let body: { ttlMs?: unknown; uses?: unknown } = {};
+    if (c.req.header('content-type')?.includes('json')) {
+      body = ((await c.req.json().catch(() => undefined)) ?? {}) as typeof body;
+    }
+    const ttlMs = body.ttlMs === undefined ? undefined : Number(body.ttlMs);
+    const uses = body.uses === undefined ? undefined : Number(body.uses);
+    const grant = cluster.joinCodes.create({ ttlMs, uses });
+    const { port, tlsFingerprint: fingerprint } = cluster;
+    return c.json({ ...grant, port, fingerprint: fingerprint ?? null, host: hostname() }, 201);
+  });
 }

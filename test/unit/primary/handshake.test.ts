@@ -102,6 +102,19 @@ describe('primary handshake', () => {
     assert.ok(firstUse.ok && firstUse.confirmsSecret);
   });
 
+  it('a join code stands in for the token (and is named, to be spent); an unknown one is refused', () => {
+    const code = randomHex(16);
+    const ctx = context({}, true, { joinCodes: () => [randomHex(16), code] });
+    const joined = authenticate(auth(ctx, code, 'token'), ctx);
+    assert.ok(joined.ok && joined.joinCode === code && joined.welcome.nodeSecret !== undefined);
+    assert.ok(authenticate(auth(ctx, TOKEN, 'token'), ctx).ok, 'the token still works');
+    const wrong = authenticate(auth(ctx, randomHex(16), 'token'), ctx);
+    assert.ok(!wrong.ok && wrong.reason === 'wrong cluster token');
+    // A code never stands in for a node secret.
+    const asNode = authenticate(auth(ctx, code, 'node'), ctx);
+    assert.ok(!asNode.ok);
+  });
+
   it('refuses a node with no common protocol version, naming both', () => {
     const ctx = context();
     const result = authenticate(auth(ctx, TOKEN, 'token', { protocol: { min: 2, max: 3 } }), ctx);

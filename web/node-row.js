@@ -1,18 +1,18 @@
 // One node's row in the overview (a card on a phone): name, firing alerts and labels, state, CPU
-// and RAM with meters, temperature with a throttling warning, load, uptime and last seen. Built
-// for 1,000 rows: each is a deep clone of one template, and each keeps the strings it shows
-// (`last`) so an update writes the DOM only where one changed.
+// and RAM with meters, temperature with a throttling warning, load, uptime, last seen and the
+// node's picluster version. Built for 1,000 rows: each is a deep clone of one template, and each
+// keeps the strings it shows (`last`) so an update writes the DOM only where one changed.
 
 import { alertBadge, showAlertBadge } from './alert-format.js';
 import { h, labelChips, safeClass, setText } from './dom.js';
 import * as fmt from './format.js';
-import { COLUMN } from './overview-columns.js';
+import { COLUMN, nodeVersion } from './overview-columns.js';
 
 export class NodeRow {
   /** A row for `node`, cloned from buildRowTemplate()'s (a native deep clone beats building 25 elements). */
   constructor(template, node) {
     const el = template.cloneNode(true);
-    const [name, state, cpu, ram, temp, load, uptime, seen] = el.children;
+    const [name, state, cpu, ram, temp, load, uptime, seen, version] = el.children;
     el.dataset.id = node.id;
     this.el = el;
     this.link = name.firstChild;
@@ -28,6 +28,7 @@ export class NodeRow {
     this.load = load.firstChild;
     this.uptime = uptime.firstChild;
     this.seen = seen.firstChild;
+    this.version = version.firstChild;
     this.last = {}; // what the DOM shows
   }
 
@@ -81,6 +82,17 @@ export class NodeRow {
     }
     setText(this.load, v ? `${fmt.load(v.load1)} ${fmt.load(v.load5)} ${fmt.load(v.load15)}` : fmt.NONE);
     setText(this.uptime, fmt.duration(v?.uptimeS));
+    const version = nodeVersion(node);
+    const versionTitle = version
+      ? `picluster ${version}`
+      : node.legacy
+        ? 'legacy protocol: the node sends no version'
+        : 'version not reported yet';
+    if (last.versionTitle !== versionTitle) {
+      last.versionTitle = versionTitle;
+      this.version.textContent = version ?? fmt.NONE;
+      this.version.title = versionTitle;
+    }
     this.updateSeen(node, now);
   }
 
@@ -127,5 +139,6 @@ export function buildRowTemplate() {
     cell('load', h('span', { class: 'num' })),
     cell('uptime', h('span', { class: 'num' })),
     cell('seen', h('time')),
+    cell('version', h('span', { class: 'version' })),
   );
 }

@@ -21,6 +21,11 @@ export function sortNodes(nodes, get, desc) {
   return keyed.map((k) => k.n);
 }
 
+/** Two strings in the order people read them: digit runs as numbers ("0.9.0" before "0.10.0"). */
+export function compareText(a, b) {
+  return collator.compare(a, b);
+}
+
 function byName(a, b) {
   return collator.compare(a.name, b.name) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }

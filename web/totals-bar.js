@@ -1,11 +1,13 @@
 // The overview's totals: how many nodes there are and in each state (pending, denied and
-// rebooting only when there are some), then CPU (average), RAM used,
-// the hottest node and the CPU cores of the online nodes. The node and state tiles are buttons
-// that pick the state filter (onState; the page decides what a second click does).
+// rebooting only when there are some), then CPU (average), RAM used, the hottest node and the CPU
+// cores of the online nodes, and how many picluster versions the fleet runs (only when more than
+// one: a half-done upgrade). The node and state tiles are buttons that pick the state filter
+// (onState; the page decides what a second click does).
 
 import { h, setText } from './dom.js';
 import * as fmt from './format.js';
-import { STATES } from './overview-columns.js';
+import { nodeVersion, STATES } from './overview-columns.js';
+import { compareText } from './sort-nodes.js';
 
 export class TotalsBar {
   #root;
@@ -30,7 +32,9 @@ export class TotalsBar {
       ram: this.#tile('RAM used', 'ram'),
       temp: this.#tile('Hottest', 'temp'),
       cores: this.#tile('CPU cores', 'cores'),
+      versions: this.#tile('Versions', 'versions'),
     };
+    this.#tiles.versions.tile.hidden = true; // until update() finds two
   }
 
   get element() {
@@ -70,8 +74,13 @@ export class TotalsBar {
     let hottest;
     let hottestName = '';
     let cores = 0;
+    const versions = new Map(); // version → how many nodes run it
     for (const node of nodes.values()) {
       if (node.state in counts) counts[node.state]++;
+      // The members' versions: a node that left (or was refused) runs nothing the cluster uses,
+      // and would otherwise say "2 versions" for good after an upgrade that replaced it.
+      const version = node.state === 'left' || node.state === 'denied' ? undefined : nodeVersion(node);
+      if (version !== undefined) versions.set(version, (versions.get(version) ?? 0) + 1);
       if (node.state !== 'online') continue;
       const v = node.vitals;
       cores += node.info?.cpuCores ?? 0;
@@ -104,8 +113,21 @@ export class TotalsBar {
     setText(tiles.temp.sub, hottestName);
     setText(tiles.cores.value, String(cores));
     setText(tiles.cores.sub, 'online');
+    this.#showVersions(versions);
     for (const t of [tiles.online, tiles.lost, tiles.left, tiles.pending, tiles.denied, tiles.rebooting]) {
       t.tile.setAttribute('aria-pressed', String(selected === t.state));
     }
+  }
+
+  /** The Versions tile, shown only when the nodes disagree: how many, which, and on how many nodes. */
+  #showVersions(versions) {
+    const { tile, value, sub } = this.#tiles.versions;
+    tile.hidden = versions.size < 2;
+    if (tile.hidden) return;
+    const sorted = [...versions].sort(([a], [b]) => compareText(a, b));
+    setText(value, String(versions.size));
+    setText(sub, sorted.map(([v]) => v).join(', '));
+    const title = sorted.map(([v, n]) => `${v} on ${n} node${n === 1 ? '' : 's'}`).join(', ');
+    if (tile.title !== title) tile.title = title;
   }
 }

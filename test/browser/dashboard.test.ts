@@ -1,16 +1,21 @@
-// The overview in real headless Chromium: every node with its vitals, live updates without a
-// reload, a SIGKILLed secondary (a real process) turning `lost` on screen within the detection
-// time, sort and filter, the events page following the log, and node names that try to inject
-// HTML staying text.
+// The overview in real headless Chromium: every node with its vitals and version, live updates
+// without a reload, a SIGKILLed secondary (a real process) turning `lost` on screen within the
+// detection time, sort and filter, nodes on different versions, the events page following the
+// log, and node names that try to inject HTML staying text.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { it } from 'node:test';
+import { it, type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { Primary } from '../../src/primary/primary.js';
+import { Secondary } from '../../src/secondary/secondary.js';
 import {
+  type DashboardCluster,
   type DomDocument,
   type DomWindow,
+  fakeInfo,
+  fakeVitals,
   launchBrowser,
   newPage,
   rowOf,
@@ -27,6 +32,10 @@ declare const window: DomWindow;
 declare const location: { hash: string };
 
 const HEARTBEAT_MS = 300;
+/** The version real processes report (the fake nodes of the helper all say 0.1.0). */
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 it('overview: nodes and vitals live, a killed secondary turns lost without a reload', async (t) => {
   const context = await launchBrowser(t);
@@ -68,10 +77,13 @@ it('overview: nodes and vitals live, a killed secondary turns lost without a rel
     assert.match((await row.locator('.c-temp .num').textContent()) ?? '', /^\d+\.\d °C$/, `${node.name} temp`);
     assert.match((await row.locator('.c-load').textContent()) ?? '', /^\d+\.\d\d \d+\.\d\d \d+\.\d\d$/);
     assert.match((await row.locator('.c-uptime').textContent()) ?? '', /\d+ (d|h|min|s)/);
+    assert.equal(await row.locator('.c-version').textContent(), '0.1.0', `${node.name} version`);
     for (const [k, v] of Object.entries(node.labels ?? {})) {
       assert.ok(await row.locator('.chip', { hasText: `${k}=${v}` }).count(), `${node.name} label ${k}`);
     }
   }
+  assert.equal(await rowOf(page, 'victim-node').locator('.c-version').textContent(), PACKAGE_VERSION);
+  assert.equal(await page.locator('[role=columnheader][data-key="version"]').textContent(), 'Version');
   assert.equal(await page.locator('.t-online .value').textContent(), '6');
   assert.equal(await page.locator('.t-nodes .value').textContent(), '6');
 
@@ -184,6 +196,99 @@ it('overview: names and labels from the network are shown as text, never as HTML
   await page.locator('.events-page tr[data-type="joined"]').waitFor();
   assert.equal(await page.locator('main img, main script, main b').count(), 0);
   assert.equal(await page.evaluate(() => window.pwned), undefined);
+  assert.deepEqual(scriptErrors(errors), []);
+});
+
+/** An in-process node that reports `version` (the helper's fake nodes all report 0.1.0). */
+async function startNodeOnVersion(
+  t: TestContext,
+  cluster: DashboardCluster,
+  name: string,
+  version: string,
+): Promise<Secondary> {
+  const node = { name, labels: { role: 'worker' }, cpu: 30, tempC: 50 };
+  const secondary = new Secondary({
+    primary: `127.0.0.1:${cluster.primary.port}`,
+    dataDir: join(cluster.dir, name),
+    name,
+    labels: node.labels,
+    token: cluster.token,
+    tls: { fingerprint: cluster.primary.tlsFingerprint as string },
+    heartbeatIntervalMs: HEARTBEAT_MS,
+    vitalsPeriodMs: 300,
+    stopTimeoutMs: 500,
+    version,
+    machineInfo: async () => ({ ...fakeInfo(node), version }),
+    machineId: async () => `browser-test-version-${name}`,
+    vitals: { read: async () => fakeVitals(node) },
+  });
+  t.after(() => secondary.stop('test over').catch(() => undefined));
+  const online = new Promise((resolve) => secondary.once('online', resolve));
+  await secondary.start();
+  await online;
+  return secondary;
+}
+
+it('overview: nodes on different versions show in the Version column, the totals and the filter', async (t) => {
+  const context = await launchBrowser(t);
+  if (!context) return;
+  const cluster = await startDashboardCluster(t, { nodes: SAMPLE_NODES.slice(0, 2) }); // 0.1.0
+  // 0.9.0 and 0.10.0: a text sort would put 0.10.0 first; by dotted parts it is the newest.
+  const old = await startNodeOnVersion(t, cluster, 'pi-old', '0.9.0');
+  const canary = await startNodeOnVersion(t, cluster, 'pi-canary', '0.10.0');
+  await waitForVitals(cluster);
+  const { page, errors } = await newPage(context);
+  await page.goto(cluster.url);
+  await page.locator('#overview[data-rows="4"]').waitFor();
+  assert.equal(await rowOf(page, 'pi-master').locator('.c-version').textContent(), '0.1.0');
+  assert.equal(await rowOf(page, 'pi-old').locator('.c-version').textContent(), '0.9.0');
+  assert.equal(await rowOf(page, 'pi-canary').locator('.c-version .version').getAttribute('title'), 'picluster 0.10.0');
+
+  // The totals say the fleet is split, and which versions.
+  const versions = page.locator('.t-versions');
+  assert.equal(await versions.isVisible(), true);
+  assert.equal(await versions.locator('.label').textContent(), 'Versions');
+  assert.equal(await versions.locator('.value').textContent(), '3');
+  assert.equal(await versions.locator('.sub').textContent(), '0.1.0, 0.9.0, 0.10.0');
+  assert.equal(await versions.getAttribute('title'), '0.1.0 on 2 nodes, 0.9.0 on 1 node, 0.10.0 on 1 node');
+
+  // Sorted by version, oldest first (ties by name), then newest first.
+  await page.locator('[role=columnheader] button.sort[data-key="version"]').click();
+  await page.locator('#overview[data-sort="version"]').waitFor();
+  assert.deepEqual(await page.locator('.row.node .name-link').allTextContents(), [
+    'pi-master',
+    'pi-worker-1',
+    'pi-old',
+    'pi-canary',
+  ]);
+  assert.equal(await page.locator('[role=columnheader][data-key="version"]').getAttribute('aria-sort'), 'ascending');
+  await page.locator('[role=columnheader] button.sort[data-key="version"]').click();
+  await page.locator('#overview[data-sort="-version"]').waitFor();
+  assert.deepEqual(await page.locator('.row.node .name-link').allTextContents(), [
+    'pi-canary',
+    'pi-old',
+    'pi-master',
+    'pi-worker-1',
+  ]);
+
+  // `version=` filters on a release series: 0.1 is 0.1.x, not 0.10.0.
+  await page.fill('#filter', 'version=0.1');
+  await page.locator('#overview[data-rows="2"]').waitFor();
+  assert.deepEqual((await page.locator('.row.node .name-link').allTextContents()).sort(), ['pi-master', 'pi-worker-1']);
+  await page.fill('#filter', 'version=0.10.0');
+  await page.locator('#overview[data-rows="1"]').waitFor();
+  assert.equal(await page.locator('.row.node .name-link').textContent(), 'pi-canary');
+  await page.fill('#filter', 'version=0.1 role=worker');
+  await page.locator('#overview[data-rows="1"]').waitFor();
+  await page.fill('#filter', '');
+  await page.locator('#overview[data-rows="4"]').waitFor();
+
+  // Nodes that left count no more: one version left, the tile goes away (live, no reload).
+  await canary.stop('upgraded the rest');
+  await page.locator('.t-versions .value', { hasText: '2' }).waitFor();
+  await old.stop('decommissioned');
+  await versions.waitFor({ state: 'hidden' });
+  assert.equal(await rowOf(page, 'pi-old').locator('.c-version').textContent(), '0.9.0'); // still its row
   assert.deepEqual(scriptErrors(errors), []);
 });
 

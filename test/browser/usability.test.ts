@@ -1,6 +1,6 @@
 // The dashboard by keyboard, on a phone-sized screen, and in both system themes (real headless
 // Chromium): focus reaches every node with a visible ring and Enter opens it; nothing scrolls
-// sideways at 390 px; rows become cards; light and dark follow prefers-color-scheme.
+// sideways at 1280 or 390 px; rows become cards; light and dark follow prefers-color-scheme.
 
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
@@ -85,9 +85,12 @@ it('keyboard, phone screen and both themes', async (t) => {
   const text = await page.evaluate(() => getComputedStyle(document.querySelector('.name-link') as DomElement).color);
   assert.equal(text, 'rgb(230, 233, 238)');
 
+  // --- a laptop (1280 px): every column fits, nothing scrolls sideways.
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.equal(await overflow(), 0, 'overview scrolls sideways at 1280 px');
+
   // --- a phone: no sideways scrolling, rows become cards, the sort menu replaces the headers.
   await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.equal(await overflow(), 0, 'overview scrolls sideways at 390 px');
   assert.equal(await page.locator('.thead').isHidden(), true);
   assert.equal(await page.locator('#sort').isVisible(), true);
@@ -97,6 +100,11 @@ it('keyboard, phone screen and both themes', async (t) => {
     return { rowWidth: row.getBoundingClientRect().width, lines: new Set(cells.map((r) => Math.round(r.top))).size };
   });
   assert.ok(card.rowWidth <= 390 && card.lines >= 3, JSON.stringify(card));
+  // The version is on the card too, under its label.
+  const version = page.locator('.row.node .c-version').first();
+  assert.equal(await version.isVisible(), true);
+  assert.equal(await version.textContent(), '0.1.0');
+  assert.equal(await version.getAttribute('data-label'), 'Version');
   await page.selectOption('#sort', '-temp');
   await page.waitForFunction(() => location.hash.includes('sort=-temp'));
   // The URL changes at once, the rows on the next frame: wait for the rows in this order.

@@ -33,8 +33,8 @@ export interface HandshakeContext {
   stateOf(nodeId: string): NodeState | undefined;
   /** "open": the token is the gate; "approve": a new id waits as pending. */
   admission: 'open' | 'approve';
-  /** Join codes a token proof may be made with instead of the cluster token (join-codes.ts). */
-  joinCodes?(): readonly string[];
+  /** Join codes node `nodeId` may prove a token join with instead of the cluster token (join-codes.ts). */
+  joinCodes?(nodeId: string): readonly string[];
   /** Why a new node (one that would wait as pending, or join) finds no room, or undefined. */
   noRoomFor(pending: boolean): string | undefined;
 }
@@ -60,6 +60,8 @@ export type HandshakeResult =
       reason: string;
       /** The token held, admission is "approve": record the node as pending. */
       pending?: true;
+      /** The join code the pending node proved. */
+      joinCode?: string;
     };
 
 /** What every refused proof is told: the same words whatever the reason. */
@@ -98,13 +100,16 @@ export function authenticate(auth: AuthPayload, ctx: HandshakeContext): Handshak
   // The same HMAC work whether a key was found or not.
   let proofMatches = secretsEqual(clientProof(key ?? randomHex(32), ctx.nonce, auth.nodeId), auth.proof);
   let joinCode: string | undefined;
-  if (!proofMatches && refusal === undefined && auth.using === 'token') {
-    // Not the cluster token: perhaps a join code.
-    joinCode = ctx.joinCodes?.().find((c) => secretsEqual(clientProof(c, ctx.nonce, auth.nodeId), auth.proof));
-    if (joinCode !== undefined) {
+  if (auth.using === 'token') {
+    // Perhaps a join code. Every open code is tried whatever came before, so the time taken
+    // says nothing of whether the id is enrolled.
+    for (const code of ctx.joinCodes?.(auth.nodeId) ?? []) {
+      if (secretsEqual(clientProof(code, ctx.nonce, auth.nodeId), auth.proof)) joinCode ??= code;
+    }
+    if (!proofMatches && refusal === undefined && joinCode !== undefined) {
       key = joinCode;
       proofMatches = true;
-    }
+    } else joinCode = undefined;
   }
   if (refusal !== undefined) return refuse(refusal);
   if (!proofMatches) {
@@ -129,7 +134,9 @@ export function authenticate(auth: AuthPayload, ctx: HandshakeContext): Handshak
       'ERR_PENDING',
       `node ${auth.nodeId} waits for the operator's approval (picluster nodes approve ${auth.nodeId})`,
     );
-    return { ok: false, nodeId: auth.nodeId, error, reason: error.message, pending: true };
+    // A code proved here is the node's from now on (JoinCodes.claim): approved later, within the
+    // code's life, it joins with it.
+    return { ok: false, nodeId: auth.nodeId, error, reason: error.message, pending: true, joinCode };
   }
   const nodeSecret = auth.using === 'token' ? randomHex(32) : undefined;
   const welcome: WelcomePayload = {

@@ -17,7 +17,7 @@ const MAX_CODES = 100;
 const MAX_TTL_MS = 7 * 86_400_000;
 
 export class JoinCodes {
-  readonly #codes = new Map<string, { expiresMono: number; usesLeft: number }>();
+  readonly #codes = new Map<string, { expiresMono: number; usesLeft: number; usedBy: Set<string> }>();
 
   /** A new code for `uses` joins within `ttlMs` (default one join within an hour). */
   create(options: { ttlMs?: number; uses?: number } = {}): JoinCodeGrant {
@@ -33,22 +33,29 @@ export class JoinCodes {
       throw new RequestError('ERR_CONFLICT', `${MAX_CODES} join codes are open: let some expire or be used first`);
     }
     const code = randomHex(16);
-    this.#codes.set(code, { expiresMono: performance.now() + ttlMs, usesLeft: uses });
+    this.#codes.set(code, { expiresMono: performance.now() + ttlMs, usesLeft: uses, usedBy: new Set() });
     return { code, expiresAt: Date.now() + ttlMs, uses };
   }
 
-  /** The codes a handshake may be proved with now. */
-  active(): string[] {
+  /**
+   * The codes node `nodeId` may prove a handshake with now: those with a use left, and those it
+   * used itself (a node whose welcome was lost, or that waited for approval, tries again with the
+   * same code within its life).
+   */
+  usableBy(nodeId: string): string[] {
     this.#prune();
-    return [...this.#codes.keys()];
+    return [...this.#codes].flatMap(([code, e]) => (e.usesLeft > 0 || e.usedBy.has(nodeId) ? [code] : []));
   }
 
-  /** A node joined with `code`: one use fewer. */
-  consume(code: string): void {
+  /**
+   * Node `nodeId` proved `code`: a use is taken now, synchronously (nodes joining at the same
+   * moment cannot share the last one), unless this node took one already.
+   */
+  claim(code: string, nodeId: string): void {
     const entry = this.#codes.get(code);
-    if (!entry) return;
+    if (!entry || entry.usedBy.has(nodeId)) return;
+    entry.usedBy.add(nodeId);
     entry.usesLeft--;
-    if (entry.usesLeft <= 0) this.#codes.delete(code);
   }
 
   #prune(): void {

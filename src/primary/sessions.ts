@@ -181,7 +181,6 @@ export class NativeSessions {
     conn.send('hello', {
       protocol: { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION },
       primaryId: host.primary.id,
-      version: host.primary.version,
       nonce: handshake.nonce,
       heartbeatMs: this.#options.heartbeatIntervalMs,
       maxFrameBytes: host.primary.maxFrameBytes,
@@ -210,8 +209,10 @@ export class NativeSessions {
       stateOf: (id) => host.registry.get(id)?.state,
       admission: this.#options.admission,
       noRoomFor: (pending) => this.#noRoomFor(pending),
-      joinCodes: () => host.joinCodes.active(),
+      joinCodes: (nodeId) => host.joinCodes.usableBy(nodeId),
     });
+    // Taken now, before any await: nodes proving one code at the same moment cannot share its last use.
+    if (result.joinCode !== undefined) host.joinCodes.claim(result.joinCode, auth.nodeId);
     if (!result.ok) {
       if (result.pending) {
         await this.#recordPending(conn, auth);
@@ -245,10 +246,7 @@ export class NativeSessions {
       else this.#admitting.delete(id);
     }
     admitted(record, result.nodeSecret);
-    if (result.joinCode !== undefined) {
-      host.joinCodes.consume(result.joinCode);
-      host.log.info({ nodeId: id, name: record.name }, 'node joined with a join code');
-    }
+    if (result.joinCode !== undefined) host.log.info({ nodeId: id, name: record.name }, 'node joined with a join code');
     // An older session of this node may have stored more while this one was admitted.
     return { ...result.welcome, lastSeq: record.lastSeq };
   }

@@ -6,7 +6,7 @@
 // apt writes /usr and a reboot needs root. `--dry-run` prints the unit and changes nothing.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export type ServiceRole = 'primary' | 'secondary';
@@ -26,9 +26,9 @@ export interface UnitOptions {
   systemdVersion: number;
 }
 
-/** One word of ExecStart, quoted for systemd when it needs to be (and `%` doubled: specifiers). */
+/** One word of ExecStart, quoted for systemd when it needs to be (`%` and `$` doubled: specifiers, variables). */
 export function unitWord(word: string): string {
-  const escaped = word.replace(/%/g, '%%');
+  const escaped = word.replace(/%/g, '%%').replace(/\$/g, '$$$$');
   return /^[A-Za-z0-9@%+=:,./_-]+$/.test(escaped) ? escaped : `"${escaped.replace(/(["\\])/g, '\\$1')}"`;
 }
 
@@ -97,6 +97,25 @@ export function serviceUnit(o: UnitOptions): string {
 }
 
 export const unitPath = (role: ServiceRole) => `/etc/systemd/system/picluster-${role}.service`;
+/** Where a `--token` given to install-service goes instead of the unit (which every user can read). */
+export const tokenPath = (role: ServiceRole) => `/etc/picluster/${role}.token`;
+
+/**
+ * The role's flags with a `--token VALUE` (or `--token=VALUE`) taken out and replaced by
+ * `--token-file` on a file of its own: a unit file, `systemctl show` and `ps` are readable by every
+ * local user, a 0600 file only by the service's user.
+ */
+export function withoutToken(args: readonly string[], role: ServiceRole): { args: string[]; token?: string } {
+  const out: string[] = [];
+  let token: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--token' && i + 1 < args.length) token = args[++i];
+    else if (arg.startsWith('--token=')) token = arg.slice('--token='.length);
+    else out.push(arg);
+  }
+  return token === undefined ? { args: out } : { args: [...out, '--token-file', tokenPath(role)], token };
+}
 
 /** The built CLI beside this file's package (dist/cli/main.js), whether run built or from source. */
 function mainPath(): string {
@@ -136,22 +155,37 @@ export function runInstallService(role: ServiceRole, o: InstallOptions): number 
   const main = mainPath();
   const missing = o.dryRun ? undefined : systemdMissing();
   if (missing) return fail(missing);
+  const { args, token } = withoutToken(o.args, role);
   const unit = serviceUnit({
     role,
     nodePath: process.execPath,
     mainPath: main,
     user: o.user,
     machineTasks: o.machineTasks,
-    args: o.args,
+    args,
     systemdVersion: systemdVersion(),
   });
+  // With ProtectHome (and a user of its own) the service cannot run node or picluster from a home.
+  const inHome = [process.execPath, main].find((p) => /^\/(home|root)(\/|$)/.test(p));
+  const homeProblem =
+    inHome && !o.machineTasks
+      ? `${inHome} is in a home directory, which the service cannot reach (ProtectHome, a user of its own): install node and picluster system-wide (npm install -g), or use --machine-tasks`
+      : undefined;
   if (o.dryRun) {
     process.stdout.write(unit);
-    if (!existsSync(main)) process.stderr.write(`picluster: note: ${main} is not built yet (npm run build)\n`);
+    const notes = [
+      token === undefined
+        ? ''
+        : `the token would go to ${tokenPath(role)} (0600, the service user's), not into the unit`,
+      homeProblem ?? '',
+      existsSync(main) ? '' : `${main} is not built yet (npm run build)`,
+    ];
+    for (const note of notes) if (note) process.stderr.write(`picluster: note: ${note}\n`);
     return 0;
   }
   if (process.getuid?.() !== 0) return fail('install-service writes to /etc/systemd/system: run it as root (sudo)');
   if (!existsSync(main)) return fail(`${main} is missing: build picluster first (npm run build)`);
+  if (homeProblem) return fail(homeProblem);
   try {
     if (!o.machineTasks && !userExists(o.user)) {
       run('useradd', [
@@ -164,6 +198,12 @@ export function runInstallService(role: ServiceRole, o: InstallOptions): number 
         o.user,
       ]);
       process.stdout.write(`made the system user ${o.user}\n`);
+    }
+    if (token !== undefined) {
+      mkdirSync('/etc/picluster', { recursive: true, mode: 0o755 });
+      writeFileSync(tokenPath(role), `${token}\n`, { mode: 0o600 });
+      chmodSync(tokenPath(role), 0o600);
+      if (!o.machineTasks) run('chown', [`${o.user}:`, tokenPath(role)]);
     }
     writeFileSync(unitPath(role), unit, { mode: 0o644 });
     run('systemctl', ['daemon-reload']);

@@ -2,7 +2,7 @@
 // the installed launcher (bin/picluster) starting node with the agent's flags.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli, tempDir, waitUntil } from '../helpers/cluster.js';
@@ -105,12 +105,24 @@ describe('picluster CLI', () => {
 
 describe('picluster install-service', () => {
   it('--dry-run prints the unit; without systemd as PID 1 it says so in one line and exits 1; a bad role exits 2', async () => {
-    const dry = await runCli(['install-service', 'secondary', '--dry-run', '--', '--primary', 'pi0:12345']);
+    const token = 'c0de0123456789abcdef';
+    const dry = await runCli([
+      'install-service',
+      'secondary',
+      '--dry-run',
+      '--',
+      '--primary',
+      'pi0:12345',
+      '--token',
+      token,
+    ]);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(
       dry.stdout,
-      /^ExecStart=\S+ --no-turbofan \S+\/dist\/cli\/main\.js secondary --data-dir \/var\/lib\/picluster\/secondary --primary pi0:12345$/m,
+      /^ExecStart=\S+ --no-turbofan \S+\/dist\/cli\/main\.js secondary --data-dir \/var\/lib\/picluster\/secondary --primary pi0:12345 --token-file \/etc\/picluster\/secondary\.token$/m,
     );
+    assert.doesNotMatch(dry.stdout, new RegExp(token), 'the token stays out of the unit');
+    assert.match(dry.stderr, /the token would go to \/etc\/picluster\/secondary\.token \(0600/);
     assert.match(dry.stdout, /^\[Install\]$/m);
     const pid1 = existsSync('/proc/1/comm') ? readFileSync('/proc/1/comm', 'utf8').trim() : '';
     if (pid1 !== 'systemd') {
@@ -128,5 +140,26 @@ describe('picluster install-service', () => {
     const bad = await runCli(['install-service', 'database', '--dry-run']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /ROLE is primary or secondary, not "database"/);
+  });
+});
+
+describe('bin/picluster on an old Node.js', () => {
+  it('stops with one line naming the version found, before node sees a flag it does not know', async (t) => {
+    const dir = tempDir(t);
+    // A `node` that says it is 18 (and would fail on anything else).
+    writeFileSync(join(dir, 'node'), '#!/bin/sh\nif [ "$1" = --version ]; then echo v18.19.1; exit 0; fi\nexit 3\n', {
+      mode: 0o755,
+    });
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(
+        BIN,
+        ['secondary', '--help'],
+        { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } },
+        (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^picluster: picluster needs Node\.js 20 or newer; this is Node\.js 18\.19\.1 /);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
   });
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { serviceUnit, unitWord } from '../../../src/cli/service.js';
+import { serviceUnit, unitWord, withoutToken } from '../../../src/cli/service.js';
 import { requirePrograms } from '../../helpers/require-tool.js';
 
 const base = {
@@ -64,6 +64,16 @@ describe('install-service unit', () => {
     assert.equal(unitWord('a b'), '"a b"');
     assert.equal(unitWord('say "hi"'), '"say \\"hi\\""');
     assert.equal(unitWord('100%'), '100%%');
+    assert.equal(unitWord('$HOME'), '"$$HOME"');
+  });
+
+  it('takes a token out of the unit (readable by every user) into a 0600 file of its own', () => {
+    assert.deepEqual(withoutToken(['--primary', 'pi0:1', '--token', 's3cret', '--name', 'n'], 'secondary'), {
+      args: ['--primary', 'pi0:1', '--name', 'n', '--token-file', '/etc/picluster/secondary.token'],
+      token: 's3cret',
+    });
+    assert.deepEqual(withoutToken(['--token=abc'], 'primary').token, 'abc');
+    assert.deepEqual(withoutToken(['--token-file', '/etc/t'], 'primary'), { args: ['--token-file', '/etc/t'] });
   });
 
   it('passes systemd-analyze verify', (t) => {

@@ -2,7 +2,7 @@
 // while the primary runs (it copies pages in steps and starts over on its own if a write lands
 // meanwhile), written beside its destination and renamed into place once whole and checked.
 
-import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../protocol/errors.js';
 
@@ -13,8 +13,13 @@ export interface BackupResult {
   check: string;
 }
 
-/** Pages copied per step: small enough to let the primary's writes through in between. */
-const PAGES_PER_STEP = 1000;
+/**
+ * Pages copied per step: all of them, in one step. SQLite restarts a stepped backup from the first
+ * page whenever another connection writes between two steps, and the primary writes every few
+ * milliseconds: a stepped copy of a large database would never end. One step is one read
+ * transaction, which in WAL mode does not hold the primary's writes back.
+ */
+const PAGES_PER_STEP = 0x7fffffff;
 
 /**
  * Copies the database at `source` to `destination` (which must not exist), mode 0600: it holds
@@ -32,7 +37,17 @@ export async function backupDatabase(
   if (existsSync(destination)) throw new StoreError('ERR_STORE', `${destination} exists: give a new file name`);
   const partial = `${destination}.partial`;
   rmSync(partial, { force: true });
-  const db = new Database(source, { readonly: true, fileMustExist: true });
+  // Made empty and private first: the copy holds node secrets from its first page on.
+  closeSync(openSync(partial, 'wx', 0o600));
+  // A read-only open makes -wal and -shm files when the primary is not running: they go again.
+  const made = ['-wal', '-shm'].filter((suffix) => !existsSync(`${source}${suffix}`));
+  let db: Database.Database;
+  try {
+    db = new Database(source, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw new StoreError('ERR_STORE', `cannot open ${source}: ${(err as Error).message}`);
+  }
   try {
     let pages = 0;
     await db.backup(partial, {
@@ -59,5 +74,7 @@ export async function backupDatabase(
     throw new StoreError('ERR_STORE', `backup of ${source} failed: ${(err as Error).message}`);
   } finally {
     db.close();
+    // Absent before: no primary had the database open, and none is using these now.
+    for (const suffix of made) rmSync(`${source}${suffix}`, { force: true });
   }
 }

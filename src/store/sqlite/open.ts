@@ -7,13 +7,17 @@ import type { Store, StoreOptions } from '../store-api.js';
 
 /** The line a primary without the SQLite driver stops with. */
 export const NO_SQLITE_DRIVER =
-  'the primary needs the SQLite driver (npm package better-sqlite3), which this install left out (npm install --omit=optional, or its native build failed): run `npm install better-sqlite3@12` where picluster is installed (it needs a C++ toolchain where npm has no prebuilt binary); an agent (picluster secondary) does not need it';
+  'the primary needs the SQLite driver (npm package better-sqlite3), which this install left out or could not load (npm install --omit=optional, a native build that failed or never ran, or one made for another Node.js): run `npm rebuild better-sqlite3`, or `npm install better-sqlite3@12`, where picluster is installed (a C++ toolchain is needed where no prebuilt binary fits); an agent (picluster secondary) does not need it';
 
 /** Opens (creating if needed) DATA/primary.db. @throws StoreError with NO_SQLITE_DRIVER when the driver is not installed. */
 export async function openSqliteStore(options: StoreOptions): Promise<Store> {
   let loaded: typeof import('./sqlite-store.js');
   try {
     loaded = await import('./sqlite-store.js');
+    // The compiled addon loads at the first Database, not at the import: try one here, so a
+    // missing or mismatched build is said as such, never taken for a damaged primary.db.
+    const { default: Database } = await import('better-sqlite3');
+    new Database(':memory:').close();
   } catch (err) {
     if (isMissingDriver(err)) throw new StoreError('ERR_STORE', NO_SQLITE_DRIVER, { cause: err });
     throw err;
@@ -21,10 +25,13 @@ export async function openSqliteStore(options: StoreOptions): Promise<Store> {
   return loaded.openSqliteStore(options);
 }
 
-/** Whether `err` says better-sqlite3 (or its compiled addon) cannot be loaded. */
+/** Whether `err` says better-sqlite3, or its compiled addon, cannot be loaded here. */
 export function isMissingDriver(err: unknown): boolean {
-  const { code, message } = err as { code?: string; message?: string };
-  const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-  // A package present without its addon (a failed build) fails in `bindings` with this text.
-  return /better-sqlite3/.test(message ?? '') && (notFound || /Could not locate the bindings file/.test(message ?? ''));
+  const { code, message = '' } = err as { code?: string; message?: string };
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /better-sqlite3/.test(message)) return true;
+  // Present without its addon (a build that failed or never ran), or built for another Node.js.
+  return (
+    code === 'ERR_DLOPEN_FAILED' ||
+    /Could not locate the bindings file|NODE_MODULE_VERSION|invalid ELF header|better_sqlite3\.node/.test(message)
+  );
 }

@@ -91,8 +91,11 @@ export async function runNodeShow(config: Config, which: string, options: { json
     const [alerts, events] = await Promise.all([
       callApi<{ alerts: AlertRow[] }>(config, 'GET', '/api/alerts')
         .then((b) => b.alerts.filter((a) => a.node === node.id))
-        // A primary without alerts (404) shows none.
-        .catch(() => []),
+        // A primary without alerts (404) shows none; any other failure is said.
+        .catch((err: unknown) => {
+          if (err instanceof ApiCallError && / answered 404:/.test(err.message)) return [];
+          throw err;
+        }),
       callApi<{ events: Array<Record<string, unknown>> }>(config, 'GET', `/api/events?node=${id}&limit=10`).then(
         (b) => b.events,
       ),

@@ -10,6 +10,10 @@ export async function runStatus(
   config: Config,
   options: { json: boolean; watch?: boolean; intervalMs?: number },
 ): Promise<number> {
+  if (options.watch && options.json) {
+    process.stderr.write('picluster: --watch draws a table; --json gives one answer (run it in a loop for JSON)\n');
+    return 2;
+  }
   if (options.watch) return watchStatus(config, options.intervalMs ?? 2000);
   let body: { nodes: NodeView[] };
   try {
@@ -46,7 +50,10 @@ async function watchStatus(config: Config, intervalMs: number): Promise<number> 
     const title = `picluster status, every ${intervalMs / 1000} s, ${new Date().toISOString().slice(11, 19)} UTC (Ctrl-C to stop)\n`;
     // On a terminal the screen is redrawn in place; piped, each reading follows the last.
     process.stdout.write(tty ? `\x1b[H\x1b[2J${title}${screen}` : `${title}${screen}\n`);
-    await Promise.race([interrupted, new Promise((resolve) => setTimeout(resolve, intervalMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    // Ctrl-C ends the wait at once, not at the end of the interval.
+    await Promise.race([interrupted, new Promise((resolve) => (timer = setTimeout(resolve, intervalMs)))]);
+    clearTimeout(timer);
   }
   return 0;
 }

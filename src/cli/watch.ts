@@ -1,6 +1,7 @@
 // What `status --watch` and `events --follow` share: a terminal that is redrawn or followed until
 // Ctrl-C (which ends them with exit 0), and the primary's live stream read as server-sent events.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config.js';
 
 /** ANSI colours for a node's state on a terminal (and none elsewhere). */
@@ -48,6 +49,8 @@ export async function followStream(
   onMessage: (m: StreamMessage) => void,
   signal: AbortSignal,
   onGap: (why: string) => void,
+  /** Told when the stream answers (each time it does). */
+  onOpen: () => void = () => undefined,
 ): Promise<void> {
   let lastId: string | undefined;
   while (!signal.aborted) {
@@ -56,7 +59,12 @@ export async function followStream(
     if (lastId) headers['last-event-id'] = lastId;
     try {
       const response = await fetch(new URL('/api/stream', config.api), { headers, signal });
+      if ([401, 403, 404].includes(response.status)) {
+        // Not a dropped link: asking again will not help.
+        throw new StreamRefused(`${response.status}: ${(await response.text()).slice(0, 200)}`);
+      }
       if (!response.ok || !response.body) throw new Error(`answered ${response.status}`);
+      onOpen();
       const decoder = new TextDecoder();
       let buffer = '';
       for await (const chunk of response.body) {
@@ -83,8 +91,13 @@ export async function followStream(
       if (!signal.aborted) onGap('the stream ended');
     } catch (err) {
       if (signal.aborted) return;
+      if (err instanceof StreamRefused) throw err;
       onGap(`the stream failed (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message})`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Ended early by Ctrl-C.
+    await sleep(1000, undefined, { signal }).catch(() => undefined);
   }
 }
+
+/** The primary refused the stream (login, permission, no such route): the follow ends. */
+export class StreamRefused extends Error {}

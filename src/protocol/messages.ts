@@ -64,8 +64,6 @@ const ProtocolRange = Type.Object({ min: Int(1), max: Int(1) });
 export const Hello = Type.Object({
   protocol: ProtocolRange,
   primaryId: Str(64),
-  /** The primary's picluster version (absent from primaries before it was sent): said when versions do not fit. */
-  version: Opt(Str(64)),
   nonce: Hex(32),
   heartbeatMs: Int(1),
   maxFrameBytes: Int(64),

@@ -42,7 +42,7 @@ export async function handshake(conn: Connection, options: HandshakeOptions): Pr
   const hello = await nextHello(conn, options.timeoutMs);
   if (hello.protocol.min > PROTOCOL_VERSION || hello.protocol.max < PROTOCOL_VERSION) {
     throw new VersionError(
-      `protocol versions do not overlap: the primary (picluster ${hello.version ?? 'of an unknown version'}) speaks ${hello.protocol.min}..${hello.protocol.max}, this node (picluster ${options.version}) ${PROTOCOL_VERSION}: run the same picluster, or neighbouring versions, on both`,
+      `protocol versions do not overlap: the primary speaks ${hello.protocol.min}..${hello.protocol.max}, this node (picluster ${options.version}) ${PROTOCOL_VERSION}: run the same picluster, or neighbouring versions, on both (the primary's log names its version)`,
     );
   }
   const secret = options.secretFor(hello.primaryId);

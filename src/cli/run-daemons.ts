@@ -2,6 +2,8 @@
 // starts them in order, and on SIGINT/SIGTERM stops them in reverse order (a secondary says
 // goodbye and flushes its outbox; the primary closes links and flushes storage), then exits 0.
 
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type pino from 'pino';
@@ -83,6 +85,8 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         version: roles.version,
         logger: log.child({ role: 'primary' }),
       });
+      // A first start makes the cluster token: then the operator at the terminal gets a join line.
+      const firstStart = config.token === undefined && !existsSync(config.tokenFile ?? join(config.dataDir, 'token'));
       await primary.start();
       const started = primary;
       stops.unshift(() => started.stop());
@@ -99,6 +103,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         { api: `http://${config.webBind}:${web.port}/api/nodes` },
         `picluster ${roles.version} primary up; see the nodes with: picluster status`,
       );
+      if (firstStart) printFirstJoinLine(primary, config);
     }
     if (roles.secondary) {
       const { Secondary } = await import('../secondary/secondary.js');
@@ -162,6 +167,22 @@ async function webTlsOf(primary: Primary, config: Config, log: pino.Logger): Pro
   const files = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile };
   const identity = await loadOrCreateTlsIdentity(config.dataDir, files, primary.primaryId, log);
   return { cert: identity.cert, key: identity.key };
+}
+
+/**
+ * At a first start, on a terminal only: the exact line that joins a node, with a join code (one
+ * node, within an hour). Written to the terminal, never to the log: a code is a secret, and logs
+ * (the journal) are read by more people. `picluster join-command` prints more of them.
+ */
+function printFirstJoinLine(primary: Primary, config: Config): void {
+  if (!process.stderr.isTTY) return;
+  const { code } = primary.joinCodes.create({ ttlMs: 3_600_000, uses: 1 });
+  const wildcard = ['0.0.0.0', '::', ''].includes(config.bind);
+  const host = wildcard ? hostname() : config.bind.includes(':') ? `[${config.bind}]` : config.bind;
+  const trust = primary.tlsFingerprint ? `--primary-fingerprint ${primary.tlsFingerprint}` : '--no-tls';
+  process.stderr.write(
+    `\nTo join a node, run this on it (good for one node within an hour; picluster join-command makes more):\n\n  picluster secondary --primary ${host}:${primary.port} ${trust} --token ${code}\n\n`,
+  );
 }
 
 /** How a secondary trusts its primary: the local primary's own fingerprint, or the node's settings. */

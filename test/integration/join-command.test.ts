@@ -2,12 +2,13 @@
 // joins it with the name and labels asked for; run again it joins again (its own node secret);
 // a second machine cannot use the spent code.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
-import { CLI, getNodes, nodesOnline, runCli, startPrimary, tempDir, waitUntil } from '../helpers/cluster.js';
+import { CLI, freePort, getNodes, nodesOnline, runCli, startPrimary, tempDir, waitUntil } from '../helpers/cluster.js';
+import { requirePrograms } from '../helpers/require-tool.js';
 
 const TSX = new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url).pathname;
 
@@ -86,4 +87,48 @@ it('a node started with exactly the printed line joins; the line pasted twice is
   const bad = await runCli(['join-command', '--ttl', 'soon', '--api', primary.api]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--ttl soon: a duration like "1h"/);
+});
+
+it('a first start on a terminal prints the exact line that joins a node, which does', async (t) => {
+  const tools = requirePrograms(t, ['tmux'], 'apt-get install tmux');
+  if (!tools) return;
+  const socket = `picluster-first-${process.pid}`;
+  const tmux = (...args: string[]) => execFileSync(tools.tmux as string, ['-L', socket, ...args], { encoding: 'utf8' });
+  t.after(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // already gone
+    }
+  });
+  const dir = tempDir(t);
+  const [port, webPort] = [await freePort(), await freePort()];
+  const api = `http://127.0.0.1:${webPort}`;
+  const flags = `--bind 127.0.0.1 --port ${port} --web-port ${webPort} --data-dir ${join(dir, 'p')}`;
+  tmux(
+    'new-session',
+    '-d',
+    '-s',
+    'first',
+    '-x',
+    '250',
+    '-y',
+    '50',
+    `${process.execPath} --import ${TSX} ${CLI} primary ${flags}`,
+  );
+  const line = await waitUntil(
+    () =>
+      /^ {2}(picluster secondary --primary 127\.0\.0\.1:\d+ --primary-fingerprint sha256:[0-9a-f]{64} --token [0-9a-f]{32})$/m.exec(
+        tmux('capture-pane', '-p', '-J', '-t', 'first'),
+      )?.[1],
+    20_000,
+    'the join line on the terminal',
+  );
+  const machine = join(dir, 'first-node');
+  mkdirSync(machine);
+  runLine(t, `${line} --name first-node`, machine);
+  await nodesOnline(api, ['first-node']);
+  // The code is on the terminal once, in that line: no log line of the primary carries it.
+  const code = line.split('--token ')[1] as string;
+  assert.equal(tmux('capture-pane', '-p', '-J', '-S', '-', '-t', 'first').split(code).length - 1, 1);
 });

@@ -103,37 +103,36 @@ export function buildProgram(): Command {
     ['install-service', 'run a role at boot: write a systemd unit, enable and start it (--dry-run: print it)'],
     ['uninstall-service', 'stop and remove the systemd unit of a role (its data stays)'],
   ] as const) {
-    const command = program
-      .command(name)
-      .description(what)
-      .argument('<ROLE>', 'primary or secondary')
-      .argument(
-        '[ARGS...]',
-        'more flags for the role, after --: -- --primary pi0:12345 --token-file /etc/picluster/token',
-      )
-      .option('--dry-run', 'print what would be done (install: the unit) and change nothing');
-    if (name === 'install-service') {
+    const install = name === 'install-service';
+    const command = program.command(name).description(what).argument('<ROLE>', 'primary or secondary');
+    if (install) {
       command
+        .argument(
+          '[ARGS...]',
+          'more flags for the role, after --: -- --primary pi0:12345 --token-file /etc/picluster/token',
+        )
         .option('--user <NAME>', 'the system user it runs as, made if missing (default picluster)')
         .option('--machine-tasks', 'a node its primary may reboot or upgrade: run as root, /usr and /home writable');
     }
-    command.action(
-      async (role: string, args: string[], opts: { dryRun?: boolean; user?: string; machineTasks?: boolean }) => {
-        if (role !== 'primary' && role !== 'secondary')
-          throw new ConfigError(`ROLE is primary or secondary, not "${role}"`);
-        const { runInstallService, runUninstallService } = await import('./service.js');
-        const dryRun = opts.dryRun === true;
-        process.exitCode =
-          name === 'install-service'
-            ? runInstallService(role, {
-                dryRun,
-                user: opts.user ?? 'picluster',
-                machineTasks: opts.machineTasks === true,
-                args,
-              })
-            : runUninstallService(role, { dryRun });
-      },
-    );
+    command.option('--dry-run', 'print what would be done (install: the unit) and change nothing');
+    command.action(async (role: string, ...rest: unknown[]) => {
+      // install-service takes (ROLE, ARGS, options); uninstall-service (ROLE, options).
+      const args = install ? (rest[0] as string[]) : [];
+      const opts = (install ? rest[1] : rest[0]) as { dryRun?: boolean; user?: string; machineTasks?: boolean };
+      if (role !== 'primary' && role !== 'secondary')
+        throw new ConfigError(`ROLE is primary or secondary, not "${role}"`);
+      const { runInstallService, runUninstallService } = await import('./service.js');
+      const dryRun = opts.dryRun === true;
+      process.exitCode =
+        name === 'install-service'
+          ? runInstallService(role, {
+              dryRun,
+              user: opts.user ?? 'picluster',
+              machineTasks: opts.machineTasks === true,
+              args,
+            })
+          : runUninstallService(role, { dryRun });
+    });
   }
   withSettings(
     program

@@ -9,7 +9,6 @@ import type { NodeWriter } from '../store/node-writer.js';
 import type { ReceivedVitals, StoreReader, TaskRow } from '../store/store-api.js';
 import type { VitalsWriter } from '../store/vitals-writer.js';
 import type { DiskSpace } from './disk-watch.js';
-import type { JoinCodes } from './join-codes.js';
 import type { ClusterAdmin } from './node-admin.js';
 import type { TaskScheduler } from './task-scheduler.js';
 import type { TaskSchedules } from './task-schedules.js';
@@ -68,8 +67,7 @@ export interface ClusterView {
   readonly schedules?: Pick<TaskSchedules, 'list' | 'create' | 'remove'>;
   /** Alerts: open ones, history, rules, silences, channels (absent: the API answers 404 for them). */
   readonly alerts?: AlertsApi;
-  /** Join codes (`POST /api/join-codes`), and what a join line needs: the port and its certificate's fingerprint. */
-  readonly joinCodes?: Pick<JoinCodes, 'create'>;
+  /** What a join line needs besides a join code (admin.createJoinCode): the port and its certificate's fingerprint. */
   readonly port?: number;
   readonly tlsFingerprint?: string;
   /** Free and total bytes of the data dir's disk, at the last reading (undefined before one). */

@@ -10,6 +10,7 @@ import { randomHex } from '../protocol/auth.js';
 import { RequestError } from '../protocol/errors.js';
 import type { NodeChange } from '../store/store-api.js';
 import type { AuditTrail } from './audit-trail.js';
+import type { JoinCodeGrant, JoinCodes } from './join-codes.js';
 import { type NodeRecord, type NodeView, type Registry, toView } from './registry.js';
 
 /** Who asked: the address of the API client, for the audit trail. */
@@ -37,6 +38,8 @@ export interface NodeAdminOptions {
   audit: Pick<AuditTrail, 'count'>;
   /** Writes events in the next batch. */
   post(changes: NodeChange[]): void;
+  /** Join codes (`createJoinCode`). */
+  joinCodes: Pick<JoinCodes, 'create'>;
 }
 
 /** What the API and the CLI may ask of a running primary. */
@@ -46,6 +49,8 @@ export interface ClusterAdmin {
   revoke(id: string, actor?: Actor): Promise<NodeView>;
   forget(id: string, options?: { history?: boolean }, actor?: Actor): Promise<{ id: string; history: boolean }>;
   rotateToken(actor?: Actor): Promise<{ tokenFile: string }>;
+  /** A join code for new nodes, recorded in the events log (without the code). */
+  createJoinCode(options: { ttlMs?: number; uses?: number }, actor?: Actor): Promise<JoinCodeGrant>;
   /** A login to the web dashboard from `address`: an `admin-login` event, or a counted `login-failed`. */
   loginAttempt(address: string, ok: boolean): void;
 }
@@ -159,6 +164,17 @@ export class NodeAdmin implements ClusterAdmin {
     ]);
     this.#o.log.info({ tokenFile: file, by: actor.address }, 'cluster token rotated: new nodes join with the new one');
     return { tokenFile: file };
+  }
+
+  async createJoinCode(options: { ttlMs?: number; uses?: number }, actor: Actor = {}): Promise<JoinCodeGrant> {
+    const grant = this.#o.joinCodes.create(options);
+    const { uses, expiresAt } = grant;
+    const by = actor.address ?? null;
+    await this.#o.storeNow([
+      { op: 'event', ts: Date.now(), nodeId: null, type: 'join-code', data: { uses, expiresAt, by } },
+    ]);
+    this.#o.log.info({ uses, expiresAt: new Date(expiresAt).toISOString(), by }, 'join code made');
+    return grant;
   }
 
   async #refuse(id: string, type: 'denied' | 'revoked', actor: Actor): Promise<NodeView> {

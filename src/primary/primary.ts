@@ -348,6 +348,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     const native = this.#native;
     const legacy = this.#legacy;
     this.#admin = new NodeAdmin({
+      joinCodes: this.joinCodes,
       registry: this.registry,
       log: this.#log,
       storeNow: (changes) => nodeWriter.write(changes),

@@ -33,14 +33,13 @@ export function registerAdminApi(app: Hono, cluster: ClusterView): void {
   app.post('/api/token/rotate', async (c) => c.json(await cluster.admin.rotateToken(actorOf(c))));
   // A join code and what the join line needs besides (picluster join-command prints the line).
   app.post('/api/join-codes', async (c) => {
-    if (!cluster.joinCodes) throw new RequestError('ERR_NOT_FOUND', 'this primary gives no join codes');
     let body: { ttlMs?: unknown; uses?: unknown } = {};
     if (c.req.header('content-type')?.includes('json')) {
       body = ((await c.req.json().catch(() => undefined)) ?? {}) as typeof body;
     }
     const ttlMs = body.ttlMs === undefined ? undefined : Number(body.ttlMs);
     const uses = body.uses === undefined ? undefined : Number(body.uses);
-    const grant = cluster.joinCodes.create({ ttlMs, uses });
+    const grant = await cluster.admin.createJoinCode({ ttlMs, uses }, actorOf(c));
     const { port, tlsFingerprint: fingerprint } = cluster;
     return c.json({ ...grant, port, fingerprint: fingerprint ?? null, host: hostname() }, 201);
   });

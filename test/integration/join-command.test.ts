@@ -7,7 +7,17 @@ import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
-import { CLI, freePort, getNodes, nodesOnline, runCli, startPrimary, tempDir, waitUntil } from '../helpers/cluster.js';
+import {
+  apiJson,
+  CLI,
+  freePort,
+  getNodes,
+  nodesOnline,
+  runCli,
+  startPrimary,
+  tempDir,
+  waitUntil,
+} from '../helpers/cluster.js';
 import { requirePrograms } from '../helpers/require-tool.js';
 
 const TSX = new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url).pathname;
@@ -51,6 +61,15 @@ it('a node started with exactly the printed line joins; the line pasted twice is
     /^picluster secondary --primary 127\.0\.0\.1:\d+ --primary-fingerprint sha256:[0-9a-f]{64} --token [0-9a-f]{32} --name edge-7 --labels site=roof$/,
   );
   assert.match(printed.stderr, /the code lets 1 node join until/);
+  // Recorded in the events log as the operator's act, without the code.
+  const code = line.split('--token ')[1]?.split(' ')[0] as string;
+  type Events = { events: Array<{ type: string; uses?: number; by?: string | null }> };
+  const events = await apiJson<Events>(primary.api, 'GET', '/api/events');
+  assert.deepEqual(
+    events.events.filter((e) => e.type === 'join-code').map((e) => [e.uses, e.by]),
+    [[1, '127.0.0.1']],
+  );
+  assert.doesNotMatch(JSON.stringify(events), new RegExp(code));
 
   const machine = join(dir, 'edge-7');
   mkdirSync(machine);

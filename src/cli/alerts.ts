@@ -6,12 +6,9 @@ import type { ChannelView, RuleView } from '../alerts/alert-service.js';
 import { definedOnly } from '../common/defined-only.js';
 import { formatDuration } from '../common/duration.js';
 import type { AlertRow, SilenceRow } from '../store/store-api.js';
-import { ApiCallError, callApi, printable, textTable } from './api-client.js';
+import { ApiCallError, callApi, printable, textTable, timeOf } from './api-client.js';
 import type { Config } from './config.js';
 import { reportErrors } from './tasks.js';
-
-const timeOf = (ms: number | null | undefined) =>
-  typeof ms === 'number' ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-';
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 

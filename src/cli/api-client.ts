@@ -61,3 +61,8 @@ export function textTable(header: readonly string[], rows: readonly string[][]):
       .trimEnd()}\n`;
   return `${line(header)}${rows.map(line).join('')}`;
 }
+
+/** An epoch-ms time for a table, in UTC to the second ("2026-12-06 22:35:36"), or "-". */
+export function timeOf(ms: number | null | undefined): string {
+  return typeof ms === 'number' ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-';
+}

@@ -2,7 +2,7 @@
 // of the page first, then (with --follow) new events as they are stored, from the live stream.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { callApi, printable, textTable } from './api-client.js';
+import { callApi, printable, textTable, timeOf } from './api-client.js';
 import type { Config } from './config.js';
 import { reportErrors } from './tasks.js';
 import { followStream, inStateColour, type StreamMessage, StreamRefused, untilInterrupted } from './watch.js';
@@ -21,8 +21,6 @@ export interface EventsOptions {
   follow: boolean;
   json: boolean;
 }
-
-const timeOf = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 
 /** What else an event carries, as `key=value` (names and addresses through printable()). */
 function detailsOf(event: EventRow): string {

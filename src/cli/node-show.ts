@@ -3,14 +3,13 @@
 
 import type { NodeView } from '../protocol/node-view.js';
 import type { AlertRow } from '../store/store-api.js';
-import { ApiCallError, callApi, printable, textTable } from './api-client.js';
+import { ApiCallError, callApi, printable, textTable, timeOf } from './api-client.js';
 import type { Config } from './config.js';
 import { reportErrors } from './tasks.js';
 
 const GiB = 1024 ** 3;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
-const timeOf = (ms: number | null | undefined) =>
-  typeof ms === 'number' ? `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC` : '-';
+const utc = (ms: number | null | undefined) => (typeof ms === 'number' ? `${timeOf(ms)} UTC` : '-');
 
 /** The node whose id (or, failing that, whose one name) is `which`. */
 async function findNode(config: Config, which: string): Promise<NodeView> {
@@ -51,8 +50,8 @@ export function formatNode(
       i ? printable(`${i.hostname}: ${i.os}, kernel ${i.kernel}, ${i.arch}${i.board ? `, ${i.board}` : ''}`) : '-',
     ],
     ['cpu', i ? printable(`${i.cpuModel}, ${i.cpuCores} cores`) : '-'],
-    ['connected since', timeOf(node.connectedSince)],
-    ['last seen', timeOf(node.lastSeen)],
+    ['connected since', utc(node.connectedSince)],
+    ['last seen', utc(node.lastSeen)],
     ['clock', node.clockSkewMs === null ? '-' : `${Math.round(node.clockSkewMs)} ms off the primary's`],
   ];
   if (v) {
@@ -71,15 +70,15 @@ export function formatNode(
           ? `now: ${v.throttled.now.join(',') || 'no'}; since boot: ${v.throttled.sinceBoot.join(',') || 'no'}`
           : '-',
       ],
-      ['sample', `#${v.seq}, received ${timeOf(v.receivedAt)}`],
+      ['sample', `#${v.seq}, received ${utc(v.receivedAt)}`],
     );
   }
   const width = Math.max(...fields.map(([k]) => k.length));
   let text = fields.map(([k, val]) => `${k.padEnd(width)}  ${val}\n`).join('');
   text += `\nopen alerts: ${alerts.length === 0 ? 'none' : ''}\n`;
   for (const a of alerts)
-    text += `  ${a.state} ${a.severity} ${printable(a.rule)}: ${printable(a.detail)} (since ${timeOf(a.since)})\n`;
-  const rows = [...events].reverse().map((e) => [timeOf(e.ts as number), printable(String(e.type))]);
+    text += `  ${a.state} ${a.severity} ${printable(a.rule)}: ${printable(a.detail)} (since ${utc(a.since)})\n`;
+  const rows = [...events].reverse().map((e) => [utc(e.ts as number), printable(String(e.type))]);
   text += `\nlatest events:\n${rows.length === 0 ? '  none\n' : textTable(['TIME', 'TYPE'], rows)}`;
   return text;
 }

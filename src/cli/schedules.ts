@@ -4,7 +4,7 @@
 
 import { definedOnly } from '../common/defined-only.js';
 import type { ScheduleView } from '../primary/task-schedules.js';
-import { ApiCallError, callApi, printable, textTable } from './api-client.js';
+import { ApiCallError, callApi, printable, textTable, timeOf } from './api-client.js';
 import type { Config } from './config.js';
 import { argsOf, reportErrors } from './tasks.js';
 
@@ -85,10 +85,6 @@ export function whenOf(schedule: Pick<ScheduleView, 'cron' | 'timezone' | 'every
     if (ms >= size && ms % size === 0) return `every ${ms / size} ${unit}`;
   }
   return `every ${ms} ms`;
-}
-
-function timeOf(ms: number | null | undefined): string {
-  return typeof ms === 'number' ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '-';
 }
 
 /** The schedules as a table; LAST RUNS are the newest runs' states, newest first. */

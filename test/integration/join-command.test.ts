@@ -2,7 +2,7 @@
 // joins it with the name and labels asked for; run again it joins again (its own node secret);
 // a second machine cannot use the spent code.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import {
   tempDir,
   waitUntil,
 } from '../helpers/cluster.js';
-import { requirePrograms } from '../helpers/require-tool.js';
+import { tmuxServer } from '../helpers/tmux.js';
 
 const TSX = new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url).pathname;
 
@@ -109,17 +109,8 @@ it('a node started with exactly the printed line joins; the line pasted twice is
 });
 
 it('a first start on a terminal prints the exact line that joins a node, which does', async (t) => {
-  const tools = requirePrograms(t, ['tmux'], 'apt-get install tmux');
-  if (!tools) return;
-  const socket = `picluster-first-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync(tools.tmux as string, ['-L', socket, ...args], { encoding: 'utf8' });
-  t.after(() => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // already gone
-    }
-  });
+  const tmux = tmuxServer(t, 'first');
+  if (!tmux) return;
   const dir = tempDir(t);
   const [port, webPort] = [await freePort(), await freePort()];
   const api = `http://127.0.0.1:${webPort}`;

@@ -1,25 +1,14 @@
 // `picluster status --watch` and `picluster events --follow` in a real terminal (tmux): what is on
 // the screen as a node joins and dies, state colours included, and Ctrl-C ending them with exit 0.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { CLI, nodesOnline, runCli, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
-import { requirePrograms } from '../helpers/require-tool.js';
+import { tmuxServer } from '../helpers/tmux.js';
 
 it('status --watch redraws with state colours and events --follow prints a death as it happens; Ctrl-C exits 0', async (t) => {
-  const tools = requirePrograms(t, ['tmux'], 'apt-get install tmux');
-  if (!tools) return;
-  // A tmux server of this test's own (its socket name), killed at the end.
-  const socket = `picluster-test-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync(tools.tmux as string, ['-L', socket, ...args], { encoding: 'utf8' });
-  t.after(() => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // already gone
-    }
-  });
+  const tmux = tmuxServer(t, 'watch');
+  if (!tmux) return;
   const dir = tempDir(t);
   const primary = await startPrimary(t, { dataDir: join(dir, 'p') });
   const node = startSecondary(t, primary, { dataDir: join(dir, 'n'), name: 'pi-watch' });

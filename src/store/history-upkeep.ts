@@ -98,7 +98,7 @@ export class HistoryUpkeep {
     try {
       while (!this.#stopped && (await this.#store.rollupStep(this.#clock.wallMs()))) await yieldToLoop();
       // The seqs the raw samples prove go to the nodes table before any of those samples go.
-      if (!this.#stopped) await this.#store.catchUpNodes();
+      if (!this.#stopped) await this.#store.catchUpNodes(this.#clock.wallMs());
       for (;;) {
         if (this.#stopped) return;
         const n = await this.#store.pruneChunk(this.#clock.wallMs());

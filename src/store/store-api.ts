@@ -389,8 +389,11 @@ export interface Store extends StoreReader {
 
   /** Up to `maxSteps` steps of rollup work (one transaction); false when everything due is rolled up. */
   rollupStep(now?: number, maxSteps?: number): Promise<boolean>;
-  /** Brings each node's last seq and last seen up to its newest stored sample. */
-  catchUpNodes(): Promise<void>;
+  /**
+   * Brings each node's last seq and last seen up to its newest stored sample: at least those of
+   * nodes that sent nothing lately (a backend may leave busy nodes to their state changes).
+   */
+  catchUpNodes(now?: number): Promise<void>;
   /** Deletes up to `limit` rows of each kind past retention; returns how many went (0: done). */
   pruneChunk(now?: number, limit?: number): Promise<number>;
 

@@ -35,6 +35,23 @@ const rollupTable = (name: string) => `
   ) WITHOUT ROWID;
   CREATE INDEX ${name}_by_bucket ON ${name} (bucket);`;
 
+/** The rollup tables from version 7 on: keyed by the node's integer key (node_keys). */
+const rollupTableByKey = (name: string) => `
+  CREATE TABLE ${name}_v7 (
+    node    INTEGER NOT NULL,
+    bucket  INTEGER NOT NULL,
+    n       INTEGER NOT NULL,
+    ${ROLLUP_FIELDS.map((f) => `${f.column}_min REAL, ${f.column}_max REAL, ${f.column}_sum REAL NOT NULL DEFAULT 0, ${f.column}_cnt INTEGER NOT NULL DEFAULT 0`).join(',\n    ')},
+    PRIMARY KEY (node, bucket)
+  ) WITHOUT ROWID;
+  INSERT INTO ${name}_v7 SELECT k.key, r.bucket, r.n, ${ROLLUP_FIELDS.map((f) => `r.${f.column}_min, r.${f.column}_max, r.${f.column}_sum, r.${f.column}_cnt`).join(', ')}
+    FROM ${name} r JOIN node_keys k ON k.id = r.node_id;
+  DROP TABLE ${name};
+  ALTER TABLE ${name}_v7 RENAME TO ${name};
+  CREATE INDEX ${name}_by_bucket ON ${name} (bucket);`;
+
+const rawColumns = `${ROLLUP_FIELDS.map((f) => f.column).join(', ')}, uptime_s, extra`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -183,6 +200,56 @@ export const MIGRATIONS: readonly Migration[] = [
         name  TEXT NOT NULL UNIQUE,
         body  TEXT NOT NULL
       );
+    `,
+  },
+  {
+    version: 7,
+    description: 'raw vitals in an append-only log and per-node chunks; integer node keys',
+    // Written for an SD card: a commit appends to the log (a page or two, however many nodes), and
+    // a node's finished samples move together, compressed, into one chunk row (raw-vitals.ts). The
+    // 36-character node id was repeated in every row and index entry; a small integer is not.
+    // `vitals` stays readable as a view of the log (the recent samples), for tests and ad-hoc SQL.
+    sql: `
+      CREATE TABLE node_keys (
+        key INTEGER PRIMARY KEY,
+        id  TEXT NOT NULL UNIQUE
+      );
+      INSERT INTO node_keys (id)
+        SELECT id FROM nodes UNION SELECT node_id FROM vitals
+        UNION SELECT node_id FROM vitals_1m UNION SELECT node_id FROM vitals_1h;
+      CREATE TABLE vitals_log (
+        id          INTEGER PRIMARY KEY,
+        node        INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        t           INTEGER NOT NULL,
+        ts          INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        skewed      INTEGER NOT NULL DEFAULT 0,
+        ${ROLLUP_FIELDS.map((f) => `${f.column} REAL`).join(', ')},
+        uptime_s    REAL,
+        extra       TEXT NOT NULL
+      );
+      INSERT INTO vitals_log (node, seq, t, ts, received_at, skewed, ${rawColumns})
+        SELECT k.key, v.seq, v.t, v.ts, v.received_at, v.skewed, ${rawColumns}
+        FROM vitals v JOIN node_keys k ON k.id = v.node_id ORDER BY v.received_at, v.seq;
+      DROP TABLE vitals;
+      CREATE TABLE vitals_chunks (
+        id        INTEGER PRIMARY KEY,
+        node      INTEGER NOT NULL,
+        t0        INTEGER NOT NULL,
+        t1        INTEGER NOT NULL,
+        seq1      INTEGER NOT NULL,
+        received1 INTEGER NOT NULL,
+        n         INTEGER NOT NULL,
+        data      BLOB NOT NULL
+      );
+      CREATE INDEX vitals_chunks_by_node ON vitals_chunks (node, t1);
+      CREATE INDEX vitals_chunks_by_t1 ON vitals_chunks (t1);
+      CREATE VIEW vitals AS
+        SELECT k.id AS node_id, l.seq, l.t, l.ts, l.received_at, l.skewed, ${ROLLUP_FIELDS.map((f) => `l.${f.column}`).join(', ')}, l.uptime_s, l.extra
+        FROM vitals_log l JOIN node_keys k ON k.key = l.node;
+      ${rollupTableByKey('vitals_1m')}
+      ${rollupTableByKey('vitals_1h')}
     `,
   },
 ];

@@ -61,8 +61,11 @@ export async function openSqliteStore(options: StoreOptions): Promise<SqliteStor
   return new SqliteStore(join(options.dataDir, 'primary.db'), { retention: options.retention, logger: options.logger });
 }
 
+/** Nodes quiet this long get their newest seq written at the next catch-up (see catchUpNodes). */
+const QUIET_MS = 10 * 60_000;
+
 /** The tables every picluster database has (the start-up check tells a foreign file by them). */
-const OWN_TABLES = ['nodes', 'vitals', 'events'] as const;
+const OWN_TABLES = ['nodes', 'events'] as const;
 
 export class SqliteStore implements Store {
   readonly path: string;
@@ -115,7 +118,7 @@ export class SqliteStore implements Store {
       this.#tasks = new TaskTable(this.#db);
       this.#schedules = new ScheduleTable(this.#db);
       this.#alerts = new AlertTable(this.#db);
-      this.#stmts.catchUpNodes.run();
+      this.#history.catchUp();
     } catch (err) {
       this.#db.close();
       throw storeErrorOf(err);
@@ -171,19 +174,11 @@ export class SqliteStore implements Store {
       ),
       revokeSecret: db.prepare('UPDATE nodes SET secret = NULL, secret_confirmed = 1 WHERE id = ?'),
       forgetNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
-      forgetHistory: ['vitals', 'vitals_1m', 'vitals_1h', 'events', 'alerts'].map((table) =>
-        db.prepare(`DELETE FROM ${table} WHERE node_id = ?`),
-      ),
+      forgetHistory: ['events', 'alerts'].map((table) => db.prepare(`DELETE FROM ${table} WHERE node_id = ?`)),
       getSecret: db.prepare('SELECT secret, secret_confirmed FROM nodes WHERE id = ?'),
       getNode: db.prepare('SELECT * FROM nodes WHERE id = ?'),
       allNodes: db.prepare('SELECT * FROM nodes ORDER BY name, id'),
       markOnlineLost: db.prepare("UPDATE nodes SET state = 'lost', connected_since = NULL WHERE state = 'online'"),
-      // After a crash: what the vitals table holds is newer than the last state change wrote.
-      catchUpNodes: db.prepare(`UPDATE nodes SET
-          last_seq = (SELECT max(seq) FROM vitals WHERE node_id = nodes.id),
-          last_seen = max(last_seen, (SELECT received_at FROM vitals WHERE node_id = nodes.id ORDER BY seq DESC LIMIT 1))
-        WHERE last_seq < coalesce((SELECT max(seq) FROM vitals WHERE node_id = nodes.id), 0)`),
-      seqs: db.prepare('SELECT seq FROM vitals WHERE node_id = ? ORDER BY seq'),
       addEvent: db.prepare('INSERT INTO events (ts, node_id, type, data) VALUES (?, ?, ?, ?)'),
       eventsAfter: db.prepare('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
       lastEventId: db.prepare('SELECT max(id) AS id FROM events'),
@@ -223,7 +218,15 @@ export class SqliteStore implements Store {
   }
 
   applyNodeChanges(changes: readonly NodeChange[]): Promise<void> {
-    return this.#call(() => this.#db.transaction(() => this.#applyAll(changes))());
+    return this.#call(() => {
+      try {
+        this.#db.transaction(() => this.#applyAll(changes))();
+      } catch (err) {
+        // A forget changed the history's memory before the rollback: read it again.
+        if (changes.some((c) => c.op === 'forget' && c.history)) this.#history.reload();
+        throw err;
+      }
+    });
   }
 
   #applyAll(changes: readonly NodeChange[]): void {
@@ -253,7 +256,10 @@ export class SqliteStore implements Store {
           break;
         case 'forget':
           stmts.forgetNode.run(change.id);
-          if (change.history) for (const stmt of stmts.forgetHistory) stmt.run(change.id);
+          if (change.history) {
+            this.#history.forget(change.id);
+            for (const stmt of stmts.forgetHistory) stmt.run(change.id);
+          }
           break;
         case 'event':
           stmts.addEvent.run(change.ts, change.nodeId, change.type, JSON.stringify(change.data ?? {}));
@@ -323,16 +329,7 @@ export class SqliteStore implements Store {
    * store opens and before each pruning pass.
    */
   insertVitals(batch: readonly StoredSample[]): Promise<Map<string, number>> {
-    return this.#call(() => {
-      const stored = new Map<string, number>();
-      this.#db.transaction(() => {
-        for (const { nodeId, vitals } of batch) {
-          this.#history.insert(nodeId, vitals);
-          stored.set(nodeId, Math.max(stored.get(nodeId) ?? 0, vitals.seq));
-        }
-      })();
-      return stored;
-    });
+    return this.#call(() => this.#history.insertAll(batch));
   }
 
   latestVitals(nodeId: string): Promise<ReceivedVitals | null> {
@@ -340,17 +337,18 @@ export class SqliteStore implements Store {
   }
 
   storedSeqs(nodeId: string): Promise<number[]> {
-    return this.#call(() => (this.#stmts.seqs.all(nodeId) as Array<{ seq: number }>).map((r) => r.seq));
+    return this.#call(() => this.#history.seqs(nodeId));
   }
 
   /**
    * A commit of vitals does not touch the nodes table (see insertVitals), and a state change may
    * be written before the node's last batch commits (or be dropped while the database is locked):
-   * this runs when the store opens and before each pruning pass, so no raw sample is removed
-   * before the seq it proves is recorded.
+   * every node behind is caught up when the store opens; before each pruning pass, those quiet
+   * for QUIET_MS (a node that keeps reporting is not rewritten every pass, and its samples are
+   * far from being pruned), so no raw sample is removed before the seq it proves is recorded.
    */
-  catchUpNodes(): Promise<void> {
-    return this.#call(() => void this.#stmts.catchUpNodes.run());
+  catchUpNodes(now = Date.now()): Promise<void> {
+    return this.#call(() => this.#history.catchUp(now - QUIET_MS));
   }
 
   rollupStep(now = Date.now(), maxSteps = 1): Promise<boolean> {
@@ -361,7 +359,13 @@ export class SqliteStore implements Store {
         return more;
       };
       // Several steps in one transaction: one fsync, not one each (a backfill of days).
-      return maxSteps === 1 ? step() : this.#db.transaction(step)();
+      if (maxSteps === 1) return step();
+      try {
+        return this.#db.transaction(step)();
+      } catch (err) {
+        this.#history.reload(); // samples it moved out of the log are back there
+        throw err;
+      }
     });
   }
 

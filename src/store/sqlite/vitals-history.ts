@@ -1,12 +1,12 @@
-// Vitals history in SQLite: raw samples as columns, per-minute and per-hour rollups (min, max,
-// sum and count of each vital), range queries that return at most ~1,000 points whatever the
-// range, and pruning by retention.
+// Vitals history in SQLite: raw samples (raw-vitals.ts: an append-only log, then per-node
+// chunks), per-minute and per-hour rollups (min, max, sum and count of each vital), range queries
+// that return at most ~1,000 points whatever the range, and pruning by retention.
 //
 // Rollups are built by a job, not per insert (a per-sample upsert into two wide tables tripled
-// the cost of ingest): once a minute is ROLLUP_GRACE_MS old it is aggregated from the raw rows by
-// INSERT ... SELECT ... GROUP BY, one step per few hundred nodes (an index seek per node and
-// interval, so a step costs the rows of that interval, not the nodes' whole history); hours are
-// aggregated from minutes. `rollup_state.until` says up to where each rollup is final. A sample
+// the cost of ingest): once ROLLUP_SPAN_MS of minutes are ROLLUP_GRACE_MS old they are aggregated
+// from the log's rows by INSERT ... SELECT ... GROUP BY, one step per few hundred nodes (the rows
+// of those nodes and that interval, looked up by row id); hours are aggregated from minutes.
+// Rolled-up samples then move from the log into chunks. `rollup_state.until` says up to where each rollup is final. A sample
 // that arrives later than that (resent from an outbox after a long disconnect) is merged into its
 // buckets at insert time; one that arrives for the interval being rolled up, between its steps,
 // gets its node's buckets rebuilt at the end. The job and the pruning run in small chunks, with
@@ -20,9 +20,12 @@ import {
   type ReceivedVitals,
   type Resolution,
   type Retention,
+  type StoredSample,
   type VitalsPoint,
   type VitalsSeries,
 } from '../store-api.js';
+import { NodeKeys } from './node-keys.js';
+import { type RawSample, RawVitals, receivedOf, type Staged } from './raw-vitals.js';
 import { COLUMN_KEYS, ROLLUP_FIELDS } from './schema.js';
 
 export const MAX_POINTS = 1000;
@@ -33,17 +36,24 @@ export const ROLLUP_GRACE_MS = 2 * MINUTE_MS;
  * 500 nodes is ~3,000 raw rows, an hour of 100 nodes ~6,000 minute rows.
  */
 const NODES_PER_STEP = { '1m': 500, '1h': 100 } as const;
+/**
+ * Minutes are rolled up this many at a time: each node's rows of the span are written together
+ * (a page or so per node) instead of a page per node each minute.
+ */
+export const ROLLUP_SPAN_MS = 10 * MINUTE_MS;
+/** Rolled-up samples leave the log once the oldest is this much older than the rollups' end. */
+const COMPACT_AGE_MS = 10 * MINUTE_MS;
 
 /** An interval being rolled up a chunk of nodes per step. */
 interface PendingRollup {
   name: '1m' | '1h';
   from: number;
   to: number;
-  /** Nodes with data in the interval, sorted; those before `next` are done. */
-  ids: string[];
+  /** Keys of the nodes with data in the interval, sorted; those before `next` are done. */
+  ids: number[];
   next: number;
   /** Nodes that got a late sample in the interval meanwhile: rebuilt once more at the end. */
-  late: Set<string>;
+  late: Set<number>;
 }
 
 /** The time a sample is filed under: the node's clock when it is within a day of ours. */
@@ -66,34 +76,31 @@ function rollupMergeSql(table: string): string {
     `${c}_sum = ${c}_sum + excluded.${c}_sum`,
     `${c}_cnt = ${c}_cnt + excluded.${c}_cnt`,
   ]);
-  return `INSERT INTO ${table} (node_id, bucket, n, ${rollupColumns.join(', ')})
+  return `INSERT INTO ${table} (node, bucket, n, ${rollupColumns.join(', ')})
     VALUES (?, ?, 1, ${values.join(', ')})
-    ON CONFLICT (node_id, bucket) DO UPDATE SET n = n + 1, ${updates.join(', ')}`;
+    ON CONFLICT (node, bucket) DO UPDATE SET n = n + 1, ${updates.join(', ')}`;
 }
 
-/** Rebuilds the buckets of [from, to) of the nodes in the JSON array @ids from the finer data (idempotent). */
+/**
+ * Rebuilds buckets from the finer data (idempotent): from raw, those of the log rows whose ids
+ * are the JSON array @ids; from minutes, those of [from, to) of the nodes whose keys are @ids.
+ */
 export function rollupBuildSql(table: string, bucketMs: number, source: 'raw' | '1m'): string {
-  const bucket = source === 'raw' ? `(t / ${bucketMs}) * ${bucketMs}` : `(bucket / ${bucketMs}) * ${bucketMs}`;
-  const aggs =
-    source === 'raw'
-      ? columns.map((c) => `min(${c}), max(${c}), coalesce(sum(${c}), 0), count(${c})`)
-      : columns.map((c) => `min(${c}_min), max(${c}_max), sum(${c}_sum), sum(${c}_cnt)`);
-  const from = source === 'raw' ? 'vitals' : 'vitals_1m';
-  const time = source === 'raw' ? 't' : 'bucket';
-  // One index seek per node (node_id = each id of @ids, then the time range): the work is the
-  // rows of the interval, however much history the nodes have.
-  return `INSERT OR REPLACE INTO ${table} (node_id, bucket, n, ${rollupColumns.join(', ')})
-    SELECT node_id, ${bucket}, ${source === 'raw' ? 'count(*)' : 'sum(n)'}, ${aggs.join(', ')}
-    FROM json_each(@ids) AS ids JOIN ${from} ON node_id = ids.value AND ${time} >= @from AND ${time} < @to
-    GROUP BY node_id, ${bucket}`;
-}
-
-function rawSeriesSql(): string {
-  const aggs = columns.map((c) => `avg(${c}) AS ${c}, min(${c}) AS ${c}_min, max(${c}) AS ${c}_max`);
-  // CAST: better-sqlite3 binds JS numbers as REAL, so plain `/` would not round down.
-  return `SELECT CAST(t / @step AS INTEGER) * @step AS bucket, count(*) AS n, ${aggs.join(', ')}
-    FROM vitals WHERE node_id = @node AND t >= @from AND t < @to
-    GROUP BY bucket ORDER BY bucket`;
+  if (source === 'raw') {
+    const aggs = columns.map((c) => `min(${c}), max(${c}), coalesce(sum(${c}), 0), count(${c})`);
+    const bucket = `(t / ${bucketMs}) * ${bucketMs}`;
+    return `INSERT OR REPLACE INTO ${table} (node, bucket, n, ${rollupColumns.join(', ')})
+      SELECT node, ${bucket}, count(*), ${aggs.join(', ')}
+      FROM vitals_log WHERE id IN (SELECT value FROM json_each(@ids))
+      GROUP BY node, ${bucket}`;
+  }
+  const aggs = columns.map((c) => `min(${c}_min), max(${c}_max), sum(${c}_sum), sum(${c}_cnt)`);
+  const bucket = `(bucket / ${bucketMs}) * ${bucketMs}`;
+  // One index seek per node, then the time range: the work is the rows of the interval.
+  return `INSERT OR REPLACE INTO ${table} (node, bucket, n, ${rollupColumns.join(', ')})
+    SELECT node, ${bucket}, sum(n), ${aggs.join(', ')}
+    FROM json_each(@ids) AS ids JOIN vitals_1m ON node = ids.value AND bucket >= @from AND bucket < @to
+    GROUP BY node, ${bucket}`;
 }
 
 function rollupSeriesSql(table: string): string {
@@ -102,48 +109,43 @@ function rollupSeriesSql(table: string): string {
       `CASE WHEN sum(${c}_cnt) > 0 THEN sum(${c}_sum) / sum(${c}_cnt) END AS ${c}, min(${c}_min) AS ${c}_min, max(${c}_max) AS ${c}_max`,
   );
   return `SELECT CAST(bucket / @step AS INTEGER) * @step AS bucket, sum(n) AS n, ${aggs.join(', ')}
-    FROM ${table} WHERE node_id = @node AND bucket >= @from AND bucket < @to
+    FROM ${table} WHERE node = @node AND bucket >= @from AND bucket < @to
     GROUP BY 1 ORDER BY 1`;
 }
 
 export class VitalsHistory {
   readonly #db: Database.Database;
   readonly #stmts;
+  readonly #keys: NodeKeys;
+  readonly #raw: RawVitals;
   /** Rollups are final before these times (undefined: the job has not started yet). */
   #until: { '1m': number | undefined; '1h': number | undefined };
   #pending: PendingRollup | undefined;
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#keys = new NodeKeys(db);
+    this.#raw = new RawVitals(db);
     this.#stmts = {
-      insert:
-        db.prepare(`INSERT OR IGNORE INTO vitals (node_id, seq, t, ts, received_at, skewed, ${columns.join(', ')}, uptime_s, extra)
-        VALUES (?, ?, ?, ?, ?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`),
       merge1m: db.prepare(rollupMergeSql('vitals_1m')),
       merge1h: db.prepare(rollupMergeSql('vitals_1h')),
       build1m: db.prepare(rollupBuildSql('vitals_1m', MINUTE_MS, 'raw')),
       build1h: db.prepare(rollupBuildSql('vitals_1h', HOUR_MS, '1m')),
       getUntil: db.prepare('SELECT name, until FROM rollup_state'),
       setUntil: db.prepare('INSERT OR REPLACE INTO rollup_state (name, until) VALUES (?, ?)'),
-      oldestRaw: db.prepare('SELECT min(t) AS t FROM vitals'),
       oldest1m: db.prepare('SELECT min(bucket) AS t FROM vitals_1m'),
-      nextRaw: db.prepare('SELECT min(t) AS t FROM vitals WHERE t >= ?'),
       next1m: db.prepare('SELECT min(bucket) AS t FROM vitals_1m WHERE bucket >= ?'),
-      nodeIds: db.prepare('SELECT DISTINCT node_id FROM vitals WHERE t >= ? AND t < ? ORDER BY node_id'),
-      nodeIds1m: db.prepare('SELECT DISTINCT node_id FROM vitals_1m WHERE bucket >= ? AND bucket < ? ORDER BY node_id'),
-      raw: db.prepare(rawSeriesSql()),
+      nodes1m: db.prepare('SELECT DISTINCT node FROM vitals_1m WHERE bucket >= ? AND bucket < ? ORDER BY node'),
       series1m: db.prepare(rollupSeriesSql('vitals_1m')),
       series1h: db.prepare(rollupSeriesSql('vitals_1h')),
-      latest: db.prepare('SELECT * FROM vitals WHERE node_id = ? ORDER BY seq DESC LIMIT 1'),
-      pruneRaw: db.prepare(
-        'DELETE FROM vitals WHERE (node_id, seq) IN (SELECT node_id, seq FROM vitals WHERE t < ? LIMIT ?)',
-      ),
       prune1m: db.prepare(
-        'DELETE FROM vitals_1m WHERE (node_id, bucket) IN (SELECT node_id, bucket FROM vitals_1m WHERE bucket < ? LIMIT ?)',
+        'DELETE FROM vitals_1m WHERE (node, bucket) IN (SELECT node, bucket FROM vitals_1m WHERE bucket < ? LIMIT ?)',
       ),
       prune1h: db.prepare(
-        'DELETE FROM vitals_1h WHERE (node_id, bucket) IN (SELECT node_id, bucket FROM vitals_1h WHERE bucket < ? LIMIT ?)',
+        'DELETE FROM vitals_1h WHERE (node, bucket) IN (SELECT node, bucket FROM vitals_1h WHERE bucket < ? LIMIT ?)',
       ),
+      forget1m: db.prepare('DELETE FROM vitals_1m WHERE node = ?'),
+      forget1h: db.prepare('DELETE FROM vitals_1h WHERE node = ?'),
       pruneEvents: db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)'),
     };
     const rows = this.#stmts.getUntil.all() as Array<{ name: '1m' | '1h'; until: number }>;
@@ -151,84 +153,135 @@ export class VitalsHistory {
     for (const r of rows) this.#until[r.name] = r.until;
   }
 
-  /** Inserts one sample (inside the caller's transaction); false when it was already stored. */
-  insert(nodeId: string, sample: ReceivedVitals): boolean {
+  /**
+   * Stores a batch in one transaction: a sample whose seq is at or below its node's newest stored
+   * one is a resend and skipped (a node's samples are stored in seq order). Returns the highest
+   * seq per node of the batch.
+   */
+  insertAll(batch: readonly StoredSample[]): Map<string, number> {
+    const stored = new Map<string, number>();
+    const staged: Staged[] = [];
+    const newest = new Map<number, number>();
+    try {
+      this.#db.transaction(() => {
+        for (const { nodeId, vitals } of batch) {
+          stored.set(nodeId, Math.max(stored.get(nodeId) ?? 0, vitals.seq));
+          const key = this.#keys.keyOf(nodeId);
+          if (vitals.seq <= (newest.get(key) ?? this.#raw.newestSeq(key))) continue;
+          newest.set(key, vitals.seq);
+          staged.push(this.#insert(key, vitals));
+        }
+      })();
+    } catch (err) {
+      this.#keys.rollback();
+      throw err;
+    }
+    this.#keys.commit();
+    this.#raw.commit(staged);
+    return stored;
+  }
+
+  #insert(key: number, sample: ReceivedVitals): Staged {
     const { receivedAt } = sample;
     const { t, skewed } = effectiveTime(sample.ts, receivedAt);
     const values = ROLLUP_FIELDS.map((f) => sample[f.key] ?? null);
     const extra: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(sample)) if (!COLUMN_KEY_SET.has(key)) extra[key] = value;
-    const info = this.#stmts.insert.run(
-      nodeId,
-      sample.seq,
+    for (const [k, value] of Object.entries(sample)) if (!COLUMN_KEY_SET.has(k)) extra[k] = value;
+    const staged = this.#raw.insert(key, {
+      seq: sample.seq,
       t,
-      sample.ts,
+      ts: sample.ts,
       receivedAt,
-      skewed ? 1 : 0,
-      ...values,
-      sample.uptimeS,
-      JSON.stringify(extra),
-    );
-    if (info.changes === 0) return false;
+      skewed,
+      values,
+      uptimeS: sample.uptimeS ?? null,
+      extra,
+    });
     const pending = this.#pending;
     if (pending && t >= pending.from && t < pending.to) {
       // Its interval is being rolled up between turns of the event loop: this node's chunk may be
       // done already, so the interval is rebuilt for it at the end (its minute, if final, is
       // still merged below).
-      pending.late.add(nodeId);
+      pending.late.add(key);
     }
     const until1m = this.#until['1m'];
     if (until1m !== undefined && t < until1m) {
       // Late: its minute is already final, so merge it in (and its hour, if that is final too).
       const merged = values.flatMap((v) => [v, v, v, v]);
-      this.#stmts.merge1m.run(nodeId, Math.floor(t / MINUTE_MS) * MINUTE_MS, ...merged);
+      this.#stmts.merge1m.run(key, Math.floor(t / MINUTE_MS) * MINUTE_MS, ...merged);
       const until1h = this.#until['1h'];
       if (until1h !== undefined && t < until1h) {
-        this.#stmts.merge1h.run(nodeId, Math.floor(t / HOUR_MS) * HOUR_MS, ...merged);
+        this.#stmts.merge1h.run(key, Math.floor(t / HOUR_MS) * HOUR_MS, ...merged);
       }
     }
-    return true;
+    return staged;
   }
 
   /** The newest stored sample of a node, as it was sent, with the primary's receive time. */
   latest(nodeId: string): ReceivedVitals | null {
-    const row = this.#stmts.latest.get(nodeId) as Record<string, number | string | null> | undefined;
-    if (!row) return null;
-    const sample: Record<string, unknown> = {
-      ...(JSON.parse(row.extra as string) as object),
-      seq: row.seq,
-      ts: row.ts,
-    };
-    sample.uptimeS = row.uptime_s;
-    for (const f of ROLLUP_FIELDS) if (row[f.column] !== null) sample[f.key] = row[f.column];
-    sample.receivedAt = row.received_at;
-    return sample as unknown as ReceivedVitals;
+    const key = this.#keys.find(nodeId);
+    const newest = key === undefined ? null : this.#raw.latest(key);
+    return newest && receivedOf(newest);
+  }
+
+  /** Every stored seq of a node, ascending. */
+  seqs(nodeId: string): number[] {
+    const key = this.#keys.find(nodeId);
+    return key === undefined ? [] : this.#raw.seqs(key);
+  }
+
+  /** Deletes a node's samples, rollups and key (inside the caller's transaction: `reload` if it fails). */
+  forget(nodeId: string): void {
+    const key = this.#keys.find(nodeId);
+    if (key === undefined) return;
+    this.#raw.forget(key);
+    this.#stmts.forget1m.run(key);
+    this.#stmts.forget1h.run(key);
+    this.#keys.remove(nodeId);
+    this.#pending?.late.delete(key);
+  }
+
+  /** Reads what is kept in memory again from the database (a transaction that changed it failed). */
+  reload(): void {
+    this.#keys.clear();
+    this.#raw.reload();
+    this.#pending = undefined;
+  }
+
+  /** See RawVitals.catchUp. */
+  catchUp(quietSince?: number): void {
+    this.#raw.catchUp(quietSince);
   }
 
   /**
-   * Does one chunk of rollup work (at most NODES_PER_STEP nodes of one minute or one hour);
-   * returns false when everything due is rolled up.
+   * Does one chunk of work: rolling up (at most NODES_PER_STEP nodes of an interval), then moving
+   * rolled-up raw samples out of the log; returns false when everything due is done.
    */
   rollupStep(now: number): boolean {
     if (this.#pending) {
       this.#continue(this.#pending);
       return true;
     }
-    return this.#step('1m', now) || this.#step('1h', now);
+    return (
+      this.#step('1m', now) || this.#step('1h', now) || this.#raw.compactStep(this.#until['1m'] ?? 0, COMPACT_AGE_MS)
+    );
   }
 
   /** Builds the next chunk of nodes of the pending interval; at the end, marks it final. */
   #continue(pending: PendingRollup): void {
-    const build = pending.name === '1m' ? this.#stmts.build1m : this.#stmts.build1h;
     const { from, to } = pending;
+    const build = (keys: readonly number[]) => {
+      if (pending.name === '1h') this.#stmts.build1h.run({ from, to, ids: JSON.stringify(keys) });
+      else this.#stmts.build1m.run({ ids: JSON.stringify(this.#raw.logIds(keys, from, to)) });
+    };
     // Each chunk rebuilds its buckets from the finer data (INSERT OR REPLACE): a crash half-way
     // through an interval just redoes it, since `until` moves only at the end.
     const chunk = pending.ids.slice(pending.next, pending.next + NODES_PER_STEP[pending.name]);
-    if (chunk.length > 0) build.run({ from, to, ids: JSON.stringify(chunk) });
+    if (chunk.length > 0) build(chunk);
     pending.next += chunk.length; // after the build: a failed one (a locked database) is retried
     if (pending.next < pending.ids.length) return;
     this.#db.transaction(() => {
-      if (pending.late.size > 0) build.run({ from, to, ids: JSON.stringify([...pending.late]) });
+      if (pending.late.size > 0) build([...pending.late]);
       this.#saveUntil(pending.name, to);
     })();
     this.#pending = undefined;
@@ -243,7 +296,7 @@ export class VitalsHistory {
         : Math.floor((this.#until['1m'] ?? 0) / HOUR_MS) * HOUR_MS;
     let until = this.#until[name];
     if (until === undefined) {
-      const oldest = ((name === '1m' ? this.#stmts.oldestRaw : this.#stmts.oldest1m).get() as { t: number | null }).t;
+      const oldest = name === '1m' ? this.#raw.oldestLogT() : (this.#stmts.oldest1m.get() as { t: number | null }).t;
       if (oldest === null) {
         if (name === '1h') return false; // waits for the first minutes
         until = due;
@@ -252,19 +305,23 @@ export class VitalsHistory {
       }
       this.#saveUntil(name, until);
     }
-    if (until >= due) return false;
+    // Minutes are rolled up ROLLUP_SPAN_MS at a time: each node's rollup rows are then written
+    // together, a page each, rather than a page per node every minute.
+    const span = name === '1m' ? ROLLUP_SPAN_MS : HOUR_MS;
+    if (due - until < span) return false;
     const from = until;
-    const to = from + bucketMs;
-    const ids = (name === '1m' ? this.#stmts.nodeIds.all(from, to) : this.#stmts.nodeIds1m.all(from, to)) as Array<{
-      node_id: string;
-    }>;
+    const to = from + span;
+    const ids =
+      name === '1m'
+        ? this.#raw.logNodes(from, to)
+        : (this.#stmts.nodes1m.all(from, to) as Array<{ node: number }>).map((r) => r.node);
     if (ids.length === 0) {
       // Nothing in this interval (the primary was down, or the cluster empty): skip to the next data.
-      const next = ((name === '1m' ? this.#stmts.nextRaw : this.#stmts.next1m).get(to) as { t: number | null }).t;
+      const next = name === '1m' ? this.#raw.oldestLogT(to) : (this.#stmts.next1m.get(to) as { t: number | null }).t;
       this.#saveUntil(name, next === null ? due : Math.min(due, Math.max(to, Math.floor(next / bucketMs) * bucketMs)));
       return true;
     }
-    this.#pending = { name, from, to, ids: ids.map((r) => r.node_id), next: 0, late: new Set() };
+    this.#pending = { name, from, to, ids, next: 0, late: new Set() };
     this.#continue(this.#pending);
     return true;
   }
@@ -301,10 +358,13 @@ export class VitalsHistory {
     else resolution = '1h';
     const unit = resolution === '1m' ? MINUTE_MS : resolution === '1h' ? HOUR_MS : 1;
     step = Math.ceil(step / unit) * unit;
-    const params = { node: nodeId, from, to, step };
-    const statement =
-      resolution === 'raw' ? this.#stmts.raw : resolution === '1m' ? this.#stmts.series1m : this.#stmts.series1h;
-    const rows = statement.all(params) as Array<Record<string, number | null>>;
+    const key = this.#keys.find(nodeId);
+    if (key === undefined) return { from, to, stepMs: step, resolution, points: [] };
+    if (resolution === 'raw') {
+      return { from, to, stepMs: step, resolution, points: rawPoints(this.#raw.samples(key, from, to), step) };
+    }
+    const statement = resolution === '1m' ? this.#stmts.series1m : this.#stmts.series1h;
+    const rows = statement.all({ node: key, from, to, step }) as Array<Record<string, number | null>>;
     const points = rows.map((row) => {
       const point: VitalsPoint = { ts: row.bucket as number, n: row.n as number, min: {}, max: {} };
       for (const f of ROLLUP_FIELDS) {
@@ -320,17 +380,62 @@ export class VitalsHistory {
   }
 
   /**
-   * Deletes up to `limit` rows of each kind past retention; returns how many went. Raw rows are
-   * kept until their minute is rolled up, minutes until their hour is.
+   * Deletes up to `limit` rows of each kind past retention; returns how many went. Raw samples
+   * are kept until their minute is rolled up, minutes until their hour is.
    */
   pruneChunk(retention: Retention, now: number, limit: number): number {
     const rawBefore = Math.min(now - retention.rawMs, this.#until['1m'] ?? Number.NEGATIVE_INFINITY);
     const minuteBefore = Math.min(now - retention.minuteMs, this.#until['1h'] ?? Number.NEGATIVE_INFINITY);
     return (
-      this.#stmts.pruneRaw.run(rawBefore, limit).changes +
+      this.#raw.prune(rawBefore, limit) +
       this.#stmts.prune1m.run(minuteBefore, limit).changes +
       this.#stmts.prune1h.run(now - retention.hourMs, limit).changes +
       this.#stmts.pruneEvents.run(now - retention.hourMs, limit).changes
     );
   }
+}
+
+/** Raw samples grouped by `step`: count, and mean, min and max of each vital that was there. */
+function rawPoints(samples: readonly RawSample[], step: number): VitalsPoint[] {
+  const n = columns.length;
+  const buckets = new Map<
+    number,
+    { n: number; sum: Float64Array; cnt: Float64Array; min: Float64Array; max: Float64Array }
+  >();
+  for (const s of samples) {
+    const bucket = Math.floor(s.t / step) * step;
+    let b = buckets.get(bucket);
+    if (b === undefined) {
+      b = {
+        n: 0,
+        sum: new Float64Array(n),
+        cnt: new Float64Array(n),
+        min: new Float64Array(n).fill(Number.POSITIVE_INFINITY),
+        max: new Float64Array(n).fill(Number.NEGATIVE_INFINITY),
+      };
+      buckets.set(bucket, b);
+    }
+    b.n++;
+    for (let i = 0; i < n; i++) {
+      const v = s.values[i];
+      if (v === null || v === undefined) continue;
+      b.sum[i] = (b.sum[i] ?? 0) + v;
+      b.cnt[i] = (b.cnt[i] ?? 0) + 1;
+      if (v < (b.min[i] ?? v)) b.min[i] = v;
+      if (v > (b.max[i] ?? v)) b.max[i] = v;
+    }
+  }
+  return [...buckets.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([ts, b]) => {
+      const point: VitalsPoint = { ts, n: b.n, min: {}, max: {} };
+      ROLLUP_FIELDS.forEach((f, i) => {
+        const cnt = b.cnt[i] ?? 0;
+        if (cnt === 0) return;
+        point[f.key] = (b.sum[i] ?? 0) / cnt;
+        point.min[f.key] = b.min[i] ?? 0;
+        point.max[f.key] = b.max[i] ?? 0;
+      });
+      return point;
+    });
 }

@@ -1,6 +1,8 @@
 // Batches incoming vitals into few transactions: thousands of nodes reporting must not mean
-// thousands of fsyncs per second. A batch is written when `flushMs` has passed since its first
-// sample or when it reaches `maxBatch`, one transaction at a time (acks are cumulative: a later
+// thousands of fsyncs per second. A batch is written once `flushMs` has passed since its first
+// sample if it holds `minBatch` samples, else once `maxDelayMs` has (a commit costs a few pages
+// written whatever its size: under load, fewer and bigger commits write less per sample), and at
+// once when it reaches `maxBatch`; one transaction at a time (acks are cumulative: a later
 // batch must never commit, and be acknowledged, before an earlier one); only after the commit are
 // the samples reported stored. A store locked by another process (ERR_STORE_BUSY) keeps the
 // samples waiting and retries with backoff, the event loop free in between, for up to
@@ -13,8 +15,12 @@ import type { Logger } from '../common/logger.js';
 import { isStoreBusy, isStoreFull, type ReceivedVitals, type Store, type StoredSample } from './store-api.js';
 
 export interface VitalsWriterOptions {
-  /** Longest a sample waits for its transaction, in ms. Default 20. */
+  /** How long a batch of `minBatch` samples or more waits for its transaction, in ms. Default 20. */
   flushMs?: number;
+  /** Samples a batch needs to be written after `flushMs` rather than `maxDelayMs`. Default 256. */
+  minBatch?: number;
+  /** Longest a sample waits for its transaction, in ms. Default 250. */
+  maxDelayMs?: number;
   /** Samples per transaction at most. Default 5000. */
   maxBatch?: number;
   /** How long samples wait for a locked store before their batch fails, ms. Default 10000. */
@@ -37,6 +43,10 @@ export class VitalsWriter {
   readonly #options: Required<Omit<VitalsWriterOptions, 'onFull'>> & Pick<VitalsWriterOptions, 'onFull'>;
   #batch: StoredSample[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** When the flush timer fires (monotonic ms); undefined: no flush timer set. */
+  #deadline: number | undefined;
+  /** When the batch's first sample came (monotonic ms). */
+  #firstAt = 0;
   /** The commit in progress: one at a time. */
   #writing: Promise<void> | undefined;
   /**
@@ -51,6 +61,8 @@ export class VitalsWriter {
     this.#store = store;
     this.#options = {
       flushMs: 20,
+      minBatch: 256,
+      maxDelayMs: 250,
       maxBatch: 5000,
       busyGiveUpMs: 10_000,
       maxWaiting: 50_000,
@@ -76,16 +88,28 @@ export class VitalsWriter {
 
   add(nodeId: string, vitals: ReceivedVitals): void {
     if (this.#closed) return; // not acknowledged: the node still has it
+    if (this.#batch.length === 0) this.#firstAt = performance.now();
     this.#batch.push({ nodeId, vitals });
     // While the store is busy or full the retry timer is set: no flush before it.
-    if (this.#batch.length >= this.#options.maxBatch && this.#waiting === undefined) void this.flush();
-    else this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushMs);
+    if (this.#waiting !== undefined) return;
+    const { maxBatch, minBatch, flushMs, maxDelayMs } = this.#options;
+    const n = this.#batch.length;
+    if (n >= maxBatch) {
+      void this.flush();
+      return;
+    }
+    const deadline = this.#firstAt + (n >= minBatch ? flushMs : maxDelayMs);
+    if (this.#deadline !== undefined && this.#deadline <= deadline) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#deadline = deadline;
+    this.#timer = setTimeout(() => void this.flush(), Math.max(0, deadline - performance.now()));
   }
 
   /** Writes what is waiting now (after the commit in progress, if any). */
   async flush(): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#deadline = undefined;
     while (this.#writing) await this.#writing;
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
@@ -183,6 +207,7 @@ export class VitalsWriter {
     const retryMs =
       reason === 'busy' ? Math.min(1000, 25 * 2 ** Math.min(6, waiting.retries)) : this.#options.fullRetryMs;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#deadline = undefined;
     this.#timer = setTimeout(() => void this.flush(), retryMs);
     return true;
   }

@@ -82,3 +82,34 @@ it('gives up on a lock held past busyGiveUpMs: the batch fails (its nodes), noth
   locker.exec('ROLLBACK');
   assert.deepEqual(await store.storedSeqs('a'), []);
 });
+
+it('commits a big batch after flushMs and a few samples after maxDelayMs (fewer, bigger commits under load)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'picluster-writer-'));
+  const store = new SqliteStore(join(dir, 'primary.db'));
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const commits: Array<{ size: number; afterMs: number }> = [];
+  let addedAt = 0;
+  const writer = new VitalsWriter(store, {
+    flushMs: 5,
+    minBatch: 10,
+    maxDelayMs: 300,
+    logger: silentLogger,
+    onStored: (_, batch) => commits.push({ size: batch.length, afterMs: performance.now() - addedAt }),
+    onFailed: () => assert.fail('no commit fails here'),
+  });
+  t.after(() => writer.close());
+  addedAt = performance.now();
+  writer.add('a', { ...sample(1), receivedAt: Date.now() });
+  await waitUntil(() => commits.length === 1, 5000, 'the lone sample committed');
+  assert.equal(commits[0]?.size, 1);
+  assert.ok((commits[0]?.afterMs ?? 0) >= 290, `a lone sample waited ${commits[0]?.afterMs} ms, not maxDelayMs`);
+  addedAt = performance.now();
+  for (let seq = 2; seq <= 11; seq++) writer.add('a', { ...sample(seq), receivedAt: Date.now() });
+  await waitUntil(() => commits.length === 2, 5000, 'the batch committed');
+  assert.equal(commits[1]?.size, 10);
+  assert.ok((commits[1]?.afterMs ?? 0) < 250, `a batch of minBatch waited ${commits[1]?.afterMs} ms, not flushMs`);
+  assert.deepEqual(await store.storedSeqs('a'), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+});

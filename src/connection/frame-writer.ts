@@ -1,8 +1,9 @@
 // The write side of a link, kept apart from the reading side as ws keeps its `Sender` apart from
-// its `Receiver`: messages of one synchronous run leave in one `write`, the queue is bounded,
-// backpressure is honoured and a peer that stops reading is noticed. It depends only on a narrow
-// interface (the socket's `write`/`writableLength`/'drain', a `Clock`, three callbacks), so it is
-// tested with a fake socket on a fake clock; `Connection` owns it and decides what a stall means.
+// its `Receiver`: messages of one synchronous run leave in one `write` (in 64 KiB writes when the
+// run is longer), the queue is bounded, backpressure is honoured and a peer that stops reading is
+// noticed. It depends only on a narrow interface (the socket's `write`/`writableLength`/'drain', a
+// `Clock`, three callbacks), so it is tested with a fake socket on a fake clock; `Connection` owns
+// it and decides what a stall means.
 
 import { FrameBatch, serializeMessage } from '../protocol/frame-encoder.js';
 import type { Message } from '../protocol/messages.js';
@@ -35,11 +36,20 @@ export interface FrameWriterOptions {
 /**
  * - `idle`: nothing is waiting to be written by us (the socket may still hold bytes).
  * - `flush-queued`: a microtask will write the batch.
- * - `socket-full`: the socket's `write` returned false; the batch waits for its 'drain'.
+ * - `socket-full`: the socket's `write` returned false; the batch waits for its 'drain' (or until
+ *   it reaches FLUSH_AT_BYTES).
  * - `ended`: the last batch went out (`end()`); nothing more is written.
  * - `stopped`: the link is gone (`stop()`); nothing is written or watched.
  */
 export type FrameWriterState = 'idle' | 'flush-queued' | 'socket-full' | 'ended' | 'stopped';
+
+/**
+ * A batch this large is written at once instead of at the end of the run: a long run (a bulk
+ * sender's loop) then streams while it goes on, so the peer reads while we serialize, instead of
+ * everything leaving in one write of up to `maxQueuedBytes` at the end (issue 16: stop-and-go,
+ * each side idle while the other worked).
+ */
+export const FLUSH_AT_BYTES = 64 * 1024;
 
 export class FrameWriter {
   /** Changed when the peer announces its limit (`Connection.setMaxFrameBytes`). */
@@ -98,6 +108,12 @@ export class FrameWriter {
       // batch of resolved handlers) leaves in one write, without waiting for the next loop turn.
       // While the socket is full the batch waits for 'drain' instead.
       queueMicrotask(this.#flush);
+    } else if (this.#batch.bytes >= FLUSH_AT_BYTES) {
+      // A queued flush still runs and writes whatever comes after this. A full socket buffers
+      // what we write (the bound counts it all the same), and strings handed over now die young
+      // instead of piling up in the batch for the old generation (a sixth of a bulk sender's busy
+      // CPU went to the garbage collector).
+      if (!this.#writeBatch() && this.#state === 'flush-queued') this.#state = 'socket-full';
     }
     return true;
   }

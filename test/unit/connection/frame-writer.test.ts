@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { FrameWriter } from '../../../src/connection/frame-writer.js';
+import { FLUSH_AT_BYTES, FrameWriter } from '../../../src/connection/frame-writer.js';
 import { FRAME_HEADER_BYTES, FrameDecoder } from '../../../src/protocol/frame-decoder.js';
 import { serializeMessage } from '../../../src/protocol/frame-encoder.js';
 import type { Message } from '../../../src/protocol/messages.js';
@@ -87,6 +87,25 @@ describe('FrameWriter', () => {
     assert.deepEqual(socket.writtenTypes(), [['x-a', 'x-b', 'x-c'], ['x-d']]);
     assert.equal(calls.writes, 2);
     assert.equal(writer.state, 'idle');
+  });
+
+  it('writes a long run in FLUSH_AT_BYTES pieces as it goes, in order, and the rest at its end; also while the socket is full', async () => {
+    const { socket, writer } = setup({ highWaterMark: 3 * FLUSH_AT_BYTES, maxQueuedBytes: 64 * FLUSH_AT_BYTES });
+    const perPiece = Math.ceil(FLUSH_AT_BYTES / FRAME_BYTES);
+    const total = 5 * perPiece + 3;
+    for (let i = 0; i < total; i++) assert.ok(writer.enqueue(message(`x-${i}`)));
+    assert.equal(socket.writes.length, 5, 'five full pieces left during the run');
+    assert.ok(socket.writes.every((w) => w.length >= FLUSH_AT_BYTES && w.length < FLUSH_AT_BYTES + FRAME_BYTES));
+    assert.equal(writer.state, 'socket-full', 'the socket said false: the rest waits for drain, not the microtask');
+    await endOfRun();
+    assert.equal(socket.writes.length, 5);
+    socket.read();
+    assert.equal(socket.writes.length, 6, 'the tail left at drain');
+    assert.deepEqual(
+      socket.writtenTypes().flat(),
+      Array.from({ length: total }, (_, i) => `x-${i}`),
+    );
+    assert.equal(writer.queuedBytes, socket.writableLength);
   });
 
   it('refuses a message past maxQueuedBytes, queuing nothing, and drains once when there is room', async () => {

@@ -3,8 +3,15 @@
 
 import type { VitalsPayload } from '../src/protocol/messages.js';
 
-export type Impl = 'baseline' | 'picluster';
-export const IMPLS: readonly Impl[] = ['baseline', 'picluster'];
+/**
+ * The peers measured: the raw node:net baseline written three ways (`baseline` = one write per
+ * message, `raw-cork`, `raw-concat`: see baseline.ts), picluster's Connection, NATS (through a
+ * nats-server) and Socket.IO (websocket transport).
+ */
+export type Impl = 'baseline' | 'raw-cork' | 'raw-concat' | 'picluster' | 'nats' | 'socketio';
+export const IMPLS: readonly Impl[] = ['baseline', 'raw-cork', 'raw-concat', 'picluster', 'nats', 'socketio'];
+/** The peers that listen on a port of the server worker (NATS goes through its own server). */
+export type ListeningImpl = Exclude<Impl, 'nats'>;
 
 /** A custom message type: the envelope is validated, the payload is not (unknown type). */
 export const BENCH_TYPE = 'x-bench';
@@ -67,18 +74,28 @@ export const CONNECTION_OPTIONS = {
 // ---- IPC between run.ts and the workers ----
 
 export type Command =
-  | { cmd: 'expect'; id: number; count: number }
-  | { cmd: 'oneway'; id: number; impl: Impl; port: number; kind: OneWayKind; count: number }
+  | { cmd: 'expect'; id: number; count: number; natsSubject?: string }
+  | {
+      cmd: 'oneway';
+      id: number;
+      impl: Impl;
+      /** The listener's port (for `nats`: the nats-server's). */
+      port: number;
+      kind: OneWayKind;
+      count: number;
+      natsSubject?: string;
+    }
   | {
       /**
        * Request/response with `inflight` outstanding, on one connection per implementation opened
-       * side by side: each is warmed up for `warmupMs`, then they take turns for `slices` slices of
-       * `sliceMs` (starting with `first`), so both see the same moments of a noisy machine.
+       * side by side: each is warmed up for `warmupMs`, then they take turns (in the order of
+       * `impls`) for `slices` rounds of one `sliceMs` slice each, so all see the same moments of a
+       * noisy machine.
        */
       cmd: 'rr';
       id: number;
-      ports: Record<Impl, number>;
-      first: Impl;
+      ports: Partial<Record<Impl, number>>;
+      impls: Impl[];
       inflight: number;
       warmupMs: number;
       sliceMs: number;
@@ -88,21 +105,33 @@ export type Command =
 
 /** What a worker sends back: a reply to command `id`, or an event. Times are hrtime ns as strings. */
 export type WorkerMessage =
-  | { kind: 'ready'; ports?: Record<Impl, number> }
+  | { kind: 'ready'; ports?: Record<ListeningImpl, number> }
   | { kind: 'reply'; id: number; result?: unknown; error?: string }
-  | { kind: 'received'; id: number; count: number; firstNs: string; lastNs: string };
+  | {
+      kind: 'received';
+      id: number;
+      count: number;
+      firstNs: string;
+      lastNs: string;
+      /** CPU time (user + system) the receiving process spent from first to last message, in µs. */
+      cpuUs: number;
+    };
 
 export interface OneWayClientResult {
   /** hrtime (ns) just before the first message was sent. */
   startNs: string;
   /** hrtime (ns) once everything was handed to the socket. */
   sentNs: string;
+  /** CPU time (user + system) the sending process spent from start to sent, in µs. */
+  cpuUs: number;
 }
 
 export interface RrResult {
   /** Replies received inside the measured slices, and the slices' total length in ns. */
   completed: number;
   elapsedNs: number;
+  /** CPU time (user + system) of the requesting process during the measured slices, in µs. */
+  cpuUs: number;
   /** Round-trip durations in µs of the requests started while measuring (sorted percentiles). */
   p50Us: number;
   p99Us: number;

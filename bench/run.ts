@@ -1,10 +1,16 @@
 // `npm run bench [-- --json] [--only=oneway,rr1,rr64,vitals] [--cpu-prof[=DIR]]`: picluster's
-// Connection against a raw node:net baseline (bench/baseline.ts), same frames, same machine,
-// sender and receiver in two separate worker processes (bench/worker.ts) driven from here over
-// IPC. Measures one-way throughput, request/response rate with 1 and 64 requests in flight, and
-// sequential round-trip latency; each figure is the median of PLAN.reps runs. One-way runs
-// alternate which implementation goes first; request/response runs interleave both
-// implementations in short slices, so a noisy shared machine slows both alike.
+// Connection against honest peers, same machine, sender and receiver in two separate worker
+// processes (bench/worker.ts) driven from here over IPC:
+// - raw node:net with the same frames (bench/baseline.ts) written three ways: one write per
+//   message (`baseline`, the old strawman), corked batches (`raw-cork`) and concatenated batches
+//   (`raw-concat`); `raw-batched` is the better of the last two in each run;
+// - NATS (a nats-server started here on a free loopback port, killed at the end; omitted with a
+//   one-line reason when nats-server is missing) and Socket.IO (websocket transport, acks).
+// Measures one-way throughput, request/response rate with 1 and 64 requests in flight, and
+// sequential round-trip latency; each figure is the median of PLAN.reps runs and every ratio is
+// the median of per-run ratios, with its spread. One-way runs rotate the order of the peers from
+// run to run; request/response runs interleave all peers in short slices, so a noisy shared
+// machine slows all alike.
 // A measurement, not a test: exits 0 even when a target is missed (misses are printed).
 // --only runs a subset; --cpu-prof writes the workers' CPU profiles (default .bench-out/cpu-profiles).
 // With --json, stdout carries one JSON object only (progress goes to stderr); note that npm itself
@@ -18,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import {
   IMPLS,
   type Impl,
-  median,
+  type ListeningImpl,
   ONE_WAY_JSON_BYTES,
   type OneWayClientResult,
   type OneWayKind,
@@ -26,6 +32,17 @@ import {
   type RrResult,
   type WorkerMessage,
 } from './common.js';
+import { type NatsServer, natsServerMissing, startNatsServer } from './nats-peer.js';
+import {
+  figureRows,
+  figureTable,
+  type MetricDef,
+  type Peer,
+  type RatioDef,
+  Runs,
+  ratioRows,
+  ratioTable,
+} from './protocol-report.js';
 
 const args = process.argv.slice(2);
 const asJson = args.includes('--json');
@@ -37,19 +54,26 @@ type Group = (typeof GROUPS)[number];
 const onlyArg = args.find((a) => a.startsWith('--only='));
 const only = new Set<Group>(onlyArg === undefined ? GROUPS : (onlyArg.slice('--only='.length).split(',') as Group[]));
 for (const g of only) if (!GROUPS.includes(g)) throw new Error(`--only: unknown group "${g}" (${GROUPS.join(', ')})`);
-const unknownArgs = args.filter((a) => a !== '--json' && a !== profArg && a !== onlyArg);
+/** `--peers=picluster,raw-concat`: measure only these peers (for profiling and A/B runs). */
+const peersArg = args.find((a) => a.startsWith('--peers='));
+const onlyPeers = peersArg === undefined ? undefined : (peersArg.slice('--peers='.length).split(',') as Impl[]);
+for (const p of onlyPeers ?? [])
+  if (!IMPLS.includes(p)) throw new Error(`--peers: unknown peer "${p}" (${IMPLS.join(', ')})`);
+const unknownArgs = args.filter((a) => a !== '--json' && a !== profArg && a !== onlyArg && a !== peersArg);
 if (unknownArgs.length > 0) throw new Error(`unknown argument(s): ${unknownArgs.join(' ')}`);
 
 const PLAN = {
-  reps: 3,
-  oneWayCount: 500_000,
-  vitalsCount: 150_000,
-  /** Request/response: per run, each implementation warms up, then they alternate in slices. */
-  rr: { warmupMs: 200, sliceMs: 250, slices: 8 },
-  warmup: { oneWayCount: 150_000, vitalsCount: 50_000, rr: { warmupMs: 200, sliceMs: 200, slices: 2 } },
+  reps: 7,
+  oneWayCount: 300_000,
+  vitalsCount: 60_000,
+  /** Request/response: per run, each peer warms up, then they take turns for `slices` rounds. */
+  rr: { warmupMs: 150, sliceMs: 150, slices: 6 },
+  warmup: { oneWayCount: 100_000, vitalsCount: 30_000, rr: { warmupMs: 200, sliceMs: 100, slices: 1 } },
 };
+/** The peers of the informational vitals row (a typed message: only the raw forms and picluster). */
+const VITALS_IMPLS: readonly Impl[] = ['baseline', 'raw-cork', 'raw-concat', 'picluster'];
 const CALL_TIMEOUT_MS = 60_000;
-const WATCHDOG_MS = 240_000;
+const WATCHDOG_MS = 330_000;
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -64,6 +88,7 @@ function killChildren(): void {
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+  natsServer?.killNow();
 }
 process.on('exit', killChildren);
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -86,12 +111,12 @@ class Worker {
   readonly #arrived = new Map<string, WorkerMessage>();
   #gone: Error | undefined;
 
-  constructor(role: 'server' | 'client') {
+  constructor(role: 'server' | 'client', natsPort: number) {
     this.role = role;
     const execArgv = ['--import', 'tsx'];
     if (profDir !== undefined)
       execArgv.push('--cpu-prof', `--cpu-prof-dir=${profDir}/${role}`, '--cpu-prof-interval=100');
-    this.child = fork(fileURLToPath(new URL('./worker.ts', import.meta.url)), [role], {
+    this.child = fork(fileURLToPath(new URL('./worker.ts', import.meta.url)), [role, String(natsPort)], {
       execArgv,
       // The worker's stdout goes to our stderr: with --json, stdout carries the JSON only.
       stdio: ['ignore', 2, 'inherit', 'ipc'],
@@ -174,95 +199,96 @@ let nextId = 1;
 const workers: Worker[] = [];
 let server: Worker;
 let client: Worker;
-let ports: Record<Impl, number>;
+let ports: Partial<Record<Impl, number>>;
+let natsServer: NatsServer | undefined;
 
 interface OneWayResult {
   /** Messages per second at the receiver, first to last message. */
   rate: number;
   /** Messages per second from the sender's first send to the receiver's last message. */
   endToEnd: number;
+  /** CPU µs per message of the receiving and the sending process. */
+  receiverCpuUs: number;
+  senderCpuUs: number;
 }
 
 async function oneWay(impl: Impl, kind: OneWayKind, count: number): Promise<OneWayResult> {
   const expectId = nextId++;
-  await server.call({ cmd: 'expect', id: expectId, count });
+  const natsSubject = impl === 'nats' ? `bench.oneway.${expectId}` : undefined;
+  await server.call({ cmd: 'expect', id: expectId, count, natsSubject });
   const received = server.wait(`received:${expectId}`);
-  const sent = client.call<OneWayClientResult>({ cmd: 'oneway', id: nextId++, impl, port: ports[impl], kind, count });
+  const port = ports[impl] as number;
+  const sent = client.call<OneWayClientResult>({ cmd: 'oneway', id: nextId++, impl, port, kind, count, natsSubject });
   const [r, s] = await Promise.all([received, sent]);
   if (r.kind !== 'received') throw new Error(`unexpected ${r.kind}`);
   const lastNs = BigInt(r.lastNs);
   const receiveSeconds = Number(lastNs - BigInt(r.firstNs)) / 1e9;
   const totalSeconds = Number(lastNs - BigInt(s.startNs)) / 1e9;
-  return { rate: (count - 1) / receiveSeconds, endToEnd: count / totalSeconds };
+  return {
+    rate: (count - 1) / receiveSeconds,
+    endToEnd: count / totalSeconds,
+    receiverCpuUs: r.cpuUs / count,
+    senderCpuUs: s.cpuUs / count,
+  };
 }
 
 interface RrFigures {
   rate: number;
+  /** CPU µs per request of the requesting process. */
+  clientCpuUs: number;
   p50Us: number;
   p99Us: number;
   samples: number;
 }
 
-/** One interleaved request/response run: both implementations, same slices of time. */
+/** One interleaved request/response run: every peer, in turns, through the same stretch of time. */
 async function requestResponse(
   inflight: number,
-  first: Impl,
+  impls: Impl[],
   plan: { warmupMs: number; sliceMs: number; slices: number },
-): Promise<Record<Impl, RrFigures>> {
-  const r = await client.call<Record<Impl, RrResult>>({ cmd: 'rr', id: nextId++, ports, first, inflight, ...plan });
-  const figures = (x: RrResult): RrFigures => ({
-    rate: x.completed / (x.elapsedNs / 1e9),
-    p50Us: x.p50Us,
-    p99Us: x.p99Us,
-    samples: x.samples,
+): Promise<Partial<Record<Impl, RrFigures>>> {
+  const r = await client.call<Partial<Record<Impl, RrResult>>>({
+    cmd: 'rr',
+    id: nextId++,
+    ports,
+    impls,
+    inflight,
+    ...plan,
   });
-  return { baseline: figures(r.baseline), picluster: figures(r.picluster) };
+  const out: Partial<Record<Impl, RrFigures>> = {};
+  for (const [impl, x] of Object.entries(r) as [Impl, RrResult][]) {
+    out[impl] = {
+      rate: x.completed / (x.elapsedNs / 1e9),
+      clientCpuUs: x.cpuUs / x.completed,
+      p50Us: x.p50Us,
+      p99Us: x.p99Us,
+      samples: x.samples,
+    };
+  }
+  return out;
+}
+
+/** `impls` rotated by `n` places: each run starts with another peer. */
+function rotate<T>(impls: readonly T[], n: number): T[] {
+  const k = n % impls.length;
+  return [...impls.slice(k), ...impls.slice(0, k)];
 }
 
 // ---------------------------------------------------------------- results
-
-type MetricKey = 'oneWay' | 'oneWayEndToEnd' | 'rr1' | 'rr64' | 'latencyP50' | 'latencyP99' | 'vitalsOneWay';
-
-interface MetricDef {
-  key: MetricKey;
-  label: string;
-  unit: string;
-  higherIsBetter: boolean;
-  /** Bound on picluster/baseline: `>=` for rates, `<=` for latencies; absent: informational. */
-  target?: { op: '>=' | '<='; ratio: number };
-}
 
 const VITALS_JSON_BYTES = JSON.stringify(oneWayMessage('vitals', 0)).length;
 
 const METRICS: MetricDef[] = [
   {
     key: 'oneWay',
-    label: `one-way x-bench ${ONE_WAY_JSON_BYTES} B (receiver, first→last)`,
-    unit: 'msg/s',
-    higherIsBetter: true,
-    target: { op: '>=', ratio: 1.0 },
-  },
-  {
-    key: 'oneWayEndToEnd',
-    label: 'one-way x-bench (sender start→last received)',
+    label: `one-way x-bench ${ONE_WAY_JSON_BYTES} B, receiver first→last`,
     unit: 'msg/s',
     higherIsBetter: true,
   },
+  { key: 'oneWayEndToEnd', label: 'one-way x-bench, sender start→last received', unit: 'msg/s', higherIsBetter: true },
   { key: 'rr1', label: 'request/response, 1 in flight', unit: 'req/s', higherIsBetter: true },
-  {
-    key: 'rr64',
-    label: 'request/response, 64 in flight',
-    unit: 'req/s',
-    higherIsBetter: true,
-    target: { op: '>=', ratio: 0.9 },
-  },
-  {
-    key: 'latencyP50',
-    label: 'round trip p50, 1 in flight',
-    unit: 'µs',
-    higherIsBetter: false,
-    target: { op: '<=', ratio: 1.2 },
-  },
+  { key: 'rr64', label: 'request/response, 64 in flight', unit: 'req/s', higherIsBetter: true },
+  { key: 'latencyP50', label: 'round trip p50, 1 in flight', unit: 'µs', higherIsBetter: false },
   { key: 'latencyP99', label: 'round trip p99, 1 in flight', unit: 'µs', higherIsBetter: false },
   {
     key: 'vitalsOneWay',
@@ -272,69 +298,36 @@ const METRICS: MetricDef[] = [
   },
 ];
 
-const runs = new Map<MetricKey, Record<Impl, number[]>>(METRICS.map((m) => [m.key, { baseline: [], picluster: [] }]));
-function record(key: MetricKey, impl: Impl, value: number): void {
-  runs.get(key)?.[impl].push(value);
-}
+const RATIOS: RatioDef[] = [
+  { metric: 'oneWay', of: 'baseline', target: { op: '>=', ratio: 1.0 } },
+  { metric: 'oneWay', of: 'raw-batched', target: { op: '>=', ratio: 0.9 } },
+  { metric: 'oneWay', of: 'raw-cork' },
+  { metric: 'oneWay', of: 'raw-concat' },
+  { metric: 'oneWay', of: 'nats' },
+  { metric: 'oneWay', of: 'socketio' },
+  { metric: 'oneWayEndToEnd', of: 'raw-batched' },
+  { metric: 'rr1', of: 'baseline' },
+  { metric: 'rr1', of: 'raw-batched' },
+  { metric: 'rr1', of: 'nats' },
+  { metric: 'rr1', of: 'socketio' },
+  { metric: 'rr64', of: 'baseline' },
+  { metric: 'rr64', of: 'raw-batched', target: { op: '>=', ratio: 0.9 } },
+  { metric: 'rr64', of: 'raw-cork' },
+  { metric: 'rr64', of: 'raw-concat' },
+  { metric: 'rr64', of: 'nats', target: { op: '>=', ratio: 2.0 } },
+  { metric: 'rr64', of: 'socketio', target: { op: '>=', ratio: 2.0 } },
+  { metric: 'latencyP50', of: 'baseline' },
+  { metric: 'latencyP50', of: 'raw-batched', target: { op: '<=', ratio: 1.2 } },
+  { metric: 'latencyP50', of: 'nats' },
+  { metric: 'latencyP50', of: 'socketio' },
+  { metric: 'latencyP99', of: 'raw-batched' },
+  { metric: 'vitalsOneWay', of: 'baseline' },
+  { metric: 'vitalsOneWay', of: 'raw-batched' },
+];
 
-interface Row {
-  metric: MetricKey;
-  label: string;
-  unit: string;
-  baseline: { median: number; runs: number[] };
-  picluster: { median: number; runs: number[] };
-  ratio: number;
-  target: string | null;
-  pass: boolean | null;
-}
+const PEERS: readonly Peer[] = ['baseline', 'raw-cork', 'raw-concat', 'raw-batched', 'picluster', 'nats', 'socketio'];
 
-function rows(): Row[] {
-  const measured = METRICS.filter((m) => (runs.get(m.key) as Record<Impl, number[]>).baseline.length > 0);
-  return measured.map((m) => {
-    const r = runs.get(m.key) as Record<Impl, number[]>;
-    const b = median(r.baseline);
-    const p = median(r.picluster);
-    const ratio = p / b;
-    const pass =
-      m.target === undefined ? null : m.target.op === '>=' ? ratio >= m.target.ratio : ratio <= m.target.ratio;
-    return {
-      metric: m.key,
-      label: m.label,
-      unit: m.unit,
-      baseline: { median: b, runs: r.baseline },
-      picluster: { median: p, runs: r.picluster },
-      ratio,
-      target: m.target === undefined ? null : `${m.target.op} ${m.target.ratio.toFixed(2)}`,
-      pass,
-    };
-  });
-}
-
-const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-function fmt(value: number, unit: string): string {
-  return unit === 'µs' ? `${value.toFixed(1)} µs` : `${int.format(value)} ${unit}`;
-}
-function spread(values: number[]): string {
-  const m = median(values);
-  return `±${(((Math.max(...values) - Math.min(...values)) / 2 / m) * 100).toFixed(0)}%`;
-}
-
-function table(data: Row[]): string {
-  const header = ['measurement', 'baseline', 'picluster', 'ratio p/b', 'target', 'result', 'spread b / p'];
-  const body = data.map((r) => [
-    r.label,
-    fmt(r.baseline.median, r.unit),
-    fmt(r.picluster.median, r.unit),
-    r.ratio.toFixed(3),
-    r.target ?? '-',
-    r.pass === null ? 'info' : r.pass ? 'PASS' : 'MISS',
-    `${spread(r.baseline.runs)} / ${spread(r.picluster.runs)}`,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] as string).length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
+const runs = new Runs();
 
 function machine() {
   const cpus = os.cpus();
@@ -348,6 +341,13 @@ function machine() {
   };
 }
 
+const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -355,85 +355,111 @@ async function main(): Promise<void> {
   const info = machine();
   if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
   log(
-    `bench: ${info.cpuModel}, ${info.cpus} cpus, node ${info.node}; ${PLAN.reps} runs each, median kept${profDir ? `; CPU profiles to ${profDir}` : ''}`,
+    `bench: ${info.cpuModel}, ${info.cpus} cpus, node ${info.node}, load ${load()}; ${PLAN.reps} runs each, median kept${profDir ? `; CPU profiles to ${profDir}` : ''}`,
   );
 
-  server = new Worker('server');
-  client = new Worker('client');
+  const natsWanted = onlyPeers === undefined || onlyPeers.includes('nats');
+  const natsOmitted = natsWanted ? natsServerMissing() : undefined;
+  if (natsOmitted !== undefined) log(`bench: ${natsOmitted}`);
+  else if (natsWanted) {
+    natsServer = await startNatsServer((child) => children.add(child));
+    log(`bench: nats-server on 127.0.0.1:${natsServer.port}`);
+  }
+  const impls = IMPLS.filter(
+    (impl) => (impl !== 'nats' || natsServer !== undefined) && (onlyPeers === undefined || onlyPeers.includes(impl)),
+  );
+
+  server = new Worker('server', natsServer?.port ?? 0);
+  client = new Worker('client', natsServer?.port ?? 0);
   workers.push(server, client);
   const ready = await server.wait('ready');
   await client.wait('ready');
-  ports = (ready as { ports: Record<Impl, number> }).ports;
+  ports = { ...(ready as { ports: Record<ListeningImpl, number> }).ports };
+  if (natsServer !== undefined) ports.nats = natsServer.port;
 
-  log('bench: warming up both implementations');
-  for (const impl of IMPLS) {
+  const loads: string[] = [load()];
+  log('bench: warming up every peer');
+  for (const impl of impls) {
     if (only.has('oneway')) await oneWay(impl, 'x-bench', PLAN.warmup.oneWayCount);
-    if (only.has('vitals')) await oneWay(impl, 'vitals', PLAN.warmup.vitalsCount);
+    if (only.has('vitals') && VITALS_IMPLS.includes(impl)) await oneWay(impl, 'vitals', PLAN.warmup.vitalsCount);
   }
-  if (only.has('rr1')) await requestResponse(1, 'baseline', PLAN.warmup.rr);
-  if (only.has('rr64')) await requestResponse(64, 'baseline', PLAN.warmup.rr);
+  if (only.has('rr1')) await requestResponse(1, impls, PLAN.warmup.rr);
+  if (only.has('rr64')) await requestResponse(64, impls, PLAN.warmup.rr);
 
-  for (let rep = 1; rep <= PLAN.reps; rep++) {
-    // Alternate which implementation goes first, so drift in the machine's load hits both alike.
-    const order: Impl[] = rep % 2 === 1 ? ['baseline', 'picluster'] : ['picluster', 'baseline'];
+  for (let rep = 0; rep < PLAN.reps; rep++) {
+    const order = rotate(impls, rep);
+    log(`bench: run ${rep + 1}/${PLAN.reps}, load average ${load()}, order ${order.join(' ')}`);
+    loads.push(load());
     for (const impl of only.has('oneway') ? order : []) {
       const o = await oneWay(impl, 'x-bench', PLAN.oneWayCount);
-      record('oneWay', impl, o.rate);
-      record('oneWayEndToEnd', impl, o.endToEnd);
+      runs.record('oneWay', impl, rep, o.rate);
+      runs.record('oneWayEndToEnd', impl, rep, o.endToEnd);
       log(
-        `  run ${rep} ${impl.padEnd(9)} one-way      ${fmt(o.rate, 'msg/s')} (end to end ${fmt(o.endToEnd, 'msg/s')})`,
+        `  ${impl.padEnd(10)} one-way      ${int.format(o.rate)} msg/s (end to end ${int.format(o.endToEnd)}; CPU per message: receiver ${o.receiverCpuUs.toFixed(2)} µs, sender ${o.senderCpuUs.toFixed(2)} µs)`,
       );
     }
-    const rr1 = only.has('rr1') ? await requestResponse(1, order[0] as Impl, PLAN.rr) : undefined;
-    for (const impl of rr1 ? order : []) {
-      const r = (rr1 as Record<Impl, RrFigures>)[impl];
-      record('rr1', impl, r.rate);
-      record('latencyP50', impl, r.p50Us);
-      record('latencyP99', impl, r.p99Us);
-      log(
-        `  run ${rep} ${impl.padEnd(9)} rr 1         ${fmt(r.rate, 'req/s')}, p50 ${fmt(r.p50Us, 'µs')}, p99 ${fmt(r.p99Us, 'µs')} (${r.samples} samples)`,
-      );
+    for (const [group, inflight] of [
+      ['rr1', 1],
+      ['rr64', 64],
+    ] as const) {
+      if (!only.has(group)) continue;
+      const r = await requestResponse(inflight, order, PLAN.rr);
+      for (const impl of order) {
+        const f = r[impl] as RrFigures;
+        runs.record(group, impl, rep, f.rate);
+        if (inflight === 1) {
+          runs.record('latencyP50', impl, rep, f.p50Us);
+          runs.record('latencyP99', impl, rep, f.p99Us);
+        }
+        log(
+          `  ${impl.padEnd(10)} rr ${String(inflight).padEnd(9)} ${int.format(f.rate)} req/s, p50 ${f.p50Us.toFixed(1)} µs, p99 ${f.p99Us.toFixed(1)} µs (${f.samples} samples; client CPU ${f.clientCpuUs.toFixed(2)} µs per request)`,
+        );
+      }
     }
-    const rr64 = only.has('rr64') ? await requestResponse(64, order[0] as Impl, PLAN.rr) : undefined;
-    for (const impl of rr64 ? order : []) {
-      const r = (rr64 as Record<Impl, RrFigures>)[impl];
-      record('rr64', impl, r.rate);
-      log(`  run ${rep} ${impl.padEnd(9)} rr 64        ${fmt(r.rate, 'req/s')}`);
-    }
-    for (const impl of only.has('vitals') ? order : []) {
+    for (const impl of only.has('vitals') ? order.filter((i) => VITALS_IMPLS.includes(i)) : []) {
       const v = await oneWay(impl, 'vitals', PLAN.vitalsCount);
-      record('vitalsOneWay', impl, v.rate);
-      log(`  run ${rep} ${impl.padEnd(9)} one-way vitals ${fmt(v.rate, 'msg/s')}`);
+      runs.record('vitalsOneWay', impl, rep, v.rate);
+      log(`  ${impl.padEnd(10)} one-way vitals ${int.format(v.rate)} msg/s`);
     }
   }
+  loads.push(load());
 
-  const data = rows();
-  const misses = data.filter((r) => r.pass === false);
+  const figures = figureRows(METRICS, runs, PEERS);
+  const ratios = ratioRows(METRICS, RATIOS, runs);
+  const misses = ratios.filter((r) => r.pass === false);
   const seconds = (Date.now() - started) / 1000;
   if (asJson) {
     const result = {
-      benchmark: 'picluster Connection vs raw node:net baseline',
+      benchmark: 'picluster Connection vs raw node:net (one write, corked, concatenated), NATS, Socket.IO',
       command: 'npm run bench -- --json',
       machine: info,
       plan: { ...PLAN, oneWayJsonBytes: ONE_WAY_JSON_BYTES, vitalsJsonBytes: VITALS_JSON_BYTES },
-      results: data,
-      misses: misses.map((r) => r.metric),
+      omitted: natsOmitted === undefined ? [] : [{ peer: 'nats', reason: natsOmitted }],
+      loadAverages: loads,
+      figures,
+      ratios,
+      misses: misses.map((r) => `${r.metric}/${r.of}`),
       allTargetsMet: misses.length === 0,
-      loadAverageAtEnd: os.loadavg().map((l) => Number(l.toFixed(2))),
       durationSeconds: Number(seconds.toFixed(1)),
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
     const out = [
       '',
-      `picluster Connection vs raw node:net baseline — ${info.cpuModel}, ${info.cpus} cpus, node ${info.node}, load average at start ${info.loadAverageAtStart.join(' ')}`,
-      `median of ${PLAN.reps} runs; ratio = picluster / baseline; spread = half the min–max range of the runs`,
+      `picluster Connection vs raw node:net, NATS, Socket.IO — ${info.cpuModel}, ${info.cpus} cpus, node ${info.node}`,
+      `load average (1/5/15 min) at start and at each run: ${loads.join(' | ')}`,
+      ...(natsOmitted === undefined ? [] : [`omitted: ${natsOmitted}`]),
+      `figures: median of ${PLAN.reps} runs ±spread (half the min–max range, % of the median); raw-batched = better of raw-cork and raw-concat in each run`,
       '',
-      table(data),
+      figureTable(figures, PEERS),
+      '',
+      'ratios: median of the per-run ratios picluster / peer; spread = half the min–max range of those ratios',
+      '',
+      ratioTable(ratios),
       '',
       misses.length === 0
         ? 'All targets met.'
-        : `MISSED ${misses.length} target(s): ${misses.map((r) => `${r.label} (ratio ${r.ratio.toFixed(3)}, target ${r.target})`).join('; ')}`,
+        : `MISSED ${misses.length} target(s): ${misses.map((r) => `${r.label} vs ${r.of} (ratio ${r.ratio.toFixed(3)}, target ${r.target})`).join('; ')}`,
       `(${seconds.toFixed(1)} s)`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
@@ -454,5 +480,6 @@ try {
   process.exitCode = 1;
 } finally {
   await Promise.all(workers.map((w) => w.stop()));
+  await natsServer?.stop();
   killChildren();
 }

@@ -1,12 +1,14 @@
-// A bench worker process, forked by bench/run.ts and driven over IPC. `worker.ts server` listens
-// with both implementations (receives one-way messages, echoes requests); `worker.ts client`
-// dials and sends. Sender and receiver thus always run in separate processes.
+// A bench worker process, forked by bench/run.ts and driven over IPC. `worker.ts server [natsPort]`
+// listens with every implementation (receives one-way messages, echoes requests; for NATS it
+// subscribes through the nats-server); `worker.ts client` dials and sends. Sender and
+// receiver thus always run in separate processes.
 
 import { once } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { Connection } from '../src/connection/connection.js';
-import { BaselineClient, encodeFrame, serveBaseline } from './baseline.js';
+import type { NatsConnection } from 'nats';
+import type { Connection as ConnectionClass } from '../src/connection/connection.js';
+import { RawClient, type RawMode, sendRaw, serveRaw } from './baseline.js';
 import {
   BENCH_TYPE,
   type BenchPayload,
@@ -14,16 +16,30 @@ import {
   CONNECTION_OPTIONS,
   type Command,
   type Impl,
+  type ListeningImpl,
   type OneWayClientResult,
-  type OneWayKind,
   oneWayMessage,
   percentile,
   type RrResult,
   type WorkerMessage,
 } from './common.js';
+import { connectNats, receiveNats, requestNats, sendNats, serveNatsEcho } from './nats-peer.js';
+import { closeSocketIo, dialSocketIo, listenSocketIo, requestSocketIo, sendSocketIo } from './socketio-peer.js';
+
+// BENCH_CONNECTION_MODULE=/path/to/a/copy/of/src/connection/connection.ts measures that copy as
+// `picluster` instead: for A/B runs of a change to src/connection against the code before it.
+const { Connection } = (await import(process.env.BENCH_CONNECTION_MODULE ?? '../src/connection/connection.js')) as {
+  Connection: typeof ConnectionClass;
+};
 
 const role = process.argv[2];
-if (role !== 'server' && role !== 'client') throw new Error(`usage: worker.ts server|client, got ${role}`);
+if (role !== 'server' && role !== 'client') throw new Error(`usage: worker.ts server|client [natsPort], got ${role}`);
+/** The nats-server's port, or 0 when the NATS peer is omitted. */
+const natsPort = Number(process.argv[3] ?? 0);
+const RAW_MODES = { baseline: 'write', 'raw-cork': 'cork', 'raw-concat': 'concat' } as const satisfies Partial<
+  Record<Impl, RawMode>
+>;
+const rawModeOf = (impl: Impl): RawMode | undefined => (RAW_MODES as Partial<Record<Impl, RawMode>>)[impl];
 
 function post(message: WorkerMessage): void {
   process.send?.(message);
@@ -40,6 +56,7 @@ const now = (): bigint => process.hrtime.bigint();
 class Counter {
   count = 0;
   #first = 0n;
+  #firstCpu: NodeJS.CpuUsage | undefined;
   readonly #expect: { id: number; count: number } | undefined;
 
   constructor(expect: { id: number; count: number } | undefined) {
@@ -48,15 +65,20 @@ class Counter {
 
   readonly onMessage = (): void => {
     const n = ++this.count;
-    if (n === 1) this.#first = now();
+    if (n === 1) {
+      this.#first = now();
+      this.#firstCpu = process.cpuUsage();
+    }
     if (this.#expect !== undefined && n === this.#expect.count) {
       const last = now();
+      const cpu = process.cpuUsage(this.#firstCpu);
       post({
         kind: 'received',
         id: this.#expect.id,
         count: n,
         firstNs: this.#first.toString(),
         lastNs: last.toString(),
+        cpuUs: cpu.user + cpu.system,
       });
     }
   };
@@ -70,31 +92,63 @@ async function runServer(): Promise<void> {
     return e;
   };
 
-  const baseline = net.createServer((socket) => {
-    const counter = new Counter(takeExpect());
-    serveBaseline(socket, counter.onMessage);
-  });
-  const picluster = net.createServer((socket) => {
-    const counter = new Counter(takeExpect());
-    const conn = new Connection(socket, CONNECTION_OPTIONS);
-    conn.handle(BENCH_TYPE, (payload) => payload);
-    conn.on('message', counter.onMessage);
-  });
-  for (const server of [baseline, picluster]) {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+  const ports: Partial<Record<ListeningImpl, number>> = {};
+  for (const impl of ['baseline', 'raw-cork', 'raw-concat'] as const) {
+    const server = net.createServer((socket) => {
+      const counter = new Counter(takeExpect());
+      serveRaw(socket, RAW_MODES[impl], counter.onMessage);
+    });
+    ports[impl] = await listen(server);
   }
-  const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
+  ports.picluster = await listen(
+    net.createServer((socket) => {
+      const counter = new Counter(takeExpect());
+      const conn = new Connection(socket, CONNECTION_OPTIONS);
+      conn.handle(BENCH_TYPE, (payload) => payload);
+      conn.on('message', counter.onMessage);
+    }),
+  );
+  const socketIo = await listenSocketIo((socket) => {
+    const counter = new Counter(takeExpect());
+    socket.on(BENCH_TYPE, counter.onMessage);
+    socket.on('vitals', counter.onMessage);
+  });
+  ports.socketio = socketIo.port;
+  let nats: NatsConnection | undefined;
+  if (natsPort > 0) {
+    nats = await connectNats(natsPort);
+    serveNatsEcho(nats);
+    await nats.flush();
+  }
 
   process.on('message', (command: Command) => {
     if (command.cmd === 'expect') {
-      expectNext = { id: command.id, count: command.count };
-      post({ kind: 'reply', id: command.id, result: null });
+      const expect = { id: command.id, count: command.count };
+      if (command.natsSubject === undefined) {
+        expectNext = expect;
+        post({ kind: 'reply', id: command.id, result: null });
+        return;
+      }
+      if (nats === undefined) {
+        post({ kind: 'reply', id: command.id, error: 'no NATS connection' });
+        return;
+      }
+      const counter = new Counter(expect);
+      receiveNats(nats, command.natsSubject, command.count, counter.onMessage).then(
+        () => post({ kind: 'reply', id: command.id, result: null }),
+        (err: unknown) => post({ kind: 'reply', id: command.id, error: String(err) }),
+      );
     } else if (command.cmd === 'exit') {
       process.exit(0);
     }
   });
-  post({ kind: 'ready', ports: { baseline: portOf(baseline), picluster: portOf(picluster) } });
+  post({ kind: 'ready', ports: ports as Record<ListeningImpl, number> });
+}
+
+async function listen(server: net.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
 }
 
 // ---------------------------------------------------------------- client
@@ -105,31 +159,50 @@ async function dial(port: number): Promise<net.Socket> {
   return socket;
 }
 
-async function oneWay(impl: Impl, port: number, kind: OneWayKind, count: number): Promise<OneWayClientResult> {
+async function oneWay(command: Extract<Command, { cmd: 'oneway' }>): Promise<OneWayClientResult> {
+  const { impl, port, kind, count } = command;
+  const make = (i: number) => oneWayMessage(kind, i);
+  const timed = async (send: () => Promise<void>): Promise<OneWayClientResult> => {
+    const start = now();
+    const startCpu = process.cpuUsage();
+    await send();
+    const cpu = process.cpuUsage(startCpu);
+    return { startNs: start.toString(), sentNs: now().toString(), cpuUs: cpu.user + cpu.system };
+  };
+  if (impl === 'nats') {
+    const nc = await connectNats(port);
+    try {
+      return await timed(() => sendNats(nc, command.natsSubject ?? '', count, make));
+    } finally {
+      await nc.close();
+    }
+  }
+  if (impl === 'socketio') {
+    const socket = await dialSocketIo(port);
+    const result = await timed(() => sendSocketIo(socket, count, make));
+    await closeSocketIo(socket);
+    return result;
+  }
   const socket = await dial(port);
-  let start: bigint;
-  if (impl === 'baseline') {
+  const mode = rawModeOf(impl);
+  if (mode !== undefined) {
     socket.setNoDelay(true);
     socket.on('error', () => {});
-    start = now();
-    for (let i = 0; i < count; i++) {
-      if (!socket.write(encodeFrame(oneWayMessage(kind, i)))) await once(socket, 'drain');
-    }
-    const sent = now();
+    const result = await timed(() => sendRaw(socket, mode, count, make));
     socket.end();
     await once(socket, 'close');
-    return { startNs: start.toString(), sentNs: sent.toString() };
+    return result;
   }
   const conn = new Connection(socket, CONNECTION_OPTIONS);
-  start = now();
-  for (let i = 0; i < count; ) {
-    const { t, p } = oneWayMessage(kind, i);
-    if (conn.send(t, p)) i++;
-    else await once(conn, 'drain');
-  }
-  const sent = now();
+  const result = await timed(async () => {
+    for (let i = 0; i < count; ) {
+      const { t, p } = make(i);
+      if (conn.send(t, p)) i++;
+      else await once(conn, 'drain');
+    }
+  });
   await conn.close();
-  return { startNs: start.toString(), sentNs: sent.toString() };
+  return result;
 }
 
 interface Requester {
@@ -138,10 +211,19 @@ interface Requester {
 }
 
 async function openRequester(impl: Impl, port: number): Promise<Requester> {
+  if (impl === 'nats') {
+    const nc = await connectNats(port);
+    return { request: (payload) => requestNats(nc, BENCH_TYPE, payload), finish: () => nc.close() };
+  }
+  if (impl === 'socketio') {
+    const socket = await dialSocketIo(port);
+    return { request: (payload) => requestSocketIo(socket, payload), finish: () => closeSocketIo(socket) };
+  }
   const socket = await dial(port);
-  if (impl === 'baseline') {
+  const mode = rawModeOf(impl);
+  if (mode !== undefined) {
     socket.on('error', () => {});
-    const client = new BaselineClient(socket);
+    const client = new RawClient(socket, mode);
     return {
       request: (payload) => client.request(BENCH_TYPE, payload),
       finish: async () => {
@@ -168,7 +250,7 @@ async function slice(
   inflight: number,
   ms: number,
   latencies: number[] | undefined,
-): Promise<{ completed: number; elapsedNs: number }> {
+): Promise<{ completed: number; elapsedNs: number; cpuUs: number }> {
   let stopped = false;
   let completed = 0;
   let endNs = 0n;
@@ -186,8 +268,12 @@ async function slice(
     }
   };
   const startNs = now();
+  const startCpu = process.cpuUsage();
+  let cpuUs = 0;
   const timer = setTimeout(() => {
     endNs = now();
+    const cpu = process.cpuUsage(startCpu);
+    cpuUs = cpu.user + cpu.system;
     stopped = true;
   }, ms);
   try {
@@ -195,42 +281,46 @@ async function slice(
   } finally {
     clearTimeout(timer);
   }
-  return { completed, elapsedNs: Number(endNs - startNs) };
+  return { completed, elapsedNs: Number(endNs - startNs), cpuUs };
 }
 
-async function requestResponse(command: Extract<Command, { cmd: 'rr' }>): Promise<Record<Impl, RrResult>> {
-  const order: Impl[] = command.first === 'baseline' ? ['baseline', 'picluster'] : ['picluster', 'baseline'];
-  const requesters = {
-    baseline: await openRequester('baseline', command.ports.baseline),
-    picluster: await openRequester('picluster', command.ports.picluster),
-  };
+async function requestResponse(command: Extract<Command, { cmd: 'rr' }>): Promise<Partial<Record<Impl, RrResult>>> {
+  const requesters = new Map<Impl, Requester>();
   try {
-    for (const impl of order) await slice(requesters[impl], command.inflight, command.warmupMs, undefined);
-    const totals = {
-      baseline: { completed: 0, elapsedNs: 0, latencies: [] as number[] },
-      picluster: { completed: 0, elapsedNs: 0, latencies: [] as number[] },
-    };
-    for (let i = 0; i < command.slices; i++) {
-      const impl = order[i % 2] as Impl;
-      const total = totals[impl];
-      const r = await slice(requesters[impl], command.inflight, command.sliceMs, total.latencies);
-      total.completed += r.completed;
-      total.elapsedNs += r.elapsedNs;
+    for (const impl of command.impls) {
+      const port = command.ports[impl];
+      if (port === undefined) throw new Error(`rr: no port for ${impl}`);
+      requesters.set(impl, await openRequester(impl, port));
     }
-    const result = (impl: Impl): RrResult => {
-      const { completed, elapsedNs, latencies } = totals[impl];
+    const requester = (impl: Impl) => requesters.get(impl) as Requester;
+    for (const impl of command.impls) await slice(requester(impl), command.inflight, command.warmupMs, undefined);
+    const totals = new Map(
+      command.impls.map((impl) => [impl, { completed: 0, elapsedNs: 0, cpuUs: 0, latencies: [] as number[] }] as const),
+    );
+    for (let round = 0; round < command.slices; round++) {
+      for (const impl of command.impls) {
+        const total = totals.get(impl) as { completed: number; elapsedNs: number; cpuUs: number; latencies: number[] };
+        const r = await slice(requester(impl), command.inflight, command.sliceMs, total.latencies);
+        total.completed += r.completed;
+        total.elapsedNs += r.elapsedNs;
+        total.cpuUs += r.cpuUs;
+      }
+    }
+    const results: Partial<Record<Impl, RrResult>> = {};
+    for (const [impl, { completed, elapsedNs, cpuUs, latencies }] of totals) {
       const sorted = Float64Array.from(latencies).sort();
-      return {
+      results[impl] = {
         completed,
         elapsedNs,
+        cpuUs,
         p50Us: percentile(sorted, 50),
         p99Us: percentile(sorted, 99),
         samples: sorted.length,
       };
-    };
-    return { baseline: result('baseline'), picluster: result('picluster') };
+    }
+    return results;
   } finally {
-    await Promise.all([requesters.baseline.finish(), requesters.picluster.finish()]);
+    await Promise.all([...requesters.values()].map((r) => r.finish()));
   }
 }
 
@@ -239,7 +329,7 @@ function runClient(): void {
     if (command.cmd === 'exit') process.exit(0);
     const job =
       command.cmd === 'oneway'
-        ? oneWay(command.impl, command.port, command.kind, command.count)
+        ? oneWay(command)
         : command.cmd === 'rr'
           ? requestResponse(command)
           : Promise.reject(new Error(`client cannot do ${command.cmd}`));

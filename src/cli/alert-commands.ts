@@ -3,15 +3,6 @@
 // bare parent lists through its default subcommand.
 
 import type { Command } from 'commander';
-import {
-  runAlertChannels,
-  runAlertRules,
-  runAlertsList,
-  runAlertTest,
-  runSilenceAdd,
-  runSilenceList,
-  runSilenceRemove,
-} from './alerts.js';
 import { configFrom, integer, withSettings } from './command-kit.js';
 
 const STATUS = ['status'] as const;
@@ -24,6 +15,7 @@ export function addAlertCommands(program: Command): void {
     .option('--json', 'print the API answer as JSON')
     .option('--state <STATE>', 'only alerts in this state: pending, firing (resolved: the newest resolved ones)')
     .action(async (opts: { json?: boolean; state?: string }, cmd: Command) => {
+      const { runAlertsList } = await import('./alerts.js');
       process.exitCode = await runAlertsList(configFrom(cmd, [...STATUS]), {
         json: opts.json === true,
         state: opts.state,
@@ -37,6 +29,7 @@ export function addAlertCommands(program: Command): void {
     .option('--limit <N>', 'at most N alerts (default 100)', integer('--limit', 1))
     .action(
       async (opts: { json?: boolean; state?: string; node?: string; rule?: string; limit?: number }, cmd: Command) => {
+        const { runAlertsList } = await import('./alerts.js');
         process.exitCode = await runAlertsList(configFrom(cmd, [...STATUS]), {
           ...opts,
           json: opts.json === true,
@@ -49,6 +42,7 @@ export function addAlertCommands(program: Command): void {
   ])
     .option('--json', 'print the API answer as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { runAlertRules } = await import('./alerts.js');
       process.exitCode = await runAlertRules(configFrom(cmd, [...STATUS]), { json: opts.json === true });
     });
   withSettings(alerts.command('channels').description('the alert channels: sent, failed, queued, quiet hours'), [
@@ -56,6 +50,7 @@ export function addAlertCommands(program: Command): void {
   ])
     .option('--json', 'print the API answer as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { runAlertChannels } = await import('./alerts.js');
       process.exitCode = await runAlertChannels(configFrom(cmd, [...STATUS]), { json: opts.json === true });
     });
   withSettings(
@@ -65,6 +60,7 @@ export function addAlertCommands(program: Command): void {
       .argument('<CHANNEL>', 'the channel name'),
     [...STATUS],
   ).action(async (channel: string, _opts, cmd: Command) => {
+    const { runAlertTest } = await import('./alerts.js');
     process.exitCode = await runAlertTest(configFrom(cmd, [...STATUS]), channel);
   });
 
@@ -76,6 +72,7 @@ export function addAlertCommands(program: Command): void {
   ])
     .option('--json', 'print the API answer as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { runSilenceList } = await import('./alerts.js');
       process.exitCode = await runSilenceList(configFrom(cmd, [...STATUS]), { json: opts.json === true });
     });
   withSettings(
@@ -91,6 +88,7 @@ export function addAlertCommands(program: Command): void {
       .option('--json', 'print the silence as JSON'),
     [...STATUS],
   ).action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+    const { runSilenceAdd } = await import('./alerts.js');
     process.exitCode = await runSilenceAdd(configFrom(cmd, [...STATUS]), {
       rule: opts.rule as string | undefined,
       node: opts.node as string | undefined,
@@ -104,6 +102,7 @@ export function addAlertCommands(program: Command): void {
   withSettings(silence.command('remove').description('end a silence now').argument('<ID>', 'the silence id'), [
     ...STATUS,
   ]).action(async (id: string, _opts, cmd: Command) => {
+    const { runSilenceRemove } = await import('./alerts.js');
     process.exitCode = await runSilenceRemove(configFrom(cmd, [...STATUS]), id);
   });
 }

@@ -25,6 +25,17 @@ export function configFrom(command: Command, roles: Role[]): Config {
   return loadConfig({ roles, flags: command.opts() });
 }
 
+/**
+ * The config of `primary`, `secondary` or `up`. A primary's [alerts] table is checked by the
+ * alerts layer, loaded here only when a primary runs: an agent never carries it (its RSS).
+ */
+export async function daemonConfigFrom(command: Command, roles: Role[]): Promise<Config> {
+  const checkAlerts = roles.includes('primary')
+    ? (await import('../alerts/alerts-config.js')).alertsConfigOf
+    : undefined;
+  return loadConfig({ roles, flags: command.opts(), checkAlerts });
+}
+
 /** A commander parser of an integer flag of at least `min`. */
 export const integer = (name: string, min: number) => (text: string) => {
   const n = Number(text);

@@ -4,15 +4,16 @@
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Compile } from 'typebox/compile';
-import { type AlertsConfig, alertsConfigOf } from '../alerts/alerts-config.js';
+import type { AlertsConfig } from '../alerts/alerts-config.js';
 import { parseDuration } from '../common/duration.js';
 import { AddressRanges } from '../primary/address-ranges.js';
 import type { PeerLimits } from '../primary/primary-options.js';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError } from '../protocol/errors.js';
 import { LABELS_RULE } from '../protocol/messages.js';
+import { firstIssue } from '../protocol/schema-issue.js';
 import { parsePrimaries } from '../secondary/primary-address.js';
+import { SETTING_CHECKS } from './generated/setting-checks.js';
 import { envNameOf, flagOf, optionNameOf, type Role, SETTINGS, type Setting } from './settings.js';
 
 export interface Config {
@@ -76,9 +77,16 @@ export interface LoadConfigOptions {
   /** Parsed flags as commander gives them (option names from `optionNameOf`), plus `config`. */
   flags?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Checks the config file's [alerts] table; needed with the primary role (the CLI passes
+   * alerts/alerts-config.ts's alertsConfigOf, loaded only for a primary: an agent never loads the
+   * alerts layer). Without it, a primary's `alerts` is undefined (the defaults) and an [alerts]
+   * table is an error.
+   */
+  checkAlerts?: (table: unknown) => AlertsConfig;
 }
 
-export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigOptions): Config {
+export function loadConfig({ roles, flags = {}, env = process.env, checkAlerts }: LoadConfigOptions): Config {
   const values = new Map<string, unknown>();
   const sources = new Map<string, string>();
   for (const s of SETTINGS) values.set(s.key, s.default);
@@ -115,10 +123,12 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
     sources.set(s.key, where);
   }
   for (const s of SETTINGS) {
-    const validator = Compile(s.schema);
-    if (!validator.Check(values.get(s.key))) {
+    // TypeBox's compiled check of s.schema, generated at build time (scripts/gen-validators.ts).
+    const check = SETTING_CHECKS.get(s.key);
+    if (check === undefined) throw new Error(`no generated check for setting ${s.key}: run scripts/gen-validators.ts`);
+    if (!check(values.get(s.key))) {
       const where = sources.get(s.key) ?? 'defaults';
-      const issue = validator.Errors(values.get(s.key))[0];
+      const issue = firstIssue(s.schema, values.get(s.key));
       const why = s.kind === 'labels' ? LABELS_RULE : (issue?.message ?? 'rejected');
       throw new ConfigError(`invalid ${s.key} = ${shown(s.key, values.get(s.key))} (from ${where}): ${why}`);
     }
@@ -153,7 +163,9 @@ export function loadConfig({ roles, flags = {}, env = process.env }: LoadConfigO
   }
   const get = <T>(key: string) => values.get(key) as T;
   // Checked only where it runs: a node's config may carry the fleet's [alerts] table, secrets unread.
-  const alerts = roles.includes('primary') ? alertsConfigOf(alertsTable) : undefined;
+  if (roles.includes('primary') && checkAlerts === undefined && alertsTable !== undefined)
+    throw new Error('loadConfig: a primary config with an [alerts] table needs checkAlerts');
+  const alerts = roles.includes('primary') ? checkAlerts?.(alertsTable) : undefined;
   return {
     alerts,
     dataDir: get('dataDir'),

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `picluster` command: a thin shell over the library. Parses flags (commander), loads the
-// configuration, sets up logging and signals, and runs one of the roles.
+// configuration, sets up logging and signals, and runs one of the roles. Each command's module is
+// imported when that command runs: an agent (`picluster secondary`) loads only the agent (its RSS,
+// BENCHMARKS.md "Agent cost").
 
 // First: an old Node.js stops here with one line, before anything else runs.
 import './node-version.js';
@@ -8,15 +10,9 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULTS } from '../common/defaults.js';
 import { ConfigError } from '../protocol/errors.js';
-import { runNodeAction, runTokenRotate } from './admin.js';
 import { addAlertCommands } from './alert-commands.js';
-import { configFrom, integer, withSettings } from './command-kit.js';
-import { runEvents } from './events.js';
-import { runMigrateConfig } from './migrate-config.js';
+import { configFrom, daemonConfigFrom, integer, withSettings } from './command-kit.js';
 import { runDaemons } from './run-daemons.js';
-import { runScheduleAdd, runScheduleRemove, runSchedulesList } from './schedules.js';
-import { runStatus } from './status.js';
-import { runTask, runTaskCancel, runTaskShow, runTasksList } from './tasks.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -29,25 +25,30 @@ export function buildProgram(): Command {
 
   withSettings(program.command('primary').description('run the primary: cluster listener, store, API'), [
     'primary',
-  ]).action((_opts, command: Command) =>
-    runDaemons(configFrom(command, ['primary']), { primary: true, secondary: false, version }),
+  ]).action(async (_opts, command: Command) =>
+    runDaemons(await daemonConfigFrom(command, ['primary']), { primary: true, secondary: false, version }),
   );
   withSettings(program.command('secondary').description('run a secondary (the agent on each node)'), [
     'secondary',
-  ]).action((_opts, command: Command) =>
-    runDaemons(configFrom(command, ['secondary']), { primary: false, secondary: true, version }),
+  ]).action(async (_opts, command: Command) =>
+    runDaemons(await daemonConfigFrom(command, ['secondary']), { primary: false, secondary: true, version }),
   );
   withSettings(program.command('up').description('run a primary with one local secondary (this is `npm start`)'), [
     'primary',
     'secondary',
-  ]).action((_opts, command: Command) =>
-    runDaemons(configFrom(command, ['primary', 'secondary']), { primary: true, secondary: true, version }),
+  ]).action(async (_opts, command: Command) =>
+    runDaemons(await daemonConfigFrom(command, ['primary', 'secondary']), {
+      primary: true,
+      secondary: true,
+      version,
+    }),
   );
   withSettings(program.command('status').description("show the cluster's nodes"), ['status'])
     .option('--json', 'print the API answer as JSON')
     .option('--watch', 'show it again every interval until Ctrl-C (redrawn in place, states in colour, on a terminal)')
     .option('--interval <MS>', 'milliseconds between readings with --watch (default 2000)', integer('--interval', 200))
     .action(async (opts: { json?: boolean; watch?: boolean; interval?: number }, command: Command) => {
+      const { runStatus } = await import('./status.js');
       process.exitCode = await runStatus(configFrom(command, ['status']), {
         json: opts.json === true,
         watch: opts.watch === true,
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
     .option('--follow', 'then print new events as they come, until Ctrl-C')
     .option('--json', 'print the API answer as JSON (with --follow: one event per line)')
     .action(async (opts: { node?: string; limit?: number; follow?: boolean; json?: boolean }, command: Command) => {
+      const { runEvents } = await import('./events.js');
       process.exitCode = await runEvents(configFrom(command, ['status']), {
         node: opts.node,
         limit: opts.limit,
@@ -91,6 +93,7 @@ export function buildProgram(): Command {
     const command = withSettings(nodes.command(action).description(what).argument('<ID>', 'the node id'), ['status']);
     if (action === 'forget') command.option('--history', "also delete the node's samples and events");
     command.action(async (id: string, opts: { history?: boolean }, cmd: Command) => {
+      const { runNodeAction } = await import('./admin.js');
       process.exitCode = await runNodeAction(configFrom(cmd, ['status']), action, id, {
         history: opts.history === true,
       });
@@ -181,6 +184,7 @@ export function buildProgram(): Command {
       .description('replace the cluster token: new nodes need the new one, enrolled nodes are untouched'),
     ['status'],
   ).action(async (_opts, cmd: Command) => {
+    const { runTokenRotate } = await import('./admin.js');
     process.exitCode = await runTokenRotate(configFrom(cmd, ['status']));
   });
   program
@@ -188,7 +192,8 @@ export function buildProgram(): Command {
     .description("turn the original Python cluster's rpicluster.cfg into picluster's TOML config")
     .argument('<FILE>', 'the original rpicluster.cfg')
     .option('--out <FILE>', 'write the TOML to FILE (never overwritten) instead of stdout')
-    .action((file: string, opts: { out?: string }) => {
+    .action(async (file: string, opts: { out?: string }) => {
+      const { runMigrateConfig } = await import('./migrate-config.js');
       process.exitCode = runMigrateConfig(file, { out: opts.out });
     });
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
@@ -240,6 +245,7 @@ function addTaskCommands(program: Command): void {
       ),
     ['status'],
   ).action(async (kind: string, words: string[], opts: Record<string, unknown>, cmd: Command) => {
+    const { runTask } = await import('./tasks.js');
     process.exitCode = await runTask(configFrom(cmd, ['status']), kind, words, {
       on: opts.on as string,
       wait: opts.wait === true,
@@ -264,6 +270,7 @@ function addTaskCommands(program: Command): void {
     .option('--node <ID>', 'only tasks of this node')
     .option('--limit <N>', 'at most N tasks (default 100)', integer('--limit', 1))
     .action(async (opts: { json?: boolean; state?: string; node?: string; limit?: number }, cmd: Command) => {
+      const { runTasksList } = await import('./tasks.js');
       process.exitCode = await runTasksList(configFrom(cmd, ['status']), { ...opts, json: opts.json === true });
     });
   withSettings(tasks.command('show').description('one task: state, result, output').argument('<ID>', 'the task id'), [
@@ -271,12 +278,14 @@ function addTaskCommands(program: Command): void {
   ])
     .option('--json', 'print the API answer as JSON')
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const { runTaskShow } = await import('./tasks.js');
       process.exitCode = await runTaskShow(configFrom(cmd, ['status']), id, { json: opts.json === true });
     });
   withSettings(
     tasks.command('cancel').description('cancel a task at any state short of done').argument('<ID>', 'the task id'),
     ['status'],
   ).action(async (id: string, _opts, cmd: Command) => {
+    const { runTaskCancel } = await import('./tasks.js');
     process.exitCode = await runTaskCancel(configFrom(cmd, ['status']), id);
   });
 }
@@ -292,6 +301,7 @@ function addScheduleCommands(program: Command): void {
   ])
     .option('--json', 'print the API answer as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { runSchedulesList } = await import('./schedules.js');
       process.exitCode = await runSchedulesList(configFrom(cmd, ['status']), { json: opts.json === true });
     });
   withSettings(
@@ -325,6 +335,7 @@ function addScheduleCommands(program: Command): void {
       .option('--json', 'print the schedule as JSON'),
     ['status'],
   ).action(async (kind: string, words: string[], opts: Record<string, unknown>, cmd: Command) => {
+    const { runScheduleAdd } = await import('./schedules.js');
     process.exitCode = await runScheduleAdd(configFrom(cmd, ['status']), kind, words, {
       on: opts.on as string,
       cron: opts.cron as string | undefined,
@@ -341,6 +352,7 @@ function addScheduleCommands(program: Command): void {
     schedules.command('remove').description('remove a schedule (its runs stay)').argument('<ID>', 'the schedule id'),
     ['status'],
   ).action(async (id: string, _opts, cmd: Command) => {
+    const { runScheduleRemove } = await import('./schedules.js');
     process.exitCode = await runScheduleRemove(configFrom(cmd, ['status']), id);
   });
 }

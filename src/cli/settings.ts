@@ -1,10 +1,11 @@
 // Every configuration setting in one table: key, default, flag, environment name, validation and
 // description. Config loading, `--help` and the README's configuration table all read it.
 
-import Type, { type TSchema } from 'typebox';
+import type { TSchema } from 'typebox';
 import { DEFAULTS } from '../common/defaults.js';
 import { FLEET_SELECTOR_PATTERN } from '../protocol/label-selector.js';
-import { Labels, NodeName } from '../protocol/messages.js';
+import { LABELS_SCHEMA, NODE_NAME_SCHEMA } from '../protocol/messages.js';
+import { allOf, array, boolean, integer, number, oneOf, optional, string } from './json-schema.js';
 import { TASK_SETTINGS } from './task-settings.js';
 
 export type Role = 'primary' | 'secondary' | 'status';
@@ -13,6 +14,7 @@ export interface Setting {
   /** Dotted key as in the TOML file: `heartbeat.intervalMs` is `[heartbeat] intervalMs`. */
   key: string;
   default: unknown;
+  /** The value's JSON Schema (json-schema.ts); its check is generated (generated/setting-checks.ts). */
   schema: TSchema;
   /** What kind of text is accepted from env and flags. */
   kind: 'number' | 'duration' | 'bytes' | 'string' | 'boolean' | 'list' | 'labels';
@@ -22,22 +24,19 @@ export interface Setting {
   arg?: string;
 }
 
-/** A value that may be left out. */
-const optional = (schema: TSchema) => Type.Union([schema, Type.Undefined()]);
-const oneOf = (values: string[]) => Type.Union(values.map((v) => Type.Literal(v)));
-const url = Type.String({ pattern: '^https?://[^\\s]+$' });
-const port = Type.Integer({ minimum: 0, maximum: 65535 });
-const positiveMs = Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 });
-const host = Type.String({ minLength: 1, maxLength: 253 });
+const url = string({ pattern: '^https?://[^\\s]+$' });
+const port = integer({ minimum: 0, maximum: 65535 });
+const positiveMs = integer({ minimum: 1, maximum: 24 * 3600 * 1000 });
+const host = string({ minLength: 1, maxLength: 253 });
 const HOUR_MS = 3_600_000;
 /** How long a tier of the vitals history is kept: an hour at least. */
-const retentionMs = Type.Integer({ minimum: HOUR_MS });
+const retentionMs = integer({ minimum: HOUR_MS });
 
 export const SETTINGS: readonly Setting[] = [
   {
     key: 'dataDir',
     default: DEFAULTS.dataDir,
-    schema: Type.String({ minLength: 1 }),
+    schema: string({ minLength: 1 }),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'DIR',
@@ -46,7 +45,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'token',
     default: undefined,
-    schema: optional(Type.String({ minLength: 16, maxLength: 512 })),
+    schema: optional(string({ minLength: 16, maxLength: 512 })),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'TOKEN',
@@ -55,7 +54,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tokenFile',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1 })),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'FILE',
@@ -100,7 +99,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tls',
     default: true,
-    schema: Type.Boolean(),
+    schema: boolean,
     kind: 'boolean',
     roles: ['primary', 'secondary'],
     description:
@@ -109,7 +108,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tlsCertFile',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1 })),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'FILE',
@@ -119,7 +118,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tlsKeyFile',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1 })),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['primary', 'secondary'],
     arg: 'FILE',
@@ -128,7 +127,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tlsClientCaFile',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1 })),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['primary'],
     arg: 'FILE',
@@ -137,7 +136,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'primaryFingerprint',
     default: undefined,
-    schema: optional(Type.String({ pattern: '^(sha256:)?[0-9A-Fa-f:]{64,95}$' })),
+    schema: optional(string({ pattern: '^(sha256:)?[0-9A-Fa-f:]{64,95}$' })),
     kind: 'string',
     roles: ['secondary'],
     arg: 'SHA256',
@@ -146,7 +145,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'tlsCaFile',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1 })),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['secondary'],
     arg: 'FILE',
@@ -155,7 +154,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'trustFirstUse',
     default: false,
-    schema: Type.Boolean(),
+    schema: boolean,
     kind: 'boolean',
     roles: ['secondary'],
     description:
@@ -164,7 +163,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'legacy',
     default: false,
-    schema: Type.Boolean(),
+    schema: boolean,
     kind: 'boolean',
     roles: ['primary'],
     description: 'also accept nodes of the original Python cluster on the cluster port (unauthenticated)',
@@ -172,7 +171,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'legacyAllow',
     default: DEFAULTS.legacyAllow,
-    schema: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1 }),
+    schema: array(string({ minLength: 1, maxLength: 64 }), { minItems: 1 }),
     kind: 'list',
     roles: ['primary'],
     arg: 'CIDR[,...]',
@@ -182,7 +181,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'legacyMaxConnections',
     default: DEFAULTS.legacyMaxConnections,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -191,7 +190,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'legacyMaxNodes',
     default: DEFAULTS.legacyMaxNodes,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -209,7 +208,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'primary',
     default: undefined,
-    schema: optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    schema: optional(array(string({ minLength: 1 }), { minItems: 1 })),
     kind: 'list',
     roles: ['secondary'],
     arg: 'HOST:PORT[,...]',
@@ -219,7 +218,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'name',
     default: undefined,
     // What the primary accepts (messages.ts): up to 256 characters, none of them control characters.
-    schema: optional(Type.Intersect([NodeName, Type.String({ minLength: 1 })])),
+    schema: optional(allOf([NODE_NAME_SCHEMA, string({ minLength: 1 })])),
     kind: 'string',
     roles: ['secondary'],
     arg: 'NAME',
@@ -229,7 +228,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'labels',
     default: {},
     // What the primary accepts (messages.ts): up to 32, keys of letters, digits and . _ / -.
-    schema: Labels,
+    schema: LABELS_SCHEMA,
     kind: 'labels',
     roles: ['secondary'],
     arg: 'k=v,...',
@@ -256,7 +255,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'vitals.periodMs',
     default: DEFAULTS.vitalsPeriodMs,
-    schema: Type.Integer({ minimum: 100, maximum: 24 * 3600 * 1000 }),
+    schema: integer({ minimum: 100, maximum: 24 * 3600 * 1000 }),
     kind: 'duration',
     roles: ['secondary'],
     arg: 'MS',
@@ -283,7 +282,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'outbox.maxSamples',
     default: DEFAULTS.outboxMaxSamples,
-    schema: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+    schema: integer({ minimum: 1, maximum: 10_000_000 }),
     kind: 'number',
     roles: ['secondary'],
     arg: 'N',
@@ -292,7 +291,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'maxFrameBytes',
     default: DEFAULTS.maxFrameBytes,
-    schema: Type.Integer({ minimum: 1024, maximum: DEFAULTS.maxFrameBytesCeiling }),
+    schema: integer({ minimum: 1024, maximum: DEFAULTS.maxFrameBytesCeiling }),
     kind: 'bytes',
     roles: ['primary'],
     arg: 'BYTES',
@@ -301,7 +300,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxConnections',
     default: DEFAULTS.maxConnections,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -310,7 +309,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxHandshakes',
     default: DEFAULTS.maxHandshakes,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -319,7 +318,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxStreams',
     default: DEFAULTS.maxStreams,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -328,7 +327,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxHandshakesPerAddress',
     default: DEFAULTS.maxHandshakesPerAddress,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -337,7 +336,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.authFailuresPerMinute',
     default: DEFAULTS.authFailuresPerMinute,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -348,7 +347,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'limits.framesPerSecond',
     default: DEFAULTS.framesPerSecond,
     // An agent sends up to 32 samples ahead of the acks: a lower rate would cut honest agents off.
-    schema: Type.Integer({ minimum: 64 }),
+    schema: integer({ minimum: 64 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -358,7 +357,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.requestsPerSecond',
     default: DEFAULTS.requestsPerSecond,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -368,7 +367,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'limits.samplesPerSecond',
     default: DEFAULTS.samplesPerSecond,
     // An agent sends up to 32 samples ahead of the acks: a lower rate would cut honest agents off.
-    schema: Type.Integer({ minimum: 64 }),
+    schema: integer({ minimum: 64 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -377,7 +376,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxNodes',
     default: DEFAULTS.maxNodes,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -386,7 +385,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'limits.maxPendingNodes',
     default: DEFAULTS.maxPendingNodes,
-    schema: Type.Integer({ minimum: 1 }),
+    schema: integer({ minimum: 1 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -395,7 +394,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'webTls',
     default: false,
-    schema: Type.Boolean(),
+    schema: boolean,
     kind: 'boolean',
     roles: ['primary'],
     description:
@@ -414,7 +413,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'queries.fleet',
     default: '',
-    schema: Type.String({ pattern: FLEET_SELECTOR_PATTERN, maxLength: 1024 }),
+    schema: string({ pattern: FLEET_SELECTOR_PATTERN, maxLength: 1024 }),
     kind: 'string',
     roles: ['primary'],
     arg: 'SELECTOR',
@@ -424,7 +423,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'adminToken',
     default: undefined,
-    schema: optional(Type.String({ minLength: 16, maxLength: 512 })),
+    schema: optional(string({ minLength: 16, maxLength: 512 })),
     kind: 'string',
     roles: ['primary'],
     arg: 'TOKEN',
@@ -434,7 +433,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'adminTokenFile',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1 })),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['primary'],
     arg: 'FILE',
@@ -452,7 +451,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'disk.warnFreePercent',
     default: DEFAULTS.diskWarnFreePercent,
-    schema: Type.Number({ minimum: 0, maximum: 100 }),
+    schema: number({ minimum: 0, maximum: 100 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'PERCENT',
@@ -462,7 +461,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'disk.warnFreeBytes',
     default: DEFAULTS.diskWarnFreeBytes,
-    schema: Type.Integer({ minimum: 0 }),
+    schema: integer({ minimum: 0 }),
     kind: 'bytes',
     roles: ['primary'],
     arg: 'BYTES',
@@ -516,7 +515,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'influx.database',
     default: 'picluster',
-    schema: Type.String({ minLength: 1, maxLength: 64 }),
+    schema: string({ minLength: 1, maxLength: 64 }),
     kind: 'string',
     roles: ['primary'],
     arg: 'NAME',
@@ -525,7 +524,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'influx.legacyPrefix',
     default: 'rpi_cluster_',
-    schema: Type.String({ maxLength: 64 }),
+    schema: string({ maxLength: 64 }),
     kind: 'string',
     roles: ['primary'],
     arg: 'PREFIX',
@@ -543,7 +542,7 @@ export const SETTINGS: readonly Setting[] = [
   {
     key: 'apiToken',
     default: undefined,
-    schema: optional(Type.String({ minLength: 1 })),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['status'],
     arg: 'TOKEN',

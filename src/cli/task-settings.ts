@@ -4,16 +4,16 @@
 // The primary's (src/primary/task-scheduler.ts): how many tasks a node is given at once, and a
 // task's default timeout and time to wait for its node.
 
-import Type from 'typebox';
 import { DEFAULTS } from '../common/defaults.js';
 import { MACHINE_KINDS } from '../protocol/tasks.js';
+import { array, integer, oneOf, optional, string } from './json-schema.js';
 import type { Setting } from './settings.js';
 
 export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.allow',
     default: [],
-    schema: Type.Array(Type.Union(MACHINE_KINDS.map((kind) => Type.Literal(kind)))),
+    schema: array(oneOf(MACHINE_KINDS)),
     kind: 'list',
     roles: ['secondary'],
     arg: 'KIND[,...]',
@@ -22,7 +22,7 @@ export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.commands',
     default: [],
-    schema: Type.Array(Type.String({ minLength: 1, maxLength: 4096, pattern: '^[^\\u0000]+$' })),
+    schema: array(string({ minLength: 1, maxLength: 4096, pattern: '^[^\\u0000]+$' })),
     kind: 'list',
     roles: ['secondary'],
     arg: 'PROGRAM[,...]',
@@ -32,7 +32,7 @@ export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.gitDir',
     default: undefined,
-    schema: Type.Union([Type.String({ minLength: 1 }), Type.Undefined()]),
+    schema: optional(string({ minLength: 1 })),
     kind: 'string',
     roles: ['secondary'],
     arg: 'DIR',
@@ -41,7 +41,7 @@ export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.plugins',
     default: [],
-    schema: Type.Array(Type.String({ minLength: 1, maxLength: 4096 })),
+    schema: array(string({ minLength: 1, maxLength: 4096 })),
     kind: 'list',
     roles: ['secondary'],
     arg: 'FILE[,...]',
@@ -51,7 +51,7 @@ export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.maxConcurrent',
     default: DEFAULTS.tasksMaxConcurrent,
-    schema: Type.Integer({ minimum: 1, maximum: 1000 }),
+    schema: integer({ minimum: 1, maximum: 1000 }),
     kind: 'number',
     roles: ['secondary'],
     arg: 'N',
@@ -60,7 +60,7 @@ export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.perNode',
     default: DEFAULTS.tasksPerNode,
-    schema: Type.Integer({ minimum: 1, maximum: 1000 }),
+    schema: integer({ minimum: 1, maximum: 1000 }),
     kind: 'number',
     roles: ['primary'],
     arg: 'N',
@@ -69,7 +69,7 @@ export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.timeoutMs',
     default: DEFAULTS.taskTimeoutMs,
-    schema: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3_600_000 }),
+    schema: integer({ minimum: 1, maximum: 7 * 24 * 3_600_000 }),
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',
@@ -78,7 +78,7 @@ export const TASK_SETTINGS: readonly Setting[] = [
   {
     key: 'tasks.ttlMs',
     default: DEFAULTS.taskTtlMs,
-    schema: Type.Integer({ minimum: 0, maximum: 30 * 24 * 3_600_000 }),
+    schema: integer({ minimum: 0, maximum: 30 * 24 * 3_600_000 }),
     kind: 'duration',
     roles: ['primary'],
     arg: 'MS',

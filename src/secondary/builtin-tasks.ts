@@ -6,12 +6,12 @@
 import { uptime } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Type from 'typebox';
-import { Compile } from 'typebox/compile';
 import { describeOutcome, type ExecStream, type Executor } from '../node/executor.js';
 import type { VitalsSource } from '../node/vitals-reader.js';
 import { TaskError } from '../protocol/errors.js';
 import type { InfoPayload } from '../protocol/messages.js';
+import { firstIssue } from '../protocol/schema-issue.js';
+import { SHELL_ARGS_CHECK } from './generated/shell-args-check.js';
 import type { TaskContext, TaskHandler } from './secondary-options.js';
 import { GoingDown, TaskFailure } from './task-outcome.js';
 
@@ -57,21 +57,29 @@ function timezone(): string {
 const CAPTURE_LIMIT = 4096;
 
 const NO_NUL = '^[^\\u0000]*$';
-const ShellArgs = Type.Object(
-  {
-    argv: Type.Array(Type.String({ maxLength: 65_536, pattern: NO_NUL }), { minItems: 1, maxItems: 4096 }),
-    cwd: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, pattern: NO_NUL })),
-    env: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[^=\\u0000]{1,256}$' }),
-        Type.String({ maxLength: 65_536, pattern: NO_NUL }),
-        { maxProperties: 256 },
-      ),
-    ),
+/**
+ * The `shell` task's arguments, in JSON Schema (what TypeBox's Type.Object builds): compiled by
+ * scripts/gen-validators.ts into generated/shell-args-check.ts, so the agent loads no TypeBox.
+ */
+export const SHELL_ARGS_SCHEMA = {
+  type: 'object',
+  required: ['argv'],
+  properties: {
+    argv: {
+      type: 'array',
+      items: { type: 'string', maxLength: 65_536, pattern: NO_NUL },
+      minItems: 1,
+      maxItems: 4096,
+    },
+    cwd: { type: 'string', minLength: 1, maxLength: 4096, pattern: NO_NUL },
+    env: {
+      type: 'object',
+      patternProperties: { '^[^=\\u0000]{1,256}$': { type: 'string', maxLength: 65_536, pattern: NO_NUL } },
+      maxProperties: 256,
+    },
   },
-  { additionalProperties: false },
-);
-const checkShellArgs = Compile(ShellArgs);
+  additionalProperties: false,
+} as const;
 const UNSAFE_ENV =
   /^(PATH|LD_\w*|DYLD_\w*|NODE_OPTIONS|NODE_PATH|PYTHONPATH|PYTHONSTARTUP|PYTHONHOME|PERL5LIB|PERL5OPT|RUBYOPT|RUBYLIB|BASH_ENV|ENV|IFS|GCONV_PATH|GIT_\w*)$/;
 
@@ -148,8 +156,8 @@ export function builtinTasks(deps: BuiltinTaskDeps): ReadonlyMap<string, TaskDef
 
 /** `shell` arguments: {argv (argv[0] one of `commands`), cwd?, env?}. */
 function checkShell(args: Record<string, unknown>, commands: readonly string[]): void {
-  if (!checkShellArgs.Check(args)) {
-    const issue = checkShellArgs.Errors(args)[0];
+  if (!SHELL_ARGS_CHECK(args)) {
+    const issue = firstIssue(SHELL_ARGS_SCHEMA, args);
     throw new TaskError(
       'ERR_TASK_ARGS',
       `bad arguments for "shell" (want {argv: [program, ...args], cwd?, env?}): ${issue?.instancePath || 'args'} ${issue?.message ?? 'rejected'}`,

@@ -1,0 +1,33 @@
+// The first thing wrong with a value that failed one of the precompiled checks (generated/), in
+// TypeBox's words: the detail of an error message. TypeBox's error reporting is bundled into one
+// CommonJS file by scripts/gen-validators.ts and required on the first failure only, synchronously
+// (the frame decoder throws where it finds the bad frame): an agent that never receives a bad
+// value never carries it (about 1 MB of RSS when loaded).
+
+import { createRequire } from 'node:module';
+
+export interface SchemaIssue {
+  /** JSON pointer of the bad value, '' for the whole. */
+  instancePath: string;
+  message: string;
+}
+
+interface SchemaErrorsBundle {
+  /** typebox/schema's Errors: [valid, every issue]. */
+  Errors(schema: unknown, value: unknown): [boolean, SchemaIssue[]];
+  /** The message schemas as JSON Schema, by message type (and `envelope`). */
+  SCHEMAS: Record<string, unknown>;
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The first issue TypeBox reports for `value` against a schema: a JSON Schema object, or the name
+ * of a message schema (`envelope`, a message type).
+ */
+export function firstIssue(schema: string | object, value: unknown): SchemaIssue | undefined {
+  const bundle = require('./generated/schema-errors.cjs') as SchemaErrorsBundle;
+  const resolved = typeof schema === 'string' ? bundle.SCHEMAS[schema] : schema;
+  if (resolved === undefined) throw new Error(`no message schema named "${schema}" in generated/schema-errors.cjs`);
+  return bundle.Errors(resolved, value)[1][0];
+}

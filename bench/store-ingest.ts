@@ -1,20 +1,51 @@
-// `npm run bench:store [-- --json]`: vitals ingest into SQLite through the real store (SqliteStore
-// behind the store seam: WAL file, synchronous = FULL, one transaction per batch), as 10,000 nodes
-// reporting every 10 s would feed it, then the rollup job over what was ingested; and the database
-// size per node per day at the default retention.
+// `npm run bench:store [-- --json] [--seconds N] [--quick]`: the vitals store as it runs, on a
+// real disk (a directory under .bench-out/, not /tmp, so the kernel counts the bytes written):
+//  1. Offered load through the real VitalsWriter (10,000 nodes; 1k, 10k, 50k and 100k samples/s
+//     offered): committed samples/s, ack latency (add → commit) p50/p99, bytes written to disk per
+//     sample (/proc/self/io write_bytes) and fsyncs per second (perf's syscall tracepoints, when
+//     perf can attach; else "–").
+//  2. The history upkeep at 10,000 nodes: 12 minutes of samples rolled up and moved out of the
+//     log, bytes written per sample; with (1) at 1k/s, the all-in figure per sample.
+//  3. A 20-node fleet at the default 10 s period over a simulated day: a day of history first,
+//     then 6 hours with the samples committed as the writer would (at 2 samples/s its 250 ms
+//     window takes each sample alone) and the upkeep every 30 s, bytes written scaled to a day;
+//     and the same with longer commit windows.
+//  4. Database size per raw sample and per node at the default retention.
 // A measurement, not a test: prints figures and exits 0.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { silentLogger } from '../src/common/logger.js';
 import type { VitalsPayload } from '../src/protocol/messages.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { NodeChange, ReceivedVitals, StoredSample } from '../src/store/store-api.js';
+import { VitalsWriter } from '../src/store/vitals-writer.js';
 
-const asJson = process.argv.includes('--json');
+const args = process.argv.slice(2);
+const asJson = args.includes('--json');
+const quick = args.includes('--quick');
+const secondsArg = args.find((a) => a.startsWith('--seconds'));
+const SECONDS = secondsArg ? Number(secondsArg.split('=')[1] ?? args[args.indexOf(secondsArg) + 1]) : quick ? 5 : 15;
 const NODES = 10_000;
 const PERIOD_MS = 10_000;
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
 const log = (line: string) => (asJson ? process.stderr : process.stdout).write(`${line}\n`);
+const OUT = resolve('.bench-out');
+/** `--only=offered,upkeep,fleet,size`: run a subset. */
+const SECTIONS = ['offered', 'upkeep', 'fleet', 'size'] as const;
+const onlyArg = args.find((a) => a.startsWith('--only='));
+const only = new Set<string>(onlyArg === undefined ? SECTIONS : onlyArg.slice('--only='.length).split(','));
+for (const o of only)
+  if (!(SECTIONS as readonly string[]).includes(o))
+    throw new Error(`--only: unknown section "${o}" (${SECTIONS.join(', ')})`);
+const windowsArg = args.find((a) => a.startsWith('--windows='));
+/** `--flush-ms=N`: the VitalsWriter's commit window in the offered-load runs (default: its own, 20 ms). */
+const flushArg = args.find((a) => a.startsWith('--flush-ms='));
+const FLUSH_MS = flushArg === undefined ? undefined : Number(flushArg.slice('--flush-ms='.length));
 
 function sample(seq: number, ts: number): VitalsPayload {
   return {
@@ -45,113 +76,329 @@ function received(s: VitalsPayload, receivedAt: number): ReceivedVitals {
   return vitals;
 }
 
-function openStore(): { store: SqliteStore; cleanup(): Promise<void> } {
-  const dir = mkdtempSync(join(os.tmpdir(), 'picluster-bench-store-'));
+const idOf = (i: number) => `5b0e${String(i).padStart(4, '0')}-7c1d-4c8e-9a53-2f64c1d0a7b9`; // UUID-sized ids
+
+async function openStore(nodes: number): Promise<{ store: SqliteStore; cleanup(): Promise<void> }> {
+  mkdirSync(OUT, { recursive: true });
+  const dir = mkdtempSync(join(OUT, 'store-'));
   const store = new SqliteStore(join(dir, 'primary.db'));
-  const cleanup = async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+  const join1 = (id: string): NodeChange => ({
+    op: 'upsert',
+    node: {
+      id,
+      name: id.slice(0, 8),
+      labels: {},
+      address: null,
+      legacy: false,
+      state: 'online',
+      now: 0,
+      connectedSince: 0,
+    },
+  });
+  await store.applyNodeChanges(Array.from({ length: nodes }, (_, i) => join1(idOf(i))));
+  // What the set-up wrote goes to the database file now, not into the measured window.
+  const side = new Database(join(dir, 'primary.db'));
+  side.pragma('wal_checkpoint(TRUNCATE)');
+  side.close();
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
-  return { store, cleanup };
 }
 
-const join1 = (id: string): NodeChange => ({
-  op: 'upsert',
-  node: { id, name: id, labels: {}, address: null, legacy: false, state: 'online', now: 0, connectedSince: 0 },
-});
+function writtenBytes(): number {
+  const m = /write_bytes:\s*(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'));
+  return Number(m?.[1] ?? 0);
+}
 
-/** Ingest `rounds` vitals periods of all nodes in batches of `batchSize`; samples/s and CPU. */
-async function ingest(batchSize: number, rounds: number) {
-  const { store, cleanup } = openStore();
-  const ids = Array.from({ length: NODES }, (_, i) => `node-${String(i).padStart(5, '0')}`);
-  await store.applyNodeChanges(ids.map(join1));
-  const t0 = Date.now() - rounds * PERIOD_MS;
-  let batch: StoredSample[] = [];
-  let samples = 0;
-  const cpu0 = process.cpuUsage();
+/** Counts this process's fsync/fdatasync calls for `seconds` through perf; undefined if perf cannot. */
+function countFsyncs(seconds: number): Promise<number | undefined> {
+  return new Promise((done) => {
+    const perf = spawn(
+      'perf',
+      [
+        'stat',
+        '-x,',
+        '-e',
+        'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync',
+        '-p',
+        String(process.pid),
+        '--',
+        'sleep',
+        String(seconds),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let err = '';
+    perf.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    perf.on('error', () => done(undefined));
+    perf.on('close', () => {
+      const counts = err
+        .split('\n')
+        .map((l) => l.split(','))
+        .filter((f) => /sys_enter_f(data)?sync/.test(f[2] ?? ''))
+        .map((f) => Number(f[0]));
+      done(counts.length === 2 && counts.every(Number.isFinite) ? counts.reduce((a, b) => a + b, 0) : undefined);
+    });
+  });
+}
+
+/** The next seq of node `i`. */
+function bump(seqs: { [i: number]: number }, i: number): number {
+  seqs[i] = (seqs[i] ?? 0) + 1;
+  return seqs[i] ?? 0;
+}
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+
+/** Offers `rate` samples/s from 10,000 nodes to the real VitalsWriter for SECONDS after a 2 s warm-up. */
+async function offered(rate: number) {
+  const { store, cleanup } = await openStore(NODES);
+  const addedAt: number[] = [];
+  let head = 0;
+  let committed = 0;
+  let measuring = false;
+  const latencies: number[] = [];
+  const writer = new VitalsWriter(store, {
+    ...(FLUSH_MS === undefined ? {} : { flushMs: FLUSH_MS }),
+    logger: silentLogger,
+    onStored: (_stored, batch) => {
+      const now = performance.now();
+      for (let i = 0; i < batch.length; i++) {
+        const at = addedAt[head++] as number;
+        if (measuring) latencies.push(now - at);
+      }
+      if (measuring) committed += batch.length;
+      if (head > 1_000_000) {
+        addedAt.splice(0, head);
+        head = 0;
+      }
+    },
+    onFailed: (_ids, err) => {
+      throw err;
+    },
+  });
+  const seqs = new Uint32Array(NODES);
+  let next = 0;
+  let sent = 0;
   const started = performance.now();
-  for (let round = 1; round <= rounds; round++) {
-    for (const id of ids) {
-      const ts = t0 + round * PERIOD_MS;
-      batch.push({ nodeId: id, vitals: received(sample(round, ts), ts) });
-      if (batch.length === batchSize) {
+  const t0 = Date.now() - 60 * MINUTE;
+  const offer = () => {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    const now = performance.now();
+    for (; sent < due; sent++) {
+      const node = next;
+      next = (next + 1) % NODES;
+      const seq = bump(seqs, node);
+      const ts = t0 + seq * PERIOD_MS;
+      addedAt.push(now);
+      writer.add(idOf(node), received(sample(seq, ts), ts));
+    }
+  };
+  const timer = setInterval(offer, 2);
+  await new Promise((r) => setTimeout(r, 2000));
+  measuring = true;
+  const bytes0 = writtenBytes();
+  const cpu0 = process.cpuUsage();
+  const fsyncs = countFsyncs(SECONDS);
+  const w0 = performance.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const wallS = (performance.now() - w0) / 1000;
+  measuring = false;
+  const bytes = writtenBytes() - bytes0;
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(timer);
+  const fsyncCount = await fsyncs;
+  await writer.close();
+  await cleanup();
+  return {
+    offered: rate,
+    committedPerS: Math.round(committed / wallS),
+    ackP50Ms: pct(latencies, 50),
+    ackP99Ms: pct(latencies, 99),
+    bytesPerSample: committed > 0 ? bytes / committed : Number.NaN,
+    fsyncsPerS: fsyncCount === undefined ? undefined : fsyncCount / SECONDS,
+    cpuPercent: (100 * (cpu.user + cpu.system)) / 1e6 / wallS,
+  };
+}
+
+/** The upkeep at 10,000 nodes: 12 minutes of samples (inserted unmeasured), then rollups and the move out of the log, measured. */
+async function upkeep10k() {
+  const { store, cleanup } = await openStore(NODES);
+  const base = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+  const rounds = (12 * MINUTE) / PERIOD_MS;
+  for (let r = 1; r <= rounds; r++) {
+    const batch: StoredSample[] = [];
+    for (let n = 0; n < NODES; n++) {
+      const ts = base + r * PERIOD_MS + ((n * 7) % PERIOD_MS);
+      batch.push({ nodeId: idOf(n), vitals: received(sample(r, ts), ts) });
+    }
+    await store.insertVitals(batch);
+  }
+  const now = base + rounds * PERIOD_MS + 3 * MINUTE;
+  const bytes0 = writtenBytes();
+  const t = performance.now();
+  while (await store.rollupStep(now)) await new Promise((r) => setImmediate(r));
+  await store.catchUpNodes(now);
+  const ms = performance.now() - t;
+  const bytes = writtenBytes() - bytes0;
+  await cleanup();
+  const samples = NODES * rounds;
+  return { samples, bytesPerSample: bytes / samples, msPerSample: ms / samples };
+}
+
+/**
+ * A 20-node fleet over a simulated day: 24 h of history first, then `hours` hours where every
+ * `window` ms of samples is one commit (the writer's window; 20 ms: each sample alone), and the
+ * upkeep runs every 30 s. Bytes written scaled to a day.
+ */
+async function fleetDay(windowMs: number, hours: number) {
+  const nodes = 20;
+  const { store, cleanup } = await openStore(nodes);
+  const start = Date.UTC(2026, 0, 2);
+  const seqs = new Array<number>(nodes).fill(0);
+  // Node n reports at start + k·10 s + n·500 ms: 2 samples a second, evenly spread.
+  const at = (k: number, n: number) => start + k * PERIOD_MS + n * 500;
+  const upkeepBytes = { rollup: 0, prune: 0 };
+  const upkeep = async (now: number) => {
+    const b0 = writtenBytes();
+    while (await store.rollupStep(now)) {}
+    await store.catchUpNodes(now);
+    const b1 = writtenBytes();
+    while ((await store.pruneChunk(now)) > 0) {}
+    upkeepBytes.rollup += b1 - b0;
+    upkeepBytes.prune += writtenBytes() - b1;
+  };
+  // A day of history before the measured hours, in big batches, the upkeep every 10 min.
+  const perDay = (24 * HOUR) / PERIOD_MS;
+  for (let k = -perDay; k < 0; k += 60) {
+    const batch: StoredSample[] = [];
+    for (let j = k; j < k + 60; j++)
+      for (let n = 0; n < nodes; n++)
+        batch.push({ nodeId: idOf(n), vitals: received(sample(bump(seqs, n), at(j, n)), at(j, n)) });
+    await store.insertVitals(batch);
+    await upkeep(at(k + 60, 0));
+  }
+  const bytes0 = writtenBytes();
+  upkeepBytes.rollup = 0;
+  upkeepBytes.prune = 0;
+  const t = performance.now();
+  let batch: StoredSample[] = [];
+  let windowEnd = Number.NEGATIVE_INFINITY;
+  let nextUpkeep = start + 30_000;
+  let commits = 0;
+  for (let k = 0; k < (hours * HOUR) / PERIOD_MS; k++) {
+    for (let n = 0; n < nodes; n++) {
+      const ts = at(k, n);
+      if (ts >= windowEnd && batch.length > 0) {
         await store.insertVitals(batch);
-        samples += batch.length;
+        commits++;
         batch = [];
+      }
+      if (batch.length === 0) windowEnd = ts + windowMs;
+      batch.push({ nodeId: idOf(n), vitals: received(sample(bump(seqs, n), ts), ts) });
+      if (ts >= nextUpkeep) {
+        await upkeep(ts);
+        nextUpkeep += 30_000;
       }
     }
   }
-  if (batch.length) {
-    await store.insertVitals(batch);
-    samples += batch.length;
-  }
-  const wallMs = performance.now() - started;
-  const cpu = process.cpuUsage(cpu0);
-  // The rollup job's share: aggregate every finished minute and hour of what was ingested.
-  const rollupStarted = performance.now();
-  while (await store.rollupStep(t0 + rounds * PERIOD_MS + 3 * 3_600_000)) {}
-  const rollupMs = performance.now() - rollupStarted;
+  if (batch.length > 0) await store.insertVitals(batch);
+  const bytes = writtenBytes() - bytes0;
+  const ms = performance.now() - t;
+  const dbBytes = await store.sizeBytes();
   await cleanup();
   return {
-    batchSize,
-    samples,
-    samplesPerS: Math.round(samples / (wallMs / 1000)),
-    cpuUsPerSample: (cpu.user + cpu.system) / samples,
-    rollupUsPerSample: (rollupMs * 1000) / samples,
+    windowMs,
+    commitsPerDay: (commits * 24) / hours,
+    mbPerDay: (bytes * 24) / hours / 1e6,
+    upkeepMbPerDay: { rollup: (upkeepBytes.rollup * 24) / hours / 1e6, prune: (upkeepBytes.prune * 24) / hours / 1e6 },
+    simulatedMs: ms,
+    dbBytes,
   };
 }
 
-/** Bytes per raw row, per-minute row and per-hour row, from a day of one node's samples. */
+/** Bytes per raw sample (chunks), per rollup row, and per node at the default retention. */
 async function sizes() {
-  const { store, cleanup } = openStore();
   const nodes = 10;
-  await store.applyNodeChanges(Array.from({ length: nodes }, (_, n) => join1(`n${n}`)));
+  const { store, cleanup } = await openStore(nodes);
   const before = await store.sizeBytes();
   const day0 = Date.UTC(2026, 0, 1);
   for (let n = 0; n < nodes; n++) {
     const batch: StoredSample[] = [];
     for (let i = 1; i <= 8640; i++)
-      batch.push({ nodeId: `n${n}`, vitals: received(sample(i, day0 + i * PERIOD_MS), day0 + i * PERIOD_MS) });
+      batch.push({ nodeId: idOf(n), vitals: received(sample(i, day0 + i * PERIOD_MS), day0 + i * PERIOD_MS) });
     await store.insertVitals(batch);
   }
-  const later = day0 + 3 * 24 * 3_600_000;
+  const later = day0 + 3 * 24 * HOUR;
   while (await store.rollupStep(later)) {}
   const dayAll = ((await store.sizeBytes()) - before) / nodes; // raw + its 1m and 1h rollups, per node-day
-  // Prune the raw rows (retention passed) to see what the rollups alone take.
   while ((await store.pruneChunk(later, 5000)) > 0) {}
   const rollupsDay = ((await store.sizeBytes()) - before) / nodes;
   await cleanup();
   const rawDay = dayAll - rollupsDay;
-  // Rollup bytes per day split by row count: 1,440 per-minute rows and 24 per-hour rows.
   const perRollupRow = rollupsDay / (1440 + 24);
   const steadyPerNode = rawDay + 7 * 1440 * perRollupRow + 365 * 24 * perRollupRow;
   return {
+    rawBytesPerSample: rawDay / 8640,
     rawBytesPerNodeDay: Math.round(rawDay),
-    rollupBytesPerNodeDay: Math.round(rollupsDay),
+    rollupBytesPerRow: perRollupRow,
     steadyBytesPerNode: Math.round(steadyPerNode),
-    steadyBytes10Nodes: Math.round(steadyPerNode * 10),
-    steadyBytes10kNodes: Math.round(steadyPerNode * 10_000),
   };
 }
 
-log(`store ingest — ${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cpus, node ${process.version}`);
+log(
+  `store — ${os.cpus()[0]?.model ?? '?'}, ${os.cpus().length} cpus, node ${process.version}, load ${os.loadavg()[0]?.toFixed(1)}`,
+);
+const ratesArg = args.find((a) => a.startsWith('--rates='));
+const rates = !only.has('offered')
+  ? []
+  : ratesArg
+    ? ratesArg.slice('--rates='.length).split(',').map(Number)
+    : quick
+      ? [1000, 50_000]
+      : [1000, 10_000, 50_000, 100_000];
 const runs = [];
-for (const b of [20, 1000, 5000]) runs.push(await ingest(b, b === 20 ? 2 : 6));
-for (const r of runs)
+for (const rate of rates) {
+  const r = await offered(rate);
+  runs.push(r);
   log(
-    `batch ${String(r.batchSize).padStart(5)}: ${r.samplesPerS.toLocaleString('en')} samples/s committed, ${r.cpuUsPerSample.toFixed(1)} µs CPU per sample, + rollup job ${r.rollupUsPerSample.toFixed(1)} µs per sample (${r.samples} samples)`,
+    `offered ${String(rate.toLocaleString('en')).padStart(7)}/s: committed ${r.committedPerS.toLocaleString('en')}/s, ack p50 ${r.ackP50Ms.toFixed(0)} ms p99 ${r.ackP99Ms.toFixed(0)} ms, ${r.bytesPerSample.toFixed(0)} B written per sample, ${r.fsyncsPerS === undefined ? '–' : r.fsyncsPerS.toFixed(0)} fsyncs/s, CPU ${r.cpuPercent.toFixed(0)}%`,
   );
-const need = NODES / (PERIOD_MS / 1000);
-const best = Math.max(...runs.map((r) => r.samplesPerS));
-log(
-  `10,000 nodes every 10 s = ${need.toLocaleString('en')} samples/s = ${((100 * need) / best).toFixed(1)}% of the best rate; target >= 50,000 samples/s: ${best >= 50_000 ? 'PASS' : 'MISS'}`,
-);
-const size = await sizes();
-const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
-log(
-  `size: raw ${mib(size.rawBytesPerNodeDay)} and rollups ${(size.rollupBytesPerNodeDay / 1024).toFixed(0)} KiB per node per day`,
-);
-log(
-  `at the default retention (raw 24 h, 1m 7 d, 1h 1 y): ${mib(size.steadyBytesPerNode)} per node, ${mib(size.steadyBytes10Nodes)} for 10 nodes, ${(size.steadyBytes10kNodes / 1024 ** 3).toFixed(1)} GiB for 10,000`,
-);
-if (asJson) console.log(JSON.stringify({ runs, targetSamplesPerS: 50_000, pass: best >= 50_000, size }));
+}
+const up = only.has('upkeep') ? await upkeep10k() : undefined;
+const ingest1k = runs.find((r) => r.offered === 1000);
+const allIn = (ingest1k?.bytesPerSample ?? Number.NaN) + (up?.bytesPerSample ?? Number.NaN);
+if (up)
+  log(
+    `10,000 nodes upkeep (rollups + move out of the log): ${up.bytesPerSample.toFixed(0)} B written per sample, ${(up.msPerSample * 1000).toFixed(1)} µs per sample; all in at 1k/s: ${allIn.toFixed(0)} B per sample (target <= 2048: ${allIn <= 2048 ? 'PASS' : 'MISS'})`,
+  );
+const fleet = [];
+const windows = windowsArg
+  ? windowsArg.slice('--windows='.length).split(',').map(Number)
+  : quick
+    ? [250]
+    : [250, 1000, 5000, 10_000];
+for (const windowMs of only.has('fleet') ? windows : []) {
+  const f = await fleetDay(windowMs, quick ? 1 : 6);
+  fleet.push(f);
+  log(
+    `20 nodes, commit window ${String(windowMs).padStart(5)} ms: ${Math.round(f.commitsPerDay).toLocaleString('en')} commits/day, ${f.mbPerDay.toFixed(0)} MB written per day, of which rollups and moves ${f.upkeepMbPerDay.rollup.toFixed(0)}, pruning ${f.upkeepMbPerDay.prune.toFixed(0)} (target <= 100${windowMs === 250 ? ", the writer's default at this rate" : ''})`,
+  );
+}
+const size = only.has('size') ? await sizes() : undefined;
+if (size)
+  log(
+    `size: ${size.rawBytesPerSample.toFixed(0)} B per raw sample with its indexes (target <= 200), ${size.rollupBytesPerRow.toFixed(0)} B per rollup row, ${(size.steadyBytesPerNode / 1024 / 1024).toFixed(1)} MiB per node at the default retention (raw 24 h, 1m 7 d, 1h 1 y)`,
+  );
+if (asJson)
+  console.log(JSON.stringify({ seconds: SECONDS, runs, upkeep: up, allInBytesPerSample: allIn, fleet, size }));

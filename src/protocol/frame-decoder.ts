@@ -1,12 +1,14 @@
 // Incremental decoder for length-prefixed frames: a 4-byte unsigned big-endian length, then that
 // many bytes of UTF-8 JSON (ARCHITECTURE.md, "Wire protocol"). Pure: no I/O. "Incomplete" is a
 // normal state, not an error: bytes are kept until a whole frame is there, however they were
-// split into chunks. A frame body is copied at most once, and only when it spans chunks.
+// split into chunks. A frame that lies wholly in one chunk is read in place (its length and text
+// straight out of the chunk, no Buffer per header or body: issue 16); a body is copied once, and
+// only when it spans chunks.
 
 import { DEFAULTS } from '../common/defaults.js';
 import { ProtocolError } from './errors.js';
 import { type Message, validateMessage } from './messages.js';
-import { decodeUtf8, MAX_JSON_DEPTH, parseJson } from './parse-json.js';
+import { decodeUtf8Range, MAX_JSON_DEPTH, parseJson } from './parse-json.js';
 
 export const FRAME_HEADER_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = DEFAULTS.maxFrameBytes;
@@ -22,7 +24,11 @@ export class FrameDecoder {
   /** Changeable: the primary allows small frames only until a node has authenticated. */
   maxFrameBytes: number;
   readonly maxDepth: number;
-  #chunks: Buffer[] = [];
+  /**
+   * Bytes of the unfinished frame: its header bytes while `#expected` is -1, else its body bytes.
+   * Kept as the chunks they came in and joined once, when the frame is whole.
+   */
+  #held: Buffer[] = [];
   #buffered = 0;
   /** Body length of the frame being read, or -1 while its header is incomplete. */
   #expected = -1;
@@ -49,65 +55,93 @@ export class FrameDecoder {
    */
   push(chunk: Buffer): Message[] {
     if (this.#failed) throw this.#failed;
-    if (chunk.length > 0) {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-    }
     const messages: Message[] = [];
     try {
-      for (;;) {
-        if (this.#expected < 0) {
-          if (this.#buffered < FRAME_HEADER_BYTES) break;
-          const length = this.#take(FRAME_HEADER_BYTES).readUInt32BE(0);
-          if (length > this.maxFrameBytes) {
-            throw new ProtocolError(
-              'ERR_FRAME_TOO_LARGE',
-              `frame of ${length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
-            );
-          }
+      let offset = this.#buffered > 0 || this.#expected >= 0 ? this.#finishHeld(chunk, messages) : 0;
+      const end = chunk.length;
+      // Whole frames in the chunk, read in place.
+      while (end - offset >= FRAME_HEADER_BYTES) {
+        const length = chunk.readUInt32BE(offset);
+        this.#checkLength(length);
+        const start = offset + FRAME_HEADER_BYTES;
+        if (end - start < length) {
           this.#expected = length;
+          this.#hold(chunk, start);
+          return messages;
         }
-        if (this.#buffered < this.#expected) break;
-        const body = this.#take(this.#expected);
-        this.#expected = -1;
-        messages.push(validateMessage(parseJson(decodeUtf8(body), this.maxDepth)));
+        offset = start + length;
+        messages.push(this.#decode(chunk, start, offset));
       }
+      this.#hold(chunk, offset);
     } catch (err) {
       this.#failed = err as ProtocolError;
-      this.#chunks = [];
+      this.#held = [];
       this.#buffered = 0;
       throw err;
     }
     return messages;
   }
 
-  /** Removes `n` buffered bytes from the front; zero-copy when they lie in the first chunk. */
-  #take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    this.#buffered -= n;
-    const first = this.#chunks[0] as Buffer;
-    if (first.length === n) {
-      this.#chunks.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
+  /**
+   * Completes the held frame with the front of `chunk` (decoding it into `messages`) and returns
+   * where the rest of the chunk starts; holds the whole chunk if the frame is still unfinished.
+   */
+  #finishHeld(chunk: Buffer, messages: Message[]): number {
     let offset = 0;
-    let i = 0;
-    // Walk by index and drop the used chunks in one splice: shift() per chunk made a frame
-    // sent in 400,000 one-byte segments cost 26 s of event loop (quadratic).
-    while (offset < n) {
-      const chunk = this.#chunks[i] as Buffer;
-      const used = Math.min(chunk.length, n - offset);
-      chunk.copy(out, offset, 0, used);
-      offset += used;
-      if (used === chunk.length) i++;
-      else this.#chunks[i] = chunk.subarray(used);
+    if (this.#expected < 0) {
+      const missing = FRAME_HEADER_BYTES - this.#buffered;
+      if (chunk.length < missing) {
+        this.#hold(chunk, 0);
+        return chunk.length;
+      }
+      let length = 0;
+      for (const part of this.#held) for (let i = 0; i < part.length; i++) length = length * 256 + (part[i] as number);
+      for (; offset < missing; offset++) length = length * 256 + (chunk[offset] as number);
+      this.#held = [];
+      this.#buffered = 0;
+      this.#checkLength(length);
+      this.#expected = length;
     }
-    this.#chunks.splice(0, i);
-    return out;
+    const missing = this.#expected - this.#buffered;
+    if (chunk.length - offset < missing) {
+      this.#hold(chunk, offset);
+      return chunk.length;
+    }
+    const end = offset + missing;
+    this.#expected = -1;
+    if (this.#buffered === 0) {
+      messages.push(this.#decode(chunk, offset, end));
+      return end;
+    }
+    const body = Buffer.allocUnsafe(this.#buffered + missing);
+    let at = 0;
+    for (const part of this.#held) at += part.copy(body, at);
+    chunk.copy(body, at, offset, end);
+    this.#held = [];
+    this.#buffered = 0;
+    messages.push(this.#decode(body, 0, body.length));
+    return end;
+  }
+
+  /** Keeps `chunk` from `start` on as part of the unfinished frame (zero-copy). */
+  #hold(chunk: Buffer, start: number): void {
+    if (start >= chunk.length) return;
+    // A list, joined once: appending to one Buffer per chunk made a frame sent in 400,000
+    // one-byte segments quadratic.
+    this.#held.push(start === 0 ? chunk : chunk.subarray(start));
+    this.#buffered += chunk.length - start;
+  }
+
+  #checkLength(length: number): void {
+    if (length > this.maxFrameBytes) {
+      throw new ProtocolError(
+        'ERR_FRAME_TOO_LARGE',
+        `frame of ${length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
+      );
+    }
+  }
+
+  #decode(bytes: Buffer, start: number, end: number): Message {
+    return validateMessage(parseJson(decodeUtf8Range(bytes, start, end), this.maxDepth));
   }
 }

@@ -1,7 +1,9 @@
 // Safe JSON parsing for untrusted bytes. Pure: no I/O. Guards against the bad-input classes of
 // FAULT-SCENARIOS.md: invalid UTF-8 (fatal decoder, never U+FFFD), nesting deeper than
-// MAX_JSON_DEPTH (checked by a flat scan before anything recursive touches the value) and
-// prototype-pollution keys (`__proto__`, `constructor`, `prototype`), which are rejected.
+// MAX_JSON_DEPTH and prototype-pollution keys (`__proto__`, `constructor`, `prototype`), which
+// are rejected. Depth is checked by a flat scan of the text before anything recursive touches
+// the value: not by a walk of the parsed value, which misses a deep value that a duplicate key
+// replaced (`{"a":[[[…]]],"a":1}`).
 
 import { ProtocolError } from './errors.js';
 
@@ -25,10 +27,15 @@ const CLOSE_BRACKET = 0x5d;
  * invalid sequence, or a real U+FFFD), the fatal TextDecoder to tell which.
  */
 export function decodeUtf8(bytes: Buffer): string {
-  const text = bytes.toString('utf8');
+  return decodeUtf8Range(bytes, 0, bytes.length);
+}
+
+/** decodeUtf8 of `bytes.subarray(start, end)`, without making that Buffer unless the text holds U+FFFD. */
+export function decodeUtf8Range(bytes: Buffer, start: number, end: number): string {
+  const text = bytes.toString('utf8', start, end);
   if (!text.includes('\uFFFD')) return text;
   try {
-    return utf8.decode(bytes);
+    return utf8.decode(bytes.subarray(start, end));
   } catch (err) {
     throw new ProtocolError('ERR_INVALID_UTF8', 'frame is not valid UTF-8', { cause: err });
   }
@@ -66,9 +73,7 @@ export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): numbe
  * @throws ProtocolError ERR_TOO_DEEP, ERR_INVALID_JSON or ERR_FORBIDDEN_KEY; never anything else.
  */
 export function parseJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
-  // Depth cannot exceed the number of opening brackets: count those first (cheap indexOf) and
-  // scan only texts that have more than maxDepth of them.
-  if (countOpenings(text, maxDepth + 1) > maxDepth && jsonDepth(text, maxDepth) > maxDepth) {
+  if (isTooDeep(text, maxDepth)) {
     throw new ProtocolError('ERR_TOO_DEEP', `JSON nested deeper than ${maxDepth} levels`);
   }
   let value: unknown;
@@ -77,12 +82,58 @@ export function parseJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
   } catch (err) {
     throw new ProtocolError('ERR_INVALID_JSON', `invalid JSON: ${(err as Error).message}`, { cause: err });
   }
-  // Fast path: a text that never spells a forbidden key, not even through a \u escape, cannot
-  // hold one as a key.
-  if (text.includes('\\u') || FORBIDDEN_KEYS.some((key) => text.includes(key))) {
+  if (text.length <= MAX_WALKED_CHARS && !hasInheritedKeys()) {
+    const key = findForbiddenKey(value);
+    if (key !== undefined) throw forbiddenKey(key);
+  } else if (text.includes('\\u') || FORBIDDEN_KEYS.some((key) => text.includes(key))) {
+    // A text that never spells a forbidden key, not even through a \u escape, cannot hold one.
     rejectForbiddenKeys(value);
   }
   return value;
+}
+
+/**
+ * Longest text whose parsed value is walked for forbidden keys whatever the text says. Below it,
+ * one walk of a small value costs less than the four scans of the text that would skip it
+ * (issue 16); above it, most texts are skipped by the scans.
+ */
+const MAX_WALKED_CHARS = 256;
+const PROBE = {};
+
+/**
+ * True when Object.prototype has enumerable properties (someone polluted it): for-in would
+ * then see them on every parsed object, so findForbiddenKey must not be used.
+ */
+function hasInheritedKeys(): boolean {
+  for (const _key in PROBE) return true;
+  return false;
+}
+
+/**
+ * The first forbidden own key of a parsed value (depth already bounded) in depth-first order,
+ * as rejectForbiddenKeys finds it. for-in, not Object.keys: no array per object, and the same
+ * keys in the same order while Object.prototype has no enumerable property.
+ */
+function findForbiddenKey(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findForbiddenKey(value[i]);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  for (const key in value) {
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') return key;
+    const found = findForbiddenKey((value as Record<string, unknown>)[key]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** Depth cannot exceed the number of opening brackets: count those first (cheap indexOf). */
+function isTooDeep(text: string, maxDepth: number): boolean {
+  return countOpenings(text, maxDepth + 1) > maxDepth && jsonDepth(text, maxDepth) > maxDepth;
 }
 
 /** Opening brackets in `text`, counting no further than `stopAt`. */
@@ -102,9 +153,11 @@ function rejectForbiddenKeys(value: unknown): void {
     return;
   }
   for (const key of Object.keys(value)) {
-    if ((FORBIDDEN_KEYS as readonly string[]).includes(key)) {
-      throw new ProtocolError('ERR_FORBIDDEN_KEY', `forbidden key "${key}" in message`);
-    }
+    if ((FORBIDDEN_KEYS as readonly string[]).includes(key)) throw forbiddenKey(key);
     rejectForbiddenKeys((value as Record<string, unknown>)[key]);
   }
+}
+
+function forbiddenKey(key: string): ProtocolError {
+  return new ProtocolError('ERR_FORBIDDEN_KEY', `forbidden key "${key}" in message`);
 }

@@ -8,10 +8,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FrameDecoder, type Message, ProtocolError } from '../../../src/protocol/index.js';
 import { validateMessage } from '../../../src/protocol/messages.js';
-import { jsonDepth } from '../../../src/protocol/parse-json.js';
+import { referenceParseJson } from '../../helpers/reference-json.js';
 
 const MAX_FRAME_BYTES = 200;
-const FORBIDDEN = ['__proto__', 'constructor', 'prototype'];
 
 function frame(body: string | Buffer, declaredLength?: number): Buffer {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
@@ -31,28 +30,7 @@ function referenceDecodeBody(body: Buffer, maxDepth = 32): Message {
       throw new ProtocolError('ERR_INVALID_UTF8', 'frame is not valid UTF-8', { cause: err });
     }
   }
-  if (jsonDepth(text) > maxDepth) {
-    throw new ProtocolError('ERR_TOO_DEEP', `JSON nested deeper than ${maxDepth} levels`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ProtocolError('ERR_INVALID_JSON', `invalid JSON: ${(err as Error).message}`, { cause: err });
-  }
-  const walk = (v: unknown): void => {
-    if (v === null || typeof v !== 'object') return;
-    if (Array.isArray(v)) {
-      v.forEach(walk);
-      return;
-    }
-    for (const key of Object.keys(v)) {
-      if (FORBIDDEN.includes(key)) throw new ProtocolError('ERR_FORBIDDEN_KEY', `forbidden key "${key}" in message`);
-      walk((v as Record<string, unknown>)[key]);
-    }
-  };
-  walk(value);
-  return validateMessage(value);
+  return validateMessage(referenceParseJson(text, maxDepth));
 }
 
 interface Outcome {

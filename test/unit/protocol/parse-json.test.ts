@@ -7,34 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ProtocolError } from '../../../src/protocol/errors.js';
-import { decodeUtf8, decodeUtf8Range, jsonDepth, parseJson } from '../../../src/protocol/parse-json.js';
-
-const FORBIDDEN = ['__proto__', 'constructor', 'prototype'];
-
-function referenceParseJson(text: string, maxDepth: number): unknown {
-  if (jsonDepth(text, maxDepth) > maxDepth) {
-    throw new ProtocolError('ERR_TOO_DEEP', `JSON nested deeper than ${maxDepth} levels`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ProtocolError('ERR_INVALID_JSON', `invalid JSON: ${(err as Error).message}`, { cause: err });
-  }
-  const walk = (v: unknown): void => {
-    if (v === null || typeof v !== 'object') return;
-    if (Array.isArray(v)) {
-      v.forEach(walk);
-      return;
-    }
-    for (const key of Object.keys(v)) {
-      if (FORBIDDEN.includes(key)) throw new ProtocolError('ERR_FORBIDDEN_KEY', `forbidden key "${key}" in message`);
-      walk((v as Record<string, unknown>)[key]);
-    }
-  };
-  walk(value);
-  return value;
-}
+import { decodeUtf8, decodeUtf8Range, parseJson } from '../../../src/protocol/parse-json.js';
+import { FORBIDDEN_KEYS, referenceParseJson } from '../../helpers/reference-json.js';
 
 type Result = { value: unknown } | { code: string; message: string };
 
@@ -58,7 +32,7 @@ function assertSame(text: string, maxDepth: number): void {
 /** JSON with forbidden keys, escapes and deep nesting among plain values. */
 const arbKey = fc.oneof(
   { weight: 4, arbitrary: fc.string({ maxLength: 6 }) },
-  { weight: 1, arbitrary: fc.constantFrom(...FORBIDDEN, '\\u005f_proto__', 'proto', '1', '0') },
+  { weight: 1, arbitrary: fc.constantFrom(...FORBIDDEN_KEYS, '\\u005f_proto__', 'proto', '1', '0') },
 );
 const { tree: arbValue } = fc.letrec<{ tree: string }>((tie) => ({
   tree: fc.oneof(

@@ -149,7 +149,15 @@ function ensureFileLimit(nodes: number): {
   if (before.soft < needed) {
     const hard = Math.max(before.hard, needed);
     log(`open-files limit ${before.soft} < ${needed} needed: raising it to ${needed}:${hard} with prlimit`);
-    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${needed}:${hard}`], { stdio: 'inherit' });
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${needed}:${hard}`], { stdio: 'inherit' });
+    } catch {
+      // Raising the hard limit needs CAP_SYS_RESOURCE, which a container may not grant even to root.
+      const most = before.hard - 512;
+      throw new Error(
+        `${nodes} nodes need ${needed} open files in the primary, and the hard limit here is ${before.hard}, which this process may not raise: run with a higher hard limit (ulimit -Hn, LimitNOFILE=) or --nodes ${most} at most`,
+      );
+    }
   }
   const after = readFileLimits();
   if (after.soft < needed) throw new Error(`open-files limit ${after.soft} is below the ${needed} needed`);

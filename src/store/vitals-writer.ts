@@ -90,8 +90,13 @@ export class VitalsWriter {
     if (this.#closed) return; // not acknowledged: the node still has it
     if (this.#batch.length === 0) this.#firstAt = performance.now();
     this.#batch.push({ nodeId, vitals });
-    // While the store is busy or full the retry timer is set: no flush before it.
-    if (this.#waiting !== undefined) return;
+    // While the store is busy or full the retry timer is set: no flush before it. None is set once
+    // a waiting batch was given up (too many samples, another failure): these are tried after
+    // fullRetryMs, or the writer would never write again.
+    if (this.#waiting !== undefined) {
+      this.#timer ??= setTimeout(() => void this.flush(), this.#options.fullRetryMs);
+      return;
+    }
     const { maxBatch, minBatch, flushMs, maxDelayMs } = this.#options;
     const n = this.#batch.length;
     if (n >= maxBatch) {

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../../src/common/logger.js';
+import { StoreError } from '../../../src/protocol/errors.js';
 import type { VitalsPayload } from '../../../src/protocol/messages.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
+import type { Store, StoredSample } from '../../../src/store/store-api.js';
 import { VitalsWriter } from '../../../src/store/vitals-writer.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
@@ -112,4 +114,35 @@ it('commits a big batch after flushMs and a few samples after maxDelayMs (fewer,
   assert.equal(commits[1]?.size, 10);
   assert.ok((commits[1]?.afterMs ?? 0) < 250, `a batch of minBatch waited ${commits[1]?.afterMs} ms, not flushMs`);
   assert.deepEqual(await store.storedSeqs('a'), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+});
+
+it('writes again after it gave up on samples that waited for a full disk (no stall once there is room)', async (t) => {
+  let full = true;
+  const commits: number[][] = [];
+  const store = {
+    insertVitals: async (batch: readonly StoredSample[]) => {
+      if (full) throw new StoreError('ERR_STORE_FULL', 'the disk of the database is full');
+      commits.push(batch.map((s) => s.vitals.seq));
+      return new Map(batch.map((s) => [s.nodeId, s.vitals.seq]));
+    },
+  } as unknown as Store;
+  const failed: number[] = [];
+  const writer = new VitalsWriter(store, {
+    flushMs: 1,
+    maxDelayMs: 5,
+    fullRetryMs: 20,
+    maxWaiting: 2,
+    logger: silentLogger,
+    onStored: () => {},
+    onFailed: (ids) => failed.push(ids.size),
+  });
+  t.after(() => writer.close());
+  for (let seq = 1; seq <= 3; seq++) writer.add('a', { ...sample(seq), receivedAt: Date.now() });
+  await waitUntil(() => failed.length > 0, 5000, 'the waiting samples given up');
+  assert.equal(writer.waitingForRoom, true);
+  full = false;
+  writer.add('a', { ...sample(4), receivedAt: Date.now() });
+  await waitUntil(() => commits.length > 0, 5000, 'a commit once there is room');
+  assert.deepEqual(commits.flat(), [4]);
+  assert.equal(writer.waitingForRoom, false);
 });

@@ -69,6 +69,8 @@ export class RawVitals {
   #written = new Map<number, number>();
   /** A compaction under way: its cutoff and the nodes left. */
   #compacting: { cutoff: number; keys: number[] } | undefined;
+  /** When the last compaction started (the caller's wall clock); one per `minAgeMs`. */
+  #compactedAt = Number.NEGATIVE_INFINITY;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -84,9 +86,8 @@ export class RawVitals {
       chunksIn: db.prepare('SELECT data FROM vitals_chunks WHERE node = ? AND t1 >= ? AND t0 < ? ORDER BY t0'),
       allChunks: db.prepare('SELECT data FROM vitals_chunks WHERE node = ?'),
       newestChunk: db.prepare('SELECT data FROM vitals_chunks WHERE node = ? ORDER BY seq1 DESC LIMIT 1'),
-      pruneChunks: db.prepare(
-        'DELETE FROM vitals_chunks WHERE id IN (SELECT id FROM vitals_chunks WHERE t1 < ? ORDER BY t1 LIMIT ?)',
-      ),
+      oldChunks: db.prepare('SELECT id, node, seq1, received1 FROM vitals_chunks WHERE t1 < ? ORDER BY t1 LIMIT ?'),
+      deleteChunks: db.prepare('DELETE FROM vitals_chunks WHERE id IN (SELECT value FROM json_each(?))'),
       forgetChunks: db.prepare('DELETE FROM vitals_chunks WHERE node = ?'),
       scanLog: db.prepare('SELECT id, node, t, seq, received_at FROM vitals_log ORDER BY id'),
       newestChunks: db.prepare('SELECT node, max(seq1) AS seq, received1 FROM vitals_chunks GROUP BY node'),
@@ -201,18 +202,21 @@ export class RawVitals {
     return out;
   }
 
-  /** A node's newest stored sample (highest seq). */
+  /**
+   * A node's newest stored sample (highest seq), from the log or the chunks: a clock put back
+   * leaves older samples with later times in the log while newer ones moved to chunks.
+   */
   latest(key: number): RawSample | null {
     const log = this.#log.get(key);
-    if (log !== undefined && log.ids.length > 0) {
-      let best = 0;
-      for (let i = 1; i < log.seqs.length; i++) if ((log.seqs[i] as number) > (log.seqs[best] as number)) best = i;
+    let best = -1;
+    if (log !== undefined)
+      for (let i = 0; i < log.seqs.length; i++) if (best < 0 || (log.seqs[i] ?? 0) > (log.seqs[best] ?? 0)) best = i;
+    const row = this.#stmts.newestChunk.get(key) as { data: Buffer } | undefined;
+    let newest: RawSample | null = null;
+    if (row !== undefined) for (const s of decodeChunk(row.data)) if (newest === null || s.seq > newest.seq) newest = s;
+    if (log !== undefined && best >= 0 && (newest === null || (log.seqs[best] ?? 0) > newest.seq)) {
       return this.#logRows([log.ids[best] as number])[0] ?? null;
     }
-    const row = this.#stmts.newestChunk.get(key) as { data: Buffer } | undefined;
-    if (row === undefined) return null;
-    let newest: RawSample | null = null;
-    for (const s of decodeChunk(row.data)) if (newest === null || s.seq > newest.seq) newest = s;
     return newest;
   }
 
@@ -235,12 +239,16 @@ export class RawVitals {
    * only once the oldest log row is `minAgeMs` older than the cutoff, so a node's chunk holds that
    * much of its history, not a sample or two.
    */
-  compactStep(cutoff: number, minAgeMs: number): boolean {
+  compactStep(cutoff: number, minAgeMs: number, now: number): boolean {
     if (this.#compacting === undefined) {
+      // At most one compaction per minAgeMs: a node whose clock is behind files every sample
+      // before the cutoff, and must not start one (of a chunk of a sample or two) at every pass.
+      if (now - this.#compactedAt < minAgeMs) return false;
       const oldest = this.oldestLogT();
       if (oldest === null || cutoff - oldest < minAgeMs) return false;
       const keys = [...this.#log.keys()].filter((k) => this.#log.get(k)?.ts.some((t) => t < cutoff));
       this.#compacting = { cutoff, keys };
+      this.#compactedAt = now;
     }
     const job = this.#compacting;
     const keys: number[] = [];
@@ -298,9 +306,27 @@ export class RawVitals {
     this.#stmts.insertChunk.run(key, t0, t1, last.seq, last.receivedAt, list.length, data);
   }
 
-  /** Deletes up to `limit` chunks whose samples are all before `before`; how many went. */
+  /**
+   * Deletes up to `limit` chunks whose samples are all before `before` (inside the caller's
+   * transaction); how many went. The nodes table first learns the newest seq they held: a node
+   * that keeps reporting with its clock behind is never quiet, and once its chunks go, nothing
+   * else would tell a restarted store that a resend of those seqs is one.
+   */
   prune(before: number, limit: number): number {
-    return this.#stmts.pruneChunks.run(before, limit).changes;
+    const rows = this.#stmts.oldChunks.all(before, limit) as Array<{
+      id: number;
+      node: number;
+      seq1: number;
+      received1: number;
+    }>;
+    if (rows.length === 0) return 0;
+    const newest = new Map<number, { seq: number; receivedAt: number }>();
+    for (const r of rows) {
+      const n = newest.get(r.node);
+      if (n === undefined || r.seq1 > n.seq) newest.set(r.node, { seq: r.seq1, receivedAt: r.received1 });
+    }
+    for (const [key, n] of newest) this.#stmts.catchUp.run(n.seq, n.receivedAt, key, n.seq);
+    return this.#stmts.deleteChunks.run(JSON.stringify(rows.map((r) => r.id))).changes;
   }
 
   /** Deletes a node's raw samples (inside the caller's transaction; memory follows at once). */
@@ -320,12 +346,28 @@ export class RawVitals {
    * (undefined: all of them): a node that keeps reporting is not rewritten at every pass.
    */
   catchUp(quietSince?: number): void {
-    for (const [key, newest] of this.#newest) {
-      if ((this.#written.get(key) ?? 0) >= newest.seq) continue;
-      if (quietSince !== undefined && newest.receivedAt >= quietSince) continue;
-      this.#stmts.catchUp.run(newest.seq, newest.receivedAt, key, newest.seq);
-      this.#written.set(key, newest.seq);
-    }
+    const written: Array<[number, number]> = [];
+    // One transaction: after a crash every node that was online is behind (one fsync, not one each).
+    this.#db.transaction(() => {
+      for (const [key, newest] of this.#newest) {
+        if ((this.#written.get(key) ?? 0) >= newest.seq) continue;
+        if (quietSince !== undefined && newest.receivedAt >= quietSince) continue;
+        this.#stmts.catchUp.run(newest.seq, newest.receivedAt, key, newest.seq);
+        written.push([key, newest.seq]);
+      }
+    })();
+    for (const [key, seq] of written) this.#written.set(key, seq);
+  }
+
+  /**
+   * A node was forgotten with its history kept (inside the caller's transaction): its newest seq
+   * is what its stored samples say, as a restarted store would find it, not what it sent last.
+   */
+  detach(key: number): void {
+    this.#written.delete(key);
+    const newest = this.latest(key);
+    if (newest === null) this.#newest.delete(key);
+    else this.#newest.set(key, { seq: newest.seq, receivedAt: newest.receivedAt });
   }
 }
 

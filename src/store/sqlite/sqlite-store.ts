@@ -223,7 +223,7 @@ export class SqliteStore implements Store {
         this.#db.transaction(() => this.#applyAll(changes))();
       } catch (err) {
         // A forget changed the history's memory before the rollback: read it again.
-        if (changes.some((c) => c.op === 'forget' && c.history)) this.#history.reload();
+        if (changes.some((c) => c.op === 'forget')) this.#history.reload();
         throw err;
       }
     });
@@ -259,6 +259,8 @@ export class SqliteStore implements Store {
           if (change.history) {
             this.#history.forget(change.id);
             for (const stmt of stmts.forgetHistory) stmt.run(change.id);
+          } else {
+            this.#history.detach(change.id);
           }
           break;
         case 'event':

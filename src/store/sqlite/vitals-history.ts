@@ -148,9 +148,13 @@ export class VitalsHistory {
       forget1h: db.prepare('DELETE FROM vitals_1h WHERE node = ?'),
       pruneEvents: db.prepare('DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < ? LIMIT ?)'),
     };
-    const rows = this.#stmts.getUntil.all() as Array<{ name: '1m' | '1h'; until: number }>;
-    this.#until = { '1m': undefined, '1h': undefined };
-    for (const r of rows) this.#until[r.name] = r.until;
+    this.#until = this.#readUntil();
+  }
+
+  #readUntil(): { '1m': number | undefined; '1h': number | undefined } {
+    const until: { '1m': number | undefined; '1h': number | undefined } = { '1m': undefined, '1h': undefined };
+    for (const r of this.#stmts.getUntil.all() as Array<{ name: '1m' | '1h'; until: number }>) until[r.name] = r.until;
+    return until;
   }
 
   /**
@@ -246,6 +250,13 @@ export class VitalsHistory {
     this.#keys.clear();
     this.#raw.reload();
     this.#pending = undefined;
+    this.#until = this.#readUntil();
+  }
+
+  /** A node was forgotten with its history kept (inside the caller's transaction). */
+  detach(nodeId: string): void {
+    const key = this.#keys.find(nodeId);
+    if (key !== undefined) this.#raw.detach(key);
   }
 
   /** See RawVitals.catchUp. */
@@ -258,13 +269,24 @@ export class VitalsHistory {
    * rolled-up raw samples out of the log; returns false when everything due is done.
    */
   rollupStep(now: number): boolean {
-    if (this.#pending) {
-      this.#continue(this.#pending);
-      return true;
+    try {
+      if (this.#pending) {
+        this.#continue(this.#pending);
+        return true;
+      }
+      return (
+        this.#step('1m', now) ||
+        this.#step('1h', now) ||
+        this.#raw.compactStep(this.#until['1m'] ?? 0, COMPACT_AGE_MS, now)
+      );
+    } catch (err) {
+      // How far the rollups are final is what the database says (a step's transaction rolled
+      // back): compaction must never take it from memory that ran ahead. The interval under way
+      // is rebuilt from its start (each build is idempotent).
+      this.#until = this.#readUntil();
+      this.#pending = undefined;
+      throw err;
     }
-    return (
-      this.#step('1m', now) || this.#step('1h', now) || this.#raw.compactStep(this.#until['1m'] ?? 0, COMPACT_AGE_MS)
-    );
   }
 
   /** Builds the next chunk of nodes of the pending interval; at the end, marks it final. */

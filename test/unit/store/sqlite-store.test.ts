@@ -253,6 +253,67 @@ describe('SqliteStore', () => {
     assert.equal((await reopened.getNode('busy'))?.lastSeq, 5);
   });
 
+  it('never stores a resend twice after a restart, when the chunks of a busy node with a clock behind were pruned', async (t) => {
+    const path = dbPath(t);
+    let store = new SqliteStore(path, { retention: { rawMs: HOUR_MS } });
+    await store.applyNodeChanges([{ op: 'upsert', node: upsert('behind') }]);
+    const now = Date.UTC(2026, 0, 1, 12);
+    // Its clock is two hours behind (within the day a clock may be off): every sample is filed
+    // two hours back, past the raw retention, while it keeps reporting (never quiet).
+    for (let i = 1; i <= 120; i++) {
+      const at = now - 20 * MINUTE_MS + i * 10_000;
+      await store.insertVitals([stored('behind', at, sample(i, at - 2 * HOUR_MS))]);
+    }
+    while (await store.rollupStep(now)) {}
+    await store.catchUpNodes(now);
+    while ((await store.pruneChunk(now)) > 0) {}
+    assert.deepEqual(await store.storedSeqs('behind'), [], 'its raw samples went with their chunks');
+    await store.close();
+    store = new SqliteStore(path, { retention: { rawMs: HOUR_MS } });
+    t.after(() => store.close());
+    assert.equal((await store.getNode('behind'))?.lastSeq, 120);
+    await store.insertVitals([stored('behind', now, sample(120, now - 2 * HOUR_MS))]);
+    assert.deepEqual(await store.storedSeqs('behind'), [], 'the resend of seq 120 is not stored again');
+  });
+
+  it('keeps the rollups where the database has them when a step fails: nothing moves out of the log unrolled', async (t) => {
+    const store = new SqliteStore(dbPath(t));
+    t.after(() => store.close());
+    await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+    const base = Date.UTC(2026, 0, 1);
+    await store.insertVitals(
+      Array.from({ length: 180 }, (_, i) => stored('n1', base + i * 10_000, sample(i + 1, base + i * 10_000))),
+    );
+    const side = new Database(store.path);
+    t.after(() => side.close());
+    side.exec("CREATE TRIGGER no_chunks BEFORE INSERT ON vitals_chunks BEGIN SELECT RAISE(FAIL, 'disk trouble'); END");
+    const now = base + HOUR_MS;
+    await assert.rejects(store.rollupStep(now, 50), /disk trouble/);
+    side.exec('DROP TRIGGER no_chunks');
+    while (await store.rollupStep(now)) {}
+    const minutes = await store.vitalsSeries('n1', base, base + 30 * MINUTE_MS, MINUTE_MS, base + 3 * 24 * HOUR_MS);
+    assert.equal(minutes.resolution, '1m');
+    assert.deepEqual(
+      [minutes.points.length, minutes.points.reduce((n, p) => n + p.n, 0)],
+      [30, 180],
+      'every minute rolled up, every sample counted once',
+    );
+  });
+
+  it('gives the newest sample by seq when a clock put back left older samples in the log and newer ones in chunks', async (t) => {
+    const store = new SqliteStore(dbPath(t));
+    t.after(() => store.close());
+    await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+    const now = Date.UTC(2026, 0, 1, 12);
+    // Seqs 1-30 with the clock an hour ahead, then 31-60 after NTP put it right.
+    for (let i = 1; i <= 60; i++) {
+      const at = now - 30 * MINUTE_MS + i * 10_000;
+      await store.insertVitals([stored('n1', at, sample(i, i <= 30 ? at + HOUR_MS : at))]);
+    }
+    while (await store.rollupStep(now + 20 * MINUTE_MS)) {}
+    assert.equal((await store.latestVitals('n1'))?.seq, 60);
+  });
+
   it('refuses a database newer than this code, saying what to do', (t) => {
     const path = dbPath(t);
     const db = new Database(path);

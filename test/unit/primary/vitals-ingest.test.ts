@@ -46,7 +46,17 @@ function setup() {
     onClockSkew: (_r, skewed) => marks.push(skewed),
     onStoreFull: () => {},
   });
-  return { ingest, record, acks, stats, committed, marks, commit: () => release?.() };
+  return {
+    ingest,
+    record,
+    acks,
+    stats,
+    committed,
+    marks,
+    /** The writer is in its commit (the store holds it until `commit`). */
+    writing: () => release !== undefined,
+    commit: () => release?.(),
+  };
 }
 
 const sample = (seq: number) => ({
@@ -64,11 +74,11 @@ const sample = (seq: number) => ({
 });
 
 it('acknowledges a stored seq again at once, and a new one only after its commit', async () => {
-  const { ingest, record, acks, stats, committed, commit } = setup();
+  const { ingest, record, acks, stats, committed, writing, commit } = setup();
   ingest.receive(record, sample(5));
   assert.deepEqual([acks, stats.duplicates], [[5], 1]);
   ingest.receive(record, sample(6), 1234);
-  await new Promise((r) => setTimeout(r, 50));
+  await waitUntil(writing, 2000, 'the commit under way');
   assert.deepEqual(acks, [5], 'not acknowledged before the commit');
   commit();
   await waitUntil(() => acks.length === 2, 2000, 'the ack after the commit');

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../../src/protocol/errors.js';
+import { rollupBuildSql } from '../../../src/store/sqlite/rollup-sql.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../../src/store/sqlite/schema.js';
 import { openSqliteStore, SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
-import { rollupBuildSql } from '../../../src/store/sqlite/vitals-history.js';
 import { HOUR_MS, MINUTE_MS } from '../../../src/store/store-api.js';
 import { sample, storeContract, stored, upsert } from './store-contract.js';
 

@@ -80,9 +80,7 @@ export class RawVitals {
         VALUES (?, ?, ?, ?, ?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`),
       logRows: db.prepare('SELECT * FROM vitals_log WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id'),
       deleteLog: db.prepare('DELETE FROM vitals_log WHERE id IN (SELECT value FROM json_each(?))'),
-      insertChunk: db.prepare(
-        'INSERT INTO vitals_chunks (node, t0, t1, seq1, received1, n, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
+      insertChunk: db.prepare(INSERT_CHUNK_SQL),
       chunksIn: db.prepare('SELECT data FROM vitals_chunks WHERE node = ? AND t1 >= ? AND t0 < ? ORDER BY t0'),
       allChunks: db.prepare('SELECT data FROM vitals_chunks WHERE node = ?'),
       newestChunk: db.prepare('SELECT data FROM vitals_chunks WHERE node = ? ORDER BY seq1 DESC LIMIT 1'),
@@ -270,7 +268,7 @@ export class RawVitals {
         }
         for (const [key, list] of byNode) {
           list.sort((a, b) => a.seq - b.seq);
-          for (let i = 0; i < list.length; i += CHUNK_MAX) this.#insertChunk(key, list.slice(i, i + CHUNK_MAX));
+          insertChunks(this.#stmts.insertChunk, key, list);
         }
         this.#stmts.deleteLog.run(JSON.stringify(ids));
       })();
@@ -290,20 +288,6 @@ export class RawVitals {
     }
     if (job.keys.length === 0) this.#compacting = undefined;
     return true;
-  }
-
-  #insertChunk(key: number, list: readonly RawSample[]): void {
-    let t0 = Number.POSITIVE_INFINITY;
-    let t1 = Number.NEGATIVE_INFINITY;
-    const items: ChunkItem[] = [];
-    for (const s of list) {
-      t0 = Math.min(t0, s.t);
-      t1 = Math.max(t1, s.t);
-      items.push([s.seq, s.t, s.ts, s.receivedAt, ...s.values, s.uptimeS, s.extra]);
-    }
-    const last = list[list.length - 1] as RawSample;
-    const data = deflateRawSync(JSON.stringify(items));
-    this.#stmts.insertChunk.run(key, t0, t1, last.seq, last.receivedAt, list.length, data);
   }
 
   /**
@@ -371,9 +355,29 @@ export class RawVitals {
   }
 }
 
-type LogRow = Record<string, number | string | null>;
+/** Inserts a node's samples (sorted by seq) as chunks of at most CHUNK_MAX, with `insert` (INSERT_CHUNK_SQL). */
+export function insertChunks(insert: Database.Statement, key: number, list: readonly RawSample[]): void {
+  for (let i = 0; i < list.length; i += CHUNK_MAX) {
+    const part = list.slice(i, i + CHUNK_MAX);
+    let t0 = Number.POSITIVE_INFINITY;
+    let t1 = Number.NEGATIVE_INFINITY;
+    const items: ChunkItem[] = [];
+    for (const s of part) {
+      t0 = Math.min(t0, s.t);
+      t1 = Math.max(t1, s.t);
+      items.push([s.seq, s.t, s.ts, s.receivedAt, ...s.values, s.uptimeS, s.extra]);
+    }
+    const last = part[part.length - 1] as RawSample;
+    insert.run(key, t0, t1, last.seq, last.receivedAt, part.length, deflateRawSync(JSON.stringify(items)));
+  }
+}
 
-function sampleOfRow(r: LogRow): RawSample {
+export const INSERT_CHUNK_SQL =
+  'INSERT INTO vitals_chunks (node, t0, t1, seq1, received1, n, data) VALUES (?, ?, ?, ?, ?, ?, ?)';
+
+export type LogRow = Record<string, number | string | null>;
+
+export function sampleOfRow(r: LogRow): RawSample {
   return {
     seq: r.seq as number,
     t: r.t as number,

@@ -229,10 +229,8 @@ export const MIGRATIONS: readonly Migration[] = [
         uptime_s    REAL,
         extra       TEXT NOT NULL
       );
-      INSERT INTO vitals_log (node, seq, t, ts, received_at, skewed, ${rawColumns})
-        SELECT k.key, v.seq, v.t, v.ts, v.received_at, v.skewed, ${rawColumns}
-        FROM vitals v JOIN node_keys k ON k.id = v.node_id ORDER BY v.received_at, v.seq;
-      DROP TABLE vitals;
+      -- The rows move in JavaScript, a page at a time, into chunks or the log (migrate-v7.ts).
+      ALTER TABLE vitals RENAME TO vitals_v6;
       CREATE TABLE vitals_chunks (
         id        INTEGER PRIMARY KEY,
         node      INTEGER NOT NULL,

@@ -36,6 +36,7 @@ import {
 } from '../store-api.js';
 import { AlertTable } from './alert-table.js';
 import { checkDatabaseFile } from './db-check.js';
+import { moveV6Vitals } from './migrate-v7.js';
 import { ScheduleTable } from './schedule-table.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { TaskTable } from './task-table.js';
@@ -113,6 +114,7 @@ export class SqliteStore implements Store {
       // busy commit themselves, the event loop turning in between.
       this.#db.pragma('busy_timeout = 100');
       this.#migrate();
+      moveV6Vitals(this.#db, options.logger ?? silentLogger);
       this.#stmts = this.#prepare();
       this.#history = new VitalsHistory(this.#db);
       this.#tasks = new TaskTable(this.#db);

@@ -154,6 +154,7 @@ describe('SqliteStore', () => {
     const raw = old.prepare(
       'INSERT INTO vitals (node_id, seq, t, ts, received_at, cpu_percent, ram_available_bytes, swap_free_bytes, load1, load5, load15, uptime_s, extra) VALUES (\'n1\', ?, ?, ?, ?, ?, 1000, 0, 0.5, 0.4, 0.3, 100, \'{"disks":[],"nets":[]}\')',
     );
+    raw.run(6, 30 * MINUTE_MS, 30 * MINUTE_MS, 30 * MINUTE_MS, 20); // rolled up already: to a chunk
     raw.run(7, 2 * HOUR_MS, 2 * HOUR_MS, 2 * HOUR_MS, 30);
     raw.run(8, 2 * HOUR_MS + 10_000, 2 * HOUR_MS + 10_000, 2 * HOUR_MS + 10_000, 50);
     old
@@ -167,7 +168,21 @@ describe('SqliteStore', () => {
     const store = new SqliteStore(path);
     t.after(() => store.close());
     assert.equal(store.schemaVersion, SCHEMA_VERSION);
-    assert.deepEqual(await store.storedSeqs('n1'), [7, 8]);
+    assert.deepEqual(await store.storedSeqs('n1'), [6, 7, 8]);
+    const moved = new Database(path, { readonly: true });
+    try {
+      assert.deepEqual(
+        [
+          moved.prepare('SELECT seq FROM vitals_log ORDER BY seq').all(),
+          moved.prepare('SELECT n, seq1 FROM vitals_chunks').all(),
+          moved.prepare("SELECT name FROM sqlite_schema WHERE name = 'vitals_v6'").all(),
+        ],
+        [[{ seq: 7 }, { seq: 8 }], [{ n: 1, seq1: 6 }], []],
+        'rolled-up rows into a chunk, the rest into the log, the old table gone',
+      );
+    } finally {
+      moved.close();
+    }
     assert.equal((await store.latestVitals('n1'))?.cpuPercent, 50);
     assert.equal((await store.getNode('n1'))?.lastSeq, 8, 'caught up from the migrated rows');
     const now = 5 * 24 * HOUR_MS;
@@ -178,7 +193,7 @@ describe('SqliteStore', () => {
     );
     // A resend of a migrated seq is not stored twice.
     await store.insertVitals([stored('n1', now, sample(8, 2 * HOUR_MS + 10_000))]);
-    assert.deepEqual(await store.storedSeqs('n1'), [7, 8]);
+    assert.deepEqual(await store.storedSeqs('n1'), [6, 7, 8]);
     assert.equal(await store.integrityCheck(), 'ok');
   });
 

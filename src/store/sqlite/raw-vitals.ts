@@ -4,19 +4,23 @@
 // one row of `vitals_chunks` (their JSON, deflated), at most CHUNK_MAX per row, so a node's history
 // costs an index entry per chunk rather than per sample. Keying the log by node would have meant a
 // page written per sample and per index with thousands of nodes (each node's newest rows on a page
-// of their own); that is what the old layout did (29 KiB written per 480-byte sample).
+// of their own): with the old layout the primary wrote ~29 KiB per 480-byte sample at 10,000 nodes.
 //
 // The log has no node index on disk: which log rows belong to which node is kept here, in memory
 // (row id, time and seq of each), rebuilt by one scan at open; so are each node's newest seq (the
 // store's own guard against a sample stored twice) and what the nodes table last heard of it.
-// Changes to that memory wait for their transaction's commit (`stage`, then `commit`).
+// Changes to that memory wait for their transaction's commit (`insert` returns what it staged,
+// `commit` takes it in once the transaction committed).
 
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { ReceivedVitals } from '../store-api.js';
 import { ROLLUP_FIELDS } from './schema.js';
 
-/** Samples per chunk at most (an hour at the default 10 s period): a chart reads a few chunks. */
+/**
+ * Samples per chunk at most (an hour at the default 10 s period; a compaction every 10 minutes
+ * makes them about 60): a chart of a day reads a few hundred small chunks at most.
+ */
 const CHUNK_MAX = 360;
 /** Log rows moved per compaction step at most, so one step is a few milliseconds. */
 const ROWS_PER_STEP = 20_000;
@@ -64,11 +68,12 @@ export class RawVitals {
   readonly #stmts;
   /** Each node's rows in the log, in insertion order. */
   #log = new Map<number, NodeLog>();
-  /** Each node's newest stored sample (log or chunks) and the seq the nodes table has for it. */
+  /** Each node's newest stored sample (log or chunks). */
   #newest = new Map<number, Newest>();
+  /** The last seq the nodes table has of each node, as far as this store wrote or read it. */
   #written = new Map<number, number>();
-  /** A compaction under way: its cutoff and the nodes left. */
-  #compacting: { cutoff: number; keys: number[] } | undefined;
+  /** A compaction under way: its cutoff, its nodes, and how many of them are done. */
+  #compacting: { cutoff: number; keys: number[]; next: number } | undefined;
   /** When the last compaction started (the caller's wall clock); one per `minAgeMs`. */
   #compactedAt = Number.NEGATIVE_INFINITY;
 
@@ -245,14 +250,14 @@ export class RawVitals {
       const oldest = this.oldestLogT();
       if (oldest === null || cutoff - oldest < minAgeMs) return false;
       const keys = [...this.#log.keys()].filter((k) => this.#log.get(k)?.ts.some((t) => t < cutoff));
-      this.#compacting = { cutoff, keys };
+      this.#compacting = { cutoff, keys, next: 0 };
       this.#compactedAt = now;
     }
     const job = this.#compacting;
     const keys: number[] = [];
     const ids: number[] = [];
-    while (job.keys.length > 0 && ids.length < ROWS_PER_STEP) {
-      const key = job.keys.shift() as number;
+    while (job.next < job.keys.length && ids.length < ROWS_PER_STEP) {
+      const key = job.keys[job.next++] as number;
       const before = this.logIds([key], Number.NEGATIVE_INFINITY, job.cutoff);
       if (before.length === 0) continue;
       keys.push(key);
@@ -286,7 +291,7 @@ export class RawVitals {
           });
       }
     }
-    if (job.keys.length === 0) this.#compacting = undefined;
+    if (job.next >= job.keys.length) this.#compacting = undefined;
     return true;
   }
 

@@ -41,6 +41,11 @@ describe('SqliteStore', () => {
       plan(rollupBuildSql('vitals_1h', HOUR_MS, '1m')),
       /SEARCH vitals_1m USING PRIMARY KEY \(node=\? AND bucket>\? AND bucket<\?\)/,
     );
+    // At open, each node's newest chunk comes from an index, never from the chunks themselves.
+    assert.match(
+      plan('SELECT node, max(seq1) AS seq, received1 FROM vitals_chunks GROUP BY node'),
+      /^SCAN vitals_chunks USING COVERING INDEX vitals_chunks_newest$/,
+    );
   });
 
   it("finds a schedule's newest runs with one walk of the schedule index, not a scan of the tasks", async (t) => {

@@ -5,8 +5,14 @@
 
 import type Database from 'better-sqlite3';
 import type { Logger } from '../../common/logger.js';
-import { INSERT_CHUNK_SQL, insertChunks, type LogRow, type RawSample, sampleOfRow } from './raw-vitals.js';
-import { ROLLUP_FIELDS } from './schema.js';
+import {
+  INSERT_CHUNK_SQL,
+  INSERT_LOG_SQL,
+  insertChunks,
+  type LogRow,
+  type RawSample,
+  sampleOfRow,
+} from './raw-vitals.js';
 
 const PAGE_ROWS = 5000;
 
@@ -25,10 +31,7 @@ export function moveV6Vitals(db: Database.Database, log: Logger): number {
     ?.until;
   const page = db.prepare(`SELECT v.*, k.key AS node FROM vitals_v6 v JOIN node_keys k ON k.id = v.node_id
     WHERE (v.node_id, v.seq) > (?, ?) ORDER BY v.node_id, v.seq LIMIT ${PAGE_ROWS}`);
-  const columns = ROLLUP_FIELDS.map((f) => f.column);
-  const toLog =
-    db.prepare(`INSERT INTO vitals_log (node, seq, t, ts, received_at, skewed, ${columns.join(', ')}, uptime_s, extra)
-    VALUES (?, ?, ?, ?, ?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`);
+  const toLog = db.prepare(INSERT_LOG_SQL);
   const toChunk = db.prepare(INSERT_CHUNK_SQL);
   db.transaction(() => {
     let after: [string, number] = ['', -1];

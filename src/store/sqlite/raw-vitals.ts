@@ -80,9 +80,7 @@ export class RawVitals {
   constructor(db: Database.Database) {
     this.#db = db;
     this.#stmts = {
-      insert:
-        db.prepare(`INSERT INTO vitals_log (node, seq, t, ts, received_at, skewed, ${columns.join(', ')}, uptime_s, extra)
-        VALUES (?, ?, ?, ?, ?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`),
+      insert: db.prepare(INSERT_LOG_SQL),
       logRows: db.prepare('SELECT * FROM vitals_log WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id'),
       deleteLog: db.prepare('DELETE FROM vitals_log WHERE id IN (SELECT value FROM json_each(?))'),
       insertChunk: db.prepare(INSERT_CHUNK_SQL),
@@ -376,6 +374,10 @@ export function insertChunks(insert: Database.Statement, key: number, list: read
     insert.run(key, t0, t1, last.seq, last.receivedAt, part.length, deflateRawSync(JSON.stringify(items)));
   }
 }
+
+/** Appends one row to the log: node, seq, t, ts, received_at, skewed, the rollup columns, uptime_s, extra. */
+export const INSERT_LOG_SQL = `INSERT INTO vitals_log (node, seq, t, ts, received_at, skewed, ${columns.join(', ')}, uptime_s, extra)
+  VALUES (?, ?, ?, ?, ?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`;
 
 export const INSERT_CHUNK_SQL =
   'INSERT INTO vitals_chunks (node, t0, t1, seq1, received1, n, data) VALUES (?, ?, ?, ?, ?, ?, ?)';

@@ -50,8 +50,6 @@ const rollupTableByKey = (name: string) => `
   ALTER TABLE ${name}_v7 RENAME TO ${name};
   CREATE INDEX ${name}_by_bucket ON ${name} (bucket);`;
 
-const rawColumns = `${ROLLUP_FIELDS.map((f) => f.column).join(', ')}, uptime_s, extra`;
-
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,

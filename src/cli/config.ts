@@ -41,6 +41,8 @@ export interface Config {
   heartbeatIntervalMs: number;
   handshakeTimeoutMs: number;
   vitalsPeriodMs: number;
+  /** The primary's longest commit window for vitals (vitals.commitMs). */
+  vitalsCommitMs: number;
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   outboxMaxSamples: number;
@@ -182,6 +184,7 @@ export function loadConfig({ roles, flags = {}, env = process.env, checkAlerts }
     heartbeatIntervalMs: get('heartbeat.intervalMs'),
     handshakeTimeoutMs: get('handshake.timeoutMs'),
     vitalsPeriodMs: get('vitals.periodMs'),
+    vitalsCommitMs: get('vitals.commitMs'),
     reconnectInitialDelayMs: get('reconnect.initialDelayMs'),
     reconnectMaxDelayMs: get('reconnect.maxDelayMs'),
     outboxMaxSamples: get('outbox.maxSamples'),

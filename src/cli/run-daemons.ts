@@ -70,6 +70,7 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
         legacyMaxNodes: config.legacyMaxNodes,
         legacyIdleMs: config.legacyIdleMs,
         clockSkewThresholdMs: config.clockSkewThresholdMs,
+        vitalsCommitMs: config.vitalsCommitMs,
         tasksPerNode: config.taskScheduling.perNode,
         taskTimeoutMs: config.taskScheduling.timeoutMs,
         taskTtlMs: config.taskScheduling.ttlMs,

@@ -262,6 +262,16 @@ export const SETTINGS: readonly Setting[] = [
     description: 'period of vitals samples',
   },
   {
+    key: 'vitals.commitMs',
+    default: DEFAULTS.vitalsCommitMs,
+    schema: integer({ minimum: 1, maximum: HOUR_MS }),
+    kind: 'duration',
+    roles: ['primary'],
+    arg: 'MS',
+    description:
+      'longest a vitals sample waits for its commit and ack when few arrive (shown live at once; 20 ms once 256 wait or one node has 16)',
+  },
+  {
     key: 'reconnect.initialDelayMs',
     default: DEFAULTS.reconnectInitialDelayMs,
     schema: positiveMs,

@@ -20,7 +20,7 @@ import type { PrimaryStats } from './node-host.js';
 export interface ClusterEvents {
   /** A node's record changed (joined, lost, left, renamed). */
   node: [node: NodeView];
-  /** A node's newest sample was committed (once per node per commit). */
+  /** A node's newest sample, at its receipt (stored later, within the commit window). */
   vitals: [nodeId: string, vitals: ReceivedVitals];
   /** The operator forgot a node: it is gone from every list. */
   removed: [nodeId: string];

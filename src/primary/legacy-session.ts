@@ -206,7 +206,9 @@ export class LegacySession {
       return;
     }
     const receivedAt = Date.now();
-    this.#lastSeq = Math.max(this.#lastSeq, record.lastSeq) + 1;
+    // Past the latest received too, not only the stored: a new connection within the commit
+    // window must not reuse the seqs of samples still waiting (they would be skipped as resends).
+    this.#lastSeq = Math.max(this.#lastSeq, record.lastSeq, record.vitals?.seq ?? 0) + 1;
     // A legacy sample has no seq and no time: this primary numbers it and files it at receipt.
     // VitalsPayload requires load1/5/15, uptimeS, disks and nets, which a legacy node never
     // sends: they stay absent (the store keeps NULL, /metrics has no series), never invented.

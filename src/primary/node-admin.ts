@@ -23,6 +23,8 @@ export interface NodeAdminOptions {
   log: Logger;
   /** Resolved once committed. */
   storeNow(changes: readonly NodeChange[]): Promise<void>;
+  /** Resolves once the node's samples waiting in the vitals writer are committed. */
+  flushVitals?(id: string): Promise<void>;
   emitNode(view: NodeView): void;
   /** The primary's state change (registry, store, event, 'node' event): a node found lost. */
   setState(record: NodeRecord, state: NodeRecord['state'], data: Record<string, unknown>): void;
@@ -105,6 +107,9 @@ export class NodeAdmin implements ClusterAdmin {
     this.#o.registry.delete(id);
     record.state = 'left';
     try {
+      // Its samples in the commit window are written first: committed after the forget, they
+      // would bring back a history just removed.
+      await this.#o.flushVitals?.(id);
       await this.#o.storeNow([
         { op: 'forget', id, history },
         // Not the node's own event: it must outlive the node's history.

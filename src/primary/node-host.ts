@@ -104,7 +104,7 @@ export interface NodeHost {
   /** Which nodes may query the other nodes (`queries.fleet`). */
   readonly fleetQueries: LabelSelector;
   /** Where samples go: stored, then acknowledged to the node's live session (see VitalsIngest). */
-  readonly ingest: Pick<VitalsIngest, 'receive' | 'clockOf'>;
+  readonly ingest: Pick<VitalsIngest, 'receive' | 'clockOf' | 'flushNode'>;
   /** Writes node rows and events in the next batch, after earlier node writes (see NodeWriter). */
   storeNode(changes: readonly NodeChange[]): void;
   /** The same, resolved once committed (rejected when the batch failed). */

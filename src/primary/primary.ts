@@ -1,8 +1,8 @@
 // The primary: listens on the cluster port, reads each connection's opening and hands it to a
 // native session (sessions.ts) or a legacy one (legacy-nodes.ts); keeps the registry, runs the
 // store it is given (a factory: SQLite by default), and owns every node state change. Vitals go
-// through the VitalsIngest (stored, then acknowledged). A node's link dying never reaches further
-// than its own session.
+// through the VitalsIngest (shown at receipt, stored, then acknowledged). A node's link dying
+// never reaches further than its own session.
 
 import { EventEmitter } from 'node:events';
 import { join, resolve } from 'node:path';
@@ -27,11 +27,13 @@ import { ClusterListener } from './cluster-listener.js';
 import type { ClusterEvents, ClusterView } from './cluster-view.js';
 import { loadOrCreatePrimaryId, loadOrCreateToken, warnLoosePrimaryFiles } from './credentials.js';
 import { type DiskSpace, type DiskWatch, watchDataDir } from './disk-watch.js';
+import { FlushedHistory } from './flushed-history.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
 import { JoinCodes } from './join-codes.js';
 import { LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import { type ClusterAdmin, NodeAdmin } from './node-admin.js';
 import { type NodeHost, newPrimaryStats, type PrimaryStats } from './node-host.js';
+import { applyNodeState } from './node-state.js';
 import { PeerGuard } from './peer-guard.js';
 import { type PrimaryOptions, type ResolvedOptions, resolveOptions } from './primary-options.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
@@ -75,6 +77,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   /** Node rows and events, in batches (see NodeWriter). */
   #nodeWriter: NodeWriter | undefined;
   #ingest: VitalsIngest | undefined;
+  #history: FlushedHistory | undefined;
   #token = '';
   #primaryId = '';
   #legacy: LegacyNodes | undefined;
@@ -188,9 +191,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     return this.#taskService?.schedules;
   }
 
-  /** History and the events log, read-only (what the web reads). */
+  /** History and the events log, read-only (what the web reads), with samples in the commit window. */
   get history(): StoreReader {
-    return this.store;
+    if (!this.#history) throw new PiclusterError('ERR_INTERNAL', 'primary not started');
+    return this.#history;
   }
 
   /** True once the listener and the store are up (what /healthz reports). */
@@ -271,7 +275,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       stats: this.stats,
       logger: this.#log,
       influx: this.#influx,
-      onStored: (nodeId, vitals) => this.emit('vitals', nodeId, vitals),
+      commitMs: this.#options.vitalsCommitMs,
+      onLatest: (nodeId, vitals) => this.emit('vitals', nodeId, vitals),
       clockSkewThresholdMs: this.#options.clockSkewThresholdMs,
       onClockSkew: (record, skewed) =>
         reportClockSkew(record, skewed, {
@@ -282,6 +287,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       // Written when the store takes writes again (the node writer holds it meanwhile), with its time.
       onStoreFull: (full) => this.#event(full ? 'store-full' : 'store-writable', {}),
     });
+    const ingest = this.#ingest;
+    this.#history = new FlushedHistory(store, (id) => ingest.flushNode(id));
     const nodeWriter = this.#nodeWriter;
     const audit = new AuditTrail({ post: (changes) => nodeWriter.post(changes) });
     this.#audit = audit;
@@ -351,6 +358,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       joinCodes: this.joinCodes,
       registry: this.registry,
       log: this.#log,
+      flushVitals: (id) => ingest.flushNode(id),
       storeNow: (changes) => nodeWriter.write(changes),
       emitNode: (view) => this.emit('node', view),
       setState: (record, state, data) => this.#setNodeState(record, state, data),
@@ -453,27 +461,12 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   }
 
   #setNodeState(record: NodeRecord, given: NodeRecord['state'], data: Record<string, unknown>): void {
-    // A node a task took down on purpose (a reboot) is expected back: not lost, not left.
-    const down = (given === 'lost' || given === 'left') && this.#tasks?.expectsBack(record.id) === true;
-    const state = down ? 'rebooting' : given;
-    const now = Date.now();
-    record.state = state;
-    // lastSeen is when the node was last heard from: a lost node was not heard now.
-    if (state !== 'lost') record.lastSeen = now;
-    record.connectedSince = state === 'online' ? record.connectedSince : null;
-    if (this.#state !== 'stopped') {
-      // Batched: thousands of nodes going lost at once are a few transactions, not thousands. A
-      // failure (full disk, a lock) is logged by the writer; the registry stays right and the
-      // store catches up at the node's next change (and at start).
-      const { id, lastSeen, connectedSince, lastSeq } = record;
-      this.#nodeWriter?.post([
-        { op: 'state', id, state, at: lastSeen, connectedSince, lastSeq },
-        { op: 'event', ts: now, nodeId: id, type: state, data },
-      ]);
-    }
-    if (state === 'left') this.#log.info({ nodeId: record.id, name: record.name }, 'node left');
-    if (given === 'lost' || given === 'left' || given === 'denied')
-      this.#tasks?.nodeGone(record, given === 'left' ? 'left' : `was ${given}`);
-    this.emit('node', toView(record));
+    const writer = this.#nodeWriter;
+    applyNodeState(record, given, data, {
+      tasks: this.#tasks,
+      post: this.#state === 'stopped' || !writer ? undefined : (changes) => writer.post(changes),
+      log: this.#log,
+      emitNode: (view) => this.emit('node', view),
+    });
   }
 }

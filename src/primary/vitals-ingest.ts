@@ -1,7 +1,10 @@
 // The primary's half of the vitals path, in one place: a sample that arrives is dropped as a
-// duplicate (and acknowledged again) or handed to the batched writer; once its batch is committed
-// it becomes the node's latest sample, goes to InfluxDB, and the node's live session gets one
-// cumulative `ack` (ARCHITECTURE.md, "Vitals": an acknowledgement means stored, never received).
+// duplicate (and acknowledged again) or handed to the batched writer, and at once becomes the
+// node's latest sample (the API, the stream, the alerts, InfluxDB: nothing that shows it waits
+// for a commit window of up to two minutes, issue 16); once its batch is committed the node's
+// live session gets one cumulative `ack` (ARCHITECTURE.md, "Vitals": an acknowledgement means
+// stored, never received). InfluxDB may get a sample a crash then loses; the node sends it again
+// (its outbox keeps it until the ack) and InfluxDB takes the same point twice as one.
 // A batch that fails closes the sessions of its nodes: their samples are still in their outboxes
 // and come back on reconnect. The sample is one object from receipt to the stream: the wire's
 // fields plus the primary's `receivedAt`, never copied and merged again.
@@ -9,7 +12,7 @@
 import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
-import type { ReceivedVitals, Store, StoredSample } from '../store/store-api.js';
+import type { ReceivedVitals, Store } from '../store/store-api.js';
 import { VitalsWriter } from '../store/vitals-writer.js';
 import type { InfluxSink } from './influx-sink.js';
 import type { PrimaryStats } from './node-host.js';
@@ -20,10 +23,12 @@ export interface VitalsIngestOptions {
   registry: Registry;
   stats: PrimaryStats;
   logger: Logger;
-  /** Where stored samples are copied, if anywhere. */
+  /** Where received samples are copied, if anywhere. */
   influx?: InfluxSink;
-  /** A node's latest sample changed (once per node per commit). */
-  onStored(nodeId: string, vitals: ReceivedVitals): void;
+  /** A node's latest sample changed: a sample newer than any received before, at its receipt. */
+  onLatest(nodeId: string, vitals: ReceivedVitals): void;
+  /** Longest a sample waits for its commit (and ack) when few arrive, ms. Default DEFAULTS.vitalsCommitMs. */
+  commitMs?: number;
   /** Past it a node's clock is marked off; back within half of it, no longer. Default 5 s. */
   clockSkewThresholdMs?: number;
   /** A node's clock was marked off (`skewed`) or back in line. */
@@ -36,7 +41,7 @@ export class VitalsIngest {
   readonly #registry: Registry;
   readonly #stats: PrimaryStats;
   readonly #influx: InfluxSink | undefined;
-  readonly #onStored: (nodeId: string, vitals: ReceivedVitals) => void;
+  readonly #onLatest: (nodeId: string, vitals: ReceivedVitals) => void;
   readonly #onClockSkew: (record: NodeRecord, skewed: boolean) => void;
   readonly #clockSkewThresholdMs: number;
   readonly #writer: VitalsWriter;
@@ -45,12 +50,13 @@ export class VitalsIngest {
     this.#registry = options.registry;
     this.#stats = options.stats;
     this.#influx = options.influx;
-    this.#onStored = options.onStored;
+    this.#onLatest = options.onLatest;
     this.#onClockSkew = options.onClockSkew;
     this.#clockSkewThresholdMs = options.clockSkewThresholdMs ?? DEFAULTS.clockSkewThresholdMs;
     this.#writer = new VitalsWriter(options.store, {
       logger: options.logger,
-      onStored: (stored, batch) => this.#committed(stored, batch),
+      ...(options.commitMs === undefined ? {} : { commitMs: options.commitMs }),
+      onStored: (stored) => this.#committed(stored),
       onFull: (full) => options.onStoreFull(full),
       onFailed: (nodeIds) => {
         // Their samples stay in the nodes' outboxes: a fresh session resends them.
@@ -66,8 +72,9 @@ export class VitalsIngest {
 
   /**
    * A sample from `record`'s node, received now. One whose seq is stored already (a resend after a
-   * reconnect) is acknowledged again so the node drops it; others are stored, then acknowledged.
-   * Takes `sample` over (a fresh object made from the message): it gets `receivedAt` and is kept.
+   * reconnect) is acknowledged again so the node drops it; others are stored, then acknowledged,
+   * and shown at once if newer than the latest received. Takes `sample` over (a fresh object made
+   * from the message): it gets `receivedAt` and is kept.
    */
   receive(record: NodeRecord, sample: VitalsPayload, receivedAt = Date.now()): void {
     if (sample.seq <= record.lastSeq) {
@@ -77,7 +84,18 @@ export class VitalsIngest {
     }
     const vitals = sample as ReceivedVitals;
     vitals.receivedAt = receivedAt;
+    // Stored even when it is no newer than the latest shown (a resend of samples still waiting, or
+    // of a batch that failed): the store skips a seq it has, and only a commit brings the ack.
     this.#writer.add(record.id, vitals);
+    if (vitals.seq <= (record.vitals?.seq ?? 0)) return;
+    record.vitals = vitals;
+    this.#onLatest(record.id, vitals);
+    this.#influx?.write({ id: record.id, name: record.name }, vitals);
+  }
+
+  /** Resolves once the samples of `nodeId` waiting for a commit are committed (before a read of its history). */
+  flushNode(nodeId: string): Promise<void> {
+    return this.#writer.flushNode(nodeId);
   }
 
   /**
@@ -102,20 +120,13 @@ export class VitalsIngest {
     return this.#writer.close();
   }
 
-  /** After a commit: the new seqs and latest samples, InfluxDB, one ack per live session. */
-  #committed(stored: Map<string, number>, batch: readonly StoredSample[]): void {
-    for (const { nodeId, vitals } of batch) {
-      const record = this.#registry.get(nodeId);
-      if (!record) continue;
-      if (vitals.seq >= (record.vitals?.seq ?? 0)) record.vitals = vitals;
-      this.#influx?.write({ id: nodeId, name: record.name }, vitals);
-    }
+  /** After a commit: the new stored seqs, one ack per live session. */
+  #committed(stored: Map<string, number>): void {
     for (const [nodeId, seq] of stored) {
       const record = this.#registry.get(nodeId);
       if (!record) continue;
       if (seq > record.lastSeq) record.lastSeq = seq;
       this.#acknowledge(record);
-      if (record.vitals) this.#onStored(nodeId, record.vitals);
     }
   }
 

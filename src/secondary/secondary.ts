@@ -239,12 +239,13 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     // Running tasks end first (journaled as interrupted), so their results can still go out.
     await this.#tasks?.stop(stopTimeoutMs);
     if (conn) {
-      await this.#sender?.waitForAcks(stopTimeoutMs);
+      // Bye first: the primary acks what it holds of ours then, not at the end of its window.
       try {
         conn.send('bye', { reason });
       } catch (err) {
         this.#log.debug({ err }, 'link went down before bye');
       }
+      await this.#sender?.waitForAcks(stopTimeoutMs);
       await conn.close();
     }
     this.#abort.abort(new DisconnectionError('ERR_CLOSED', 'secondary stopped'));

@@ -14,7 +14,7 @@ import {
   scriptErrors,
   startDashboardServer,
 } from '../helpers/browser.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 
 const TOKEN = 'node-actions-browser-token-0123';
 
@@ -22,6 +22,7 @@ it("node page: a pending node's Approve lets it in; Revoke, confirmed, denies it
   const context = await launchBrowser(t);
   if (!context) return;
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',

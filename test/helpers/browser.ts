@@ -14,6 +14,7 @@ import type { InfoPayload, VitalsPayload } from '../../src/protocol/messages.js'
 import { Secondary } from '../../src/secondary/secondary.js';
 import type { StoredSample } from '../../src/store/store-api.js';
 import { startWebServer } from '../../src/web/server.js';
+import { FAST_COMMIT } from './cluster.js';
 import { requirePrograms } from './require-tool.js';
 
 /** The flags the issue prescribes for Debian's chromium in a container. */
@@ -282,7 +283,14 @@ export async function startDashboardCluster(
   const primaryDir = join(dir, 'primary');
   mkdirSync(primaryDir, { recursive: true });
   const makePrimary = (port: number) =>
-    new Primary({ dataDir: primaryDir, port, bind: '127.0.0.1', token, heartbeatIntervalMs: heartbeatMs });
+    new Primary({
+      ...FAST_COMMIT,
+      dataDir: primaryDir,
+      port,
+      bind: '127.0.0.1',
+      token,
+      heartbeatIntervalMs: heartbeatMs,
+    });
   let primary = makePrimary(0);
   await primary.start();
   const clusterPort = primary.port;

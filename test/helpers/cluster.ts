@@ -20,6 +20,13 @@ export const FAST = {
   reconnect: ['--reconnect-initial-delay-ms', '50', '--reconnect-max-delay-ms', '500'],
 };
 
+/**
+ * For primaries made in-process (a library reads no environment): the short vitals commit window
+ * the test runner gives the daemons (scripts/run-tests.mjs), so samples are acknowledged and
+ * stored within a fraction of a second as before issue 16's minute-long default.
+ */
+export const FAST_COMMIT = { vitalsCommitMs: Number(process.env.PICLUSTER_VITALS_COMMIT_MS || 250) };
+
 export function tempDir(t: TestContext, prefix = 'picluster-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => {

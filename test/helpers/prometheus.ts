@@ -7,7 +7,7 @@ import { Primary } from '../../src/primary/primary.js';
 import type { NodeRecord } from '../../src/primary/registry.js';
 import type { InfoPayload, VitalsPayload } from '../../src/protocol/messages.js';
 import { Secondary } from '../../src/secondary/secondary.js';
-import { waitUntil } from './cluster.js';
+import { FAST_COMMIT, waitUntil } from './cluster.js';
 
 export type Reading = Omit<VitalsPayload, 'seq'>;
 
@@ -76,7 +76,7 @@ export interface FakeCluster {
  */
 export async function startFakeCluster(t: TestContext, dir: string): Promise<FakeCluster> {
   const token = 'metrics-test-cluster-token-0123456789';
-  const primary = new Primary({ dataDir: join(dir, 'primary'), port: 0, bind: '127.0.0.1', token });
+  const primary = new Primary({ ...FAST_COMMIT, dataDir: join(dir, 'primary'), port: 0, bind: '127.0.0.1', token });
   await primary.start();
   t.after(() => primary.stop());
   const secondary = (name: string, reading: Omit<Reading, 'ts'>, clockAheadMs: number, info: InfoPayload) => {

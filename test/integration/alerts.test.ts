@@ -17,7 +17,16 @@ import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import type { AlertRow } from '../../src/store/store-api.js';
 import { startWebServer } from '../../src/web/server.js';
-import { apiJson, nodesOnline, runCli, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
+import {
+  apiJson,
+  FAST_COMMIT,
+  nodesOnline,
+  runCli,
+  startPrimary,
+  startSecondary,
+  tempDir,
+  waitUntil,
+} from '../helpers/cluster.js';
 import { type Answer, type Received, secretFile, startHttpReceiver, startSmtpServer } from '../helpers/receivers.js';
 
 const TOKEN = 'alerts-test-cluster-token-0123';
@@ -140,6 +149,7 @@ type Temps = Map<string, () => number>;
 async function inProcess(t: TestContext, alerts: AlertsConfig, names: string[], temps: Temps) {
   const dir = tempDir(t);
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: join(dir, 'p'),
     port: 0,
     bind: '127.0.0.1',

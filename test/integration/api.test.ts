@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { startWebServer } from '../../src/web/server.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 
 const TOKEN = 'api-test-cluster-token-0123';
 const ADMIN = 'api-test-admin-token-0123456789';
@@ -29,6 +29,7 @@ const info = {
 async function cluster(t: TestContext, web: { bind?: string; requireLogin?: boolean } = {}) {
   const dir = tempDir(t);
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: join(dir, 'p'),
     port: 0,
     bind: '127.0.0.1',

@@ -6,12 +6,19 @@ import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
 import { RemoteError } from '../../src/protocol/errors.js';
 import { Secondary } from '../../src/secondary/secondary.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 
 const TOKEN = 'fleet-queries-test-token-0123';
 
 async function cluster(t: TestContext, fleetQueries: string | undefined) {
-  const primary = new Primary({ dataDir: tempDir(t), port: 0, bind: '127.0.0.1', token: TOKEN, fleetQueries });
+  const primary = new Primary({
+    ...FAST_COMMIT,
+    dataDir: tempDir(t),
+    port: 0,
+    bind: '127.0.0.1',
+    token: TOKEN,
+    fleetQueries,
+  });
   await primary.start();
   t.after(() => primary.stop());
   const node = async (labels: Record<string, string>) => {
@@ -59,7 +66,7 @@ describe('fleet queries', () => {
 
   it('a bad selector is refused at start with one clear line', () => {
     assert.throws(
-      () => new Primary({ dataDir: '/nonexistent', fleetQueries: 'role=manager,,x' }),
+      () => new Primary({ ...FAST_COMMIT, dataDir: '/nonexistent', fleetQueries: 'role=manager,,x' }),
       /invalid label selector "role=manager,,x"/,
     );
   });

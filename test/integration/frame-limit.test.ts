@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
 import { Primary, Secondary, type SecondaryOptions } from '../../src/index.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 
 const TOKEN = 'frame-limit-token-0123456789';
 
@@ -18,6 +18,7 @@ async function pairWithLimit(
 ): Promise<{ primary: Primary; secondary: Secondary; offline: unknown[] }> {
   const dir = tempDir(t);
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: join(dir, 'primary'),
     port: 0,
     bind: '127.0.0.1',

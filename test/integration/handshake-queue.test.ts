@@ -8,12 +8,13 @@ import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 
 const TOKEN = 'handshake-queue-test-token-0123';
 
 async function startPrimary(t: TestContext, handshakeTimeoutMs: number): Promise<Primary> {
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',

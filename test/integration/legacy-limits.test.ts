@@ -8,7 +8,7 @@ import { Primary, type PrimaryOptions } from '../../src/index.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { createMetrics } from '../../src/web/metrics.js';
 import { DEFAULT_BASEINFO, DEFAULT_VITALS } from '../fixtures/legacy-node.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 import { RawLegacyClient } from '../helpers/legacy-client.js';
 
 const TOKEN = 'legacy-limits-test-token-0123';
@@ -18,6 +18,7 @@ async function start(
   options: Partial<PrimaryOptions>,
 ): Promise<{ primary: Primary; nativeId: string }> {
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',

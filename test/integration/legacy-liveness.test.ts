@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 import { RawLegacyClient } from '../helpers/legacy-client.js';
 
 describe('legacy nodes on an in-process primary', () => {
   it('loses a silent node after legacySilenceMs, and keeps it across a restart of the primary', async (t) => {
     const dataDir = join(tempDir(t), 'primary');
-    const options = { dataDir, port: 0, bind: '127.0.0.1', legacy: true, legacySilenceMs: 400 };
+    const options = { ...FAST_COMMIT, dataDir, port: 0, bind: '127.0.0.1', legacy: true, legacySilenceMs: 400 };
     const first = new Primary(options);
     await first.start();
     t.after(() => first.stop());
@@ -23,7 +23,9 @@ describe('legacy nodes on an in-process primary', () => {
     // The last message before the silence.
     const silentSince = Date.now();
     client.send('vitals', { cpu_percentage: 6, cpu_frequency: 700, ram_free: 400, swap_free: 0 });
-    await waitUntil(() => first.node(uuid)?.vitals?.seq === 2, 5_000, 'two samples stored');
+    // Shown at receipt, stored within the commit window.
+    await waitUntil(() => first.node(uuid)?.vitals?.seq === 2, 5_000, 'two samples shown');
+    await waitUntil(async () => (await first.store.storedSeqs(uuid)).length === 2, 5_000, 'two samples stored');
     assert.deepEqual(await first.store.storedSeqs(uuid), [1, 2]);
 
     // Silence: lost after 400 ms, the connection closed.

@@ -9,7 +9,7 @@ import { Primary } from '../../src/primary/primary.js';
 import type { PeerLimits } from '../../src/primary/primary-options.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { createMetrics } from '../../src/web/metrics.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'peer-limits-test-token-0123';
@@ -21,6 +21,7 @@ async function startPrimary(
   extra: Partial<ConstructorParameters<typeof Primary>[0]> = {},
 ): Promise<Primary> {
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',

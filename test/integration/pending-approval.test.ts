@@ -9,7 +9,7 @@ import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type { NodeChange, Store, StoreOptions } from '../../src/store/store-api.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 
 const TOKEN = 'pending-approval-race-token-0123';
 
@@ -42,6 +42,7 @@ for (const act of ['approve', 'deny'] as const) {
     const isPendingRetry = (changes: readonly NodeChange[]) =>
       changes.some((c) => c.op === 'upsert' && c.node.id === nodeId && c.node.state === 'pending');
     primary = new Primary({
+      ...FAST_COMMIT,
       dataDir: tempDir(t),
       port: 0,
       bind: '127.0.0.1',
@@ -102,6 +103,7 @@ it('a revoke given while a returning node is being admitted stands: the join is 
   let nodeId = '';
   let acted: Promise<unknown> | undefined;
   primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',
@@ -154,6 +156,7 @@ it("a forget given while a pending node's retry comes in leaves no row behind th
   let forgetting = false;
   let retriesDuringForget = 0;
   primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',

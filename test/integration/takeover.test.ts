@@ -12,7 +12,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
 import { encodeFrame, FrameDecoder, OPENING_MAGIC, randomHex } from '../../src/protocol/index.js';
 import { Secondary } from '../../src/secondary/secondary.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'takeover-test-token-0123456789';
@@ -20,6 +20,7 @@ const TOKEN = 'takeover-test-token-0123456789';
 async function startPrimary(t: TestContext): Promise<Primary> {
   // Plaintext: these are the identity rules whatever the transport (a forged refusal needs none).
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',

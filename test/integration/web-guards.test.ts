@@ -12,14 +12,21 @@ import Database from 'better-sqlite3';
 import { Primary } from '../../src/primary/primary.js';
 import { ConfigError } from '../../src/protocol/errors.js';
 import { startWebServer, type WebServerOptions } from '../../src/web/server.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 
 const TOKEN = 'web-guards-test-cluster-token';
 const ADMIN = 'web-guards-test-admin-token-0123';
 
 async function serve(t: TestContext, options: Partial<WebServerOptions> = {}) {
-  const primary = new Primary({ dataDir: tempDir(t), port: 0, bind: '127.0.0.1', token: TOKEN, tls: false });
+  const primary = new Primary({
+    ...FAST_COMMIT,
+    dataDir: tempDir(t),
+    port: 0,
+    bind: '127.0.0.1',
+    token: TOKEN,
+    tls: false,
+  });
   await primary.start();
   t.after(() => primary.stop());
   const web = await startWebServer(primary, { port: 0, bind: '127.0.0.1', ...options });
@@ -110,7 +117,7 @@ describe('web guards', () => {
   });
 
   it('HTTPS on the web port: the session cookie is Secure (and not over plain HTTP)', async (t) => {
-    const primary = new Primary({ dataDir: tempDir(t), port: 0, bind: '127.0.0.1', token: TOKEN });
+    const primary = new Primary({ ...FAST_COMMIT, dataDir: tempDir(t), port: 0, bind: '127.0.0.1', token: TOKEN });
     await primary.start();
     t.after(() => primary.stop());
     const credentials = primary.tlsCredentials as { cert: string; key: string };
@@ -143,7 +150,7 @@ describe('web guards', () => {
   it('an empty admin-token file is refused at start, not taken as an empty token', async (t) => {
     const dir = tempDir(t);
     mkdirSync(dir, { recursive: true });
-    const primary = new Primary({ dataDir: dir, port: 0, bind: '127.0.0.1', token: TOKEN, tls: false });
+    const primary = new Primary({ ...FAST_COMMIT, dataDir: dir, port: 0, bind: '127.0.0.1', token: TOKEN, tls: false });
     await primary.start();
     t.after(() => primary.stop());
     writeFileSync(join(dir, 'admin-token'), '\n');
@@ -155,7 +162,7 @@ describe('web guards', () => {
 
   it('failed logins and failed handshakes are events, counted per address and minute', async (t) => {
     const dir = tempDir(t);
-    const primary = new Primary({ dataDir: dir, port: 0, bind: '127.0.0.1', token: TOKEN, tls: false });
+    const primary = new Primary({ ...FAST_COMMIT, dataDir: dir, port: 0, bind: '127.0.0.1', token: TOKEN, tls: false });
     await primary.start();
     const web = await startWebServer(primary, { port: 0, bind: '127.0.0.1', requireLogin: true, adminToken: ADMIN });
     const login = (token: string) =>

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { Primary } from '../../src/primary/primary.js';
 import { encodeFrame, FrameDecoder, type Message, OPENING_MAGIC } from '../../src/protocol/index.js';
-import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'wire-test-token-0123456789';
@@ -17,6 +17,7 @@ async function startPrimary(t: TestContext, handshakeTimeoutMs = 5000): Promise<
   const logged: string[] = [];
   const log = (level: string) => (_fields: object, message: string) => logged.push(`${level} ${message}`);
   const primary = new Primary({
+    ...FAST_COMMIT,
     dataDir: tempDir(t),
     port: 0,
     bind: '127.0.0.1',

@@ -139,6 +139,11 @@ export const SETTING_CHECKS: ReadonlyMap<string, (value: unknown) => boolean> = 
   const check_0 = ((value) => (Number.isInteger(value) && (!((Number.isFinite(value) || typeof value === "bigint")) || (value >= 100 && value <= 86400000))));
   return (value) => check_0(value);
 })()],
+  ["vitals.commitMs", (() => {
+  const External = [];
+  const check_0 = ((value) => (Number.isInteger(value) && (!((Number.isFinite(value) || typeof value === "bigint")) || (value >= 1 && value <= 3600000))));
+  return (value) => check_0(value);
+})()],
   ["reconnect.initialDelayMs", (() => {
   const External = [];
   const check_0 = ((value) => (Number.isInteger(value) && (!((Number.isFinite(value) || typeof value === "bigint")) || (value >= 1 && value <= 86400000))));

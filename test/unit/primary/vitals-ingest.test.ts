@@ -1,6 +1,6 @@
-// The primary's vitals ingest: duplicates acknowledged again without a write, samples acknowledged
-// only once committed, and a node's clock marked off past the threshold and unmarked once back
-// within half of it.
+// The primary's vitals ingest: duplicates acknowledged again without a write, samples shown at
+// receipt but acknowledged only once committed (a resend before the commit shown once), and a
+// node's clock marked off past the threshold and unmarked once back within half of it.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { silentLogger } from '../../../src/common/logger.js';
@@ -10,7 +10,7 @@ import { VitalsIngest } from '../../../src/primary/vitals-ingest.js';
 import type { Store, StoredSample } from '../../../src/store/store-api.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
-function setup() {
+function setup(options: { commitMs?: number } = {}) {
   const committed: StoredSample[][] = [];
   let release: (() => void) | undefined;
   const store = {
@@ -36,12 +36,17 @@ function setup() {
   registry.set(record);
   const stats = { duplicates: 0 } as PrimaryStats;
   const marks: boolean[] = [];
+  const latest: number[] = [];
   const ingest = new VitalsIngest({
     store,
     registry,
     stats,
     logger: silentLogger,
-    onStored: () => {},
+    ...options,
+    onLatest: (nodeId, vitals) => {
+      assert.equal(nodeId, 'n1');
+      latest.push(vitals.seq);
+    },
     clockSkewThresholdMs: 1000,
     onClockSkew: (_r, skewed) => marks.push(skewed),
     onStoreFull: () => {},
@@ -53,6 +58,7 @@ function setup() {
     stats,
     committed,
     marks,
+    latest,
     /** The writer is in its commit (the store holds it until `commit`). */
     writing: () => release !== undefined,
     commit: () => release?.(),
@@ -74,7 +80,7 @@ const sample = (seq: number) => ({
 });
 
 it('acknowledges a stored seq again at once, and a new one only after its commit', async () => {
-  const { ingest, record, acks, stats, committed, writing, commit } = setup();
+  const { ingest, record, acks, stats, committed, writing, commit } = setup({ commitMs: 10 });
   ingest.receive(record, sample(5));
   assert.deepEqual([acks, stats.duplicates], [[5], 1]);
   ingest.receive(record, sample(6), 1234);
@@ -85,6 +91,46 @@ it('acknowledges a stored seq again at once, and a new one only after its commit
   assert.deepEqual(acks, [5, 6]);
   assert.equal(committed[0]?.[0]?.vitals.receivedAt, 1234);
   assert.equal(record.vitals?.seq, 6);
+  await ingest.close();
+});
+
+it('shows a sample at receipt (the latest, the event) while its ack waits for the commit window', async () => {
+  // The default window (two minutes): nothing but a flush commits within this test.
+  const { ingest, record, acks, latest, writing, commit } = setup();
+  ingest.receive(record, sample(6));
+  assert.equal(record.vitals?.seq, 6, 'the latest at receipt');
+  assert.deepEqual(latest, [6], 'the event at receipt');
+  assert.deepEqual([acks, record.lastSeq, writing()], [[], 5, false], 'no ack, no stored seq, no commit yet');
+  const flushed = ingest.flushNode('n1');
+  await waitUntil(writing, 2000, 'the commit under way');
+  assert.deepEqual(acks, [], 'not acknowledged before the commit ends');
+  commit();
+  await flushed;
+  assert.deepEqual([acks, record.lastSeq], [[6], 6]);
+  await ingest.close();
+});
+
+it('shows a sample received twice before its commit (a resend after a reconnect) once, and stores and acknowledges it', async () => {
+  const { ingest, record, acks, latest, stats, committed, writing, commit } = setup();
+  ingest.receive(record, sample(6));
+  ingest.receive(record, sample(7));
+  ingest.receive(record, sample(6));
+  ingest.receive(record, sample(7));
+  assert.deepEqual(latest, [6, 7], 'each sample shown once');
+  assert.equal(record.vitals?.seq, 7);
+  assert.deepEqual([acks, stats.duplicates], [[], 0], 'not stored yet: not a duplicate, not acknowledged');
+  const flushed = ingest.flushNode('n1');
+  await waitUntil(writing, 2000, 'the commit under way');
+  commit();
+  await flushed;
+  assert.deepEqual(acks, [7]);
+  // The store skips a seq it has (VitalsHistory.insertAll): the resends are there for it to skip.
+  assert.deepEqual(
+    committed.flat().map((s) => s.vitals.seq),
+    [6, 7, 6, 7],
+  );
+  ingest.receive(record, sample(7));
+  assert.deepEqual([acks, stats.duplicates, latest], [[7, 7], 1, [6, 7]], 'stored now: acknowledged again, not shown');
   await ingest.close();
 });
 

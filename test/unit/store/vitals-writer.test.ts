@@ -1,6 +1,7 @@
 // The vitals writer and a database write-locked by another process: with the store's short busy
 // timeout the event loop is never held for long, the samples wait unacknowledged and are stored
-// once the lock goes; a lock held past busyGiveUpMs fails the batch instead (onFailed).
+// once the lock goes; a lock held past busyGiveUpMs fails the batch instead (onFailed). And when
+// it commits: a two-minute window for a few samples, flushMs for 256 or for one node's 16 (issue 16).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { StoreError } from '../../../src/protocol/errors.js';
 import type { VitalsPayload } from '../../../src/protocol/messages.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import type { Store, StoredSample } from '../../../src/store/store-api.js';
-import { VitalsWriter } from '../../../src/store/vitals-writer.js';
+import { VitalsWriter, type VitalsWriterOptions } from '../../../src/store/vitals-writer.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
 function sample(seq: number): VitalsPayload {
@@ -85,7 +86,7 @@ it('gives up on a lock held past busyGiveUpMs: the batch fails (its nodes), noth
   assert.deepEqual(await store.storedSeqs('a'), []);
 });
 
-it('commits a big batch after flushMs and a few samples after maxDelayMs (fewer, bigger commits under load)', async (t) => {
+it('commits a big batch after flushMs and a few samples after commitMs (fewer, bigger commits under load)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'picluster-writer-'));
   const store = new SqliteStore(join(dir, 'primary.db'));
   t.after(async () => {
@@ -97,7 +98,8 @@ it('commits a big batch after flushMs and a few samples after maxDelayMs (fewer,
   const writer = new VitalsWriter(store, {
     flushMs: 5,
     minBatch: 10,
-    maxDelayMs: 300,
+    nodeBatch: 100,
+    commitMs: 300,
     logger: silentLogger,
     onStored: (_, batch) => commits.push({ size: batch.length, afterMs: performance.now() - addedAt }),
     onFailed: () => assert.fail('no commit fails here'),
@@ -107,7 +109,7 @@ it('commits a big batch after flushMs and a few samples after maxDelayMs (fewer,
   writer.add('a', { ...sample(1), receivedAt: Date.now() });
   await waitUntil(() => commits.length === 1, 5000, 'the lone sample committed');
   assert.equal(commits[0]?.size, 1);
-  assert.ok((commits[0]?.afterMs ?? 0) >= 290, `a lone sample waited ${commits[0]?.afterMs} ms, not maxDelayMs`);
+  assert.ok((commits[0]?.afterMs ?? 0) >= 290, `a lone sample waited ${commits[0]?.afterMs} ms, not commitMs`);
   addedAt = performance.now();
   for (let seq = 2; seq <= 11; seq++) writer.add('a', { ...sample(seq), receivedAt: Date.now() });
   await waitUntil(() => commits.length === 2, 5000, 'the batch committed');
@@ -129,7 +131,7 @@ it('writes again after it gave up on samples that waited for a full disk (no sta
   const failed: number[] = [];
   const writer = new VitalsWriter(store, {
     flushMs: 1,
-    maxDelayMs: 5,
+    commitMs: 5,
     fullRetryMs: 20,
     maxWaiting: 2,
     logger: silentLogger,
@@ -145,4 +147,101 @@ it('writes again after it gave up on samples that waited for a full disk (no sta
   await waitUntil(() => commits.length > 0, 5000, 'a commit once there is room');
   assert.deepEqual(commits.flat(), [4]);
   assert.equal(writer.waitingForRoom, false);
+});
+
+/** A store that commits at once and records each batch's seqs by node (`a1`, `b3`). */
+function recordingStore(commits: string[][]): Store {
+  return {
+    insertVitals: async (batch: readonly StoredSample[]) => {
+      commits.push(batch.map((s) => `${s.nodeId}${s.vitals.seq}`));
+      const stored = new Map<string, number>();
+      for (const s of batch) stored.set(s.nodeId, Math.max(stored.get(s.nodeId) ?? 0, s.vitals.seq));
+      return stored;
+    },
+  } as unknown as Store;
+}
+
+/** Lets the promise chains of a commit run (setImmediate is not among the mocked timers). */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+function fakeTimedWriter(t: TestContext, options: Partial<VitalsWriterOptions> = {}) {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const commits: string[][] = [];
+  const writer = new VitalsWriter(recordingStore(commits), {
+    logger: silentLogger,
+    onStored: () => {},
+    onFailed: () => assert.fail('no commit fails here'),
+    ...options,
+  });
+  t.after(() => writer.close());
+  const add = (nodeId: string, seq: number) => writer.add(nodeId, { ...sample(seq), receivedAt: Date.now() });
+  return { writer, commits, add };
+}
+
+it('keeps a lone sample for the default window of two minutes: not committed after 119 s, committed at 120 s', async (t) => {
+  const { commits, add } = fakeTimedWriter(t);
+  add('a', 1);
+  t.mock.timers.tick(1_000);
+  await settle();
+  assert.equal(commits.length, 0, 'committed after 1 s');
+  t.mock.timers.tick(118_000);
+  await settle();
+  assert.equal(commits.length, 0, 'committed before the window');
+  t.mock.timers.tick(1_000);
+  await settle();
+  assert.deepEqual(commits, [['a1']]);
+});
+
+it('commits flushMs after one node has 16 samples waiting (its backlog), with the rest of its burst', async (t) => {
+  const { commits, add } = fakeTimedWriter(t, { flushMs: 20 });
+  for (let seq = 1; seq <= 15; seq++) {
+    add('a', seq);
+    add('b', seq);
+  }
+  t.mock.timers.tick(5_000);
+  await settle();
+  assert.equal(commits.length, 0, '15 samples of a node wait for the window');
+  add('a', 16);
+  t.mock.timers.tick(15);
+  await settle();
+  assert.equal(commits.length, 0, 'committed before flushMs');
+  // The rest of the node's in-flight burst, within flushMs: the same commit.
+  for (let seq = 17; seq <= 32; seq++) add('a', seq);
+  t.mock.timers.tick(5);
+  await settle();
+  assert.equal(commits.length, 1, 'one commit flushMs after the 16th sample');
+  assert.equal(commits[0]?.length, 47);
+  assert.ok(commits[0]?.includes('a32') && commits[0]?.includes('b15'));
+});
+
+it('commits flushMs after 256 samples wait, from nodes with a few each', async (t) => {
+  const { commits, add } = fakeTimedWriter(t, { flushMs: 20 });
+  for (let node = 0; node < 255; node++) add(`n${node}`, 1);
+  t.mock.timers.tick(5_000);
+  await settle();
+  assert.equal(commits.length, 0, '255 samples wait for the window');
+  add('n255', 1);
+  t.mock.timers.tick(20);
+  await settle();
+  assert.equal(commits.length, 1);
+  assert.equal(commits[0]?.length, 256);
+});
+
+it('flushNode commits what a node has waiting (a read of its history next), and nothing for a node without', async (t) => {
+  const commits: string[][] = [];
+  const writer = new VitalsWriter(recordingStore(commits), {
+    logger: silentLogger,
+    onStored: () => {},
+    onFailed: () => assert.fail('no commit fails here'),
+  });
+  t.after(() => writer.close());
+  writer.add('a', { ...sample(1), receivedAt: Date.now() });
+  assert.equal(writer.holds('a'), true);
+  await writer.flushNode('b');
+  assert.equal(commits.length, 0);
+  await writer.flushNode('a');
+  assert.deepEqual(commits, [['a1']]);
+  assert.equal(writer.holds('a'), false);
 });

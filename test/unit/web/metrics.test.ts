@@ -11,7 +11,7 @@ import { register as globalRegistry } from 'prom-client';
 import { Primary } from '../../../src/primary/primary.js';
 import { createMetrics, type Metrics } from '../../../src/web/metrics.js';
 import { createApp } from '../../../src/web/server.js';
-import { tempDir, waitUntil } from '../../helpers/cluster.js';
+import { FAST_COMMIT, tempDir, waitUntil } from '../../helpers/cluster.js';
 import {
   fakeNodeRecord,
   PI_CLOCK_AHEAD_MS,
@@ -25,12 +25,19 @@ const NODES = 10_000;
 
 /** A primary that is never started: its registry is filled by hand. */
 function idlePrimary(dir: string): Primary {
-  return new Primary({ dataDir: join(dir, 'idle'), port: 0, token: 'unused-token-unused-token-unused' });
+  return new Primary({
+    ...FAST_COMMIT,
+    dataDir: join(dir, 'idle'),
+    port: 0,
+    token: 'unused-token-unused-token-unused',
+  });
 }
 
 describe('createMetrics', () => {
   it('renders the series of two secondaries, absent where a vital is missing; up 0 once one leaves', async (t) => {
     const { primary, pi, box } = await startFakeCluster(t, tempDir(t));
+    // Shown at receipt, stored within the commit window: the counters below need a commit.
+    await waitUntil(() => (primary.writerStats?.samples ?? 0) >= 2, 10_000, 'samples stored');
     const metrics = createMetrics(primary);
     const text = await metrics.render();
     const s = parseExposition(text);

@@ -13,6 +13,7 @@ import { type LocalCluster, localCluster } from '../helpers/fault-cluster.js';
 import { type FaultLog, jepsen } from '../helpers/jepsen-log.js';
 import { apiMetrics, apiNodes, cpuMs, rssBytes, sleep } from '../helpers/observe.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
+import { storedExtras } from '../helpers/stored-vitals.js';
 
 const MiB = 1024 * 1024;
 /** Bounds on the primary while it handles hostile input (see lagMs). */
@@ -207,10 +208,7 @@ describe('bad input from raw sockets', () => {
       const db = new Database(join(c.primary.dataDir, 'primary.db'), { readonly: true });
       let extraBytes = 0;
       try {
-        const row = db.prepare('SELECT length(extra) AS n FROM vitals WHERE node_id = ?').get(nodeId) as
-          | { n: number }
-          | undefined;
-        extraBytes = row?.n ?? 0;
+        extraBytes = storedExtras(db, nodeId)[0]?.json.length ?? 0;
       } finally {
         db.close();
       }
@@ -278,16 +276,14 @@ describe('bad input from raw sockets', () => {
           (r) => r.seq,
         );
         assert.deepEqual(seqs, [1], 'the invalid sample was stored');
-        const replacement = db
-          .prepare('SELECT count(*) AS n FROM vitals WHERE instr(extra, char(65533)) > 0')
-          .get() as { n: number };
-        assert.equal(replacement.n, 0, 'U+FFFD stored');
+        const replacement = storedExtras(db).filter((r) => r.json.includes('\uFFFD'));
+        assert.equal(replacement.length, 0, 'U+FFFD stored');
         const names = db
           .prepare('SELECT count(*) AS n FROM nodes WHERE instr(name || labels, char(65533)) > 0')
           .get() as { n: number };
         assert.equal(names.n, 0);
-        const stored = db.prepare('SELECT extra FROM vitals WHERE node_id = ?').get(splitId) as { extra: string };
-        assert.deepEqual((JSON.parse(stored.extra) as { disks: Array<{ mount: string }> }).disks[0]?.mount, '/🍓');
+        const stored = storedExtras(db, splitId)[0]?.extra as { disks: Array<{ mount: string }> } | undefined;
+        assert.deepEqual(stored?.disks[0]?.mount, '/🍓');
       } finally {
         db.close();
       }

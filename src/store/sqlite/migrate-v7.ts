@@ -7,12 +7,13 @@ import type Database from 'better-sqlite3';
 import type { Logger } from '../../common/logger.js';
 import {
   INSERT_CHUNK_SQL,
-  INSERT_LOG_SQL,
   insertChunks,
+  insertLogSql,
   type LogRow,
+  logValues,
   type RawSample,
   sampleOfRow,
-} from './raw-vitals.js';
+} from './log-rows.js';
 
 const PAGE_ROWS = 5000;
 
@@ -31,7 +32,9 @@ export function moveV6Vitals(db: Database.Database, log: Logger): number {
     ?.until;
   const page = db.prepare(`SELECT v.*, k.key AS node FROM vitals_v6 v JOIN node_keys k ON k.id = v.node_id
     WHERE (v.node_id, v.seq) > (?, ?) ORDER BY v.node_id, v.seq LIMIT ${PAGE_ROWS}`);
-  const toLog = db.prepare(INSERT_LOG_SQL);
+  // Every migration ran before this: the log is the two tables of version 8, appended to at `_a`.
+  const toLog = db.prepare(insertLogSql('vitals_log_a'));
+  let id = (db.prepare('SELECT coalesce(max(id), 0) AS id FROM vitals_log_a').get() as { id: number }).id;
   const toChunk = db.prepare(INSERT_CHUNK_SQL);
   db.transaction(() => {
     let after: [string, number] = ['', -1];
@@ -53,7 +56,7 @@ export function moveV6Vitals(db: Database.Database, log: Logger): number {
         if (until !== undefined && s.t < until) {
           rolledUp.push(s);
         } else {
-          toLog.run(key, s.seq, s.t, s.ts, s.receivedAt, s.skewed ? 1 : 0, ...s.values, s.uptimeS, row.extra);
+          toLog.run(++id, key, ...logValues(s));
         }
       }
       const last = rows[rows.length - 1] as LogRow;

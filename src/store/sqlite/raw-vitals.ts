@@ -1,51 +1,51 @@
-// Raw vitals samples, laid out for an SD card. A commit appends the batch's samples to
-// `vitals_log` (a rowid table with no other index: a page or two per commit however many nodes
-// report), and nothing else. Once their minutes are rolled up, a node's samples move together into
-// one row of `vitals_chunks` (their JSON, deflated), at most CHUNK_MAX per row, so a node's history
+// Raw vitals samples, laid out for an SD card. A commit appends the batch's samples to the log
+// (a rowid table with no other index: a page or two per commit however many nodes report), and
+// nothing else. Once their minutes are rolled up, a node's samples move together into one row of
+// `vitals_chunks` (their JSON, deflated), at most CHUNK_MAX per row, so a node's history
 // costs an index entry per chunk rather than per sample. Keying the log by node would have meant a
 // page written per sample and per index with thousands of nodes (each node's newest rows on a page
 // of their own): with the old layout the primary wrote ~29 KiB per 480-byte sample at 10,000 nodes.
 //
-// The log has no node index on disk: which log rows belong to which node is kept here, in memory
-// (row id, time and seq of each), rebuilt by one scan at open; so are each node's newest seq (the
+// The log has no node index on disk: which log rows belong to which node is kept in memory
+// (log-index.ts: row id, time and seq of each), rebuilt by one scan at open; so are each node's
+// newest seq (the
 // store's own guard against a sample stored twice) and what the nodes table last heard of it.
+// While few samples come in (LogIndex.small), their rest (`extra`) is stored deflated
+// (log-rows.ts), a third of the bytes.
 // Changes to that memory wait for their transaction's commit (`insert` returns what it staged,
 // `commit` takes it in once the transaction committed).
+//
+// The log is two tables, `vitals_log_a` and `_b` (the view `vitals_log` is both), because deleting
+// rows one by one rewrites every page they were on: moving a small fleet's samples out of the log
+// wrote its whole volume a second time. While the log is small, a compaction switches appends to
+// the empty table, moves what the other holds into chunks (and the few rows not rolled up yet into
+// the new table), then empties it with a DELETE without WHERE, which frees its pages unwritten. A
+// large log (thousands of nodes, where a page holds one compaction's rows anyway) moves in steps,
+// row by row. Row ids are the log's own, unique across both tables, so memory need not know which
+// table holds a row; every id in the table not appended to is below every id in the other.
 
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
-import type { ReceivedVitals } from '../store-api.js';
-import { ROLLUP_FIELDS } from './schema.js';
+import { LogIndex } from './log-index.js';
+import {
+  decodeChunk,
+  INSERT_CHUNK_SQL,
+  insertChunks,
+  insertLogSql,
+  type LogRow,
+  logValues,
+  type RawSample,
+  sampleOfRow,
+} from './log-rows.js';
 
-/**
- * Samples per chunk at most (an hour at the default 10 s period; a compaction every 10 minutes
- * makes them about 60): a chart of a day reads a few hundred small chunks at most.
- */
-const CHUNK_MAX = 360;
 /** Log rows moved per compaction step at most, so one step is a few milliseconds. */
 const ROWS_PER_STEP = 20_000;
-
-/** One raw sample: the rollup columns by ROLLUP_FIELDS order, the rest of the sample as sent. */
-export interface RawSample {
-  seq: number;
-  /** The time it is filed under (raw-vitals' caller decides: the node's clock unless far off). */
-  t: number;
-  ts: number;
-  receivedAt: number;
-  skewed: boolean;
-  values: Array<number | null>;
-  uptimeS: number | null;
-  extra: Record<string, unknown>;
-}
-
-/** A sample in a chunk: [seq, t, ts, receivedAt, ...values, uptimeS, extra]. */
-type ChunkItem = [number, number, number, number, ...Array<number | null | Record<string, unknown>>];
-
-interface NodeLog {
-  ids: number[];
-  ts: number[];
-  seqs: number[];
-}
+/** A log of at most this many rows moves in one transaction and is emptied whole (see above). */
+const SMALL_LOG = 50_000;
+const TABLES = ['vitals_log_a', 'vitals_log_b'] as const;
+/** A log table's index into TABLES. */
+type Table = 0 | 1;
+/** One of each, by table. */
+const perTable = <T>(make: (table: string) => T): [T, T] => [make(TABLES[0]), make(TABLES[1])];
 
 interface Newest {
   seq: number;
@@ -61,13 +61,11 @@ export interface Staged {
   receivedAt: number;
 }
 
-const columns = ROLLUP_FIELDS.map((f) => f.column);
-
 export class RawVitals {
   readonly #db: Database.Database;
   readonly #stmts;
-  /** Each node's rows in the log, in insertion order. */
-  #log = new Map<number, NodeLog>();
+  /** Which log rows are whose. */
+  readonly index = new LogIndex();
   /** Each node's newest stored sample (log or chunks). */
   #newest = new Map<number, Newest>();
   /** The last seq the nodes table has of each node, as far as this store wrote or read it. */
@@ -76,13 +74,21 @@ export class RawVitals {
   #compacting: { cutoff: number; keys: number[]; next: number } | undefined;
   /** When the last compaction started (the caller's wall clock); one per `minAgeMs`. */
   #compactedAt = Number.NEGATIVE_INFINITY;
+  /** The next row id: above every id in the log. */
+  #nextId = 1;
+  /** The table appended to (index into TABLES); ids below #boundary are in the other one. */
+  #current: Table = 0;
+  #boundary = 1;
 
   constructor(db: Database.Database) {
     this.#db = db;
     this.#stmts = {
-      insert: db.prepare(INSERT_LOG_SQL),
+      insert: perTable((t) => db.prepare(insertLogSql(t))),
       logRows: db.prepare('SELECT * FROM vitals_log WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id'),
-      deleteLog: db.prepare('DELETE FROM vitals_log WHERE id IN (SELECT value FROM json_each(?))'),
+      deleteLog: perTable((t) => db.prepare(`DELETE FROM ${t} WHERE id IN (SELECT value FROM json_each(?))`)),
+      allRows: perTable((t) => db.prepare(`SELECT * FROM ${t} ORDER BY id`)),
+      emptyLog: perTable((t) => db.prepare(`DELETE FROM ${t}`)),
+      bounds: perTable((t) => db.prepare(`SELECT min(id) AS lo, max(id) AS hi FROM ${t}`)),
       insertChunk: db.prepare(INSERT_CHUNK_SQL),
       chunksIn: db.prepare('SELECT data FROM vitals_chunks WHERE node = ? AND t1 >= ? AND t0 < ? ORDER BY t0'),
       allChunks: db.prepare('SELECT data FROM vitals_chunks WHERE node = ?'),
@@ -102,10 +108,15 @@ export class RawVitals {
 
   /** Rebuilds what is kept in memory from the database (at open, and after a failed forget). */
   reload(): void {
-    this.#log = new Map();
+    this.index.clear();
     this.#newest = new Map();
     this.#written = new Map();
     this.#compacting = undefined;
+    const bounds = this.#stmts.bounds.map((b) => b.get() as { lo: number | null; hi: number | null });
+    const [a, b] = [bounds[0]?.hi ?? 0, bounds[1]?.hi ?? 0];
+    this.#current = b > a ? 1 : 0;
+    this.#nextId = Math.max(a, b) + 1;
+    this.#boundary = bounds[this.#current]?.lo ?? this.#nextId;
     for (const r of this.#stmts.newestChunks.iterate() as Iterable<{ node: number; seq: number; received1: number }>)
       this.#newest.set(r.node, { seq: r.seq, receivedAt: r.received1 });
     for (const r of this.#stmts.scanLog.iterate() as Iterable<{
@@ -132,18 +143,9 @@ export class RawVitals {
 
   /** Appends a sample to the log (inside the caller's transaction); `commit` it once that commits. */
   insert(key: number, s: RawSample): Staged {
-    const info = this.#stmts.insert.run(
-      key,
-      s.seq,
-      s.t,
-      s.ts,
-      s.receivedAt,
-      s.skewed ? 1 : 0,
-      ...s.values,
-      s.uptimeS,
-      JSON.stringify(s.extra),
-    );
-    return { key, id: Number(info.lastInsertRowid), t: s.t, seq: s.seq, receivedAt: s.receivedAt };
+    const id = this.#nextId++;
+    this.#stmts.insert[this.#current].run(id, key, ...logValues(s, this.index.small));
+    return { key, id, t: s.t, seq: s.seq, receivedAt: s.receivedAt };
   }
 
   /** Takes the rows of a committed transaction into memory. */
@@ -152,45 +154,10 @@ export class RawVitals {
   }
 
   #remember(s: Staged): void {
-    let log = this.#log.get(s.key);
-    if (log === undefined) {
-      log = { ids: [], ts: [], seqs: [] };
-      this.#log.set(s.key, log);
-    }
-    log.ids.push(s.id);
-    log.ts.push(s.t);
-    log.seqs.push(s.seq);
+    this.index.add(s.key, s.id, s.t, s.seq, s.receivedAt);
+    if (s.id >= this.#nextId) this.#nextId = s.id + 1;
     const newest = this.#newest.get(s.key);
     if (newest === undefined || s.seq > newest.seq) this.#newest.set(s.key, { seq: s.seq, receivedAt: s.receivedAt });
-  }
-
-  /** Log row ids of the given nodes with t in [from, to). */
-  logIds(keys: readonly number[], from: number, to: number): number[] {
-    const out: number[] = [];
-    for (const key of keys) {
-      const log = this.#log.get(key);
-      if (log === undefined) continue;
-      for (let i = 0; i < log.ids.length; i++) {
-        const t = log.ts[i] as number;
-        if (t >= from && t < to) out.push(log.ids[i] as number);
-      }
-    }
-    return out;
-  }
-
-  /** Nodes with samples in the log with t in [from, to), ascending. */
-  logNodes(from: number, to: number): number[] {
-    const keys: number[] = [];
-    for (const [key, log] of this.#log) if (log.ts.some((t) => t >= from && t < to)) keys.push(key);
-    return keys.sort((a, b) => a - b);
-  }
-
-  /** The smallest t in the log at or after `from` (null: none). */
-  oldestLogT(from = Number.NEGATIVE_INFINITY): number | null {
-    let oldest: number | null = null;
-    for (const log of this.#log.values())
-      for (const t of log.ts) if (t >= from && (oldest === null || t < oldest)) oldest = t;
-    return oldest;
   }
 
   /** A node's samples with t in [from, to), from chunks and log, in no particular order. */
@@ -198,7 +165,7 @@ export class RawVitals {
     const out: RawSample[] = [];
     for (const row of this.#stmts.chunksIn.all(key, from, to) as Array<{ data: Buffer }>)
       for (const s of decodeChunk(row.data)) if (s.t >= from && s.t < to) out.push(s);
-    const ids = this.logIds([key], from, to);
+    const ids = this.index.ids([key], from, to);
     if (ids.length > 0) for (const row of this.#logRows(ids)) out.push(row);
     return out;
   }
@@ -208,7 +175,7 @@ export class RawVitals {
    * leaves older samples with later times in the log while newer ones moved to chunks.
    */
   latest(key: number): RawSample | null {
-    const log = this.#log.get(key);
+    const log = this.index.get(key);
     let best = -1;
     if (log !== undefined)
       for (let i = 0; i < log.seqs.length; i++) if (best < 0 || (log.seqs[i] ?? 0) > (log.seqs[best] ?? 0)) best = i;
@@ -226,7 +193,7 @@ export class RawVitals {
     const out: number[] = [];
     for (const row of this.#stmts.allChunks.all(key) as Array<{ data: Buffer }>)
       for (const s of decodeChunk(row.data)) out.push(s.seq);
-    out.push(...(this.#log.get(key)?.seqs ?? []));
+    out.push(...(this.index.get(key)?.seqs ?? []));
     return out.sort((a, b) => a - b);
   }
 
@@ -235,28 +202,33 @@ export class RawVitals {
   }
 
   /**
-   * Moves log rows with t before `cutoff` (rolled up already) into chunks, a few thousand rows per
-   * call (one transaction each); false when there is nothing (left) to move. A compaction starts
-   * only once the oldest log row is `minAgeMs` older than the cutoff, so a node's chunk holds that
-   * much of its history, not a sample or two.
+   * Moves log rows with t before `cutoff` (rolled up already) into chunks: a small log at once, a
+   * large one a few thousand rows per call (one transaction each); false when there is nothing
+   * (left) to move. A compaction starts only once the oldest log row is `ageMs` older than the
+   * cutoff (a round: LogIndex.roundMs), so a node's chunk holds that much of its history, not a
+   * sample or two.
    */
-  compactStep(cutoff: number, minAgeMs: number, now: number): boolean {
+  compactStep(cutoff: number, ageMs: number, now: number): boolean {
     if (this.#compacting === undefined) {
-      // At most one compaction per minAgeMs: a node whose clock is behind files every sample
+      // At most one compaction per ageMs: a node whose clock is behind files every sample
       // before the cutoff, and must not start one (of a chunk of a sample or two) at every pass.
-      if (now - this.#compactedAt < minAgeMs) return false;
-      const oldest = this.oldestLogT();
-      if (oldest === null || cutoff - oldest < minAgeMs) return false;
-      const keys = [...this.#log.keys()].filter((k) => this.#log.get(k)?.ts.some((t) => t < cutoff));
-      this.#compacting = { cutoff, keys, next: 0 };
+      if (now - this.#compactedAt < ageMs) return false;
+      const oldest = this.index.oldestT();
+      if (oldest === null || cutoff - oldest < ageMs) return false;
       this.#compactedAt = now;
+      if (this.index.rows <= SMALL_LOG && !this.index.anyBelow(this.#boundary)) {
+        this.#compactWhole(cutoff);
+        return true;
+      }
+      const keys = this.index.keys().filter((k) => this.index.get(k)?.ts.some((t) => t < cutoff));
+      this.#compacting = { cutoff, keys, next: 0 };
     }
     const job = this.#compacting;
     const keys: number[] = [];
     const ids: number[] = [];
     while (job.next < job.keys.length && ids.length < ROWS_PER_STEP) {
       const key = job.keys[job.next++] as number;
-      const before = this.logIds([key], Number.NEGATIVE_INFINITY, job.cutoff);
+      const before = this.index.ids([key], Number.NEGATIVE_INFINITY, job.cutoff);
       if (before.length === 0) continue;
       keys.push(key);
       ids.push(...before);
@@ -269,28 +241,56 @@ export class RawVitals {
           list.push(sampleOfRow(row));
           byNode.set(row.node as number, list);
         }
-        for (const [key, list] of byNode) {
-          list.sort((a, b) => a.seq - b.seq);
-          insertChunks(this.#stmts.insertChunk, key, list);
-        }
-        this.#stmts.deleteLog.run(JSON.stringify(ids));
+        this.#insertChunks(byNode);
+        for (const remove of this.#stmts.deleteLog) remove.run(JSON.stringify(ids));
       })();
-      const moved = new Set(ids);
-      for (const key of keys) {
-        const log = this.#log.get(key);
-        if (log === undefined) continue;
-        const keep = log.ids.map((id, i) => (moved.has(id) ? -1 : i)).filter((i) => i >= 0);
-        if (keep.length === 0) this.#log.delete(key);
-        else
-          this.#log.set(key, {
-            ids: keep.map((i) => log.ids[i] as number),
-            ts: keep.map((i) => log.ts[i] as number),
-            seqs: keep.map((i) => log.seqs[i] as number),
-          });
-      }
+      this.index.drop(keys, new Set(ids));
     }
     if (job.next >= job.keys.length) this.#compacting = undefined;
     return true;
+  }
+
+  /**
+   * A small log's compaction, in one transaction: appends go to the other (empty) table from now
+   * on; what this one holds moves into chunks, or into the other table when not rolled up yet
+   * (under new ids); then this table is emptied whole.
+   */
+  #compactWhole(cutoff: number): void {
+    const from = this.#current;
+    const to: Table = from === 0 ? 1 : 0;
+    const moved = new Set<number>();
+    const renamed = new Map<number, number>();
+    const boundary = this.#nextId;
+    let nextId = boundary;
+    this.#db.transaction(() => {
+      const byNode = new Map<number, RawSample[]>();
+      for (const row of this.#stmts.allRows[from].all() as LogRow[]) {
+        const sample = sampleOfRow(row);
+        const key = row.node as number;
+        if (sample.t < cutoff) {
+          moved.add(row.id as number);
+          const list = byNode.get(key) ?? [];
+          list.push(sample);
+          byNode.set(key, list);
+        } else {
+          renamed.set(row.id as number, nextId);
+          this.#stmts.insert[to].run(nextId++, key, ...logValues(sample, this.index.small));
+        }
+      }
+      this.#insertChunks(byNode);
+      this.#stmts.emptyLog[from].run();
+    })();
+    this.#current = to;
+    this.#nextId = nextId;
+    this.#boundary = boundary;
+    this.index.drop(this.index.keys(), moved, renamed);
+  }
+
+  #insertChunks(byNode: Map<number, RawSample[]>): void {
+    for (const [key, list] of byNode) {
+      list.sort((a, b) => a.seq - b.seq);
+      insertChunks(this.#stmts.insertChunk, key, list);
+    }
   }
 
   /**
@@ -318,10 +318,9 @@ export class RawVitals {
 
   /** Deletes a node's raw samples (inside the caller's transaction; memory follows at once). */
   forget(key: number): void {
-    const ids = this.#log.get(key)?.ids ?? [];
-    if (ids.length > 0) this.#stmts.deleteLog.run(JSON.stringify(ids));
+    const ids = this.index.forget(key);
+    if (ids.length > 0) for (const remove of this.#stmts.deleteLog) remove.run(JSON.stringify(ids));
     this.#stmts.forgetChunks.run(key);
-    this.#log.delete(key);
     this.#newest.delete(key);
     this.#written.delete(key);
     this.#compacting = undefined;
@@ -356,70 +355,4 @@ export class RawVitals {
     if (newest === null) this.#newest.delete(key);
     else this.#newest.set(key, { seq: newest.seq, receivedAt: newest.receivedAt });
   }
-}
-
-/** Inserts a node's samples (sorted by seq) as chunks of at most CHUNK_MAX, with `insert` (INSERT_CHUNK_SQL). */
-export function insertChunks(insert: Database.Statement, key: number, list: readonly RawSample[]): void {
-  for (let i = 0; i < list.length; i += CHUNK_MAX) {
-    const part = list.slice(i, i + CHUNK_MAX);
-    let t0 = Number.POSITIVE_INFINITY;
-    let t1 = Number.NEGATIVE_INFINITY;
-    const items: ChunkItem[] = [];
-    for (const s of part) {
-      t0 = Math.min(t0, s.t);
-      t1 = Math.max(t1, s.t);
-      items.push([s.seq, s.t, s.ts, s.receivedAt, ...s.values, s.uptimeS, s.extra]);
-    }
-    const last = part[part.length - 1] as RawSample;
-    insert.run(key, t0, t1, last.seq, last.receivedAt, part.length, deflateRawSync(JSON.stringify(items)));
-  }
-}
-
-/** Appends one row to the log: node, seq, t, ts, received_at, skewed, the rollup columns, uptime_s, extra. */
-export const INSERT_LOG_SQL = `INSERT INTO vitals_log (node, seq, t, ts, received_at, skewed, ${columns.join(', ')}, uptime_s, extra)
-  VALUES (?, ?, ?, ?, ?, ?, ${columns.map(() => '?').join(', ')}, ?, ?)`;
-
-export const INSERT_CHUNK_SQL =
-  'INSERT INTO vitals_chunks (node, t0, t1, seq1, received1, n, data) VALUES (?, ?, ?, ?, ?, ?, ?)';
-
-export type LogRow = Record<string, number | string | null>;
-
-export function sampleOfRow(r: LogRow): RawSample {
-  return {
-    seq: r.seq as number,
-    t: r.t as number,
-    ts: r.ts as number,
-    receivedAt: r.received_at as number,
-    skewed: r.skewed === 1,
-    values: columns.map((c) => r[c] as number | null),
-    uptimeS: r.uptime_s as number | null,
-    extra: JSON.parse(r.extra as string) as Record<string, unknown>,
-  };
-}
-
-function decodeChunk(data: Buffer): RawSample[] {
-  const items = JSON.parse(inflateRawSync(data).toString('utf8')) as ChunkItem[];
-  const n = columns.length;
-  return items.map((item) => ({
-    seq: item[0],
-    t: item[1],
-    ts: item[2],
-    receivedAt: item[3],
-    skewed: item[1] !== item[2],
-    values: item.slice(4, 4 + n) as Array<number | null>,
-    uptimeS: item[4 + n] as number | null,
-    extra: item[5 + n] as Record<string, unknown>,
-  }));
-}
-
-/** The sample as it was sent, with the primary's receive time. */
-export function receivedOf(s: RawSample): ReceivedVitals {
-  const sample: Record<string, unknown> = { ...s.extra, seq: s.seq, ts: s.ts };
-  sample.uptimeS = s.uptimeS;
-  ROLLUP_FIELDS.forEach((f, i) => {
-    const v = s.values[i];
-    if (v !== null && v !== undefined) sample[f.key] = v;
-  });
-  sample.receivedAt = s.receivedAt;
-  return sample as unknown as ReceivedVitals;
 }

@@ -3,7 +3,7 @@
 // (raw samples live in compressed chunks, out of SQL's reach).
 
 import type { VitalsPoint } from '../store-api.js';
-import type { RawSample } from './raw-vitals.js';
+import type { RawSample } from './log-rows.js';
 import { ROLLUP_FIELDS } from './schema.js';
 
 const columns = ROLLUP_FIELDS.map((f) => f.column);

@@ -35,6 +35,25 @@ const rollupTable = (name: string) => `
   ) WITHOUT ROWID;
   CREATE INDEX ${name}_by_bucket ON ${name} (bucket);`;
 
+/** A table of the raw vitals log (version 7: the log; from version 8 on: one of its two tables). */
+const logTable = (name: string) => `CREATE TABLE ${name} (
+        id          INTEGER PRIMARY KEY,
+        node        INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        t           INTEGER NOT NULL,
+        ts          INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        skewed      INTEGER NOT NULL DEFAULT 0,
+        ${ROLLUP_FIELDS.map((f) => `${f.column} REAL`).join(', ')},
+        uptime_s    REAL,
+        extra       TEXT NOT NULL
+      );`;
+
+/** The recent raw samples by node id, for tests and ad-hoc SQL (the chunks are deflated JSON). */
+const VITALS_VIEW = `CREATE VIEW vitals AS
+        SELECT k.id AS node_id, l.seq, l.t, l.ts, l.received_at, l.skewed, ${ROLLUP_FIELDS.map((f) => `l.${f.column}`).join(', ')}, l.uptime_s, l.extra
+        FROM vitals_log l JOIN node_keys k ON k.key = l.node;`;
+
 /** The rollup tables from version 7 on: keyed by the node's integer key (node_keys). */
 const rollupTableByKey = (name: string) => `
   CREATE TABLE ${name}_v7 (
@@ -215,18 +234,7 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO node_keys (id)
         SELECT id FROM nodes UNION SELECT node_id FROM vitals
         UNION SELECT node_id FROM vitals_1m UNION SELECT node_id FROM vitals_1h;
-      CREATE TABLE vitals_log (
-        id          INTEGER PRIMARY KEY,
-        node        INTEGER NOT NULL,
-        seq         INTEGER NOT NULL,
-        t           INTEGER NOT NULL,
-        ts          INTEGER NOT NULL,
-        received_at INTEGER NOT NULL,
-        skewed      INTEGER NOT NULL DEFAULT 0,
-        ${ROLLUP_FIELDS.map((f) => `${f.column} REAL`).join(', ')},
-        uptime_s    REAL,
-        extra       TEXT NOT NULL
-      );
+      ${logTable('vitals_log')}
       -- The rows move in JavaScript, a page at a time, into chunks or the log (migrate-v7.ts).
       ALTER TABLE vitals RENAME TO vitals_v6;
       CREATE TABLE vitals_chunks (
@@ -243,11 +251,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX vitals_chunks_by_t1 ON vitals_chunks (t1);
       -- Each node's newest chunk at open without reading the chunks (a day at 10,000 nodes is GBs).
       CREATE INDEX vitals_chunks_newest ON vitals_chunks (node, seq1, received1);
-      CREATE VIEW vitals AS
-        SELECT k.id AS node_id, l.seq, l.t, l.ts, l.received_at, l.skewed, ${ROLLUP_FIELDS.map((f) => `l.${f.column}`).join(', ')}, l.uptime_s, l.extra
-        FROM vitals_log l JOIN node_keys k ON k.key = l.node;
+      ${VITALS_VIEW}
       ${rollupTableByKey('vitals_1m')}
       ${rollupTableByKey('vitals_1h')}
+    `,
+  },
+  {
+    version: 8,
+    description: 'the raw vitals log in two tables, one emptied whole at a time',
+    // Deleting the log's rows one by one rewrote every page they were on; a table emptied by a
+    // DELETE without WHERE frees its pages unwritten (raw-vitals.ts). `vitals_log` stays, a view.
+    // The view `vitals` goes first: a rename rewrites the views that name the table.
+    sql: `
+      DROP VIEW vitals;
+      ALTER TABLE vitals_log RENAME TO vitals_log_a;
+      ${logTable('vitals_log_b')}
+      CREATE VIEW vitals_log AS SELECT * FROM vitals_log_a UNION ALL SELECT * FROM vitals_log_b;
+      ${VITALS_VIEW}
     `,
   },
 ];

@@ -359,7 +359,7 @@ export class SqliteStore implements Store {
     return this.#call(() => {
       const step = () => {
         let more = true;
-        for (let i = 0; i < maxSteps && more; i++) more = this.#history.rollupStep(now);
+        for (let i = 0; i < maxSteps && more; i++) more = this.#history.rollupStep(now, this.retention.rawMs);
         return more;
       };
       // Several steps in one transaction: one fsync, not one each (a backfill of days).

@@ -24,8 +24,9 @@ import {
   type VitalsPoint,
   type VitalsSeries,
 } from '../store-api.js';
+import { receivedOf } from './log-rows.js';
 import { NodeKeys } from './node-keys.js';
-import { RawVitals, receivedOf, type Staged } from './raw-vitals.js';
+import { RawVitals, type Staged } from './raw-vitals.js';
 import { rawPoints, rollupBuildSql, rollupMergeSql, rollupSeriesSql } from './rollup-sql.js';
 import { COLUMN_KEYS, ROLLUP_FIELDS } from './schema.js';
 
@@ -38,12 +39,27 @@ export const ROLLUP_GRACE_MS = 2 * MINUTE_MS;
  */
 const NODES_PER_STEP = { '1m': 500, '1h': 100 } as const;
 /**
- * Minutes are rolled up this many at a time: each node's rows of the span are written together
- * (a page or so per node) instead of a page per node each minute.
+ * Minutes are rolled up a round at a time, at least this many: each node's rows of the span are
+ * written together (a page or so per node) instead of a page per node each minute. A small
+ * fleet's rounds are longer (up to 2 hours, LogIndex.roundMs): its node had 10 minutes' rows in a
+ * fraction of a page, and rewrote that page 6 times an hour. Charts read the minutes not rolled
+ * up yet from the raw samples.
  */
 export const ROLLUP_SPAN_MS = 10 * MINUTE_MS;
-/** Rolled-up samples leave the log once the oldest is this much older than the rollups' end. */
-const COMPACT_AGE_MS = 10 * MINUTE_MS;
+
+/**
+ * How much history ages out at once: a 24th of its retention, at least a minute, at most `capMs`
+ * (an hour for raw samples, 6 hours for minutes, a day for hours). Deleting a few rows of every
+ * node at every pass (every 30 s) rewrote a page per node each time, with its index pages: ~250
+ * MB a day at 20 nodes on an SD card; a node's rows of a whole step share their pages.
+ */
+export function pruneStep(retentionMs: number, capMs: number): number {
+  return Math.min(capMs, Math.max(MINUTE_MS, Math.floor(retentionMs / 24 / MINUTE_MS) * MINUTE_MS));
+}
+
+/** SQLite's own WAL size that starts a checkpoint (4 MB), and a small fleet's (40 MB). */
+const DEFAULT_CHECKPOINT_PAGES = 1000;
+const SMALL_FLEET_CHECKPOINT_PAGES = 10_000;
 
 /** An interval being rolled up a chunk of nodes per step. */
 interface PendingRollup {
@@ -74,6 +90,8 @@ export class VitalsHistory {
   /** Rollups are final before these times (undefined: the job has not started yet). */
   #until: { '1m': number | undefined; '1h': number | undefined };
   #pending: PendingRollup | undefined;
+  /** The WAL size that starts a checkpoint, in pages, as last set. */
+  #checkpointPages = DEFAULT_CHECKPOINT_PAGES;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -135,7 +153,21 @@ export class VitalsHistory {
     }
     this.#keys.commit();
     this.#raw.commit(staged);
+    this.#checkpointEvery(this.#raw.index.small ? SMALL_FLEET_CHECKPOINT_PAGES : DEFAULT_CHECKPOINT_PAGES);
     return stored;
+  }
+
+  /**
+   * A checkpoint copies each page changed since the last one into the database file once. A small
+   * fleet's log pages are emptied and filled again every round (raw-vitals.ts): checkpointed every
+   * 40 MB of WAL rather than every 4 MB (SQLite's default), a log page is copied about once in 9
+   * hours at 20 nodes instead of once per filling. A large fleet keeps the default: its
+   * checkpoint, which runs in the commit that passes the mark, stays a short pause.
+   */
+  #checkpointEvery(pages: number): void {
+    if (pages === this.#checkpointPages) return;
+    this.#db.pragma(`wal_autocheckpoint = ${pages}`);
+    this.#checkpointPages = pages;
   }
 
   #insert(key: number, sample: ReceivedVitals): Staged {
@@ -221,16 +253,18 @@ export class VitalsHistory {
    * Does one chunk of work: rolling up (at most NODES_PER_STEP nodes of an interval), then moving
    * rolled-up raw samples out of the log; returns false when everything due is done.
    */
-  rollupStep(now: number): boolean {
+  rollupStep(now: number, rawRetentionMs = Number.POSITIVE_INFINITY): boolean {
     try {
       if (this.#pending) {
         this.#continue(this.#pending);
         return true;
       }
+      // Rolled-up samples leave the log once the oldest is a round older than the rollups' end.
+      const round = this.#roundMs(rawRetentionMs);
       return (
-        this.#step('1m', now) ||
-        this.#step('1h', now) ||
-        this.#raw.compactStep(this.#until['1m'] ?? 0, COMPACT_AGE_MS, now)
+        this.#step('1m', now, round) ||
+        this.#step('1h', now, round) ||
+        this.#raw.compactStep(this.#until['1m'] ?? 0, round, now)
       );
     } catch (err) {
       // How far the rollups are final is what the database says (a step's transaction rolled
@@ -247,7 +281,7 @@ export class VitalsHistory {
     const { from, to } = pending;
     const build = (keys: readonly number[]) => {
       if (pending.name === '1h') this.#stmts.build1h.run({ from, to, ids: JSON.stringify(keys) });
-      else this.#stmts.build1m.run({ ids: JSON.stringify(this.#raw.logIds(keys, from, to)) });
+      else this.#stmts.build1m.run({ ids: JSON.stringify(this.#raw.index.ids(keys, from, to)) });
     };
     // Each chunk rebuilds its buckets from the finer data (INSERT OR REPLACE): a crash half-way
     // through an interval just redoes it, since `until` moves only at the end.
@@ -262,7 +296,16 @@ export class VitalsHistory {
     this.#pending = undefined;
   }
 
-  #step(name: '1m' | '1h', now: number): boolean {
+  /**
+   * A round of the log's upkeep (LogIndex.roundMs), not past half the raw retention (only chunks
+   * are pruned: a sample waits for its round) and at least ROLLUP_SPAN_MS.
+   */
+  #roundMs(rawRetentionMs: number): number {
+    const round = Math.min(this.#raw.index.roundMs, Math.floor(rawRetentionMs / 2 / MINUTE_MS) * MINUTE_MS);
+    return Math.max(ROLLUP_SPAN_MS, round);
+  }
+
+  #step(name: '1m' | '1h', now: number, roundMs: number): boolean {
     const bucketMs = name === '1m' ? MINUTE_MS : HOUR_MS;
     // Minutes are final ROLLUP_GRACE_MS after they end; hours once their minutes are final.
     const due =
@@ -271,7 +314,7 @@ export class VitalsHistory {
         : Math.floor((this.#until['1m'] ?? 0) / HOUR_MS) * HOUR_MS;
     let until = this.#until[name];
     if (until === undefined) {
-      const oldest = name === '1m' ? this.#raw.oldestLogT() : (this.#stmts.oldest1m.get() as { t: number | null }).t;
+      const oldest = name === '1m' ? this.#raw.index.oldestT() : (this.#stmts.oldest1m.get() as { t: number | null }).t;
       if (oldest === null) {
         if (name === '1h') return false; // waits for the first minutes
         until = due;
@@ -282,17 +325,17 @@ export class VitalsHistory {
     }
     // Minutes are rolled up ROLLUP_SPAN_MS at a time: each node's rollup rows are then written
     // together, a page each, rather than a page per node every minute.
-    const span = name === '1m' ? ROLLUP_SPAN_MS : HOUR_MS;
+    const span = name === '1m' ? roundMs : HOUR_MS;
     if (due - until < span) return false;
     const from = until;
     const to = from + span;
     const ids =
       name === '1m'
-        ? this.#raw.logNodes(from, to)
+        ? this.#raw.index.nodes(from, to)
         : (this.#stmts.nodes1m.all(from, to) as Array<{ node: number }>).map((r) => r.node);
     if (ids.length === 0) {
       // Nothing in this interval (the primary was down, or the cluster empty): skip to the next data.
-      const next = name === '1m' ? this.#raw.oldestLogT(to) : (this.#stmts.next1m.get(to) as { t: number | null }).t;
+      const next = name === '1m' ? this.#raw.index.oldestT(to) : (this.#stmts.next1m.get(to) as { t: number | null }).t;
       this.#saveUntil(name, next === null ? due : Math.min(due, Math.max(to, Math.floor(next / bucketMs) * bucketMs)));
       return true;
     }
@@ -339,7 +382,11 @@ export class VitalsHistory {
       return { from, to, stepMs: step, resolution, points: rawPoints(this.#raw.samples(key, from, to), step) };
     }
     const statement = resolution === '1m' ? this.#stmts.series1m : this.#stmts.series1h;
-    const rows = statement.all({ node: key, from, to, step }) as Array<Record<string, number | null>>;
+    // Minutes not rolled up yet come from the raw samples, from the step that holds the first.
+    const until = this.#until['1m'];
+    const split =
+      resolution === '1m' && until !== undefined ? Math.max(from, Math.min(to, Math.floor(until / step) * step)) : to;
+    const rows = statement.all({ node: key, from, to: split, step }) as Array<Record<string, number | null>>;
     const points = rows.map((row) => {
       const point: VitalsPoint = { ts: row.bucket as number, n: row.n as number, min: {}, max: {} };
       for (const f of ROLLUP_FIELDS) {
@@ -351,20 +398,29 @@ export class VitalsHistory {
       }
       return point;
     });
+    if (split < to) points.push(...rawPoints(this.#raw.samples(key, split, to), step));
     return { from, to, stepMs: step, resolution, points };
   }
 
   /**
    * Deletes up to `limit` rows of each kind past retention; returns how many went. Raw samples
-   * are kept until their minute is rolled up, minutes until their hour is.
+   * are kept until their minute is rolled up, minutes until their hour is. Rows go in whole steps
+   * (see pruneStep), so a retention is what is kept at least.
    */
   pruneChunk(retention: Retention, now: number, limit: number): number {
-    const rawBefore = Math.min(now - retention.rawMs, this.#until['1m'] ?? Number.NEGATIVE_INFINITY);
-    const minuteBefore = Math.min(now - retention.minuteMs, this.#until['1h'] ?? Number.NEGATIVE_INFINITY);
+    const before = (retentionMs: number, capMs: number) => {
+      const step = pruneStep(retentionMs, capMs);
+      return Math.floor((now - retentionMs) / step) * step;
+    };
+    const rawBefore = Math.min(before(retention.rawMs, HOUR_MS), this.#until['1m'] ?? Number.NEGATIVE_INFINITY);
+    const minuteBefore = Math.min(
+      before(retention.minuteMs, 6 * HOUR_MS),
+      this.#until['1h'] ?? Number.NEGATIVE_INFINITY,
+    );
     return (
       this.#raw.prune(rawBefore, limit) +
       this.#stmts.prune1m.run(minuteBefore, limit).changes +
-      this.#stmts.prune1h.run(now - retention.hourMs, limit).changes +
+      this.#stmts.prune1h.run(before(retention.hourMs, 24 * HOUR_MS), limit).changes +
       this.#stmts.pruneEvents.run(now - retention.hourMs, limit).changes
     );
   }

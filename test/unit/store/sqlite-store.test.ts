@@ -2,12 +2,14 @@
 // SQLite's own: its query plans, its migrations, a database newer than the code, a lock held by
 // another process.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../../src/protocol/errors.js';
+import { decodeExtra } from '../../../src/store/sqlite/log-rows.js';
 import { rollupBuildSql } from '../../../src/store/sqlite/rollup-sql.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../../src/store/sqlite/schema.js';
 import { openSqliteStore, SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
@@ -35,7 +37,7 @@ describe('SqliteStore', () => {
         .join(' | ');
     assert.match(
       plan(rollupBuildSql('vitals_1m', MINUTE_MS, 'raw')),
-      /^SEARCH vitals_log USING INTEGER PRIMARY KEY \(rowid=\?\)/,
+      /SEARCH vitals_log_a USING INTEGER PRIMARY KEY \(rowid=\?\).*SEARCH vitals_log_b USING INTEGER PRIMARY KEY \(rowid=\?\)/,
     );
     assert.match(
       plan(rollupBuildSql('vitals_1h', HOUR_MS, '1m')),
@@ -104,9 +106,9 @@ describe('SqliteStore', () => {
     await store.close();
     const db = new Database(store.path, { readonly: true });
     t.after(() => db.close());
-    const row = db.prepare('SELECT received_at, extra FROM vitals').get() as { received_at: number; extra: string };
+    const row = db.prepare('SELECT received_at, extra FROM vitals').get() as { received_at: number; extra: Buffer };
     assert.equal(row.received_at, 6000);
-    assert.deepEqual(JSON.parse(row.extra), { disks: [], nets: [] });
+    assert.deepEqual(decodeExtra(row.extra), { disks: [], nets: [] });
   });
 
   it('migrates a version 1 database, keeping its history and building the rollups', async (t) => {
@@ -145,7 +147,7 @@ describe('SqliteStore', () => {
     const old = new Database(path);
     // Back to version 6 by hand: its vitals table and rollups keyed by the node's id.
     old.exec(
-      'DROP VIEW vitals; DROP TABLE vitals_log; DROP TABLE vitals_chunks; DROP TABLE vitals_1m; DROP TABLE vitals_1h; DROP TABLE node_keys; DROP TABLE rollup_state',
+      'DROP VIEW vitals; DROP VIEW vitals_log; DROP TABLE vitals_log_a; DROP TABLE vitals_log_b; DROP TABLE vitals_chunks; DROP TABLE vitals_1m; DROP TABLE vitals_1h; DROP TABLE node_keys; DROP TABLE rollup_state',
     );
     old.exec(MIGRATIONS[1]?.sql.slice(0, MIGRATIONS[1].sql.indexOf('INSERT INTO vitals_v2')) ?? '');
     old.exec('ALTER TABLE vitals_v2 RENAME TO vitals');
@@ -215,7 +217,7 @@ describe('SqliteStore', () => {
         ),
       );
     }
-    const now = base + 3 * HOUR_MS;
+    const now = base + 5 * HOUR_MS; // two rounds of 2 hours (two nodes alone) rolled up
     const view = async (s: SqliteStore) => ({
       seqs: await s.storedSeqs('a'),
       latest: await s.latestVitals('b'),
@@ -254,6 +256,152 @@ describe('SqliteStore', () => {
     ]);
     assert.deepEqual((await store.storedSeqs('a')).slice(-3), [719, 720, 721]);
     assert.equal((await store.storedSeqs('a')).length, 721);
+  });
+
+  it('empties a small log a table at a time: its pages are freed, not written again, and appends go to the other table', async (t) => {
+    const path = dbPath(t);
+    let store = new SqliteStore(path);
+    const ids = Array.from({ length: 20 }, (_, i) => `n${i}`);
+    await store.applyNodeChanges(ids.map((id) => ({ op: 'upsert' as const, node: upsert(id) })));
+    const base = Date.UTC(2026, 0, 1);
+    // 70 minutes of 20 nodes, a commit a minute, then one sample each at 121 min (not rolled up yet).
+    // Samples the size of a real one with several disks: the log is most of what is written.
+    const disks = Array.from({ length: 6 }, (_, i) => ({ mount: `/srv/disk${i}`, freeBytes: 1e10, totalBytes: 3e10 }));
+    for (let m = 0; m < 70; m++) {
+      const batch = [];
+      for (let k = 0; k < 6; k++)
+        for (const [n, id] of ids.entries()) {
+          const at = base + m * MINUTE_MS + k * 10_000 + n * 100;
+          batch.push(stored(id, at, sample(m * 6 + k + 1, at, { disks })));
+        }
+      await store.insertVitals(batch);
+    }
+    const late = base + 121 * MINUTE_MS;
+    await store.insertVitals(ids.map((id) => stored(id, late, sample(421, late))));
+    const side = new Database(path);
+    t.after(() => side.close());
+    const count = (table: string) => (side.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    // Too young to be rolled up (2 hours at a time for a small fleet) or compacted.
+    while (await store.rollupStep(base + 53 * MINUTE_MS)) {}
+    assert.deepEqual([count('vitals_log_a'), count('vitals_log_b'), count('vitals_chunks')], [8420, 0, 0]);
+    const logPages = new Set(
+      (side.prepare("SELECT pageno FROM dbstat WHERE name = 'vitals_log_a'").all() as Array<{ pageno: number }>).map(
+        (r) => r.pageno,
+      ),
+    );
+    const seqs = await store.storedSeqs('n7');
+    side.pragma('wal_checkpoint(TRUNCATE)');
+    while (await store.rollupStep(base + 123 * MINUTE_MS)) {}
+    // The pages the rollups and the move wrote, from the WAL's frame headers (page number first).
+    const wal = readFileSync(`${path}-wal`);
+    const written = new Set<number>();
+    for (let at = 32; at + 24 + 4096 <= wal.length; at += 24 + 4096) written.add(wal.readUInt32BE(at));
+    const rewritten = [...logPages].filter((p) => written.has(p));
+    assert.ok(logPages.size > 100 && written.size > 50, `${logPages.size} log pages, ${written.size} written`);
+    assert.ok(rewritten.length <= 2, `${rewritten.length} of the log's ${logPages.size} pages written again`);
+    // 420 samples a node: two chunks each (at most 360 a chunk); the late ones moved to the other table.
+    assert.deepEqual([count('vitals_log_a'), count('vitals_log_b'), count('vitals_chunks')], [0, 20, 40]);
+    assert.ok((side.pragma('freelist_count', { simple: true }) as number) >= logPages.size * 0.9, 'its pages are free');
+    assert.deepEqual(await store.storedSeqs('n7'), seqs);
+    await store.close();
+    // Reopened: appends go on to the table that holds the newest rows, and nothing shows twice.
+    store = new SqliteStore(path);
+    t.after(() => store.close());
+    const next = base + 122 * MINUTE_MS;
+    await store.insertVitals(ids.map((id) => stored(id, next, sample(422, next))));
+    assert.deepEqual([count('vitals_log_a'), count('vitals_log_b')], [0, 40]);
+    assert.deepEqual(await store.storedSeqs('n7'), [...seqs, 422]);
+    assert.deepEqual(side.prepare('SELECT node_id, seq FROM vitals GROUP BY 1, 2 HAVING count(*) > 1').all(), []);
+    // The next round empties the other table; what is not rolled up yet goes back to the first.
+    const later = base + 370 * MINUTE_MS;
+    await store.insertVitals(ids.map((id) => stored(id, later, sample(423, later))));
+    while (await store.rollupStep(base + 363 * MINUTE_MS)) {}
+    assert.deepEqual([count('vitals_log_a'), count('vitals_log_b')], [20, 0]);
+    assert.equal((await store.storedSeqs('n7')).length, 423);
+  });
+
+  it("rolls a small fleet's minutes up a round at a time, and charts of minutes read the newest ones from the raw samples", async (t) => {
+    // A round: 2 hours for a node alone, but at most half the raw retention (a sample waits for
+    // its round before it can be pruned).
+    const store = new SqliteStore(dbPath(t), { retention: { rawMs: 2 * HOUR_MS } });
+    t.after(() => store.close());
+    await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+    const base = Date.UTC(2026, 0, 1);
+    const samples = 6 * (4 * 60 + 45); // 4 h 45 min
+    for (let i = 0; i < samples; i++) {
+      const at = base + i * 10_000;
+      await store.insertVitals([stored('n1', at, sample(i + 1, at, { cpuPercent: i % 60 }))]);
+    }
+    const now = base + 4 * HOUR_MS + 50 * MINUTE_MS;
+    while (await store.rollupStep(now)) {}
+    assert.deepEqual(store.rolledUpUntil, { '1m': base + 4 * HOUR_MS, '1h': base + 4 * HOUR_MS });
+    const series = await store.vitalsSeries('n1', base, base + samples * 10_000, MINUTE_MS, now);
+    assert.equal(series.resolution, '1m');
+    assert.deepEqual(
+      series.points.map((p) => p.ts),
+      Array.from({ length: samples / 6 }, (_, i) => base + i * MINUTE_MS),
+      'every minute, the last 45 from raw samples',
+    );
+    assert.ok(series.points.every((p) => p.n === 6 && p.cpuPercent !== undefined && p.max.cpuPercent !== undefined));
+    assert.equal(
+      series.points.reduce((n, p) => n + p.n, 0),
+      samples,
+    );
+  });
+
+  it("lets a small fleet's WAL grow to 40 MB before a checkpoint, and a large fleet's to SQLite's 4 MB", async (t) => {
+    const path = dbPath(t);
+    const store = new SqliteStore(path);
+    t.after(() => store.close());
+    await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+    const base = Date.UTC(2026, 0, 1);
+    // Rows of about 1 KB that do not deflate: 5,000 of them are 5 MB of WAL, in one 10-minute window.
+    const disks = (seq: number) => [{ mount: randomBytes(1200).toString('base64') + seq, freeBytes: 1, totalBytes: 2 }];
+    let seq = 0;
+    const insert = async (n: number) => {
+      for (let i = 0; i < n; i += 500) {
+        const batch = Array.from({ length: 500 }, () => {
+          const at = base + ++seq;
+          return stored('n1', at, sample(seq, at, { disks: disks(seq) }));
+        });
+        await store.insertVitals(batch);
+      }
+    };
+    const dbBytes = () => statSync(path).size;
+    await insert(5000);
+    assert.ok(statSync(`${path}-wal`).size > 5_000_000, 'the WAL holds the 5 MB');
+    assert.ok(dbBytes() < 1_000_000, `a small fleet's 5 MB of WAL not checkpointed (${dbBytes()} bytes)`);
+    await insert(5000); // 10,000 rows in the window: a large fleet's rate
+    assert.ok(dbBytes() > 5_000_000, `checkpointed past 4 MB at a large fleet's rate (${dbBytes()} bytes)`);
+  });
+
+  it('moves a large log out in steps of rows, losing and doubling nothing', async (t) => {
+    const path = dbPath(t);
+    const store = new SqliteStore(path);
+    t.after(() => store.close());
+    // 60,000 rows in 10 minutes: past what one transaction moves (raw-vitals' SMALL_LOG).
+    const ids = Array.from({ length: 1000 }, (_, i) => `n${i}`);
+    await store.applyNodeChanges(ids.map((id) => ({ op: 'upsert' as const, node: upsert(id) })));
+    const base = Date.UTC(2026, 0, 1);
+    for (let k = 0; k < 60; k++) {
+      const at = base + k * 10_000;
+      await store.insertVitals(ids.map((id) => stored(id, at, sample(k + 1, at))));
+    }
+    const side = new Database(path, { readonly: true });
+    t.after(() => side.close());
+    const count = (sql: string) => (side.prepare(sql).get() as { n: number }).n;
+    const left: number[] = [];
+    while (await store.rollupStep(base + 25 * MINUTE_MS)) left.push(count('SELECT count(*) AS n FROM vitals_log'));
+    assert.deepEqual(
+      left.filter((n) => n < 60_000),
+      [39_960, 19_920, 0],
+      'after the rollups, a step moves whole nodes (60 rows each) until it has 20,000 rows',
+    );
+    assert.equal(count('SELECT sum(n) AS n FROM vitals_chunks'), 60_000);
+    assert.deepEqual(
+      await store.storedSeqs('n999'),
+      Array.from({ length: 60 }, (_, i) => i + 1),
+    );
   });
 
   it('catches up the nodes table for quiet nodes only, at each pass; for all at open', async (t) => {
@@ -307,7 +455,7 @@ describe('SqliteStore', () => {
     const side = new Database(store.path);
     t.after(() => side.close());
     side.exec("CREATE TRIGGER no_chunks BEFORE INSERT ON vitals_chunks BEGIN SELECT RAISE(FAIL, 'disk trouble'); END");
-    const now = base + HOUR_MS;
+    const now = base + 4 * HOUR_MS; // a node alone: a round is 2 hours
     await assert.rejects(store.rollupStep(now, 50), /disk trouble/);
     side.exec('DROP TRIGGER no_chunks');
     while (await store.rollupStep(now)) {}
@@ -325,12 +473,20 @@ describe('SqliteStore', () => {
     t.after(() => store.close());
     await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
     const now = Date.UTC(2026, 0, 1, 12);
-    // Seqs 1-30 with the clock an hour ahead, then 31-60 after NTP put it right.
+    // Seqs 1-30 with the clock five hours ahead, then 31-60 after NTP put it right; rolled up for
+    // two rounds of 2 hours (a node alone).
     for (let i = 1; i <= 60; i++) {
       const at = now - 30 * MINUTE_MS + i * 10_000;
-      await store.insertVitals([stored('n1', at, sample(i, i <= 30 ? at + HOUR_MS : at))]);
+      await store.insertVitals([stored('n1', at, sample(i, i <= 30 ? at + 5 * HOUR_MS : at))]);
     }
-    while (await store.rollupStep(now + 20 * MINUTE_MS)) {}
+    while (await store.rollupStep(now + 4 * HOUR_MS)) {}
+    const chunks = new Database(store.path, { readonly: true });
+    t.after(() => chunks.close());
+    assert.deepEqual(
+      chunks.prepare('SELECT count(*) AS n FROM vitals_chunks').get(),
+      { n: 1 },
+      'seqs 31-60 moved into a chunk, 1-30 left in the log',
+    );
     assert.equal((await store.latestVitals('n1'))?.seq, 60);
   });
 

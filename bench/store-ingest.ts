@@ -6,10 +6,11 @@
 //     perf can attach; else "–").
 //  2. The history upkeep at 10,000 nodes: 12 minutes of samples rolled up and moved out of the
 //     log, bytes written per sample; with (1) at 1k/s, the all-in figure per sample.
-//  3. A 20-node fleet at the default 10 s period over a simulated day: a day of history first,
-//     then 6 hours with the samples committed as the writer would (at 2 samples/s its 250 ms
-//     window takes each sample alone) and the upkeep every 30 s, bytes written scaled to a day;
-//     and the same with longer commit windows.
+//  3. A 20-node fleet at the default 10 s period over a simulated day: a day of raw history and
+//     the rollups out to their retention first (a primary that has run for a year), then 24 hours
+//     (6 with --quick) with the samples committed as the writer commits them at this rate (one
+//     commit per window: the default `vitals.commitMs`, and shorter ones for comparison) and the
+//     upkeep every 30 s; bytes written, scaled to a day.
 //  4. Database size per raw sample and per node at the default retention.
 // A measurement, not a test: prints figures and exits 0.
 
@@ -18,6 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { DEFAULTS } from '../src/common/defaults.js';
 import { silentLogger } from '../src/common/logger.js';
 import type { VitalsPayload } from '../src/protocol/messages.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -78,7 +80,7 @@ function received(s: VitalsPayload, receivedAt: number): ReceivedVitals {
 
 const idOf = (i: number) => `5b0e${String(i).padStart(4, '0')}-7c1d-4c8e-9a53-2f64c1d0a7b9`; // UUID-sized ids
 
-async function openStore(nodes: number): Promise<{ store: SqliteStore; cleanup(): Promise<void> }> {
+async function openStore(nodes: number): Promise<{ store: SqliteStore; path: string; cleanup(): Promise<void> }> {
   mkdirSync(OUT, { recursive: true });
   const dir = mkdtempSync(join(OUT, 'store-'));
   const store = new SqliteStore(join(dir, 'primary.db'));
@@ -102,6 +104,7 @@ async function openStore(nodes: number): Promise<{ store: SqliteStore; cleanup()
   side.close();
   return {
     store,
+    path: join(dir, 'primary.db'),
     cleanup: async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -258,12 +261,12 @@ async function upkeep10k() {
 
 /**
  * A 20-node fleet over a simulated day: 24 h of history first, then `hours` hours where every
- * `window` ms of samples is one commit (the writer's window; 20 ms: each sample alone), and the
+ * `window` ms of samples is one commit (the writer's window; 250 ms: each sample alone), and the
  * upkeep runs every 30 s. Bytes written scaled to a day.
  */
 async function fleetDay(windowMs: number, hours: number) {
   const nodes = 20;
-  const { store, cleanup } = await openStore(nodes);
+  const { store, path, cleanup } = await openStore(nodes);
   const start = Date.UTC(2026, 0, 2);
   const seqs = new Array<number>(nodes).fill(0);
   // Node n reports at start + k·10 s + n·500 ms: 2 samples a second, evenly spread.
@@ -288,6 +291,7 @@ async function fleetDay(windowMs: number, hours: number) {
     await store.insertVitals(batch);
     await upkeep(at(k + 60, 0));
   }
+  seedRollups(path, start);
   const bytes0 = writtenBytes();
   upkeepBytes.rollup = 0;
   upkeepBytes.prune = 0;
@@ -325,6 +329,36 @@ async function fleetDay(windowMs: number, hours: number) {
     simulatedMs: ms,
     dbBytes,
   };
+}
+
+/**
+ * Fills the rollups out to their retention (minutes 7 days back, hours a year), as a primary that
+ * has run that long has them, so the fleet's day also deletes the minutes and hours that age out.
+ * Written time first, every node in each bucket, as the upkeep writes them.
+ */
+function seedRollups(path: string, start: number): void {
+  const side = new Database(path);
+  const keys = (side.prepare('SELECT key FROM node_keys ORDER BY key').all() as Array<{ key: number }>).map(
+    (r) => r.key,
+  );
+  for (const [table, bucketMs, from] of [
+    ['vitals_1m', MINUTE, start - 7 * 24 * HOUR],
+    ['vitals_1h', HOUR, start - 365 * 24 * HOUR],
+  ] as const) {
+    const template = side.prepare(`SELECT * FROM ${table} ORDER BY bucket LIMIT 1`).get() as Record<string, number>;
+    const oldest = template.bucket as number;
+    const cols = Object.keys(template);
+    const insert = side.prepare(
+      `INSERT OR IGNORE INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+    );
+    side.transaction(() => {
+      for (let bucket = from; bucket < oldest; bucket += bucketMs)
+        for (const key of keys)
+          insert.run(...cols.map((c) => (c === 'node' ? key : c === 'bucket' ? bucket : template[c])));
+    })();
+  }
+  side.pragma('wal_checkpoint(TRUNCATE)');
+  side.close();
 }
 
 /** Bytes per raw sample (chunks), per rollup row, and per node at the default retention. */
@@ -386,13 +420,13 @@ const fleet = [];
 const windows = windowsArg
   ? windowsArg.slice('--windows='.length).split(',').map(Number)
   : quick
-    ? [250]
-    : [250, 1000, 5000, 10_000];
+    ? [DEFAULTS.vitalsCommitMs]
+    : [250, 10_000, 60_000, DEFAULTS.vitalsCommitMs];
 for (const windowMs of only.has('fleet') ? windows : []) {
-  const f = await fleetDay(windowMs, quick ? 1 : 6);
+  const f = await fleetDay(windowMs, quick ? 6 : 24);
   fleet.push(f);
   log(
-    `20 nodes, commit window ${String(windowMs).padStart(5)} ms: ${Math.round(f.commitsPerDay).toLocaleString('en')} commits/day, ${f.mbPerDay.toFixed(0)} MB written per day, of which rollups and moves ${f.upkeepMbPerDay.rollup.toFixed(0)}, pruning ${f.upkeepMbPerDay.prune.toFixed(0)} (target <= 100${windowMs === 250 ? ", the writer's default at this rate" : ''})`,
+    `20 nodes, commit window ${String(windowMs).padStart(5)} ms: ${Math.round(f.commitsPerDay).toLocaleString('en')} commits/day, ${f.mbPerDay.toFixed(0)} MB written per day, of which rollups and moves ${f.upkeepMbPerDay.rollup.toFixed(0)}, pruning ${f.upkeepMbPerDay.prune.toFixed(0)} (target <= 100${windowMs === DEFAULTS.vitalsCommitMs ? ", the writer's default at this rate" : ''})`,
   );
 }
 const size = only.has('size') ? await sizes() : undefined;

@@ -259,6 +259,10 @@ export class NativeSessions {
     confirmsSecret: boolean,
   ): Promise<NodeRecord> {
     const { registry, log, stats } = this.#host;
+    // The node's samples still in the commit window are committed first: the welcome's lastSeq
+    // ("stored up to") must cover every seq this primary holds, or a node whose outbox lost its
+    // tail (a power cut) would number new samples over them, to be skipped as resends.
+    if (registry.get(auth.nodeId)) await this.#host.ingest.flushNode(auth.nodeId);
     const existing = registry.get(auth.nodeId);
     // A node forgotten with its history kept comes back to that history: numbering goes on past it.
     const storedSeq = existing ? existing.lastSeq : await this.#host.storedLastSeq(auth.nodeId);

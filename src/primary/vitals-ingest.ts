@@ -77,6 +77,9 @@ export class VitalsIngest {
    * from the message): it gets `receivedAt` and is kept.
    */
   receive(record: NodeRecord, sample: VitalsPayload, receivedAt = Date.now()): void {
+    // A node being forgotten (out of the registry, its session not closed yet): a sample stored
+    // after the forget would bring back the history just removed.
+    if (this.#registry.get(record.id) !== record) return;
     if (sample.seq <= record.lastSeq) {
       this.#stats.duplicates++;
       this.#acknowledge(record);

@@ -1,6 +1,7 @@
 // The primary's vitals ingest: duplicates acknowledged again without a write, samples shown at
-// receipt but acknowledged only once committed (a resend before the commit shown once), and a
-// node's clock marked off past the threshold and unmarked once back within half of it.
+// receipt but acknowledged only once committed (a resend before the commit shown once), nothing
+// taken from a node being forgotten, and a node's clock marked off past the threshold and
+// unmarked once back within half of it.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { silentLogger } from '../../../src/common/logger.js';
@@ -54,6 +55,7 @@ function setup(options: { commitMs?: number } = {}) {
   return {
     ingest,
     record,
+    registry,
     acks,
     stats,
     committed,
@@ -132,6 +134,16 @@ it('shows a sample received twice before its commit (a resend after a reconnect)
   ingest.receive(record, sample(7));
   assert.deepEqual([acks, stats.duplicates, latest], [[7, 7], 1, [6, 7]], 'stored now: acknowledged again, not shown');
   await ingest.close();
+});
+
+it('takes nothing from a node being forgotten (out of the registry, its session still open): stored later, it would bring its history back', async () => {
+  const { ingest, record, acks, latest, committed, registry } = setup();
+  registry.delete('n1');
+  ingest.receive(record, sample(6));
+  assert.deepEqual([record.vitals, latest, acks], [null, [], []]);
+  await ingest.flushNode('n1');
+  await ingest.close();
+  assert.deepEqual(committed, [], 'nothing to store');
 });
 
 it("marks a node's clock off past the threshold, and unmarks it only within half of it", () => {

@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import fc from 'fast-check';
-import { resolveLeadershipOptions } from '../../../src/primary/leadership/leadership-options.js';
+import {
+  type LeaderElectionOptions,
+  resolveLeadershipOptions,
+} from '../../../src/primary/leadership/leadership-options.js';
 import { LeaseDeadline } from '../../../src/primary/leadership/lease-deadline.js';
 import { ConfigError } from '../../../src/protocol/errors.js';
 
@@ -47,14 +50,15 @@ it('defaults a 5 s lease renewed every third of it with a fifth kept as margin, 
     requestTimeoutMs: 1666,
     keyPrefix: '/picluster/c1/leader/',
   });
-  for (const [bad, words] of [
+  const refused: Array<[Partial<LeaderElectionOptions>, RegExp]> = [
     [{ endpoints: [] }, /at least one etcd endpoint/],
     [{ endpoints: ['127.0.0.1:2379'] }, /not an http\(s\):\/\/host:port URL/],
     [{ clusterId: 'a/b' }, /clusterId/],
     [{ ttlMs: 1500 }, /whole seconds/],
     [{ ttlMs: 2000, marginMs: 1500 }, /marginMs 1500/],
     [{ address: '' }, /address: empty/],
-  ] as const)
+  ];
+  for (const [bad, words] of refused)
     assert.throws(
       () => resolveLeadershipOptions({ ...base, ...bad }),
       (err) => err instanceof ConfigError && words.test(err.message),

@@ -8,12 +8,11 @@
 //
 // The log has no node index on disk: which log rows belong to which node is kept in memory
 // (log-index.ts: row id, time and seq of each), rebuilt by one scan at open; so are each node's
-// newest seq (the
-// store's own guard against a sample stored twice) and what the nodes table last heard of it.
-// While few samples come in (LogIndex.small), their rest (`extra`) is stored deflated
-// (log-rows.ts), a third of the bytes.
-// Changes to that memory wait for their transaction's commit (`insert` returns what it staged,
-// `commit` takes it in once the transaction committed).
+// newest seq (the store's own guard against a sample stored twice) and what the nodes table last
+// heard of it. Changes to that memory wait for their transaction's commit (`insert` returns what
+// it staged, `commit` takes it in once the transaction committed). While few samples come in
+// (LogIndex.small), a row's rest of the sample (`extra`) is stored deflated (log-rows.ts): a third
+// of the bytes.
 //
 // The log is two tables, `vitals_log_a` and `_b` (the view `vitals_log` is both), because deleting
 // rows one by one rewrites every page they were on: moving a small fleet's samples out of the log

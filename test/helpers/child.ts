@@ -89,22 +89,28 @@ export class Child {
   }
 }
 
-const live = new Set<Child>();
+const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 /**
- * Children outlive a test file that the runner kills (a file timeout sends SIGTERM, and `t.after`
- * never runs then): kill them on the way out, whichever way that is.
+ * Kills `child` when this test process ends, whichever way (a file timeout sends SIGTERM, and
+ * `t.after` never runs then): for every process a test starts, forked or spawned.
  */
+export function killOnExit(child: ChildProcess): void {
+  installExitHook();
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const killAll = () => {
     for (const child of live) {
-      if (child.process.exitCode === null && child.process.signalCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         try {
-          child.process.kill('SIGCONT');
-          child.process.kill('SIGKILL');
+          child.kill('SIGCONT');
+          child.kill('SIGKILL');
         } catch {
           // already gone
         }
@@ -129,9 +135,7 @@ export function spawnChild(
   options: ChildOptions = {},
 ): Child {
   const child = new Child(file, args, env, options);
-  installExitHook();
-  live.add(child);
-  child.process.once('exit', () => live.delete(child));
+  killOnExit(child.process);
   t.after(() => {
     if (child.process.signalCode === 'SIGSTOP') child.kill('SIGCONT');
     child.kill('SIGKILL');

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { killOnExit } from './child.js';
 import { freePort } from './cluster.js';
 
 const READY_TIMEOUT_MS = 20_000;
@@ -52,8 +53,7 @@ export class EtcdMember {
     if (this.alive) throw new Error(`etcd member ${this.name} is already running`);
     const child = spawn(this.bin, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
-    live.add(child);
-    child.once('exit', () => live.delete(child));
+    killOnExit(child);
     const keep = (chunk: Buffer) => {
       this.#output = (this.#output + chunk.toString('utf8')).slice(-4000);
     };
@@ -160,35 +160,6 @@ export class EtcdCluster {
   }
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-/**
- * Members outlive a test file that the runner kills (a file timeout sends SIGTERM, and `t.after`
- * never runs then): kill them on the way out, whichever way that is.
- */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  const killAll = () => {
-    for (const child of live) {
-      try {
-        child.kill('SIGCONT');
-        child.kill('SIGKILL');
-      } catch (err) {
-        void err; // already gone: nothing left to kill
-      }
-    }
-  };
-  process.once('exit', killAll);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      killAll();
-      process.exit(signal === 'SIGTERM' ? 143 : 130);
-    });
-  }
-}
-
 async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());
@@ -200,7 +171,6 @@ async function freePorts(count: number): Promise<number[]> {
  * the test kills every member and removes the dir, whatever happened.
  */
 export async function startEtcdCluster(t: TestContext, bin: string, size = 3): Promise<EtcdCluster> {
-  installExitHook();
   const dir = mkdtempSync(join(tmpdir(), 'etcd-'));
   const members: EtcdMember[] = [];
   const cluster = new EtcdCluster(dir, members);

@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import {
   fakeInfo,
@@ -14,24 +13,15 @@ import {
   scriptErrors,
   startDashboardServer,
 } from '../helpers/browser.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 
 const TOKEN = 'node-actions-browser-token-0123';
 
 it("node page: a pending node's Approve lets it in; Revoke, confirmed, denies it", async (t) => {
   const context = await launchBrowser(t);
   if (!context) return;
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    heartbeatIntervalMs: 300,
-    admission: 'approve',
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { token: TOKEN, heartbeatIntervalMs: 300, admission: 'approve' });
   const web = await startDashboardServer(primary);
   t.after(() => web.close());
   const url = `http://127.0.0.1:${web.port}`;

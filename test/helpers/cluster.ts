@@ -23,7 +23,7 @@ export const FAST = {
 /**
  * For primaries made in-process (a library reads no environment): the short vitals commit window
  * the test runner gives the daemons (scripts/run-tests.mjs), so samples are acknowledged and
- * stored within a fraction of a second as before issue 16's minute-long default.
+ * stored within a fraction of a second as before issue 16's two-minute default.
  */
 export const FAST_COMMIT = { vitalsCommitMs: Number(process.env.PICLUSTER_VITALS_COMMIT_MS || 250) };
 

@@ -13,20 +13,11 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { AlertsConfig } from '../../src/alerts/alerts-config.js';
 import { alertsConfigOf } from '../../src/alerts/alerts-config.js';
-import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import type { AlertRow } from '../../src/store/store-api.js';
 import { startWebServer } from '../../src/web/server.js';
-import {
-  apiJson,
-  FAST_COMMIT,
-  nodesOnline,
-  runCli,
-  startPrimary,
-  startSecondary,
-  tempDir,
-  waitUntil,
-} from '../helpers/cluster.js';
+import { apiJson, nodesOnline, runCli, startPrimary, startSecondary, tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 import { type Answer, type Received, secretFile, startHttpReceiver, startSmtpServer } from '../helpers/receivers.js';
 
 const TOKEN = 'alerts-test-cluster-token-0123';
@@ -148,17 +139,12 @@ type Temps = Map<string, () => number>;
 
 async function inProcess(t: TestContext, alerts: AlertsConfig, names: string[], temps: Temps) {
   const dir = tempDir(t);
-  const primary = new Primary({
-    ...FAST_COMMIT,
+  const primary = await startLibraryPrimary(t, {
     dataDir: join(dir, 'p'),
-    port: 0,
-    bind: '127.0.0.1',
     token: TOKEN,
     heartbeatIntervalMs: 300,
     alerts,
   });
-  await primary.start();
-  t.after(() => primary.stop());
   const web = await startWebServer(primary, { port: 0, bind: '127.0.0.1', streamCoalesceMs: 100 });
   t.after(() => web.close());
   for (const name of names) {

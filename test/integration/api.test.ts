@@ -6,10 +6,10 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { startWebServer } from '../../src/web/server.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 
 const TOKEN = 'api-test-cluster-token-0123';
 const ADMIN = 'api-test-admin-token-0123456789';
@@ -28,16 +28,7 @@ const info = {
 
 async function cluster(t: TestContext, web: { bind?: string; requireLogin?: boolean } = {}) {
   const dir = tempDir(t);
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: join(dir, 'p'),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    heartbeatIntervalMs: 300,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { dataDir: join(dir, 'p'), token: TOKEN, heartbeatIntervalMs: 300 });
   const server = await startWebServer(primary, {
     port: 0,
     bind: web.bind ?? '127.0.0.1',

@@ -7,20 +7,12 @@ import { Primary } from '../../src/primary/primary.js';
 import { RemoteError } from '../../src/protocol/errors.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 
 const TOKEN = 'fleet-queries-test-token-0123';
 
 async function cluster(t: TestContext, fleetQueries: string | undefined) {
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    fleetQueries,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { token: TOKEN, fleetQueries });
   const node = async (labels: Record<string, string>) => {
     const s = new Secondary({
       primary: `127.0.0.1:${primary.port}`,

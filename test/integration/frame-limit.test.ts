@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { it, type TestContext } from 'node:test';
-import { Primary, Secondary, type SecondaryOptions } from '../../src/index.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { type Primary, Secondary, type SecondaryOptions } from '../../src/index.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 
 const TOKEN = 'frame-limit-token-0123456789';
 
@@ -17,17 +18,12 @@ async function pairWithLimit(
   secondaryOptions: Partial<SecondaryOptions> = {},
 ): Promise<{ primary: Primary; secondary: Secondary; offline: unknown[] }> {
   const dir = tempDir(t);
-  const primary = new Primary({
-    ...FAST_COMMIT,
+  const primary = await startLibraryPrimary(t, {
     dataDir: join(dir, 'primary'),
-    port: 0,
-    bind: '127.0.0.1',
     token: TOKEN,
     maxFrameBytes,
     fleetQueries: '*', // listNodes asks for every node
   });
-  await primary.start();
-  t.after(() => primary.stop());
   const secondary = new Secondary({
     primary: `127.0.0.1:${primary.port}`,
     dataDir: join(dir, 'node'),

@@ -6,24 +6,15 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import { Primary } from '../../src/primary/primary.js';
+import type { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 
 const TOKEN = 'handshake-queue-test-token-0123';
 
 async function startPrimary(t: TestContext, handshakeTimeoutMs: number): Promise<Primary> {
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    maxHandshakes: 1,
-    handshakeTimeoutMs,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { token: TOKEN, maxHandshakes: 1, handshakeTimeoutMs });
   return primary;
 }
 

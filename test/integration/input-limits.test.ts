@@ -3,24 +3,15 @@
 // node beside it keeps reporting, its link untouched.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Primary } from '../../src/primary/primary.js';
 import { Secondary } from '../../src/secondary/secondary.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'input-limits-test-token-0123';
 
 it('bad values close only the sender, with ERR_INVALID_MESSAGE, counted', async (t) => {
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    tls: false,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { token: TOKEN, tls: false });
   const honest = new Secondary({
     primary: `127.0.0.1:${primary.port}`,
     dataDir: tempDir(t),

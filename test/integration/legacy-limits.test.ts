@@ -4,12 +4,13 @@
 // nodes only. Each outcome is counted in /metrics, and a native node keeps its link throughout.
 import assert from 'node:assert/strict';
 import { it, type TestContext } from 'node:test';
-import { Primary, type PrimaryOptions } from '../../src/index.js';
+import type { Primary, PrimaryOptions } from '../../src/index.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { createMetrics } from '../../src/web/metrics.js';
 import { DEFAULT_BASEINFO, DEFAULT_VITALS } from '../fixtures/legacy-node.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
 import { RawLegacyClient } from '../helpers/legacy-client.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 
 const TOKEN = 'legacy-limits-test-token-0123';
 
@@ -17,18 +18,7 @@ async function start(
   t: TestContext,
   options: Partial<PrimaryOptions>,
 ): Promise<{ primary: Primary; nativeId: string }> {
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    tls: false,
-    legacy: true,
-    ...options,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { token: TOKEN, tls: false, legacy: true, ...options });
   const native = new Secondary({ primary: `127.0.0.1:${primary.port}`, dataDir: tempDir(t), token: TOKEN, tls: false });
   await native.start();
   t.after(() => native.stop());

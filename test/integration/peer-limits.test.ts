@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
-import { Primary } from '../../src/primary/primary.js';
+import type { Primary } from '../../src/primary/primary.js';
 import type { PeerLimits } from '../../src/primary/primary-options.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { createMetrics } from '../../src/web/metrics.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'peer-limits-test-token-0123';
@@ -20,19 +21,13 @@ async function startPrimary(
   limits: Partial<PeerLimits>,
   extra: Partial<ConstructorParameters<typeof Primary>[0]> = {},
 ): Promise<Primary> {
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
+  const primary = await startLibraryPrimary(t, {
     token: TOKEN,
     tls: false,
     heartbeatIntervalMs: 500,
     limits,
     ...extra,
   });
-  await primary.start();
-  t.after(() => primary.stop());
   return primary;
 }
 

@@ -9,27 +9,18 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { Primary } from '../../src/primary/primary.js';
+import type { Primary } from '../../src/primary/primary.js';
 import { encodeFrame, FrameDecoder, OPENING_MAGIC, randomHex } from '../../src/protocol/index.js';
 import { Secondary } from '../../src/secondary/secondary.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'takeover-test-token-0123456789';
 
 async function startPrimary(t: TestContext): Promise<Primary> {
   // Plaintext: these are the identity rules whatever the transport (a forged refusal needs none).
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    heartbeatIntervalMs: 500,
-    tls: false,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { token: TOKEN, heartbeatIntervalMs: 500, tls: false });
   return primary;
 }
 

@@ -13,22 +13,14 @@ import { Primary } from '../../src/primary/primary.js';
 import { ConfigError } from '../../src/protocol/errors.js';
 import { startWebServer, type WebServerOptions } from '../../src/web/server.js';
 import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 
 const TOKEN = 'web-guards-test-cluster-token';
 const ADMIN = 'web-guards-test-admin-token-0123';
 
 async function serve(t: TestContext, options: Partial<WebServerOptions> = {}) {
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
-    token: TOKEN,
-    tls: false,
-  });
-  await primary.start();
-  t.after(() => primary.stop());
+  const primary = await startLibraryPrimary(t, { token: TOKEN, tls: false });
   const web = await startWebServer(primary, { port: 0, bind: '127.0.0.1', ...options });
   t.after(() => web.close());
   return { primary, web, url: `http://127.0.0.1:${web.port}` };
@@ -117,9 +109,7 @@ describe('web guards', () => {
   });
 
   it('HTTPS on the web port: the session cookie is Secure (and not over plain HTTP)', async (t) => {
-    const primary = new Primary({ ...FAST_COMMIT, dataDir: tempDir(t), port: 0, bind: '127.0.0.1', token: TOKEN });
-    await primary.start();
-    t.after(() => primary.stop());
+    const primary = await startLibraryPrimary(t, { token: TOKEN });
     const credentials = primary.tlsCredentials as { cert: string; key: string };
     const secure = await startWebServer(primary, {
       port: 0,
@@ -150,9 +140,7 @@ describe('web guards', () => {
   it('an empty admin-token file is refused at start, not taken as an empty token', async (t) => {
     const dir = tempDir(t);
     mkdirSync(dir, { recursive: true });
-    const primary = new Primary({ ...FAST_COMMIT, dataDir: dir, port: 0, bind: '127.0.0.1', token: TOKEN, tls: false });
-    await primary.start();
-    t.after(() => primary.stop());
+    const primary = await startLibraryPrimary(t, { dataDir: dir, token: TOKEN, tls: false });
     writeFileSync(join(dir, 'admin-token'), '\n');
     await assert.rejects(
       startWebServer(primary, { port: 0, bind: '127.0.0.1', requireLogin: true }),

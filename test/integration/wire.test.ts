@@ -6,9 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
-import { Primary } from '../../src/primary/primary.js';
+import type { Primary } from '../../src/primary/primary.js';
 import { encodeFrame, FrameDecoder, type Message, OPENING_MAGIC } from '../../src/protocol/index.js';
-import { FAST_COMMIT, tempDir, waitUntil } from '../helpers/cluster.js';
+import { waitUntil } from '../helpers/cluster.js';
+import { startLibraryPrimary } from '../helpers/library-primary.js';
 import { frame, RawPeer, vitalsPayload } from '../helpers/raw-peer.js';
 
 const TOKEN = 'wire-test-token-0123456789';
@@ -16,11 +17,7 @@ const TOKEN = 'wire-test-token-0123456789';
 async function startPrimary(t: TestContext, handshakeTimeoutMs = 5000): Promise<Primary> {
   const logged: string[] = [];
   const log = (level: string) => (_fields: object, message: string) => logged.push(`${level} ${message}`);
-  const primary = new Primary({
-    ...FAST_COMMIT,
-    dataDir: tempDir(t),
-    port: 0,
-    bind: '127.0.0.1',
+  const primary = await startLibraryPrimary(t, {
     token: TOKEN,
     handshakeTimeoutMs,
     // The frames themselves, byte for byte: inside TLS they are the same (tls.test.ts).
@@ -28,8 +25,6 @@ async function startPrimary(t: TestContext, handshakeTimeoutMs = 5000): Promise<
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
   });
   Object.assign(primary, { logged });
-  await primary.start();
-  t.after(() => primary.stop());
   return primary;
 }
 

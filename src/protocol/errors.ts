@@ -36,7 +36,8 @@ export type StoreErrorCode =
   | 'ERR_STORE_FULL'
   | 'ERR_STORE_CLOSED'
   | 'ERR_STORE_SCHEMA'
-  | 'ERR_STORE_CORRUPT';
+  | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_FENCED';
 
 export type ErrorCode =
   | ProtocolErrorCode
@@ -149,8 +150,10 @@ export class AdmissionError extends PiclusterError {
  * The store could not do what was asked. ERR_STORE_BUSY: another process holds the database
  * locked, retry soon; ERR_STORE_FULL: the disk is full, retry once there is room; ERR_STORE_SCHEMA:
  * a database from a newer picluster; ERR_STORE_CORRUPT: a file that is not a sound picluster
- * database (refused at start, left untouched); ERR_STORE_CLOSED: used after close; ERR_STORE:
- * anything else (the driver's error is the `cause`).
+ * database (refused at start, left untouched); ERR_STORE_CLOSED: used after close;
+ * ERR_STORE_FENCED: a shared store now belongs to a newer leader's epoch, this primary's write was
+ * refused whole (it must stop acting as leader); ERR_STORE: anything else (the driver's error is
+ * the `cause`).
  */
 export class StoreError extends PiclusterError {
   declare readonly code: StoreErrorCode;

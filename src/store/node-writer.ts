@@ -12,7 +12,7 @@
 
 import type { Logger } from '../common/logger.js';
 import { StoreError } from '../protocol/errors.js';
-import { isStoreBusy, isStoreFull, type NodeChange, type Store } from './store-api.js';
+import { isStoreBusy, isStoreFenced, isStoreFull, type NodeChange, type Store } from './store-api.js';
 
 export interface NodeWriterOptions {
   /**
@@ -53,6 +53,8 @@ export class NodeWriter {
   /** Why the store last refused: waiters in the pause are failed with it. */
   #refusal: StoreError = lockedError();
   #closed = false;
+  /** Said once: a newer leader fenced this primary off the store. */
+  #fenced = false;
   #next = 0;
   /**
    * Transactions committed; operations that failed; posted ones dropped (over maxHeld while
@@ -137,6 +139,15 @@ export class NodeWriter {
     } catch (err) {
       if (isStoreBusy(err) || isStoreFull(err)) {
         this.#onBusy(ops, err);
+        return;
+      }
+      if (isStoreFenced(err)) {
+        // A newer leader holds the shared store (HA): none of these will ever be written by us.
+        this.stats.failed += ops.length;
+        if (!this.#fenced)
+          this.#log.warn({ operations: ops.length }, `${(err as Error).message}; node changes dropped`);
+        this.#fenced = true;
+        for (const op of ops) op.settle?.(err);
         return;
       }
     }

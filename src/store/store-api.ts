@@ -397,6 +397,16 @@ export interface Store extends StoreReader {
   /** Deletes up to `limit` rows of each kind past retention; returns how many went (0: done). */
   pruneChunk(now?: number, limit?: number): Promise<number>;
 
+  /**
+   * A store shared by several primaries (issue 17, PostgreSQL) fences writes by the leader's epoch:
+   * claimEpoch raises the stored epoch to `epoch`, waiting for every write under a lower one to
+   * end, and from then on each write transaction of this store checks, inside the transaction, that
+   * the stored epoch is still `epoch`: if a newer leader raised it, the write fails whole with
+   * ERR_STORE_FENCED. Fails with ERR_STORE_FENCED when a higher epoch is stored already. Absent on
+   * an embedded store (one primary, nothing to fence).
+   */
+  claimEpoch?(epoch: number): Promise<void>;
+
   /** Bytes of storage in use. */
   sizeBytes(): Promise<number>;
   /** The backend's own consistency check: 'ok' when all is well. */
@@ -422,4 +432,9 @@ export function isStoreBusy(err: unknown): boolean {
 /** True when `err` says the store's disk is full: retry once there is room. */
 export function isStoreFull(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'ERR_STORE_FULL';
+}
+
+/** True when `err` says a newer leader holds the shared store: stop acting as leader. */
+export function isStoreFenced(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_STORE_FENCED';
 }

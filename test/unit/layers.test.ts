@@ -67,8 +67,10 @@ it('the web reads the primary through its ClusterView and the store through its 
 });
 
 // A file past 20 KB has grown a second job (issue "A house ready for tasks…"): split it first.
-it('no file of src/ is over 20 KB', () => {
+// Generated checks (*/generated/, `npm run gen:validators`) grow with the schemas they compile.
+it('no hand-written file of src/ is over 20 KB', () => {
   const big = sourceFiles(SRC)
+    .filter((file) => !file.includes('/generated/'))
     .map((file) => ({ file: relative(SRC, file), bytes: readFileSync(file).length }))
     .filter(({ bytes }) => bytes > 20_000);
   assert.deepEqual(big, []);

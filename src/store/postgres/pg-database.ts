@@ -1,0 +1,266 @@
+// The PostgreSQL store's access to its server: a pool of connections (npm pg), reads on any of
+// them, writes in one transaction each, fenced by the HA leader's epoch once this store claimed one
+// (leader_epoch, see Store.claimEpoch), the schema migrated at open, and every failure turned into
+// a StoreError (pg-errors.ts). A connection that dies while idle is logged and replaced, never an
+// unhandled 'error' event.
+
+import pg from 'pg';
+import type { Logger } from '../../common/logger.js';
+import { StoreError } from '../../protocol/errors.js';
+import { isConnectionLost, maskUrl, storeErrorOf } from './pg-errors.js';
+import { LOCKS, MIGRATIONS, SCHEMA_TABLE, SCHEMA_VERSION, type Sql } from './schema.js';
+
+/** How long a connection attempt may take before the call fails with ERR_STORE_BUSY. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** The longest wait for one statement's answer (every statement of this store is short). */
+const QUERY_TIMEOUT_MS = 30_000;
+/**
+ * The server ends a session idle this long inside a transaction: a paused or partitioned primary
+ * must not hold the leader epoch's share lock (and so stall the next leader's claim) for ever. No
+ * transaction of this store waits on anything but its own statements; 2 s keeps a claim within
+ * the failover bound at the shortest lease TTL tested (2 s).
+ */
+const IDLE_IN_TRANSACTION_MS = 2_000;
+/** How long a claim of the epoch waits for the writes under the old one, at most. */
+const CLAIM_LOCK_TIMEOUT_MS = 30_000;
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/** Times, seqs and counts are bigint; they fit a JavaScript number (ms since 1970, < 2^53). */
+const parseNumber = (value: string) => Number(value);
+
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID || oid === NUMERIC_OID ? parseNumber : pg.types.getTypeParser(oid, format),
+} as pg.CustomTypesConfig;
+
+export interface PgDatabaseOptions {
+  /** postgres://user:password@host:port/database (the password is never logged). */
+  url: string;
+  /** Connections at most. */
+  poolSize: number;
+  logger: Logger;
+}
+
+/** A write's locks, taken at its start in this order (epoch, history, events): no deadlock between writers. */
+export interface WriteLocks {
+  history?: 'shared' | 'exclusive';
+  events?: boolean;
+}
+
+const FENCE_SQL = 'SELECT epoch FROM leader_epoch WHERE id = 1 FOR SHARE';
+
+export class PgDatabase {
+  /** The server's URL with its password masked. */
+  readonly where: string;
+  readonly #pool: pg.Pool;
+  readonly #log: Logger;
+  #state: 'open' | 'closed' = 'open';
+  /** The epoch this store claimed (undefined: none, its writes are not fenced). */
+  #epoch: number | undefined;
+  /** Clients whose connection broke during the call under way. */
+  readonly #broken = new WeakSet<pg.PoolClient>();
+
+  constructor(options: PgDatabaseOptions) {
+    this.where = maskUrl(options.url);
+    this.#log = options.logger;
+    this.#pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+      // A server that vanished without a reset (a cable pulled, a black hole) fails a call within
+      // this, not at TCP's own give-up a quarter of an hour later: the writers hold and retry.
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      application_name: 'picluster',
+      types,
+    });
+    this.#pool.on('error', this.#poolOnError);
+  }
+
+  /** An idle connection failed (the server restarted, the link broke): the pool drops it. */
+  #poolOnError = (err: Error): void => {
+    this.#log.warn(
+      { where: this.where, code: (err as { code?: unknown }).code, message: err.message },
+      'an idle connection to PostgreSQL failed; the pool opens a new one when needed',
+    );
+  };
+
+  get state(): 'open' | 'closed' {
+    return this.#state;
+  }
+
+  /** The epoch this store claimed, if any. */
+  get epoch(): number | undefined {
+    return this.#epoch;
+  }
+
+  /** Resolves while open; rejects with ERR_STORE_CLOSED after close. */
+  async ensureOpen(): Promise<void> {
+    if (this.#state === 'closed') throw this.#closedError();
+  }
+
+  /** Runs `fn` on a connection of the pool, outside a transaction (reads). */
+  read<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.#withClient(fn);
+  }
+
+  /**
+   * Runs `fn` in one transaction: all or nothing. Once an epoch is claimed, the transaction first
+   * takes a share lock on the stored epoch and fails with ERR_STORE_FENCED if it is not this
+   * store's: a claim of a newer one waits for this transaction to end, so no write of the old
+   * leader commits after the new one's claim returns.
+   */
+  write<T>(fn: (sql: Sql) => Promise<T>, locks: WriteLocks = {}): Promise<T> {
+    return this.#withClient(async (client) => {
+      const epoch = this.#epoch;
+      const head = ['BEGIN'];
+      if (epoch !== undefined) head.push(FENCE_SQL);
+      if (locks.history === 'shared') head.push(`SELECT pg_advisory_xact_lock_shared(${LOCKS.history})`);
+      if (locks.history === 'exclusive') head.push(`SELECT pg_advisory_xact_lock(${LOCKS.history})`);
+      if (locks.events) head.push(`SELECT pg_advisory_xact_lock(${LOCKS.events})`);
+      return this.#inTransaction(client, head.join('; '), async (results) => {
+        if (epoch !== undefined) {
+          const stored = results[1]?.rows[0]?.epoch as number | undefined;
+          if (stored !== epoch) throw fenced(epoch, stored);
+        }
+        return fn(client);
+      });
+    });
+  }
+
+  /** See Store.claimEpoch. */
+  claimEpoch(epoch: number): Promise<void> {
+    if (!Number.isSafeInteger(epoch) || epoch < 0) {
+      return Promise.reject(new StoreError('ERR_STORE', `claimEpoch: epoch must be an integer >= 0, got ${epoch}`));
+    }
+    return this.#withClient(async (client) => {
+      // EXCLUSIVE conflicts with the ROW SHARE lock of every fenced write (FOR SHARE), so the claim
+      // waits for those under way, and later ones queue behind it (a steady stream of writes
+      // cannot starve it), then read the new epoch and fail.
+      const head = `BEGIN; SET LOCAL lock_timeout = ${CLAIM_LOCK_TIMEOUT_MS}; LOCK TABLE leader_epoch IN EXCLUSIVE MODE`;
+      await this.#inTransaction(client, head, async () => {
+        const raised = await client.query(
+          `INSERT INTO leader_epoch (id, epoch) VALUES (1, $1)
+           ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch WHERE leader_epoch.epoch <= excluded.epoch
+           RETURNING epoch`,
+          [epoch],
+        );
+        if (raised.rowCount === 0) {
+          const stored = await client.query('SELECT epoch FROM leader_epoch WHERE id = 1');
+          throw fenced(epoch, stored.rows[0]?.epoch as number | undefined);
+        }
+      });
+      this.#epoch = epoch;
+    });
+  }
+
+  /**
+   * Creates or migrates the schema (at open, before any claim), under an advisory lock: two
+   * primaries opening one new database do not both migrate it.
+   * @throws StoreError ERR_STORE_SCHEMA when the database is newer than this code.
+   */
+  migrate(): Promise<{ from: number; to: number }> {
+    return this.#withClient((client) =>
+      this.#inTransaction(client, `BEGIN; SELECT pg_advisory_xact_lock(${LOCKS.migrate})`, async () => {
+        await client.query(`CREATE TABLE IF NOT EXISTS ${SCHEMA_TABLE} (
+          version    integer PRIMARY KEY,
+          applied_at timestamptz NOT NULL DEFAULT now(),
+          description text NOT NULL)`);
+        const found = await client.query(`SELECT coalesce(max(version), 0) AS version FROM ${SCHEMA_TABLE}`);
+        const current = Number(found.rows[0]?.version ?? 0);
+        if (current > SCHEMA_VERSION) {
+          throw new StoreError(
+            'ERR_STORE_SCHEMA',
+            `the PostgreSQL database at ${this.where} has schema version ${current}, newer than this picluster understands (${SCHEMA_VERSION}): upgrade picluster or point it at another database`,
+          );
+        }
+        for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
+          await client.query(migration.sql);
+          await client.query(`INSERT INTO ${SCHEMA_TABLE} (version, description) VALUES ($1, $2)`, [
+            migration.version,
+            migration.description,
+          ]);
+        }
+        return { from: current, to: Math.max(current, SCHEMA_VERSION) };
+      }),
+    );
+  }
+
+  /** Ends every connection (waiting for calls under way); later calls fail with ERR_STORE_CLOSED. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    await this.#pool.end();
+  }
+
+  #closedError(): StoreError {
+    return new StoreError('ERR_STORE_CLOSED', `the PostgreSQL store at ${this.where} is closed`);
+  }
+
+  /**
+   * Runs `head` (BEGIN and the locks, one round trip), then `fn` with its results, then COMMIT;
+   * ROLLBACK on any failure.
+   */
+  async #inTransaction<T>(
+    client: pg.PoolClient,
+    head: string,
+    fn: (results: pg.QueryResult[]) => Promise<T>,
+  ): Promise<T> {
+    try {
+      const out = (await client.query(head)) as pg.QueryResult | pg.QueryResult[];
+      const result = await fn(Array.isArray(out) ? out : [out]);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        // The connection broke: the server rolls back by itself; the client must not be reused.
+        this.#broken.add(client);
+        this.#log.debug(
+          { where: this.where, message: String(rollbackErr) },
+          'ROLLBACK failed: dropping the connection',
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** A connection of the pool for `fn`, released after (dropped when it broke); failures as StoreError. */
+  async #withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#state === 'closed') throw this.#closedError();
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw this.state === 'closed' ? this.#closedError() : storeErrorOf(err, this.where);
+    }
+    // A checked-out client has no listener of the pool's: without this, a connection dying during
+    // a call would be an unhandled 'error' event. The call itself fails with the same error.
+    const onError = (err: Error) =>
+      this.#log.debug({ where: this.where, message: err.message }, 'a PostgreSQL connection in use failed');
+    client.on('error', onError);
+    try {
+      return await fn(client);
+    } catch (err) {
+      if (isConnectionLost(err)) this.#broken.add(client);
+      if (err instanceof StoreError) throw err;
+      throw this.state === 'closed' && isConnectionLost(err) ? this.#closedError() : storeErrorOf(err, this.where);
+    } finally {
+      client.removeListener('error', onError);
+      // A broken client is destroyed (release with an error), not handed out again.
+      const broken = this.#broken.delete(client);
+      client.release(broken ? new Error('connection broken') : undefined);
+    }
+  }
+}
+
+function fenced(claimed: number, stored: number | undefined): StoreError {
+  return new StoreError(
+    'ERR_STORE_FENCED',
+    `a newer leader holds the store: epoch ${stored ?? 'none'} is stored, this primary claimed ${claimed}; it must stop acting as leader`,
+  );
+}

@@ -1,0 +1,358 @@
+// The PostgreSQL store against a real server (one for the file, test/helpers/postgres.ts): the
+// store contract (store-contract.ts) with a database per data dir, then what is PostgreSQL's own:
+// fencing by the leader's epoch, errors (closed, the server gone, a newer schema, the URL's
+// password), migrations on reopen, and a batch of 5,000 samples with resends.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import pg from 'pg';
+import type { StoreError } from '../../../src/protocol/errors.js';
+import { isMissingPgDriver, openPostgresStore, postgresStoreFactory } from '../../../src/store/postgres/open.js';
+import { maskUrl, storeErrorOf } from '../../../src/store/postgres/pg-errors.js';
+import { SCHEMA_VERSION } from '../../../src/store/postgres/schema.js';
+import { HOUR_MS, MINUTE_MS, type Store, type StoredSample, type StoreFactory } from '../../../src/store/store-api.js';
+import { freePort, waitUntil } from '../../helpers/cluster.js';
+import { findPostgres, type PostgresServer, startPostgres } from '../../helpers/postgres.js';
+import { skipOrFail } from '../../helpers/require-tool.js';
+import { sample, storeContract, stored, upsert } from './store-contract.js';
+
+const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
+
+describe('PostgreSQL store errors, pure', () => {
+  it('maps driver failures by how the caller reacts, the driver error as cause', () => {
+    const where = 'postgres://u:***@h/db';
+    const cases: Array<[object, string]> = [
+      [{ code: '53100', message: 'could not extend file: No space left on device' }, 'ERR_STORE_FULL'],
+      [{ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:5432' }, 'ERR_STORE_BUSY'],
+      [{ code: '57P01', message: 'terminating connection due to administrator command' }, 'ERR_STORE_BUSY'],
+      [{ code: '08006', message: 'connection failure' }, 'ERR_STORE_BUSY'],
+      [{ message: 'Connection terminated unexpectedly' }, 'ERR_STORE_BUSY'],
+      [{ errors: [{ code: 'ECONNREFUSED' }], message: '' }, 'ERR_STORE_BUSY'],
+      [{ code: '23502', message: 'null value in column "name"' }, 'ERR_STORE'],
+    ];
+    for (const [fields, code] of cases) {
+      const driverError = Object.assign(new Error(), fields);
+      const err = storeErrorOf(driverError, where);
+      assert.equal(err.code, code, JSON.stringify(fields));
+      assert.equal(err.cause, driverError);
+    }
+  });
+
+  it('masks the password of a URL or a key=value connection string', () => {
+    assert.equal(maskUrl('postgres://ann:s3cret@db.lan:5432/pic'), 'postgres://ann:***@db.lan:5432/pic');
+    assert.equal(maskUrl('postgres://db.lan/pic'), 'postgres://db.lan/pic');
+    assert.equal(maskUrl("host=db.lan password='a b' user=ann"), 'host=db.lan password=*** user=ann');
+    // Not WHATWG URLs, but the driver takes them: no part of the password may remain.
+    assert.equal(maskUrl('postgres://ann:s3cret@/pic?host=/var/run/postgresql'), 'postgres://***@/pic?host=/var/run/postgresql');
+    assert.equal(maskUrl('postgres://ann:s3c/r#et@db.lan/pic'), 'postgres://***@db.lan/pic');
+    assert.equal(maskUrl('postgres://ann:12/34@db.lan/pic'), 'postgres://***@db.lan/pic');
+  });
+
+  it('tells a missing driver from other load failures', () => {
+    const missing = Object.assign(new Error("Cannot find package 'pg' imported from /x/postgres-store.js"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    assert.equal(isMissingPgDriver(missing), true);
+    const other = Object.assign(new Error("Cannot find module '/x/schema.js'"), { code: 'ERR_MODULE_NOT_FOUND' });
+    assert.equal(isMissingPgDriver(other), false);
+  });
+});
+
+const found = findPostgres();
+if (typeof found === 'string') {
+  it('PostgreSQL store: contract and its own tests', (t) => skipOrFail(t, found));
+} else {
+  let server: PostgresServer;
+  before(async () => {
+    server = await startPostgres();
+  });
+  after(() => server?.stop());
+
+  /** The database of a data dir: made at its first open, the same one on a reopen. */
+  const databases = new Map<string, Promise<string>>();
+  const databaseOf = (key: string): Promise<string> => {
+    const name = `c_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
+    let url = databases.get(name);
+    if (url === undefined) {
+      url = server.createDatabase(name);
+      databases.set(name, url);
+    }
+    return url;
+  };
+  const factory: StoreFactory = async (options) =>
+    openPostgresStore({ ...options, url: await databaseOf(options.dataDir) });
+
+  storeContract('postgres', factory);
+
+  /** A store on a fresh database (the same one for each call of the returned opener), closed after the test. */
+  function freshDatabase(t: TestContext) {
+    const key = `${t.name}-${Math.random()}`;
+    const opened: Store[] = [];
+    t.after(async () => {
+      for (const s of opened) await s.close();
+    });
+    return {
+      url: () => databaseOf(key),
+      open: async () => {
+        const store = await postgresStoreFactory(await databaseOf(key))({ dataDir: tmpdir() });
+        opened.push(store);
+        return store;
+      },
+    };
+  }
+
+  /** A plain client on `url`, ended after the test. */
+  async function rawClient(t: TestContext, url: string): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: url });
+    client.on('error', (err) => {
+      void err; // the query under way fails with it
+    });
+    await client.connect();
+    t.after(() => client.end());
+    return client;
+  }
+
+  describe('PostgresStore', () => {
+    it('fences writes by the leader epoch: a newer claim fails every write of the old leader, whole', async (t) => {
+      const db = freshDatabase(t);
+      const a = await db.open();
+      const b = await db.open();
+      assert.ok(a.claimEpoch && b.claimEpoch);
+      await a.claimEpoch(5);
+      await a.applyNodeChanges([
+        { op: 'upsert', node: upsert('n1') },
+        { op: 'event', ts: 1, nodeId: 'n1', type: 'by-a' },
+      ]);
+      await a.insertVitals([stored('n1', 1000, sample(1, 1000))]);
+
+      await b.claimEpoch(7);
+      const fenced = isCode('ERR_STORE_FENCED');
+      await assert.rejects(
+        a.applyNodeChanges([
+          { op: 'event', ts: 2, nodeId: 'n1', type: 'late' },
+          { op: 'state', id: 'n1', state: 'lost', at: 2, connectedSince: null, lastSeq: 1 },
+        ]),
+        fenced,
+      );
+      await assert.rejects(a.insertVitals([stored('n1', 2000, sample(2, 2000))]), fenced);
+      await assert.rejects(a.rollupStep(Date.now()), fenced);
+      await assert.rejects(a.pruneChunk(Date.now()), fenced);
+      await assert.rejects(a.catchUpNodes(Date.now()), fenced);
+      await assert.rejects(a.markOnlineNodesLost(), fenced);
+      // Nothing of those writes is there; reads still work for the old leader.
+      assert.deepEqual(
+        (await b.events()).map((e) => e.type),
+        ['by-a'],
+      );
+      assert.deepEqual(await b.storedSeqs('n1'), [1]);
+      assert.equal((await a.getNode('n1'))?.state, 'online');
+      // A lower epoch than the stored one is refused; the same one again is fine.
+      await assert.rejects(a.claimEpoch(6), fenced);
+      await b.claimEpoch(7);
+      await b.applyNodeChanges([{ op: 'event', ts: 3, nodeId: 'n1', type: 'by-b' }]);
+      // A store that never claimed an epoch (one primary, no HA) is not fenced.
+      const single = await db.open();
+      await single.applyNodeChanges([{ op: 'event', ts: 4, nodeId: null, type: 'unfenced' }]);
+    });
+
+    it('a write under way when a newer leader claims commits before the claim returns; one that starts during the claim fails', async (t) => {
+      const db = freshDatabase(t);
+      const a = await db.open();
+      const b = await db.open();
+      assert.ok(a.claimEpoch && b.claimEpoch);
+      await a.claimEpoch(1);
+      await a.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+      const raw = await rawClient(t, await db.url());
+      const watcher = await rawClient(t, await db.url());
+      const waiting = async (pattern: string) => {
+        const { rows } = await watcher.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+          [pattern],
+        );
+        return rows[0].n > 0;
+      };
+      // Hold n1's row: A's write passes its epoch check, then waits on the row, mid-transaction.
+      await raw.query('BEGIN');
+      await raw.query("SELECT * FROM nodes WHERE id = 'n1' FOR UPDATE");
+      const first = a.applyNodeChanges([
+        { op: 'event', ts: 1, nodeId: 'n1', type: 'first' },
+        { op: 'state', id: 'n1', state: 'lost', at: 5, connectedSince: null, lastSeq: 0 },
+      ]);
+      await waitUntil(() => waiting('UPDATE nodes SET state%'), 5000, "A's write waiting on the row");
+      // B's claim waits for A's write to end...
+      const claim = b.claimEpoch(2).then(async () => {
+        // ...so when it returns, A's write has committed (or failed): never after this point.
+        const { rows } = await watcher.query("SELECT count(*)::int AS n FROM events WHERE type = 'first'");
+        return rows[0].n as number;
+      });
+      await waitUntil(() => waiting('%LOCK TABLE leader_epoch%'), 5000, "B's claim waiting");
+      // ...and a write of A that starts now queues behind the claim, then finds the new epoch.
+      // Settled at once into an outcome: it fails before the test gets to await it.
+      const second = a.applyNodeChanges([{ op: 'event', ts: 2, nodeId: 'n1', type: 'second' }]).then(
+        () => 'committed',
+        (err: StoreError) => err.code,
+      );
+      await waitUntil(() => waiting('%FOR SHARE%'), 5000, "A's second write queued behind the claim");
+      await raw.query('ROLLBACK');
+      await first;
+      assert.equal(await claim, 1, "A's write under way was committed when B's claim returned");
+      assert.equal(await second, 'ERR_STORE_FENCED');
+      assert.deepEqual(
+        (await b.events()).map((e) => e.type),
+        ['first'],
+      );
+      assert.equal((await b.getNode('n1'))?.state, 'lost');
+    });
+
+    it('stores 5,000 samples in one insertVitals, a resent half once, and skips seqs the node row records', async (t) => {
+      const store = await freshDatabase(t).open();
+      const ids = Array.from({ length: 50 }, (_, i) => `n${i}`);
+      await store.applyNodeChanges(ids.map((id) => ({ op: 'upsert', node: upsert(id) })));
+      const base = Date.UTC(2026, 0, 1);
+      const batch = (from: number, to: number): StoredSample[] =>
+        ids.flatMap((id) =>
+          Array.from({ length: to - from + 1 }, (_, i) =>
+            stored(id, base + (from + i) * 10_000, sample(from + i, base + (from + i) * 10_000)),
+          ),
+        );
+      let started = performance.now();
+      const first = await store.insertVitals(batch(1, 100));
+      const firstMs = performance.now() - started;
+      assert.deepEqual(new Set(first.values()), new Set([100]));
+      started = performance.now();
+      // Half of it resent (seqs 51-100), half new (101-150), and one sample twice in the batch.
+      const second = await store.insertVitals([...batch(51, 150), stored('n0', base, sample(150, base))]);
+      const secondMs = performance.now() - started;
+      console.log(`# 5,000 samples: ${Math.round(firstMs)} ms; 5,000 with 2,500 resent: ${Math.round(secondMs)} ms`);
+      assert.equal(second.size, 50);
+      assert.deepEqual(new Set(second.values()), new Set([150]));
+      const all = Array.from({ length: 150 }, (_, i) => i + 1);
+      for (const id of ['n0', 'n17', 'n49']) assert.deepEqual(await store.storedSeqs(id), all);
+      assert.equal((await store.latestVitals('n0'))?.ts, base + 150 * 10_000, 'the first of seq 150 is kept');
+      // The node row's last seq outlives pruned samples: at or below it, a sample is a resend.
+      await store.applyNodeChanges([
+        { op: 'upsert', node: upsert('p') },
+        { op: 'state', id: 'p', state: 'online', at: 1, connectedSince: 1, lastSeq: 10 },
+      ]);
+      assert.deepEqual([...(await store.insertVitals([stored('p', base, sample(10, base))]))], [['p', 10]]);
+      assert.deepEqual(await store.storedSeqs('p'), []);
+    });
+
+    it('charts subnormal vitals (a mean that underflows is 0, as in JavaScript, not a failed query)', async (t) => {
+      const store = await freshDatabase(t).open();
+      const minute = Date.UTC(2026, 0, 1);
+      await store.insertVitals(
+        [5e-324, 0].map((cpu, i) => stored('n1', minute, sample(i + 1, minute, { cpuPercent: cpu }))),
+      );
+      const cpu = async (now: number) =>
+        (await store.vitalsSeries('n1', minute, minute + MINUTE_MS, MINUTE_MS, now)).points.map((p) => [
+          p.n,
+          p.cpuPercent,
+          p.min.cpuPercent,
+          p.max.cpuPercent,
+        ]);
+      assert.deepEqual(await cpu(minute), [[2, 0, 0, 5e-324]], 'raw');
+      while (await store.rollupStep(minute + HOUR_MS * 2)) {}
+      assert.deepEqual(await cpu(minute + 2 * 24 * HOUR_MS), [[2, 0, 0, 5e-324]], 'per minute');
+    });
+
+    it('migrates once: a reopen finds the schema current and the data kept', async (t) => {
+      const db = freshDatabase(t);
+      const first = await db.open();
+      await first.applyNodeChanges([{ op: 'upsert', node: upsert('n1', { name: 'kept' }) }]);
+      await first.close();
+      await (await db.open()).close();
+      const again = await db.open();
+      assert.equal((await again.getNode('n1'))?.name, 'kept');
+      assert.equal(await again.integrityCheck(), 'ok');
+      const raw = await rawClient(t, await db.url());
+      const { rows } = await raw.query('SELECT version FROM picluster_schema ORDER BY version');
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+      );
+    });
+
+    it('refuses a database of a newer schema with ERR_STORE_SCHEMA', async (t) => {
+      const db = freshDatabase(t);
+      await (await db.open()).close();
+      const raw = await rawClient(t, await db.url());
+      await raw.query("INSERT INTO picluster_schema (version, description) VALUES (999, 'from the future')");
+      await assert.rejects(db.open(), (err: StoreError) => {
+        assert.equal(err.code, 'ERR_STORE_SCHEMA');
+        assert.match(err.message, /schema version 999, newer than this picluster understands \(1\)/);
+        return true;
+      });
+    });
+
+    it('refuses every call after close with ERR_STORE_CLOSED, and closes twice', async (t) => {
+      const store = await freshDatabase(t).open();
+      await store.close();
+      await store.close();
+      const closed = isCode('ERR_STORE_CLOSED');
+      await assert.rejects(store.loadNodes(), closed);
+      await assert.rejects(store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]), closed);
+      await assert.rejects(store.rollupStep(), closed);
+      assert.ok(store.claimEpoch);
+      await assert.rejects(store.claimEpoch(1), closed);
+    });
+
+    it('fails with ERR_STORE_BUSY while the server is gone, without crashing, and works again once it is back', async (t) => {
+      const own = await startPostgres(t);
+      if (!own) return;
+      const url = await own.createDatabase('gone');
+      const warnings: string[] = [];
+      const logger = {
+        debug: () => {},
+        info: () => {},
+        warn: (_fields: object, message: string) => warnings.push(message),
+        error: () => {},
+      };
+      const store = await openPostgresStore({ dataDir: tmpdir(), url, logger });
+      t.after(() => store.close());
+      await store.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+      // A connection killed under a write (it waits on a row a plain client holds): that write
+      // fails, the connection is dropped, the next call gets a new one.
+      const holder = await rawClient(t, url);
+      await holder.query('BEGIN');
+      await holder.query("SELECT * FROM nodes WHERE id = 'n1' FOR UPDATE");
+      const underWay = store
+        .applyNodeChanges([{ op: 'state', id: 'n1', state: 'lost', at: 1, connectedSince: null, lastSeq: 0 }])
+        .then(
+          () => 'committed',
+          (err: StoreError) => `${err.code} ${err.cause ? 'with cause' : 'no cause'}`,
+        );
+      const killWaiting = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
+      await waitUntil(() => holder.query(killWaiting).then((r) => r.rowCount), 5000, 'the write waiting');
+      assert.equal(await underWay, 'ERR_STORE_BUSY with cause');
+      await holder.query('ROLLBACK');
+      assert.equal((await store.getNode('n1'))?.state, 'online', 'the write failed whole');
+      // Two connections idle in the pool when the server goes (fast shutdown: 57P01 to each).
+      await Promise.all([store.lastEventId(), store.lastEventId()]);
+      await own.halt();
+      await waitUntil(() => warnings.some((w) => w.includes('idle connection')), 5000, 'the idle connection error');
+      const busy = (err: unknown) => {
+        assert.equal((err as StoreError).code, 'ERR_STORE_BUSY');
+        assert.ok((err as StoreError).cause, 'the driver error as cause');
+        return true;
+      };
+      await assert.rejects(store.lastEventId(), busy);
+      await assert.rejects(store.insertVitals([stored('n1', 1000, sample(1, 1000))]), busy);
+      await assert.rejects(openPostgresStore({ dataDir: tmpdir(), url }), busy);
+      await own.start();
+      await store.insertVitals([stored('n1', 1000, sample(1, 1000))]);
+      assert.deepEqual(await store.storedSeqs('n1'), [1]);
+    });
+
+    it("never puts the URL's password in an error", async () => {
+      const url = `postgres://picluster:s3cret-pw@127.0.0.1:${await freePort()}/nowhere`;
+      await assert.rejects(openPostgresStore({ dataDir: tmpdir(), url }), (err: StoreError) => {
+        assert.equal(err.code, 'ERR_STORE_BUSY');
+        assert.doesNotMatch(err.message, /s3cret-pw/);
+        assert.match(err.message, /picluster:\*\*\*@127\.0\.0\.1/);
+        return true;
+      });
+    });
+  });
+}

@@ -61,6 +61,10 @@ export interface Config {
   diskWarn: { freePercent: number; freeBytes: number };
   history: { rawMs: number; minuteMs: number; hourMs: number };
   influx: { url: string; layout: 'native' | 'legacy'; database: string; legacyPrefix: string } | undefined;
+  /** 'sqlite', or a PostgreSQL URL (a secret: its password is never logged). */
+  store: string;
+  /** HA (issue 17): etcd endpoints and the election's settings; undefined for a single primary. */
+  ha: { etcd: string[]; ttlMs: number; advertise: string | undefined; name: string | undefined } | undefined;
   api: string;
   apiToken: string | undefined;
   logLevel: string;
@@ -231,6 +235,10 @@ export function loadConfig({ roles, flags = {}, env = process.env, checkAlerts }
           legacyPrefix: get('influx.legacyPrefix'),
         }
       : undefined,
+    store: get('store'),
+    ha: get<string[] | undefined>('ha.etcd')
+      ? { etcd: get('ha.etcd'), ttlMs: get('ha.ttlMs'), advertise: get('ha.advertise'), name: get('ha.name') }
+      : undefined,
     api: get('api'),
     apiToken: get('apiToken'),
     logLevel: get('logLevel'),
@@ -305,7 +313,8 @@ const TOML_ALIASES: Record<string, string> = {
 
 /** A value for an error message; secrets are never shown. */
 function shown(key: string, value: unknown): string {
-  return /token|secret/i.test(key) ? '(hidden)' : JSON.stringify(value);
+  // `store` may be a PostgreSQL URL with its password in it.
+  return /token|secret|^store$/i.test(key) ? '(hidden)' : JSON.stringify(value);
 }
 
 const BYTE_UNITS: Record<string, number> = {

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type pino from 'pino';
-import type { Primary } from '../primary/primary.js';
+import type { Primary, PrimaryOptions } from '../primary/primary.js';
 import { ConfigError } from '../protocol/errors.js';
 import type { SecondaryTlsOptions } from '../secondary/primary-trust.js';
 import type { Config } from './config.js';
@@ -49,62 +49,34 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
       // prom-client in its memory (measured: the agent's RSS target is 60 MB).
       const { Primary } = await import('../primary/primary.js');
       const { startWebServer } = await import('../web/server.js');
-      primary = new Primary({
-        dataDir: config.dataDir,
-        port: config.port,
-        bind: config.bind,
-        // A token from a file is the primary's to read, and to rewrite when it rotates.
-        token: config.tokenFile === undefined ? config.token : undefined,
-        tokenFile: config.tokenFile,
-        admission: config.admission,
-        fleetQueries: config.fleetQueries,
-        heartbeatIntervalMs: config.heartbeatIntervalMs,
-        handshakeTimeoutMs: config.handshakeTimeoutMs,
-        maxFrameBytes: config.maxFrameBytes,
-        maxConnections: config.maxConnections,
-        maxHandshakes: config.maxHandshakes,
-        limits: config.limits,
-        legacy: config.legacy,
-        legacyAllow: config.legacyAllow,
-        legacyMaxConnections: config.legacyMaxConnections,
-        legacyMaxNodes: config.legacyMaxNodes,
-        legacyIdleMs: config.legacyIdleMs,
-        clockSkewThresholdMs: config.clockSkewThresholdMs,
-        vitalsCommitMs: config.vitalsCommitMs,
-        tasksPerNode: config.taskScheduling.perNode,
-        taskTimeoutMs: config.taskScheduling.timeoutMs,
-        taskTtlMs: config.taskScheduling.ttlMs,
-        diskWarn: config.diskWarn,
-        tls: config.tls && {
-          certFile: config.tlsCertFile,
-          keyFile: config.tlsKeyFile,
-          clientCaFile: config.tlsClientCaFile,
-        },
-        retention: config.history,
-        influx: config.influx,
-        alerts: config.alerts,
-        version: roles.version,
-        logger: log.child({ role: 'primary' }),
-      });
-      // A first start makes the cluster token: then the operator at the terminal gets a join line.
-      const firstStart = config.token === undefined && !existsSync(config.tokenFile ?? join(config.dataDir, 'token'));
-      await primary.start();
-      const started = primary;
-      stops.unshift(() => started.stop());
-      const web = await startWebServer(primary, {
-        port: config.webPort,
-        bind: config.webBind,
-        adminToken: config.adminToken,
-        maxStreams: config.maxStreams,
-        tls: config.webTls ? await webTlsOf(primary, config, log) : undefined,
-        logger: log.child({ role: 'web' }),
-      });
-      stops.unshift(() => web.close());
-      log.info(
-        { api: `http://${config.webBind}:${web.port}/api/nodes` },
-        `picluster ${roles.version} primary up; see the nodes with: picluster status`,
-      );
-      if (firstStart) printFirstJoinLine(primary, config);
+      const options = await primaryOptionsOf(config, roles.version, log);
+      if (config.ha) {
+        if (roles.secondary)
+          throw new ConfigError('ha.etcd: HA is for `picluster primary`; run the nodes with `picluster secondary`');
+        const { runHaPrimary } = await import('./run-ha-primary.js');
+        stops.unshift(await runHaPrimary(config, { ...options, ha: config.ha }, log));
+      } else {
+        primary = new Primary(options);
+        // A first start makes the cluster token: then the operator at the terminal gets a join line.
+        const firstStart = config.token === undefined && !existsSync(config.tokenFile ?? join(config.dataDir, 'token'));
+        await primary.start();
+        const started = primary;
+        stops.unshift(() => started.stop());
+        const web = await startWebServer(primary, {
+          port: config.webPort,
+          bind: config.webBind,
+          adminToken: config.adminToken,
+          maxStreams: config.maxStreams,
+          tls: config.webTls ? await webTlsOf(primary, config, log) : undefined,
+          logger: log.child({ role: 'web' }),
+        });
+        stops.unshift(() => web.close());
+        log.info(
+          { api: `http://${config.webBind}:${web.port}/api/nodes` },
+          `picluster ${roles.version} primary up; see the nodes with: picluster status`,
+        );
+        if (firstStart) printFirstJoinLine(primary, config);
+      }
     }
     if (roles.secondary) {
       const { Secondary } = await import('../secondary/secondary.js');
@@ -156,6 +128,52 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
   }
   clearTimeout(timer);
   log.info({}, 'stopped');
+}
+
+/** The Primary's options from the config (the store: SQLite, or PostgreSQL when \`store\` is a URL). */
+async function primaryOptionsOf(config: Config, version: string, log: pino.Logger): Promise<PrimaryOptions> {
+  const store =
+    config.store === 'sqlite'
+      ? undefined
+      : (await import('../store/postgres/open.js')).postgresStoreFactory(config.store);
+  return {
+    dataDir: config.dataDir,
+    port: config.port,
+    bind: config.bind,
+    // A token from a file is the primary's to read, and to rewrite when it rotates.
+    token: config.tokenFile === undefined ? config.token : undefined,
+    tokenFile: config.tokenFile,
+    admission: config.admission,
+    fleetQueries: config.fleetQueries,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    maxFrameBytes: config.maxFrameBytes,
+    maxConnections: config.maxConnections,
+    maxHandshakes: config.maxHandshakes,
+    limits: config.limits,
+    legacy: config.legacy,
+    legacyAllow: config.legacyAllow,
+    legacyMaxConnections: config.legacyMaxConnections,
+    legacyMaxNodes: config.legacyMaxNodes,
+    legacyIdleMs: config.legacyIdleMs,
+    clockSkewThresholdMs: config.clockSkewThresholdMs,
+    vitalsCommitMs: config.vitalsCommitMs,
+    tasksPerNode: config.taskScheduling.perNode,
+    taskTimeoutMs: config.taskScheduling.timeoutMs,
+    taskTtlMs: config.taskScheduling.ttlMs,
+    diskWarn: config.diskWarn,
+    tls: config.tls && {
+      certFile: config.tlsCertFile,
+      keyFile: config.tlsKeyFile,
+      clientCaFile: config.tlsClientCaFile,
+    },
+    retention: config.history,
+    influx: config.influx,
+    alerts: config.alerts,
+    version: version,
+    logger: log.child({ role: 'primary' }),
+    store,
+  };
 }
 
 /**

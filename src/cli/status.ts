@@ -1,6 +1,7 @@
 // `picluster status`: reads GET /api/nodes from the primary's API and prints a table (or JSON);
 // with --watch, again every interval until Ctrl-C, redrawn in place with state colours on a terminal.
 
+import type { LeadershipView } from '../primary/cluster-view.js';
 import type { NodeView } from '../primary/registry.js';
 import { ApiCallError, callApi, printable, textTable } from './api-client.js';
 import type { Config } from './config.js';
@@ -15,20 +16,46 @@ export async function runStatus(
     return 2;
   }
   if (options.watch) return watchStatus(config, options.intervalMs ?? 2000);
-  let body: { nodes: NodeView[] };
+  let body: { nodes: NodeView[]; leadership?: LeadershipView };
+  const leadership = await leadershipOf(config);
   try {
     body = await callApi<{ nodes: NodeView[] }>(config, 'GET', '/api/nodes');
   } catch (err) {
     if (!(err instanceof ApiCallError)) throw err;
+    if (leadership && !options.json) process.stdout.write(formatLeadership(leadership));
     process.stderr.write(`picluster: ${err.message}\n`);
     return 1;
   }
+  if (leadership) body = { ...body, leadership };
   if (options.json) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
   }
-  process.stdout.write(formatTable(body.nodes));
+  process.stdout.write((leadership ? formatLeadership(leadership) : '') + formatTable(body.nodes));
   return 0;
+}
+
+/** Who leads, on a primary of an HA cluster; undefined on a single primary (or one that predates HA). */
+async function leadershipOf(config: Config): Promise<LeadershipView | undefined> {
+  try {
+    const body = await callApi<{ leadership?: LeadershipView | null }>(config, 'GET', '/api/leadership');
+    return body.leadership ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line on who leads: plainly, when nobody can. */
+export function formatLeadership(ha: LeadershipView, now = Date.now()): string {
+  const self = `${printable(ha.self.name)} (${printable(ha.self.address)})`;
+  const leader = ha.leader;
+  const since = (at: number) => `${Math.max(0, Math.round((now - at) / 1000))}s`;
+  if (ha.state === 'no-quorum')
+    return `HA: NO PRIMARY LEADS: ${self} cannot reach an etcd quorum; nodes are not served until one is back\n`;
+  if (ha.state === 'leader' && leader)
+    return `HA: this primary ${self} leads, epoch ${leader.epoch}, for ${since(leader.since)}\n`;
+  if (!leader) return `HA: standby ${self}; no leader elected yet\n`;
+  return `HA: standby ${self}; the leader is ${printable(leader.name)} at ${printable(leader.address)}, epoch ${leader.epoch}, for ${since(leader.since)}\n`;
 }
 
 async function watchStatus(config: Config, intervalMs: number): Promise<number> {

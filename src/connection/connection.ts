@@ -316,7 +316,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #replyFailure(id: number, type: string, err: unknown): void {
     if (err instanceof PiclusterError) {
-      this.#replyError(id, err instanceof RemoteError ? err.remoteCode : err.code, err.message);
+      this.#replyError(id, err instanceof RemoteError ? err.remoteCode : err.code, err.message, err.detail);
     } else {
       // Details of unexpected errors stay here: the peer is not trusted with our internals.
       this.#log.warn({ err, peer: this.remoteAddress, t: type }, 'request handler failed');
@@ -324,8 +324,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
   }
 
-  #replyError(id: number, code: string, message: string): void {
-    this.#writer.enqueue({ t: 'error', re: id, p: { code, message } });
+  #replyError(id: number, code: string, message: string, detail?: object): void {
+    this.#writer.enqueue({ t: 'error', re: id, p: { ...detail, code, message } });
   }
 
   #onProtocolError(err: ProtocolError): void {

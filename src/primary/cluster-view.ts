@@ -30,6 +30,21 @@ export interface ClusterEvents {
   'task-output': [output: TaskOutputPayload & { nodeId: string }];
 }
 
+/** Who leads an HA cluster, as one primary sees it (issue 17). */
+export interface LeadershipView {
+  /**
+   * leader: this primary leads now; follower: another one does (or an election is under way);
+   * no-quorum: no primary can lead (etcd unreachable or without quorum); stopped: shutting down.
+   */
+  state: 'leader' | 'follower' | 'no-quorum' | 'stopped';
+  /** This primary: its name in the election and the cluster address it advertises. */
+  self: { name: string; address: string };
+  /** The leader as this primary knows it: its epoch, and since when (wall clock, epoch ms). */
+  leader: { name: string; address: string; epoch: number; since: number } | null;
+  /** Terms this primary has led since it started. */
+  terms: number;
+}
+
 export interface ClusterView {
   on(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
   on(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
@@ -70,6 +85,8 @@ export interface ClusterView {
   /** What a join line needs besides a join code (admin.createJoinCode): the port and its certificate's fingerprint. */
   readonly port?: number;
   readonly tlsFingerprint?: string;
+  /** Who leads, on a primary of an HA cluster (absent on a single primary). */
+  readonly leadership?: LeadershipView;
   /** Free and total bytes of the data dir's disk, at the last reading (undefined before one). */
   readonly disk: DiskSpace | undefined;
 }

@@ -88,6 +88,8 @@ export function newPrimaryStats(): PrimaryStats {
 }
 
 export interface NodeHost {
+  /** HA: whether this primary may still admit nodes as the leader, and where the leader is when not. */
+  readonly leader?: { mayAct(): boolean; leaderAddress(): string | undefined };
   readonly registry: Registry;
   readonly log: Logger;
   readonly stats: PrimaryStats;

@@ -23,8 +23,21 @@ export type ResolvedOptions = Required<
     | 'tls'
     | 'limits'
     | 'alerts'
+    | 'leader'
   >
 > & { limits: PeerLimits };
+
+/**
+ * A primary that leads an HA cluster for one term (issue 17, leadership/ha-primary.ts): its epoch,
+ * and the fence every leader action checks right before it takes effect (admitting a node, sending
+ * a task); the store refuses its writes once a newer epoch is claimed.
+ */
+export interface LeaderTerm {
+  epoch: number;
+  mayAct(): boolean;
+  /** The leader's cluster address as known now (for ERR_NOT_LEADER once this term is over). */
+  leaderAddress(): string | undefined;
+}
 
 export interface PeerLimits {
   /** Connections one address may hold in their handshake. */
@@ -94,6 +107,8 @@ export interface PrimaryOptions {
   tls?: { certFile?: string; keyFile?: string; clientCaFile?: string } | false;
   /** Alert rules, channels and settings (alerts/alerts-config.ts). Default: the default rules, no channels. */
   alerts?: AlertsConfig;
+  /** Leads an HA cluster for this term (a shared store that can be fenced is then required). */
+  leader?: LeaderTerm;
   /** Opens the store the primary runs on. Default: SQLite in DATA/primary.db (openSqliteStore). */
   store?: StoreFactory;
   /** Also write vitals to this InfluxDB 1.x (off without a URL). */

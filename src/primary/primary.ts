@@ -14,12 +14,12 @@ import type { RequestOptions } from '../connection/connection-options.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
 import { makePrivateDir } from '../node/private-files.js';
 import { checkedToken } from '../protocol/auth.js';
-import { DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
+import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
-import type { Store, StoreReader } from '../store/store-api.js';
+import { isStoreFenced, type Store, type StoreReader } from '../store/store-api.js';
 import { AddressRanges } from './address-ranges.js';
 import { AuditTrail } from './audit-trail.js';
 import { reportClockSkew } from './clock-skew.js';
@@ -62,7 +62,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   readonly #options: ResolvedOptions;
   readonly #given: Pick<
     PrimaryOptions,
-    'token' | 'tokenFile' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls' | 'alerts'
+    'token' | 'tokenFile' | 'retention' | 'influx' | 'store' | 'diskWarn' | 'tls' | 'alerts' | 'leader'
   >;
   readonly #log: Logger;
   #state: PrimaryState = 'idle';
@@ -102,6 +102,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       diskWarn: options.diskWarn,
       tls: options.tls,
       alerts: options.alerts,
+      leader: options.leader,
     };
     this.#log = options.logger ?? silentLogger;
     this.#options = resolveOptions(options);
@@ -262,6 +263,16 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       logger: this.#log,
     });
     this.#store = store;
+    const leader = this.#given.leader;
+    if (leader && !store.claimEpoch) throw new ConfigError('HA (ha.etcd) needs a shared store: store = "postgres://…"');
+    // Waits for the writes of every older term to end; refused when a newer leader holds the store.
+    // A single primary on a shared store claims epoch 0: refused on an HA cluster's database.
+    await store.claimEpoch?.(leader?.epoch ?? 0).catch((err: unknown) => {
+      if (leader || !isStoreFenced(err)) throw err;
+      throw new ConfigError(
+        `this store belongs to an HA cluster (${(err as Error).message}): start this primary with ha.etcd, as the others`,
+      );
+    });
     warnLoosePrimaryFiles(this.dataDir, this.tokenFile, this.#log);
     const markedLost = await store.markOnlineNodesLost();
     this.registry.load(await store.loadNodes());
@@ -304,6 +315,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       registry: this.registry,
       log: this.#log,
       options: this.#options,
+      leader,
       notBack: (nodeId) => {
         const record = this.registry.get(nodeId);
         if (record?.state === 'rebooting') this.#setNodeState(record, 'lost', { code: 'ERR_NOT_BACK' });
@@ -314,6 +326,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     tasks.on('output', (output) => this.emit('task-output', output));
     this.#tasks = tasks;
     const host: NodeHost = {
+      leader,
       registry: this.registry,
       log: this.#log,
       peers,

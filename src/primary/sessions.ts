@@ -9,7 +9,7 @@ import { Connection } from '../connection/connection.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
 import { SessionRateGate } from '../connection/rate-gate.js';
 import { randomHex } from '../protocol/auth.js';
-import { AdmissionError, AuthError, DisconnectionError } from '../protocol/errors.js';
+import { AdmissionError, AuthError, DisconnectionError, NotLeaderError } from '../protocol/errors.js';
 import { type AuthPayload, PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { NodeChange } from '../store/store-api.js';
 import { NATIVE_MESSAGES, NATIVE_REQUESTS } from './handlers/index.js';
@@ -18,7 +18,7 @@ import type { NativeSession, NodeHost } from './node-host.js';
 import { type NodeRecord, toView } from './registry.js';
 
 /** Largest frame accepted before `welcome`: `auth` is under 2 KB. */
-const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
+export const PRE_AUTH_MAX_FRAME_BYTES = 16 * 1024;
 
 /** What a link needs until its handshake ends. */
 interface Handshake {
@@ -196,6 +196,10 @@ export class NativeSessions {
     admitted: (record: NodeRecord, issuedSecret: string | undefined) => void,
   ): Promise<unknown> {
     const host = this.#host;
+    if (host.leader?.mayAct() === false) {
+      setImmediate(() => void conn.close());
+      throw new NotLeaderError('this primary no longer leads the cluster', host.leader.leaderAddress());
+    }
     const secret = await host.nodeSecret(auth.nodeId);
     const result = authenticate(auth, {
       nonce,

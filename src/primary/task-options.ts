@@ -39,6 +39,8 @@ export interface TaskSchedulerOptions {
   graceMs?: number;
   /** The assigning primary's epoch (0: a single primary). */
   epoch?: number;
+  /** HA: the leader's fence, checked right before a task goes to a node (a deposed leader sends none). */
+  mayAct?: () => boolean;
   sweepMs?: number;
   /** Monotonic clock, ms (tests replace it). */
   now?: () => number;

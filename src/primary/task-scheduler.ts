@@ -313,6 +313,8 @@ export class TaskScheduler extends TaskBook {
   #send(live: Live, conn: Connection): void {
     const { row } = live;
     const key = row.key;
+    // A leader past its lease sends nothing: the new leader reconciles the task with the node.
+    if (this.o.mayAct?.() === false) return;
     conn.request('task', runPayload(row, this.o.epoch ?? 0), { timeoutMs: 15_000 }).then(
       (reply) => {
         if (row.key !== key || FINAL_STATES.has(row.state)) return;

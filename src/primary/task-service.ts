@@ -26,6 +26,8 @@ export async function openTaskService(o: {
   log: Logger;
   options: Pick<ResolvedOptions, 'tasksPerNode' | 'taskTimeoutMs' | 'taskTtlMs'>;
   notBack: (nodeId: string) => void;
+  /** HA: the leader's epoch (carried by every task sent) and its fence. */
+  leader?: { epoch: number; mayAct(): boolean };
 }): Promise<TaskService> {
   const { store } = o;
   const writer = new NodeWriter(store, { logger: o.log, flushMs: 0 });
@@ -41,6 +43,8 @@ export async function openTaskService(o: {
     defaultTtlMs: o.options.taskTtlMs,
     ownMachineId: await readMachineId(),
     notBack: o.notBack,
+    epoch: o.leader?.epoch,
+    mayAct: o.leader?.mayAct,
   });
   scheduler.load(await store.openTasks());
   const schedules = new TaskSchedules({

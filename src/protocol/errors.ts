@@ -54,6 +54,7 @@ export type ErrorCode =
   | 'ERR_AUTH'
   | 'ERR_VERSION'
   | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_NOT_LEADER'
   | AdmissionCode
   | RequestErrorCode
   | 'ERR_INTERNAL'
@@ -63,6 +64,8 @@ export type ErrorCode =
 
 export class PiclusterError extends Error {
   readonly code: ErrorCode;
+  /** Fields an `error` reply carries besides `code` and `message` (ERR_NOT_LEADER: `leader`). */
+  readonly detail?: Record<string, string>;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
@@ -128,6 +131,25 @@ export class RequestError extends PiclusterError {
   declare readonly code: RequestErrorCode;
   constructor(code: RequestErrorCode, message: string) {
     super(code, message);
+  }
+}
+
+/**
+ * This primary is a standby (issue 17): it does not lead the cluster, so it admits no node. The
+ * reply names the leader's cluster address (`host:port`) when this primary knows of one; without an
+ * etcd quorum nobody leads and `leader` is absent.
+ */
+export class NotLeaderError extends PiclusterError {
+  declare readonly code: 'ERR_NOT_LEADER';
+  declare readonly detail: { leader: string } | undefined;
+  constructor(message: string, leader: string | undefined) {
+    super('ERR_NOT_LEADER', message);
+    Object.defineProperty(this, 'detail', { value: leader === undefined ? undefined : { leader }, enumerable: true });
+  }
+
+  /** The leader's cluster address (`host:port`), when known. */
+  get leader(): string | undefined {
+    return this.detail?.leader;
   }
 }
 
@@ -219,7 +241,10 @@ export class RemoteError extends PiclusterError {
 
   /** The error an `error` reply's payload carries (whatever the peer put in it). */
   static of(payload: unknown): RemoteError {
-    const { code, message } = (payload ?? {}) as { code?: unknown; message?: unknown };
-    return new RemoteError(String(code ?? 'ERR_REMOTE'), String(message ?? 'the peer replied with an error'));
+    const { code, message, leader } = (payload ?? {}) as { code?: unknown; message?: unknown; leader?: unknown };
+    const err = new RemoteError(String(code ?? 'ERR_REMOTE'), String(message ?? 'the peer replied with an error'));
+    // ERR_NOT_LEADER names the leader: kept only as a short string (the peer is not trusted).
+    if (typeof leader === 'string' && leader.length <= 300) Object.defineProperty(err, 'detail', { value: { leader } });
+    return err;
   }
 }

@@ -9,6 +9,7 @@ import {
   AdmissionError,
   AuthError,
   DisconnectionError,
+  NotLeaderError,
   type PiclusterError,
   ProtocolError,
   RemoteError,
@@ -75,6 +76,8 @@ export async function handshake(conn: Connection, options: HandshakeOptions): Pr
       throw new AuthError(err.message, { usedSecret: secret !== undefined });
     }
     if (err instanceof RemoteError && err.remoteCode === 'ERR_VERSION') throw new VersionError(err.message);
+    if (err instanceof RemoteError && err.remoteCode === 'ERR_NOT_LEADER')
+      throw new NotLeaderError(err.message, err.detail?.leader);
     if (
       err instanceof RemoteError &&
       (err.remoteCode === 'ERR_PENDING' || err.remoteCode === 'ERR_DENIED' || err.remoteCode === 'ERR_TOO_MANY_NODES')

@@ -8,8 +8,15 @@
 
 import type { Logger } from '../common/logger.js';
 import type { Backoff } from '../connection/backoff.js';
-import { AdmissionError, AuthError, PiclusterError, TlsError, VersionError } from '../protocol/errors.js';
-import type { PrimaryAddress } from './primary-address.js';
+import {
+  AdmissionError,
+  AuthError,
+  NotLeaderError,
+  PiclusterError,
+  TlsError,
+  VersionError,
+} from '../protocol/errors.js';
+import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
 
 export class RetryPolicy {
   readonly #backoff: Backoff;
@@ -18,6 +25,9 @@ export class RetryPolicy {
   readonly #onRefused: (err: PiclusterError) => void;
   #credential: 'secret' | 'token' = 'secret';
   #lastFailure = '';
+  /** Where a standby primary said the leader is: the next attempt goes there (issue 17). */
+  #redirect: PrimaryAddress | undefined;
+  #redirected = false;
 
   constructor(options: {
     backoff: Backoff;
@@ -50,6 +60,15 @@ export class RetryPolicy {
   /** Online: the next failure is news again. */
   online(): void {
     this.#lastFailure = '';
+    this.#redirected = false;
+  }
+
+  /** The address a standby named as the leader's, once: the attempt after the refusal dials it. */
+  takeRedirect(): PrimaryAddress | undefined {
+    const target = this.#redirect;
+    this.#redirect = undefined;
+    this.#redirected = target !== undefined;
+    return target;
   }
 
   /** Logs a failure once per kind of failure, and picks the delay before the next attempt. */
@@ -68,6 +87,19 @@ export class RetryPolicy {
       }
       this.#onRefused(err);
       return this.#backoff.options.maxDelayMs;
+    }
+    if (err instanceof NotLeaderError) {
+      // A standby primary: go to the leader it names at once, unless the last attempt was such a
+      // redirect already (two standbys naming each other, a leader that just stepped down): then
+      // back off like any failure, and try the addresses in turn.
+      const leader = err.leader === undefined ? undefined : parseLeader(err.leader);
+      if (leader && !this.#redirected) {
+        this.#log.info({ primary: where, leader: err.leader }, 'a standby primary: going to the leader it names');
+        this.#redirect = leader;
+        return 0;
+      }
+      if (isNew) this.#log.warn({ primary: where, code: err.code }, `${err.message}; retrying with backoff`);
+      return this.#backoff.next();
     }
     if (err instanceof TlsError) {
       // The primary's certificate is not the one trusted, or it wants TLS: only the operator can help.
@@ -94,5 +126,15 @@ export class RetryPolicy {
     }
     if (isNew) this.#log.warn({ primary: where, err: summary }, 'cannot reach the primary; retrying with backoff');
     return this.#backoff.next();
+  }
+}
+
+/** The leader address a standby names, or undefined when it is not one `host:port`. */
+function parseLeader(text: string): PrimaryAddress | undefined {
+  try {
+    const [address, ...more] = parsePrimaries(text);
+    return more.length === 0 ? address : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -269,7 +269,8 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   async #run(): Promise<void> {
     let attempt = 0;
     while (!this.#abort.signal.aborted) {
-      const target = this.primaries[attempt++ % this.primaries.length] as PrimaryAddress;
+      const target =
+        this.#retry.takeRedirect() ?? (this.primaries[attempt++ % this.primaries.length] as PrimaryAddress);
       let delayMs: number;
       try {
         this.#setState('connecting');

@@ -2,7 +2,7 @@
 // writers, the web server's streams. Each is read from the primary when a scrape asks (scalar()).
 
 import type { ClusterView } from '../primary/cluster-view.js';
-import { type ScrapeTimeMetric, scalar } from './scrape-metric.js';
+import { labelled, type ScrapeTimeMetric, scalar } from './scrape-metric.js';
 
 const MS_PER_S = 1000;
 
@@ -17,7 +17,48 @@ export interface WebStats {
 export function internalMetrics(cluster: ClusterView, web: Readonly<WebStats>): ScrapeTimeMetric[] {
   const { stats } = cluster;
   const writer = () => cluster.writerStats;
+  const ha = () => cluster.leadership;
   return [
+    scalar(
+      'picluster_ha_leader',
+      'HA: 1 while this primary leads the cluster, 0 while it stands by or no primary can lead (absent on a single primary).',
+      'gauge',
+      () => {
+        const view = ha();
+        return view === undefined ? undefined : view.state === 'leader' ? 1 : 0;
+      },
+    ),
+    scalar(
+      'picluster_ha_epoch',
+      "HA: the leader's epoch (its etcd election key's create revision) as this primary knows it; 0 when none leads.",
+      'gauge',
+      () => {
+        const view = ha();
+        return view === undefined ? undefined : (view.leader?.epoch ?? 0);
+      },
+    ),
+    labelled('picluster_ha_leader_info', 'HA: the leader as this primary knows it (value 1).', 'gauge', () => {
+      const leader = ha()?.leader;
+      return leader ? [{ labels: { leader: leader.name, address: leader.address }, value: 1 }] : [];
+    }),
+    scalar(
+      'picluster_ha_quorum',
+      'HA: 1 while this primary reaches an etcd quorum (some primary can lead), 0 without one.',
+      'gauge',
+      () => {
+        const view = ha();
+        return view === undefined ? undefined : view.state === 'no-quorum' ? 0 : 1;
+      },
+    ),
+    scalar(
+      'picluster_ha_leader_since_seconds',
+      'HA: when this primary first saw the current leader, seconds since the Unix epoch; 0 when none leads.',
+      'gauge',
+      () => {
+        const view = ha();
+        return view === undefined ? undefined : (view.leader?.since ?? 0) / MS_PER_S;
+      },
+    ),
     scalar('picluster_connected_nodes', 'Nodes with a live session.', 'gauge', () => cluster.onlineCount),
     scalar(
       'picluster_known_nodes',

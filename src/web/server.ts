@@ -13,7 +13,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { ClusterView } from '../primary/cluster-view.js';
 import { checkedToken, randomHex } from '../protocol/auth.js';
-import { RequestError } from '../protocol/errors.js';
+import { NotLeaderError, RequestError } from '../protocol/errors.js';
 import { registerAdminApi } from './admin-api.js';
 import { registerAlertsApi } from './alerts-api.js';
 import { errorBody, registerApi } from './api.js';
@@ -69,7 +69,16 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
   app.use('/login', loginBodyLimit);
   app.use('*', apiBodyLimit);
   app.use('*', sameOriginWrites);
-  app.get('/healthz', (c) => (cluster.ready ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
+  app.get('/healthz', (c) => {
+    if (cluster.ready) return c.json({ status: 'ok' });
+    // A standby of an HA cluster is up, but not the primary to use: 503, naming the leader.
+    const ha = cluster.leadership;
+    if (ha && ha.state !== 'leader') return c.json({ status: 'standby', leader: ha.leader?.address ?? null }, 503);
+    return c.json({ status: 'starting' }, 503);
+  });
+  // Who leads (issue 17): null on a single primary. Read before the login: a load balancer or a
+  // script finds the leader with it (it names addresses, no secret).
+  app.get('/api/leadership', (c) => c.json({ leadership: cluster.leadership ?? null }));
   if (auth) {
     app.use('*', auth.guard);
     auth.register(app);
@@ -119,6 +128,10 @@ export function createApp(cluster: ClusterView, options: AppOptions | Logger = {
   app.notFound((c) => c.json(errorBody('ERR_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
     if (err instanceof RequestError) return c.json(errorBody(err.code, err.message), HTTP_STATUS[err.code]);
+    if (err instanceof NotLeaderError) {
+      const body = errorBody(err.code, err.message);
+      return c.json({ error: { ...body.error, leader: err.leader ?? null } }, 503);
+    }
     // No stack traces to clients: the log has the details.
     logger.error({ err, path: c.req.path }, 'API request failed');
     return c.json(errorBody('ERR_INTERNAL', 'internal error'), 500);

@@ -99,7 +99,15 @@ export interface PrimaryProcess {
 
 export async function startPrimary(
   t: TestContext,
-  options: { dataDir: string; port?: number; webPort?: number; args?: string[]; env?: Record<string, string> },
+  options: {
+    dataDir: string;
+    port?: number;
+    webPort?: number;
+    args?: string[];
+    env?: Record<string, string>;
+    /** What to wait for: /healthz 200 (default), or 'listening': any answer of the web port (an HA standby answers 503). */
+    ready?: 'healthy' | 'listening';
+  },
 ): Promise<PrimaryProcess> {
   const port = options.port ?? (await freePort());
   const webPort = options.webPort ?? (await freePort());
@@ -123,8 +131,12 @@ export async function startPrimary(
     options.env,
   );
   const api = `http://127.0.0.1:${webPort}`;
+  const listening = options.ready === 'listening';
   await waitUntil(
-    async () => (await fetch(`${api}/healthz`).catch(() => undefined))?.ok === true,
+    async () => {
+      const response = await fetch(`${api}/healthz`).catch(() => undefined);
+      return listening ? response !== undefined : response?.ok === true;
+    },
     15_000,
     'primary /healthz',
   );

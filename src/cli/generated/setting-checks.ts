@@ -269,6 +269,31 @@ export const SETTING_CHECKS: ReadonlyMap<string, (value: unknown) => boolean> = 
   const check_0 = ((value) => (Number.isInteger(value) && (!((Number.isFinite(value) || typeof value === "bigint")) || value >= 3600000)));
   return (value) => check_0(value);
 })()],
+  ["store", (() => {
+  const External = [new RegExp("^(sqlite|postgres(ql)?:\\/\\/[^\\s]+)$", "u")];
+  const check_0 = ((value) => (typeof value === "string" && External[0].test(value)));
+  return (value) => check_0(value);
+})()],
+  ["ha.etcd", (() => {
+  const External = [new RegExp("^https?:\\/\\/[^\\s/]+\\/?$", "u")];
+  const check_0 = ((value) => ((Array.isArray(value) && (value.every((unique_0, index) => ((typeof unique_0 === "string" && External[0].test(unique_0)))) && value.length >= 1)) || value === undefined));
+  return (value) => check_0(value);
+})()],
+  ["ha.ttlMs", (() => {
+  const External = [];
+  const check_0 = ((value) => (Number.isInteger(value) && (!((Number.isFinite(value) || typeof value === "bigint")) || (value >= 1000 && value <= 60000))));
+  return (value) => check_0(value);
+})()],
+  ["ha.advertise", (() => {
+  const External = [new RegExp("^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:\\[\\]]+):[0-9]{1,5}$", "u")];
+  const check_0 = ((value) => ((typeof value === "string" && External[0].test(value)) || value === undefined));
+  return (value) => check_0(value);
+})()],
+  ["ha.name", (() => {
+  const External = [];
+  const check_0 = ((value) => ((typeof value === "string" && ((value.length >= 2 || (value.length >= 1 && Guard.CodePointCount(value) >= 1)) && (value.length <= 64 || (value.length <= 128 && Guard.CodePointCount(value) <= 64)))) || value === undefined));
+  return (value) => check_0(value);
+})()],
   ["influx.url", (() => {
   const External = [new RegExp("^https?:\\/\\/[^\\s]+$", "u")];
   const check_0 = ((value) => ((typeof value === "string" && External[0].test(value)) || value === undefined));

@@ -44,7 +44,10 @@ describe('PostgreSQL store errors, pure', () => {
     assert.equal(maskUrl('postgres://db.lan/pic'), 'postgres://db.lan/pic');
     assert.equal(maskUrl("host=db.lan password='a b' user=ann"), 'host=db.lan password=*** user=ann');
     // Not WHATWG URLs, but the driver takes them: no part of the password may remain.
-    assert.equal(maskUrl('postgres://ann:s3cret@/pic?host=/var/run/postgresql'), 'postgres://***@/pic?host=/var/run/postgresql');
+    assert.equal(
+      maskUrl('postgres://ann:s3cret@/pic?host=/var/run/postgresql'),
+      'postgres://***@/pic?host=/var/run/postgresql',
+    );
     assert.equal(maskUrl('postgres://ann:s3c/r#et@db.lan/pic'), 'postgres://***@db.lan/pic');
     assert.equal(maskUrl('postgres://ann:12/34@db.lan/pic'), 'postgres://***@db.lan/pic');
   });

@@ -65,7 +65,7 @@ export type ErrorCode =
 export class PiclusterError extends Error {
   readonly code: ErrorCode;
   /** Fields an `error` reply carries besides `code` and `message` (ERR_NOT_LEADER: `leader`). */
-  readonly detail?: Record<string, string>;
+  declare readonly detail?: Record<string, string>;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;

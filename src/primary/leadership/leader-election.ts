@@ -1,4 +1,4 @@
-// Leader election among primaries through etcd (issue 17, first step). Every primary campaigns
+// Leader election among primaries through etcd (issue 17). Every primary campaigns
 // like etcd's Go client (concurrency/election.go): it takes a lease of `ttlMs` and puts the key
 // PREFIX/<lease id in hex> = {id, address} on it; the key with the lowest create revision leads,
 // and that create revision is the leader's **epoch** (it only grows: a later leader always has a
@@ -9,8 +9,8 @@
 // lead, whatever the client library has (not yet) said. Without an etcd quorum nobody can renew,
 // so nobody acts: state 'no-quorum'.
 //
-// What this does not do yet (issue 17): wiring into Primary, epoch-guarded writes, the epoch on
-// commands to secondaries, ERR_NOT_LEADER. See docs/design.md, "Leadership".
+// HaPrimary (ha-primary.ts) runs a Primary per term on it, with the store and the nodes fenced
+// by the epoch too. See docs/design.md, "Leadership and standby primaries".
 
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Lease, Watcher } from 'etcd3';

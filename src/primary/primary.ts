@@ -16,6 +16,7 @@ import { makePrivateDir } from '../node/private-files.js';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
+import { loadSchemaIssues } from '../protocol/schema-issue.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
@@ -253,6 +254,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
   /** Everything start() opens after the lock: credentials, store, writers, sessions, the listener. */
   async #open(): Promise<void> {
     this.#primaryId = loadOrCreatePrimaryId(this.dataDir);
+    loadSchemaIssues();
     this.#token =
       this.#given.token === undefined
         ? loadOrCreateToken(this.tokenFile, this.#log)

@@ -1,14 +1,15 @@
 // High availability end to end (issue 17): a real 3-member etcd, a real PostgreSQL, three primary
 // processes sharing one identity (primary-id, token, TLS key: copied from the first, as the README's
 // HA guide says) and three secondaries given every primary's address. Exactly one leads; SIGKILL it
-// and another leads within 2 × TTL + 1 s, every node back on it, no acknowledged sample lost (the
+// and another leads within 2 × TTL + 1 s, every node back on it, a task running on every node at
+// the kill run once on each (counted in a file) and finished, no acknowledged sample lost (the
 // stored seqs of each node have no gap: a sample leaves the outbox only once acknowledged, so an
 // acknowledged one missing from the store would be a hole); SIGSTOP a leader past its lease, SIGCONT
 // it: nothing it does then takes effect (the new leader's epoch stays in the store and its nodes
 // stay online there); 2 of 3 etcd members down: nobody leads; one back: a leader again. Skipped
 // with a reason where etcd or PostgreSQL is missing (never under CI=true). Every wait is bounded.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { LeadershipView } from '../../src/primary/cluster-view.js';
@@ -16,6 +17,7 @@ import type { NodeView } from '../../src/primary/registry.js';
 import { postgresStoreFactory } from '../../src/store/postgres/open.js';
 import type { Child } from '../helpers/child.js';
 import {
+  apiJson,
   FAST,
   fingerprintOf,
   freePort,
@@ -31,6 +33,7 @@ import { startPostgres } from '../helpers/postgres.js';
 import { requirePrograms } from '../helpers/require-tool.js';
 
 const TTL_MS = 2000;
+const NODE = process.execPath;
 const INSTALL = 'apt-get install -y --no-install-recommends etcd-server postgresql';
 
 interface HaPrimaryProcess extends PrimaryProcess {
@@ -156,14 +159,45 @@ describe('HA: three primaries on etcd and PostgreSQL', () => {
       startSecondary(t, first, {
         dataDir: join(root, name),
         name,
-        args: ['--primary', addresses, '--primary-fingerprint', fingerprint],
+        // Shell tasks of node itself only: a task that marks a file, to count its runs.
+        args: [
+          '--primary',
+          addresses,
+          '--primary-fingerprint',
+          fingerprint,
+          '--tasks-allow',
+          'shell',
+          '--tasks-commands',
+          NODE,
+        ],
       }),
     );
     assert.equal(secondaries.length, 3);
     await allOnline(first, names, 20_000, 'every node online at p0');
 
+    // A task running on every node when the leader dies: the next leader takes it up from the
+    // store and the nodes' reports, and each node runs it once (one mark each in the file).
+    const marks = join(root, 'marks.txt');
+    const script = `require('fs').appendFileSync(${JSON.stringify(marks)}, 'ran\\n'); setTimeout(() => {}, 3000)`;
+    const task = await apiJson<{ id: string }>(first.api, 'POST', '/api/tasks', {
+      kind: 'shell',
+      on: 'all',
+      args: { argv: [NODE, '-e', script] },
+    });
+    await waitUntil(
+      async () => {
+        const { children = [] } = await apiJson<{ children?: Array<{ state: string }> }>(
+          first.api,
+          'GET',
+          `/api/tasks/${task.id}`,
+        );
+        return children.length === 3 && children.every((c) => c.state === 'running') ? true : undefined;
+      },
+      10_000,
+      'the task running on every node',
+    );
+
     // SIGKILL the leader: another leads within 2 × TTL + 1 s, and every node is back on it.
-    await new Promise((resolve) => setTimeout(resolve, 3 * FAST.vitalsMs));
     const killedAt = performance.now();
     first.child.kill('SIGKILL');
     const survivors = primaries.slice(1);
@@ -172,6 +206,20 @@ describe('HA: three primaries on etcd and PostgreSQL', () => {
     console.log(`# failover: ${next.name} leads ${Math.round(failoverMs)} ms after the SIGKILL`);
     assert.ok(failoverMs <= 2 * TTL_MS + 1000, `new leader after ${failoverMs} ms`);
     await allOnline(next, names, 15_000, `every node online at ${next.name}`);
+    const done = await waitUntil(
+      async () => {
+        const t1 = await apiJson<{ state: string; children?: Array<{ state: string }> }>(
+          next.api,
+          'GET',
+          `/api/tasks/${task.id}`,
+        );
+        return ['succeeded', 'failed', 'timed_out', 'cancelled'].includes(t1.state) ? t1 : undefined;
+      },
+      20_000,
+      'the task to finish at the new leader',
+    );
+    assert.equal(done.state, 'succeeded', JSON.stringify(done));
+    assert.equal(readFileSync(marks, 'utf8'), 'ran\n'.repeat(3), 'each node ran the task once');
 
     // Nothing acknowledged lost: each node's stored seqs run from 1 without a hole.
     const checkStored = async () => {

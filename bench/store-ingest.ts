@@ -12,6 +12,8 @@
 //     commit per window: the default `vitals.commitMs`, and shorter ones for comparison) and the
 //     upkeep every 30 s; bytes written, scaled to a day.
 //  4. Database size per raw sample and per node at the default retention.
+// `--stores=sqlite,postgres` runs (1) on each backend in turn (PostgreSQL: a server of its own in a
+// temp dir, as the tests start one; its disk bytes are the server's, not counted here: "–").
 // A measurement, not a test: prints figures and exits 0.
 
 import { spawn } from 'node:child_process';
@@ -22,9 +24,11 @@ import Database from 'better-sqlite3';
 import { DEFAULTS } from '../src/common/defaults.js';
 import { silentLogger } from '../src/common/logger.js';
 import type { VitalsPayload } from '../src/protocol/messages.js';
+import { openPostgresStore } from '../src/store/postgres/open.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { NodeChange, ReceivedVitals, StoredSample } from '../src/store/store-api.js';
+import type { NodeChange, ReceivedVitals, Store, StoredSample } from '../src/store/store-api.js';
 import { VitalsWriter } from '../src/store/vitals-writer.js';
+import { type PostgresServer, startPostgres } from '../test/helpers/postgres.js';
 
 const args = process.argv.slice(2);
 const asJson = args.includes('--json');
@@ -79,6 +83,39 @@ function received(s: VitalsPayload, receivedAt: number): ReceivedVitals {
 }
 
 const idOf = (i: number) => `5b0e${String(i).padStart(4, '0')}-7c1d-4c8e-9a53-2f64c1d0a7b9`; // UUID-sized ids
+
+type Backend = 'sqlite' | 'postgres';
+const storesArg = args.find((a) => a.startsWith('--stores='));
+const BACKENDS = (storesArg === undefined ? ['sqlite'] : storesArg.slice('--stores='.length).split(',')) as Backend[];
+for (const b of BACKENDS) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--stores: unknown store "${b}"`);
+let postgres: PostgresServer | undefined;
+let databases = 0;
+
+/** A store of `backend` with `nodes` nodes joined (PostgreSQL: a new database on the bench's own server). */
+async function openBackend(nodes: number, backend: Backend): Promise<{ store: Store; cleanup(): Promise<void> }> {
+  if (backend === 'sqlite') return openStore(nodes);
+  postgres ??= await startPostgres();
+  const url = await postgres.createDatabase(`bench_${databases++}`);
+  const store = await openPostgresStore({ dataDir: OUT, url, poolSize: 4 });
+  await store.applyNodeChanges(Array.from({ length: nodes }, (_, i) => joinChange(idOf(i))));
+  return { store, cleanup: () => store.close() };
+}
+
+function joinChange(id: string): NodeChange {
+  return {
+    op: 'upsert',
+    node: {
+      id,
+      name: id.slice(0, 8),
+      labels: {},
+      address: null,
+      legacy: false,
+      state: 'online',
+      now: 0,
+      connectedSince: 0,
+    },
+  };
+}
 
 async function openStore(nodes: number): Promise<{ store: SqliteStore; path: string; cleanup(): Promise<void> }> {
   mkdirSync(OUT, { recursive: true });
@@ -164,13 +201,14 @@ const pct = (xs: number[], p: number) => {
 };
 
 /** Offers `rate` samples/s from 10,000 nodes to the real VitalsWriter for SECONDS after a 2 s warm-up. */
-async function offered(rate: number) {
-  const { store, cleanup } = await openStore(NODES);
+async function offered(rate: number, backend: Backend) {
+  const { store, cleanup } = await openBackend(NODES, backend);
   const addedAt: number[] = [];
   let head = 0;
   let committed = 0;
   let measuring = false;
   const latencies: number[] = [];
+  let failures = 0;
   const writer = new VitalsWriter(store, {
     ...(FLUSH_MS === undefined ? {} : { flushMs: FLUSH_MS }),
     logger: silentLogger,
@@ -187,7 +225,8 @@ async function offered(rate: number) {
       }
     },
     onFailed: (_ids, err) => {
-      throw err;
+      // A failed commit is not acknowledged (the node resends); here it is counted and said once.
+      if (failures++ === 0) log(`${backend}: a commit failed: ${(err as Error).message}`);
     },
   });
   const seqs = new Uint32Array(NODES);
@@ -223,13 +262,15 @@ async function offered(rate: number) {
   const fsyncCount = await fsyncs;
   await writer.close();
   await cleanup();
+  if (failures > 0) log(`${backend}: ${failures} commits failed${postgres ? `; the server said: ${postgres.output.slice(-1500)}` : ''}`);
   return {
+    store: backend,
     offered: rate,
     committedPerS: Math.round(committed / wallS),
     ackP50Ms: pct(latencies, 50),
     ackP99Ms: pct(latencies, 99),
-    bytesPerSample: committed > 0 ? bytes / committed : Number.NaN,
-    fsyncsPerS: fsyncCount === undefined ? undefined : fsyncCount / SECONDS,
+    bytesPerSample: committed > 0 && backend === 'sqlite' ? bytes / committed : Number.NaN,
+    fsyncsPerS: fsyncCount === undefined || backend !== 'sqlite' ? undefined : fsyncCount / SECONDS,
     cpuPercent: (100 * (cpu.user + cpu.system)) / 1e6 / wallS,
   };
 }
@@ -402,15 +443,17 @@ const rates = !only.has('offered')
       ? [1000, 50_000]
       : [1000, 10_000, 50_000, 100_000];
 const runs = [];
-for (const rate of rates) {
-  const r = await offered(rate);
-  runs.push(r);
-  log(
-    `offered ${String(rate.toLocaleString('en')).padStart(7)}/s: committed ${r.committedPerS.toLocaleString('en')}/s, ack p50 ${r.ackP50Ms.toFixed(0)} ms p99 ${r.ackP99Ms.toFixed(0)} ms, ${r.bytesPerSample.toFixed(0)} B written per sample, ${r.fsyncsPerS === undefined ? '–' : r.fsyncsPerS.toFixed(0)} fsyncs/s, CPU ${r.cpuPercent.toFixed(0)}%`,
-  );
-}
+for (const backend of BACKENDS)
+  for (const rate of rates) {
+    const r = await offered(rate, backend);
+    runs.push(r);
+    log(
+      `${BACKENDS.length > 1 ? `${backend.padEnd(8)} ` : ''}offered ${String(rate.toLocaleString('en')).padStart(7)}/s: committed ${r.committedPerS.toLocaleString('en')}/s, ack p50 ${r.ackP50Ms.toFixed(0)} ms p99 ${r.ackP99Ms.toFixed(0)} ms, ${Number.isNaN(r.bytesPerSample) ? '–' : r.bytesPerSample.toFixed(0)} B written per sample, ${r.fsyncsPerS === undefined ? '–' : r.fsyncsPerS.toFixed(0)} fsyncs/s, CPU ${r.cpuPercent.toFixed(0)}%`,
+    );
+  }
 const up = only.has('upkeep') ? await upkeep10k() : undefined;
-const ingest1k = runs.find((r) => r.offered === 1000);
+await postgres?.stop();
+const ingest1k = runs.find((r) => r.offered === 1000 && r.store === 'sqlite');
 const allIn = (ingest1k?.bytesPerSample ?? Number.NaN) + (up?.bytesPerSample ?? Number.NaN);
 if (up)
   log(

@@ -262,7 +262,10 @@ async function offered(rate: number, backend: Backend) {
   const fsyncCount = await fsyncs;
   await writer.close();
   await cleanup();
-  if (failures > 0) log(`${backend}: ${failures} commits failed${postgres ? `; the server said: ${postgres.output.slice(-1500)}` : ''}`);
+  if (failures > 0)
+    log(
+      `${backend}: ${failures} commits failed${postgres ? `; the server said: ${postgres.output.slice(-1500)}` : ''}`,
+    );
   return {
     store: backend,
     offered: rate,

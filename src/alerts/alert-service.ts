@@ -86,6 +86,8 @@ export interface AlertServiceOptions {
   log: Logger;
   config?: AlertsConfig;
   clock?: EngineClock;
+  /** HA: the leader's fence, read before each notification goes out. */
+  mayAct?: () => boolean;
 }
 
 export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements AlertsApi {
@@ -147,6 +149,7 @@ export class AlertService extends EventEmitter<{ alert: [AlertRow] }> implements
         retries: c.retries,
         retryMs: c.retryMs,
         maxQueue: c.maxQueue,
+        mayAct: o.mayAct,
         timeoutMs: c.timeoutMs,
       });
       this.#queues.set(name, queue);

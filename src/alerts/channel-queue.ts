@@ -36,6 +36,8 @@ export interface ChannelQueueOptions {
   maxQueue?: number;
   /** One try at most. Default 10 s. */
   timeoutMs?: number;
+  /** HA: whether this primary still leads, read right before each send; a deposed one sends nothing. */
+  mayAct?: () => boolean;
 }
 
 const MAX_BACKOFF_MS = 300_000;
@@ -52,7 +54,7 @@ export class ChannelQueue {
     lastSentAt: null,
   };
   readonly quietHours: QuietHours | undefined;
-  readonly #o: Required<Omit<ChannelQueueOptions, 'quietHours'>>;
+  readonly #o: Required<Omit<ChannelQueueOptions, 'quietHours' | 'mayAct'>> & Pick<ChannelQueueOptions, 'mayAct'>;
   readonly #queue: AlertMessage[] = [];
   /** Held by quiet hours, for the digest. */
   readonly #held: AlertMessage[] = [];
@@ -73,6 +75,7 @@ export class ChannelQueue {
       retryMs: options.retryMs ?? 1000,
       maxQueue: options.maxQueue ?? 100,
       timeoutMs: options.timeoutMs ?? 10_000,
+      mayAct: options.mayAct,
     };
   }
 
@@ -152,6 +155,19 @@ export class ChannelQueue {
     this.#retryTimer = undefined;
     const message = this.#queue[0];
     if (!message || this.#closed) return;
+    if (this.#o.mayAct?.() === false) {
+      // A deposed leader (HA): the new leader's engine notifies from its own view; nothing of this
+      // term goes out. Counted as dropped.
+      this.#queue.shift();
+      this.stats.dropped++;
+      this.#limited.warn(
+        'not leading',
+        { channel: this.channel.name },
+        'no longer leading the cluster: notification not sent',
+      );
+      void this.#pump(0);
+      return;
+    }
     this.#sending = true;
     try {
       await this.#try(message);

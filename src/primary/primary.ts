@@ -229,7 +229,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     if (this.#state !== 'idle') throw new PiclusterError('ERR_INTERNAL', `primary already ${this.#state}`);
     this.#setState('starting');
     makePrivateDir(this.dataDir);
-    // One process per data dir: a second primary on one database would fight the first for it.
+    // One process per data dir: a second primary would fight the first for its database.
     this.#lock = await DataDirLock.acquire(this.dataDir, 'primary');
     try {
       await this.#open();
@@ -267,8 +267,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     this.#store = store;
     const leader = this.#given.leader;
     if (leader && !store.claimEpoch) throw new ConfigError('HA (ha.etcd) needs a shared store: store = "postgres://…"');
-    // Waits for the writes of every older term to end; refused when a newer leader holds the store.
-    // A single primary on a shared store claims epoch 0: refused on an HA cluster's database.
+    // Waits for older terms' writes; refused once a newer leader holds the store. A single primary
+    // on a shared store claims epoch 0: refused on an HA cluster's database.
     await store.claimEpoch?.(leader?.epoch ?? 0).catch((err: unknown) => {
       if (leader || !isStoreFenced(err)) throw err;
       throw new ConfigError(
@@ -410,7 +410,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       limitedLog,
     });
     // Before the first node can arrive: the alerts see every event from here.
-    this.#alerts = await openAlertService({ source: this, store, log: this.#log, config: this.#given.alerts });
+    const { alerts: config } = this.#given;
+    this.#alerts = await openAlertService({ source: this, store, log: this.#log, config, mayAct: leader?.mayAct });
     await this.#listener.listen();
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);

@@ -67,6 +67,23 @@ describe('channel queue', () => {
     queue.close();
   });
 
+  it('sends nothing once its primary no longer leads (HA): the messages are dropped, counted', async () => {
+    const { channel, sent } = fakeChannel(() => false);
+    let leads = true;
+    const queue = new ChannelQueue(channel, { clock, log: silentLogger, mayAct: () => leads });
+    queue.push(message('while leading'));
+    await waitUntil(() => sent.length === 1, 5000, 'the first message sent');
+    leads = false;
+    queue.push(message('deposed 1'));
+    queue.push(message('deposed 2'));
+    await waitUntil(() => queue.stats.dropped === 2, 5000, 'both dropped');
+    assert.deepEqual(
+      sent.map((m) => m.title),
+      ['while leading'],
+    );
+    queue.close();
+  });
+
   it('a full queue drops the oldest waiting message, never the one being retried', async () => {
     let open = false;
     const { channel, sent, tries } = fakeChannel(() => !open);

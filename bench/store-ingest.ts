@@ -121,20 +121,7 @@ async function openStore(nodes: number): Promise<{ store: SqliteStore; path: str
   mkdirSync(OUT, { recursive: true });
   const dir = mkdtempSync(join(OUT, 'store-'));
   const store = new SqliteStore(join(dir, 'primary.db'));
-  const join1 = (id: string): NodeChange => ({
-    op: 'upsert',
-    node: {
-      id,
-      name: id.slice(0, 8),
-      labels: {},
-      address: null,
-      legacy: false,
-      state: 'online',
-      now: 0,
-      connectedSince: 0,
-    },
-  });
-  await store.applyNodeChanges(Array.from({ length: nodes }, (_, i) => join1(idOf(i))));
+  await store.applyNodeChanges(Array.from({ length: nodes }, (_, i) => joinChange(idOf(i))));
   // What the set-up wrote goes to the database file now, not into the measured window.
   const side = new Database(join(dir, 'primary.db'));
   side.pragma('wal_checkpoint(TRUNCATE)');

@@ -324,6 +324,31 @@ export interface VitalsSeries {
   points: VitalsPoint[];
 }
 
+/** At most this many points in a chart series (about: the step is rounded up to the resolution). */
+export const MAX_POINTS = 1000;
+
+/**
+ * Which stored resolution answers a chart of [from, to) asked at `now`, and its step (a whole
+ * number of the resolution's unit): raw samples while `from` is within the raw retention (a few
+ * minutes of slack: "the last 24 h" asked a moment ago still reads them), else per-minute rollups
+ * within theirs (for steps under an hour), else per-hour ones. The same rule on every backend.
+ */
+export function seriesPlan(
+  from: number,
+  to: number,
+  stepMs: number | undefined,
+  retention: Retention,
+  now: number,
+): { step: number; resolution: Resolution } {
+  const step = Math.max(1, stepMs ?? 0, Math.ceil((to - from) / MAX_POINTS));
+  let resolution: Resolution;
+  if (from >= now - retention.rawMs - 5 * MINUTE_MS) resolution = 'raw';
+  else if (from >= now - retention.minuteMs && step < HOUR_MS) resolution = '1m';
+  else resolution = '1h';
+  const unit = resolution === '1m' ? MINUTE_MS : resolution === '1h' ? HOUR_MS : 1;
+  return { step: Math.ceil(step / unit) * unit, resolution };
+}
+
 /** What the web reads: history for charts and the events log. */
 export interface StoreReader {
   /**

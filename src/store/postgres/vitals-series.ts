@@ -3,18 +3,8 @@
 // (raw samples, per-minute or per-hour rollups, with minutes not rolled up yet read from the raw
 // samples), chosen exactly as the embedded store chooses them.
 
-import {
-  HOUR_MS,
-  MINUTE_MS,
-  type ReceivedVitals,
-  type Resolution,
-  type Retention,
-  type VitalsPoint,
-  type VitalsSeries,
-} from '../store-api.js';
+import { type ReceivedVitals, type Retention, seriesPlan, type VitalsPoint, type VitalsSeries } from '../store-api.js';
 import { floorSql, type Sql, VITAL_COLUMNS } from './schema.js';
-
-export const MAX_POINTS = 1000;
 
 /** The columns of a raw row that make a sample again (receivedOfRow). */
 export const VITALS_ROW_COLUMNS: readonly string[] = [
@@ -99,14 +89,7 @@ export async function vitalsSeries(
   retention: Retention,
 ): Promise<VitalsSeries> {
   const { from, to, now } = range;
-  let step = Math.max(1, range.stepMs ?? 0, Math.ceil((to - from) / MAX_POINTS));
-  let resolution: Resolution;
-  // A few minutes of slack: "the last 24 h" asked a moment ago still reads the raw samples.
-  if (from >= now - retention.rawMs - 5 * MINUTE_MS) resolution = 'raw';
-  else if (from >= now - retention.minuteMs && step < HOUR_MS) resolution = '1m';
-  else resolution = '1h';
-  const unit = resolution === '1m' ? MINUTE_MS : resolution === '1h' ? HOUR_MS : 1;
-  step = Math.ceil(step / unit) * unit;
+  const { step, resolution } = seriesPlan(from, to, range.stepMs, retention, now);
   const series: VitalsSeries = { from, to, stepMs: step, resolution, points: [] };
   const key = await nodeKey(sql, nodeId);
   if (key === undefined) return series;

@@ -18,9 +18,9 @@ import {
   MAX_CLOCK_SKEW_MS,
   MINUTE_MS,
   type ReceivedVitals,
-  type Resolution,
   type Retention,
   type StoredSample,
+  seriesPlan,
   type VitalsPoint,
   type VitalsSeries,
 } from '../store-api.js';
@@ -30,7 +30,6 @@ import { RawVitals, type Staged } from './raw-vitals.js';
 import { rawPoints, rollupBuildSql, rollupMergeSql, rollupSeriesSql } from './rollup-sql.js';
 import { COLUMN_KEYS, ROLLUP_FIELDS } from './schema.js';
 
-export const MAX_POINTS = 1000;
 /** A minute is rolled up once it is this old: samples later than that are merged one by one. */
 export const ROLLUP_GRACE_MS = 2 * MINUTE_MS;
 /**
@@ -368,14 +367,7 @@ export class VitalsHistory {
     retention: Retention,
     now: number,
   ): VitalsSeries {
-    let step = Math.max(1, stepMs ?? 0, Math.ceil((to - from) / MAX_POINTS));
-    let resolution: Resolution;
-    // A few minutes of slack: "the last 24 h" asked a moment ago still reads the raw samples.
-    if (from >= now - retention.rawMs - 5 * MINUTE_MS) resolution = 'raw';
-    else if (from >= now - retention.minuteMs && step < HOUR_MS) resolution = '1m';
-    else resolution = '1h';
-    const unit = resolution === '1m' ? MINUTE_MS : resolution === '1h' ? HOUR_MS : 1;
-    step = Math.ceil(step / unit) * unit;
+    const { step, resolution } = seriesPlan(from, to, stepMs, retention, now);
     const key = this.#keys.find(nodeId);
     if (key === undefined) return { from, to, stepMs: step, resolution, points: [] };
     if (resolution === 'raw') {

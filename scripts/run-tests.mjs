@@ -28,7 +28,9 @@ if (files.length === 0) {
 const env = { ...process.env, PICLUSTER_VITALS_COMMIT_MS: process.env.PICLUSTER_VITALS_COMMIT_MS || '250' };
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-timeout=120000', '--test-concurrency=2', ...files],
+  // A file runs as one test too: tasks.test.ts's nine real-process tests take ~115 s on a busy
+  // 2-core CI (its file timed out at 120 s once the HA suite ran beside it).
+  ['--import', 'tsx', '--test', '--test-timeout=180000', '--test-concurrency=2', ...files],
   { stdio: 'inherit', env },
 );
 process.exit(result.status ?? 1);

@@ -180,7 +180,11 @@ async function primaryOptionsOf(config: Config, version: string, log: pino.Logge
  * The web port's certificate: the cluster port's (the same identity, one fingerprint to check), or,
  * with TLS off on the cluster port, the one in DATA/tls/ (made now if missing) or tlsCertFile's.
  */
-async function webTlsOf(primary: Primary, config: Config, log: pino.Logger): Promise<{ cert: string; key: string }> {
+export async function webTlsOf(
+  primary: Pick<Primary, 'tlsCredentials' | 'primaryId'>,
+  config: Config,
+  log: pino.Logger,
+): Promise<{ cert: string; key: string }> {
   if (primary.tlsCredentials) return primary.tlsCredentials;
   const { loadOrCreateTlsIdentity } = await import('../primary/tls-identity.js');
   const files = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile };

@@ -6,6 +6,7 @@ import type pino from 'pino';
 import { type HaOptions, HaPrimary } from '../primary/leadership/ha-primary.js';
 import type { PrimaryOptions } from '../primary/primary.js';
 import type { Config } from './config.js';
+import { webTlsOf } from './run-daemons.js';
 
 /** Starts the HA primary and its web server; returns what stops both (web first). */
 export async function runHaPrimary(
@@ -18,14 +19,8 @@ export async function runHaPrimary(
   await primary.start();
   let web: Awaited<ReturnType<typeof startWebServer>>;
   try {
-    let tls: { cert: string; key: string } | undefined;
-    if (config.webTls) {
-      // The cluster port's identity (DATA/tls/, shared by every primary of the cluster) or the files given.
-      const { loadOrCreateTlsIdentity } = await import('../primary/tls-identity.js');
-      const files = { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile };
-      const identity = await loadOrCreateTlsIdentity(config.dataDir, files, primary.primaryId, log);
-      tls = { cert: identity.cert, key: identity.key };
-    }
+    // The cluster port's identity (DATA/tls/, shared by every primary of the cluster) or the files given.
+    const tls = config.webTls ? await webTlsOf(primary, config, log) : undefined;
     web = await startWebServer(primary, {
       port: config.webPort,
       bind: config.webBind,

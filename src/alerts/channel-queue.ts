@@ -3,6 +3,7 @@
 // digest when they end. Every channel has its own queue: a slow or dead one never delays another,
 // nor the primary (nothing here is awaited by the engine).
 
+import { deadline } from '../common/deadline.js';
 import { LogLimiter } from '../common/log-limiter.js';
 import type { Logger } from '../common/logger.js';
 import { type Channel, scrubbed } from './channels.js';
@@ -201,11 +202,15 @@ export class ChannelQueue {
   }
 
   async #try(message: AlertMessage): Promise<void> {
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.timeoutMs)]);
+    const limit = deadline(
+      this.#o.timeoutMs,
+      () => new Error(`no answer within ${this.#o.timeoutMs} ms`),
+      this.#abort.signal,
+    );
+    const signal = limit.signal;
     let onAbort: () => void = () => undefined;
     const aborted = new Promise<never>((_, reject) => {
-      onAbort = () =>
-        reject(new Error(signal.aborted && this.#closed ? 'closed' : `no answer within ${this.#o.timeoutMs} ms`));
+      onAbort = () => reject(this.#closed ? new Error('closed') : signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
@@ -213,6 +218,7 @@ export class ChannelQueue {
       await Promise.race([this.channel.send(message, signal), aborted]);
     } finally {
       signal.removeEventListener('abort', onAbort);
+      limit.clear();
     }
   }
 }

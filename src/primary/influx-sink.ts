@@ -4,6 +4,7 @@
 // ('native') and the original Python cluster's ('legacy', LEGACY-PROTOCOL.md), which existing
 // Grafana boards read.
 
+import { deadline } from '../common/deadline.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff } from '../connection/backoff.js';
 import { type Clock, systemClock, type Timer } from '../connection/clock.js';
@@ -301,26 +302,18 @@ export class InfluxSink {
     }
   }
 
-  /**
-   * Runs one request under requestTimeoutMs and stop()'s deadline. Not AbortSignal.any: with a
-   * long-lived source signal it leaks on some Node versions (nodejs/node#55351).
-   */
+  /** Runs one request under requestTimeoutMs and stop()'s deadline. */
   async #withTimeout<T>(request: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeoutMs = this.#options.requestTimeoutMs;
-    const halt = this.#halt.signal;
-    const controller = new AbortController();
-    const abortOnHalt = () => controller.abort(halt.reason);
-    const timer = setTimeout(
-      () => controller.abort(new DOMException(`InfluxDB did not answer within ${timeoutMs} ms`, 'TimeoutError')),
+    const limit = deadline(
       timeoutMs,
+      () => new DOMException(`InfluxDB did not answer within ${timeoutMs} ms`, 'TimeoutError'),
+      this.#halt.signal,
     );
-    if (halt.aborted) abortOnHalt();
-    else halt.addEventListener('abort', abortOnHalt, { once: true });
     try {
-      return await request(controller.signal);
+      return await request(limit.signal);
     } finally {
-      clearTimeout(timer);
-      halt.removeEventListener('abort', abortOnHalt);
+      limit.clear();
     }
   }
 

@@ -2,6 +2,8 @@
 // their digest; and the channels' config checks that keep secrets out of logs.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { ChannelQueue } from '../../../src/alerts/channel-queue.js';
 import { type Channel, channelConfigOf, scrubbed } from '../../../src/alerts/channels.js';
 import type { AlertMessage } from '../../../src/alerts/message.js';
@@ -64,6 +66,31 @@ describe('channel queue', () => {
         lastSentAt: null,
       },
     );
+    queue.close();
+  });
+
+  it('cuts off a try that hangs even when a garbage collection runs while it hangs', async () => {
+    // A try's timeout once came from AbortSignal.any([stop, AbortSignal.timeout(ms)]): Node 20 holds
+    // that timeout signal weakly, and a collection before it fired left the try hanging for ever.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    let tries = 0;
+    const sent: AlertMessage[] = [];
+    const channel: Channel = {
+      name: 'hangs-once',
+      type: 'webhook',
+      target: 'http://127.0.0.1',
+      send: (m) => (++tries === 1 ? new Promise<void>(() => undefined) : Promise.resolve(void sent.push(m))),
+      close() {},
+    };
+    const queue = new ChannelQueue(channel, { clock, log: silentLogger, timeoutMs: 300, retryMs: 5 });
+    queue.push(message('hung first'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gc();
+    gc();
+    await waitUntil(() => sent.length === 1, 5000, 'the retry after the cut-off try');
+    assert.equal(tries, 2);
+    assert.equal(queue.stats.lastError, 'no answer within 300 ms');
     queue.close();
   });
 

@@ -132,14 +132,20 @@ export async function startPrimary(
   );
   const api = `http://127.0.0.1:${webPort}`;
   const listening = options.ready === 'listening';
+  // 30 s: a first start on a loaded 2-core CI machine (two test files, one of them the HA suite)
+  // took past 15 s once. The wait ends as soon as it answers; a failure says what the primary said.
   await waitUntil(
     async () => {
+      if (!child.alive) return true;
       const response = await fetch(`${api}/healthz`).catch(() => undefined);
       return listening ? response !== undefined : response?.ok === true;
     },
-    15_000,
+    30_000,
     'primary /healthz',
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; the primary's last output: ${child.stderr.join('').slice(-2000)}`);
+  });
+  if (!child.alive) throw new Error(`the primary exited before it was ready: ${child.stderr.join('').slice(-2000)}`);
   return { child, port, webPort, dataDir: options.dataDir, api };
 }
 

@@ -47,6 +47,7 @@ import { formatProfile, type ProfileSummary, summarizeProfile } from './scale-pr
 import {
   type CpuTicks,
   cleanup,
+  clockTicksPerSecond,
   cpuPercent,
   forkWorker,
   freePort,
@@ -197,6 +198,44 @@ function stateSampler(pid: number, everyMs = 10): { stop(): Record<string, numbe
       return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, round((v / Math.max(1, total)) * 100)]));
     },
   };
+}
+
+/**
+ * CPU ticks of each of `pid`'s threads, user and system apart, summed by thread name (`node` is
+ * the event loop; V8's helpers are "V8 DefaultWorke", libuv's "libuv-worker").
+ */
+function threadTicks(pid: number): Map<string, { user: number; system: number }> {
+  const byName = new Map<string, { user: number; system: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const entry = byName.get(name) ?? { user: 0, system: 0 };
+      entry.user += Number(rest[11]);
+      entry.system += Number(rest[12]);
+      byName.set(name, entry);
+    } catch {
+      // the thread ended
+    }
+  }
+  return byName;
+}
+
+/** % of one core per thread name and user/system between two readings `ms` apart. */
+function threadCpu(
+  from: Map<string, { user: number; system: number }>,
+  to: Map<string, { user: number; system: number }>,
+  ms: number,
+): Record<string, { user: number; system: number }> {
+  const hz = clockTicksPerSecond();
+  const pct = (ticks: number) => round(((ticks / hz) * 1000 * 100) / ms, 1);
+  const out: Record<string, { user: number; system: number }> = {};
+  for (const [name, end] of to) {
+    const start = from.get(name) ?? { user: 0, system: 0 };
+    out[name] = { user: pct(end.user - start.user), system: pct(end.system - start.system) };
+  }
+  return out;
 }
 
 /** /proc/PID/io: write syscalls (sockets included) and bytes sent to the block device. */
@@ -619,6 +658,7 @@ async function runLevel(N: number, tls: boolean, profDir: string | undefined): P
     const cpu0 = readCpu(p1.pid);
     const wcpu0 = workersCpu(workers);
     const sched0 = schedstat(p1.pid);
+    const threads0 = threadTicks(p1.pid);
     const io0 = procIo(p1.pid);
     const states = stateSampler(p1.pid);
     // RSS saws up and down with V8's major GCs: its range over the window, once a second.
@@ -638,6 +678,7 @@ async function runLevel(N: number, tls: boolean, profDir: string | undefined): P
     const cpu1 = readCpu(p1.pid);
     const wcpu1 = workersCpu(workers);
     const sched1 = schedstat(p1.pid);
+    const threads1 = threadTicks(p1.pid);
     const io1 = procIo(p1.pid);
     const mainThreadStates = states.stop();
     const w1 = Date.now();
@@ -666,6 +707,8 @@ async function runLevel(N: number, tls: boolean, profDir: string | undefined): P
       mainThreadRunMs: Math.round((sched1.runNs - sched0.runNs) / 1e6),
       mainThreadRunqueueWaitMs: Math.round((sched1.waitNs - sched0.waitNs) / 1e6),
       mainThreadStates,
+      /** % of one core by thread, user and system apart. */
+      threadsCpuPercent: threadCpu(threads0, threads1, w1 - w0),
       writeSyscallsPerS: Math.round((io1.syscw - io0.syscw) / ((w1 - w0) / 1000)),
       diskWriteMiBPerS: round((io1.writeBytes - io0.writeBytes) / 1024 ** 2 / ((w1 - w0) / 1000), 2),
       workerLoopP99MaxMs: agents.loopP99MaxMs,
@@ -680,6 +723,12 @@ async function runLevel(N: number, tls: boolean, profDir: string | undefined): P
       `steady ${round(steady.windowMs / 1000)} s: primary CPU ${steady.primaryCpuPercent}% of one core, lag p99 ${steady.lagP99Ms} ms ` +
         `(max ${steady.lagMaxMs}), ${steady.framesPerS} frames/s, ${steady.vitalsStoredPerS} samples/s stored, ` +
         `workers ${steady.workersCpuPercent}% CPU; load ${windowLoad.join(' ')}`,
+    );
+    log(
+      `  by thread (user+system % of one core): ${Object.entries(steady.threadsCpuPercent)
+        .filter(([, c]) => c.user + c.system > 0)
+        .map(([name, c]) => `${name} ${c.user}+${c.system}`)
+        .join(', ')}; ${steady.writeSyscallsPerS} write syscalls/s`,
     );
 
     // -- restart

@@ -261,7 +261,7 @@ export class TaskScheduler extends TaskBook {
     const due = (live: Live) =>
       live.row.state === 'queued' && live.open === undefined && !live.row.held && (live.notBefore ?? 0) <= now;
     // The sweep pumps every second: with no task due, the fleet is not listed (at 10,000 nodes the
-    // list cost 1% of a core for nothing).
+    // list cost 1–2% of a core for nothing).
     if (!this.#anyLive(due)) return;
     const nodes = [...this.o.registry.all()].filter(
       (r) => r.state === 'online' && r.session !== undefined && this.ready.has(r.session),

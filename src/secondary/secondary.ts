@@ -5,31 +5,24 @@
 
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { DEFAULTS } from '../common/defaults.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff, sleep } from '../connection/backoff.js';
 import { Connection } from '../connection/connection.js';
 import type { RequestHandler, RequestOptions } from '../connection/connection-options.js';
 import { handleRequests, MessageDispatcher } from '../connection/dispatch.js';
-import {
-  DataDirLock,
-  makePrivateDir,
-  readMachineId,
-  readMachineInfo,
-  VitalsReader,
-  warnLoosePaths,
-} from '../node/index.js';
+import { DataDirLock, makePrivateDir } from '../node/index.js';
 import { checkedToken } from '../protocol/auth.js';
 import { ConfigError, DisconnectionError, PiclusterError } from '../protocol/errors.js';
-import { checkNodeNaming, type InfoPayload } from '../protocol/messages.js';
+import { checkNodeNaming } from '../protocol/messages.js';
 import type { NodeView } from '../protocol/node-view.js';
 import { OPENING_MAGIC } from '../protocol/opening.js';
+import { type AgentState, openAgentState } from './agent-state.js';
 import { AGENT_MESSAGES, AGENT_REQUESTS, type AgentSession } from './handlers/index.js';
 import { handshake } from './handshake.js';
-import { loadNodeIdentity, SecretStore } from './identity.js';
 import { isTooLarge } from './link-writes.js';
-import { Outbox } from './outbox.js';
+import type { Outbox } from './outbox.js';
 import { type PrimaryAddress, parsePrimaries } from './primary-address.js';
 import { PrimaryDialer } from './primary-dialer.js';
 import { PrimaryTrust } from './primary-trust.js';
@@ -41,9 +34,7 @@ import type {
   SecondaryState,
   TaskHandler,
 } from './secondary-options.js';
-import type { TaskRunner } from './task-runner.js';
-import { addOwnTaskKind, openTaskRunner, type ResolvedTasksOptions, resolveTasksOptions } from './task-setup.js';
-import { VitalsSender } from './vitals-sender.js';
+import { addOwnTaskKind, type ResolvedTasksOptions, resolveTasksOptions } from './task-setup.js';
 
 export type { PrimaryAddress, SecondaryEvents, SecondaryOptions, SecondaryPlugin, SecondaryState };
 
@@ -52,7 +43,6 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   readonly name: string;
   readonly labels: Record<string, string>;
   readonly primaries: PrimaryAddress[];
-  #nodeId = '';
   #state: SecondaryState = 'idle';
   readonly #options: SecondaryOptions;
   readonly #log: Logger;
@@ -61,13 +51,9 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   readonly #teardowns: Array<() => void> = [];
   readonly #abort = new AbortController();
   readonly #messages: MessageDispatcher<AgentSession>;
-  #outbox: Outbox | undefined;
-  #sender: VitalsSender | undefined;
-  #tasks: TaskRunner | undefined;
   readonly #taskOptions: ResolvedTasksOptions;
-  #secrets: SecretStore | undefined;
-  #machineId: string | undefined;
-  #info: InfoPayload | undefined;
+  /** What start() opened from the data dir. */
+  #agent: AgentState | undefined;
   #conn: Connection | undefined;
   #loop: Promise<void> | undefined;
   #lock: DataDirLock | undefined;
@@ -102,7 +88,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   }
 
   get nodeId(): string {
-    return this.#nodeId;
+    return this.#agent?.nodeId ?? '';
   }
 
   get state(): SecondaryState {
@@ -110,7 +96,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   }
 
   get outbox(): Outbox | undefined {
-    return this.#outbox;
+    return this.#agent?.outbox;
   }
 
   /** The live link to the primary, while online. */
@@ -179,53 +165,22 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     // One process per data dir: two agents on one outbox would number and drop each other's samples.
     const lock = await DataDirLock.acquire(this.dataDir, 'secondary');
     try {
-      await this.#open();
+      this.#agent = await openAgentState({
+        options: this.#options,
+        taskOptions: this.#taskOptions,
+        host: this,
+        version: this.#version,
+        log: this.#log,
+        onSample: (sample) => this.emit('sample', sample),
+        onAck: (seq) => this.emit('ack', seq),
+      });
     } catch (err) {
-      this.#outbox?.close();
-      this.#tasks?.close();
       await lock.release();
       throw err;
     }
     this.#lock = lock;
-    this.#sender?.start();
+    this.#agent.sender.start();
     this.#loop = this.#run();
-  }
-
-  /** Identity, secrets, outbox, machine info and the vitals sender, from the data dir. */
-  async #open(): Promise<void> {
-    const machineId = await (this.#options.machineId ?? (() => readMachineId()))();
-    this.#machineId = machineId;
-    const identity = loadNodeIdentity(this.dataDir, machineId);
-    this.#nodeId = identity.nodeId;
-    if (identity.createdBecause) this.#log.info({ nodeId: this.#nodeId }, `new node id (${identity.createdBecause})`);
-    const secrets = new SecretStore(this.dataDir);
-    this.#secrets = secrets;
-    const outbox = new Outbox(join(this.dataDir, 'outbox.jsonl'), {
-      maxSamples: this.#options.outboxMaxSamples,
-      logger: this.#log,
-    });
-    this.#outbox = outbox;
-    const source = this.#options.vitals ?? new VitalsReader({ dataDir: this.dataDir });
-    const wallClock = this.#options.wallClock ?? Date.now;
-    const deps = { info: () => this.#info, vitals: source, wallClock, logger: this.#log };
-    const tasks = openTaskRunner(this.#taskOptions, this, deps);
-    this.#tasks = tasks;
-    warnLoosePaths([this.dataDir, secrets.file, outbox.file, tasks.file], this.#log);
-    // /proc and /sys only: systeminformation would stay loaded for the agent's whole life (2.4 MB).
-    this.#info = await (
-      this.#options.machineInfo ??
-      (() => readMachineInfo({ version: this.#version, useLibrary: false, logger: this.#log }))
-    )();
-    this.#sender = new VitalsSender({
-      outbox,
-      source,
-      periodMs: this.#options.vitalsPeriodMs ?? DEFAULTS.vitalsPeriodMs,
-      inFlight: DEFAULTS.vitalsInFlight,
-      wallClock,
-      logger: this.#log,
-      onSample: (sample) => this.emit('sample', sample),
-      onAck: (seq) => this.emit('ack', seq),
-    });
   }
 
   /** Says goodbye (the node becomes `left`), flushes the outbox as far as it can, and stops. */
@@ -233,11 +188,11 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return this.#loop;
     const conn = this.connection;
     this.#setState('stopping');
-    this.#sender?.stop();
+    this.#agent?.sender.stop();
     for (const teardown of this.#teardowns.splice(0)) teardown();
     const stopTimeoutMs = this.#options.stopTimeoutMs ?? 2_000;
     // Running tasks end first (journaled as interrupted), so their results can still go out.
-    await this.#tasks?.stop(stopTimeoutMs);
+    await this.#agent?.tasks.stop(stopTimeoutMs);
     if (conn) {
       // Bye first: the primary acks what it holds of ours then, not at the end of its window.
       try {
@@ -245,13 +200,13 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       } catch (err) {
         this.#log.debug({ err }, 'link went down before bye');
       }
-      await this.#sender?.waitForAcks(stopTimeoutMs);
+      await this.#agent?.sender.waitForAcks(stopTimeoutMs);
       await conn.close();
     }
     this.#abort.abort(new DisconnectionError('ERR_CLOSED', 'secondary stopped'));
     await this.#loop;
-    this.#outbox?.close();
-    this.#tasks?.close();
+    this.#agent?.outbox.close();
+    this.#agent?.tasks.close();
     await this.#lock?.release();
     this.#setState('stopped');
   }
@@ -304,15 +259,15 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     const onAbort = () => conn.destroy('secondary stopped');
     this.#abort.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const secrets = this.#secrets as SecretStore;
+      const { secrets, nodeId, machineId } = this.#agent as AgentState;
       const result = await handshake(conn, {
-        nodeId: this.#nodeId,
+        nodeId,
         name: this.name,
         labels: this.labels,
         version: this.#version,
-        machineId: this.#machineId ?? '',
+        machineId: machineId ?? '',
         token: this.#options.token,
-        secretFor: (primaryId) => (this.#retry.proveSecret ? secrets.get(primaryId, this.#nodeId) : undefined),
+        secretFor: (primaryId) => (this.#retry.proveSecret ? secrets.get(primaryId, nodeId) : undefined),
         timeoutMs: handshakeMs,
       }).catch((err: unknown) => {
         this.#retry.handshakeFailed(err);
@@ -321,7 +276,7 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       });
       if (result.nodeSecret) {
         try {
-          secrets.set(result.primaryId, this.#nodeId, result.nodeSecret);
+          secrets.set(result.primaryId, nodeId, result.nodeSecret);
         } catch (err) {
           conn.destroy('cannot keep the node secret');
           throw err;
@@ -336,9 +291,9 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       this.#backoff.connected();
       this.#retry.online();
       this.#setState('online');
-      this.#log.info({ primary: `${target.host}:${target.port}`, nodeId: this.#nodeId }, 'online');
+      this.#log.info({ primary: `${target.host}:${target.port}`, nodeId }, 'online');
       this.emit('online', {
-        nodeId: this.#nodeId,
+        nodeId,
         primaryId: result.primaryId,
         address: `${target.host}:${target.port}`,
       });
@@ -353,15 +308,14 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   }
 
   #serve(conn: Connection, lastSeq: number): void {
-    const sender = this.#sender as VitalsSender;
-    const tasks = this.#tasks as TaskRunner;
-    const session: AgentSession = { conn, sender, tasks, info: this.#info, log: this.#log };
+    const { sender, tasks, info } = this.#agent as AgentState;
+    const session: AgentSession = { conn, sender, tasks, info, log: this.#log };
     for (const [type, handler] of this.#handlers) conn.handle(type, handler);
     handleRequests(conn, AGENT_REQUESTS, session);
     conn.on('message', (message) => this.#messages.dispatch(message, session));
-    if (this.#info) {
+    if (info) {
       try {
-        conn.send('info', this.#info);
+        conn.send('info', info);
       } catch (err) {
         if (!isTooLarge(err)) throw err;
         this.#log.warn({ err }, "machine info is larger than the primary's frame limit: not sent");

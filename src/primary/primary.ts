@@ -14,13 +14,12 @@ import type { RequestOptions } from '../connection/connection-options.js';
 import { DataDirLock } from '../node/data-dir-lock.js';
 import { makePrivateDir } from '../node/private-files.js';
 import { checkedToken } from '../protocol/auth.js';
-import { ConfigError, DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
+import { DisconnectionError, PiclusterError, RequestError } from '../protocol/errors.js';
 import { type LabelSelector, parseSelector } from '../protocol/label-selector.js';
 import { loadSchemaIssues } from '../protocol/schema-issue.js';
 import { HistoryUpkeep } from '../store/history-upkeep.js';
 import { NodeWriter } from '../store/node-writer.js';
-import { openSqliteStore } from '../store/sqlite/open.js';
-import { isStoreFenced, type Store, type StoreReader } from '../store/store-api.js';
+import type { Store, StoreReader } from '../store/store-api.js';
 import { AddressRanges } from './address-ranges.js';
 import { AuditTrail } from './audit-trail.js';
 import { reportClockSkew } from './clock-skew.js';
@@ -37,6 +36,7 @@ import { type NodeHost, newPrimaryStats, type PrimaryStats } from './node-host.j
 import { applyNodeState } from './node-state.js';
 import { PeerGuard } from './peer-guard.js';
 import { type PrimaryOptions, type ResolvedOptions, resolveOptions } from './primary-options.js';
+import { openPrimaryStore } from './primary-store.js';
 import { type NodeRecord, type NodeView, Registry, toView } from './registry.js';
 import { NativeSessions } from './sessions.js';
 import type { TaskScheduler } from './task-scheduler.js';
@@ -259,27 +259,11 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       this.#given.token === undefined
         ? loadOrCreateToken(this.tokenFile, this.#log)
         : checkedToken(this.#given.token, 'the token given');
-    const store = await (this.#given.store ?? openSqliteStore)({
-      dataDir: this.dataDir,
-      retention: this.#given.retention,
-      logger: this.#log,
-    });
+    const { store, nodes } = await openPrimaryStore(this.#given, this.dataDir, this.#log);
     this.#store = store;
     const leader = this.#given.leader;
-    if (leader && !store.claimEpoch) throw new ConfigError('HA (ha.etcd) needs a shared store: store = "postgres://…"');
-    // Waits for older terms' writes; refused once a newer leader holds the store. A single primary
-    // on a shared store claims epoch 0: refused on an HA cluster's database.
-    await store.claimEpoch?.(leader?.epoch ?? 0).catch((err: unknown) => {
-      if (leader || !isStoreFenced(err)) throw err;
-      throw new ConfigError(
-        `this store belongs to an HA cluster (${(err as Error).message}): start this primary with ha.etcd, as the others`,
-      );
-    });
     warnLoosePrimaryFiles(this.dataDir, this.tokenFile, this.#log);
-    const markedLost = await store.markOnlineNodesLost();
-    this.registry.load(await store.loadNodes());
-    if (markedLost > 0)
-      this.#log.info({ nodes: markedLost }, 'nodes online at the last stop are lost until they reconnect');
+    this.registry.load(nodes);
     this.#nodeWriter = new NodeWriter(store, { logger: this.#log });
     if (this.#given.influx) this.#influx = new InfluxSink({ ...this.#given.influx, logger: this.#log });
     this.#ingest = new VitalsIngest({

@@ -1,7 +1,7 @@
 // One framed link over a socket (net or TLS): one-way `send`, correlated `request` with timeout,
 // request handlers, heartbeats, close. The write side (batching, bounded queue, backpressure,
-// stall watch) is its `FrameWriter`, as ws keeps its `Sender` apart from its `Receiver`; the read
-// side may be rate-limited by a gate (rate-gate.ts).
+// stall watch) is its `FrameWriter`, as ws keeps its `Sender` apart from its `Receiver`; answering
+// requests is its `RequestResponder`; the read side may be rate-limited by a gate (rate-gate.ts).
 // Every way the link can fail ends in exactly one 'disconnect' event carrying a
 // DisconnectionError, and every pending request is rejected with that same error.
 // Socket listeners are named methods (as ws does), state is one field changed in one place.
@@ -10,15 +10,9 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { definedOnly } from '../common/defined-only.js';
 import { type Logger, silentLogger } from '../common/logger.js';
-import {
-  BackpressureError,
-  DisconnectionError,
-  PiclusterError,
-  type ProtocolError,
-  RemoteError,
-} from '../protocol/errors.js';
+import { BackpressureError, DisconnectionError, type ProtocolError, RemoteError } from '../protocol/errors.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
-import { type Message, type MessageType, type PayloadOf, replyTypeOf } from '../protocol/messages.js';
+import type { Message, MessageType, PayloadOf } from '../protocol/messages.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
 import {
   type ConnectionEvents,
@@ -33,6 +27,7 @@ import { Heartbeat } from './heartbeat.js';
 import { formatPeerAddress } from './peer-address.js';
 import { PendingRequests } from './pending-requests.js';
 import { type InboundGate, ReadPause } from './rate-gate.js';
+import { RequestResponder } from './request-responder.js';
 import { disconnectionOf } from './socket-errors.js';
 
 export class Connection extends EventEmitter<ConnectionEvents> {
@@ -44,8 +39,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly #decoder: FrameDecoder;
   readonly #writer: FrameWriter;
   readonly #pending: PendingRequests;
-  readonly #handlers = new Map<string, RequestHandler>();
-  #fallback: RequestHandler | undefined;
+  readonly #responder: RequestResponder;
   readonly #heartbeat: Heartbeat | undefined;
   #state: ConnectionState = 'open';
   #error: DisconnectionError | undefined;
@@ -63,6 +57,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.#log = options.logger ?? silentLogger;
     this.#decoder = new FrameDecoder({ maxFrameBytes: this.#options.maxFrameBytes });
     this.#pending = new PendingRequests(this.#clock, this.#options.maxPendingRequests);
+    this.#responder = new RequestResponder((m) => this.#writer.enqueue(m), this.#log, this.remoteAddress);
     if (options.heartbeat !== false) {
       this.#heartbeat = new Heartbeat({
         ...options.heartbeat,
@@ -136,7 +131,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Registers the handler for requests of type `type` (one per type). */
   handle(type: string, handler: RequestHandler): this {
-    this.#handlers.set(type, handler);
+    this.#responder.set(type, handler);
     return this;
   }
 
@@ -145,7 +140,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * request gets an ERR_UNKNOWN_TYPE error reply and the link stays up.
    */
   handleUnknown(handler: RequestHandler | undefined): this {
-    this.#fallback = handler;
+    this.#responder.fallback = handler;
     return this;
   }
 
@@ -272,7 +267,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     } else if (message.t === 'pong') {
       // Its arrival already counted as a sign of life.
     } else if (message.id !== undefined) {
-      this.#handleRequest(message, message.id);
+      this.#responder.answer(message, message.id, this);
     } else {
       try {
         this.emit('message', message);
@@ -281,51 +276,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.#log.error({ err, peer: this.remoteAddress, t: message.t }, 'message listener failed');
       }
     }
-  }
-
-  #handleRequest(message: Message, id: number): void {
-    const handler = this.#handlers.get(message.t) ?? this.#fallback;
-    if (handler === undefined) {
-      this.#replyError(id, 'ERR_UNKNOWN_TYPE', `unknown request type "${message.t}"`);
-      return;
-    }
-    let result: unknown;
-    try {
-      result = handler(message.p, message, this);
-    } catch (err) {
-      this.#replyFailure(id, message.t, err);
-      return;
-    }
-    if (isThenable(result)) {
-      result.then(
-        (value) => this.#reply(id, message.t, value),
-        (err: unknown) => this.#replyFailure(id, message.t, err),
-      );
-    } else {
-      this.#reply(id, message.t, result);
-    }
-  }
-
-  #reply(id: number, type: string, payload: unknown): void {
-    try {
-      this.#writer.enqueue({ t: replyTypeOf(type), re: id, p: payload ?? {} });
-    } catch (err) {
-      this.#replyFailure(id, type, err);
-    }
-  }
-
-  #replyFailure(id: number, type: string, err: unknown): void {
-    if (err instanceof PiclusterError) {
-      this.#replyError(id, err instanceof RemoteError ? err.remoteCode : err.code, err.message, err.detail);
-    } else {
-      // Details of unexpected errors stay here: the peer is not trusted with our internals.
-      this.#log.warn({ err, peer: this.remoteAddress, t: type }, 'request handler failed');
-      this.#replyError(id, 'ERR_INTERNAL', `request "${type}" failed`);
-    }
-  }
-
-  #replyError(id: number, code: string, message: string, detail?: object): void {
-    this.#writer.enqueue({ t: 'error', re: id, p: { ...detail, code, message } });
   }
 
   #onProtocolError(err: ProtocolError): void {
@@ -403,8 +353,4 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.emit('disconnect', error);
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

@@ -4,7 +4,8 @@
 // have forgotten the node); whatever becomes of that, the next attempt proves the secret again:
 // the secret is never given up, since an ERR_AUTH may be forged and a primary that refuses the
 // token for this enrolled id wants the secret. Every other refusal waits the longest backoff, so a
-// fleet with a wrong token does not hammer its primary.
+// fleet with a wrong token does not hammer its primary. A standby primary's ERR_NOT_LEADER sends
+// the next attempt to the leader it names, once, and with TLS off only to a configured address.
 
 import type { Logger } from '../common/logger.js';
 import type { Backoff } from '../connection/backoff.js';
@@ -23,6 +24,7 @@ export class RetryPolicy {
   readonly #log: Logger;
   readonly #hasToken: boolean;
   readonly #onRefused: (err: PiclusterError) => void;
+  readonly #mayRedirect: (leader: PrimaryAddress) => boolean;
   #credential: 'secret' | 'token' = 'secret';
   #lastFailure = '';
   /** Where a standby primary said the leader is: the next attempt goes there (issue 17). */
@@ -35,11 +37,17 @@ export class RetryPolicy {
     hasToken: boolean;
     /** The primary refused this node (authFailed). */
     onRefused(err: PiclusterError): void;
+    /**
+     * Whether a leader a standby names may be dialled. Without TLS nothing proves who answers
+     * there, so the agent keeps to its configured primaries; with TLS the pinned certificate does.
+     */
+    mayRedirect(leader: PrimaryAddress): boolean;
   }) {
     this.#backoff = options.backoff;
     this.#log = options.logger;
     this.#hasToken = options.hasToken;
     this.#onRefused = options.onRefused;
+    this.#mayRedirect = options.mayRedirect;
   }
 
   /** Whether the next handshake proves the node secret (it holds one) rather than the token. */
@@ -93,10 +101,18 @@ export class RetryPolicy {
       // redirect already (two standbys naming each other, a leader that just stepped down): then
       // back off like any failure, and try the addresses in turn.
       const leader = err.leader === undefined ? undefined : parseLeader(err.leader);
-      if (leader && !this.#redirected) {
+      if (leader && !this.#redirected && this.#mayRedirect(leader)) {
         this.#log.info({ primary: where, leader: err.leader }, 'a standby primary: going to the leader it names');
         this.#redirect = leader;
         return 0;
+      }
+      if (leader && !this.#mayRedirect(leader)) {
+        if (isNew)
+          this.#log.warn(
+            { primary: where, leader: err.leader },
+            `${err.message}; with TLS off this node dials only its configured primaries (--primary): trying them in turn`,
+          );
+        return this.#backoff.next();
       }
       if (isNew) this.#log.warn({ primary: where, code: err.code }, `${err.message}; retrying with backoff`);
       return this.#backoff.next();

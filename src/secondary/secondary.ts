@@ -78,6 +78,9 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       logger: this.#log,
       hasToken: options.token !== undefined,
       onRefused: (err) => this.emit('authFailed', err),
+      mayRedirect: (leader) =>
+        options.tls !== false ||
+        this.primaries.some((p) => p.host.toLowerCase() === leader.host.toLowerCase() && p.port === leader.port),
     });
     // TLS unless turned off; whom to trust is read now, so a bad pin or file fails at construction.
     this.#dialer = new PrimaryDialer(

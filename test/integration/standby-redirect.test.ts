@@ -1,6 +1,7 @@
 // A standby primary's cluster port (issue 17): it answers a handshake with ERR_NOT_LEADER naming
 // the leader, and a node given the standby's address first goes to the named leader at once. Two
-// standbys naming each other cost a node a backoff, never a tight loop. In-process, plaintext.
+// standbys naming each other cost a node a backoff, never a tight loop; with TLS off a node dials
+// no leader it was not given. In-process, plaintext.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { silentLogger } from '../../src/common/logger.js';
@@ -65,8 +66,8 @@ describe('standby primaries', () => {
     const primary = await startLibraryPrimary(t, { token: TOKEN, heartbeatIntervalMs: 500, tls: false });
     const port = await standby(t, () => `127.0.0.1:${primary.port}`, primary.primaryId);
     const node = new Secondary({
-      // Only the standby: the leader's address comes from its refusal.
-      primary: `127.0.0.1:${port.listener.port}`,
+      // The standby first: the next attempt goes where its refusal says, not down the list after a backoff.
+      primary: `127.0.0.1:${port.listener.port},127.0.0.1:${primary.port}`,
       dataDir: tempDir(t),
       token: TOKEN,
       vitalsPeriodMs: 100,
@@ -83,6 +84,28 @@ describe('standby primaries', () => {
     assert.ok(performance.now() - started < 3000, 'the redirect waits no backoff');
     await waitUntil(() => primary.node(node.nodeId)?.state === 'online', 5000, 'online at the leader');
     assert.equal(port.sessions.refused, 1);
+  });
+
+  it('with TLS off, a leader named outside the configured primaries is not dialled: the node tries its own list', async (t) => {
+    const primary = await startLibraryPrimary(t, { token: TOKEN, heartbeatIntervalMs: 500, tls: false });
+    const port = await standby(t, () => `127.0.0.1:${primary.port}`, primary.primaryId);
+    const warnings: string[] = [];
+    const node = new Secondary({
+      primary: `127.0.0.1:${port.listener.port}`,
+      dataDir: tempDir(t),
+      token: TOKEN,
+      heartbeatIntervalMs: 500,
+      reconnect: { initialDelayMs: 200, maxDelayMs: 200 },
+      tls: false,
+      logger: { ...silentLogger, warn: (_fields, message) => warnings.push(message) },
+    });
+    await node.start();
+    t.after(() => node.stop());
+    await waitUntil(() => port.sessions.refused >= 4, 5000, 'refusals at the backoff pace');
+    assert.equal(node.state === 'online', false);
+    assert.equal(primary.node(node.nodeId), undefined, 'never reached the unlisted leader');
+    const lines = warnings.filter((m) => m.includes('dials only its configured primaries'));
+    assert.equal(lines.length, 1, `said once: ${warnings.join(' | ')}`);
   });
 
   it('two standbys naming each other: the node backs off after one redirect instead of looping', async (t) => {

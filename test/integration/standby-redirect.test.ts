@@ -65,9 +65,11 @@ describe('standby primaries', () => {
   it('send a node to the leader they name: online there, though it dialled the standby first', async (t) => {
     const primary = await startLibraryPrimary(t, { token: TOKEN, heartbeatIntervalMs: 500, tls: false });
     const port = await standby(t, () => `127.0.0.1:${primary.port}`, primary.primaryId);
+    const said: string[] = [];
     const node = new Secondary({
       // The standby first: the next attempt goes where its refusal says, not down the list after a backoff.
       primary: `127.0.0.1:${port.listener.port},127.0.0.1:${primary.port}`,
+      logger: { ...silentLogger, info: (_fields, message) => said.push(message) },
       dataDir: tempDir(t),
       token: TOKEN,
       vitalsPeriodMs: 100,
@@ -82,6 +84,8 @@ describe('standby primaries', () => {
     const online = await new Promise<{ address: string }>((resolve) => node.once('online', resolve));
     assert.equal(online.address, `127.0.0.1:${primary.port}`);
     assert.ok(performance.now() - started < 3000, 'the redirect waits no backoff');
+    // Sent there by the refusal, not reached down the list after a (jittered) backoff.
+    assert.equal(said.filter((m) => m.includes('going to the leader it names')).length, 1, said.join(' | '));
     await waitUntil(() => primary.node(node.nodeId)?.state === 'online', 5000, 'online at the leader');
     assert.equal(port.sessions.refused, 1);
   });

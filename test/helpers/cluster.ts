@@ -145,7 +145,14 @@ export async function startPrimary(
   ).catch((err: Error) => {
     throw new Error(`${err.message}; the primary's last output: ${child.stderr.join('').slice(-2000)}`);
   });
-  if (!child.alive) throw new Error(`the primary exited before it was ready: ${child.stderr.join('').slice(-2000)}`);
+  if (!child.alive) {
+    // 'exit' may come before the last of its stderr: read it after 'close'.
+    await new Promise((resolve) => {
+      child.process.once('close', resolve);
+      setTimeout(resolve, 2000).unref();
+    });
+    throw new Error(`the primary exited before it was ready: ${child.stderr.join('').slice(-2000)}`);
+  }
   return { child, port, webPort, dataDir: options.dataDir, api };
 }
 

@@ -116,9 +116,11 @@ export class TaskRunner {
     const { taskId, key, kind, epoch } = request;
     if (this.#state !== 'open') throw new TaskError('ERR_TASK_BUSY', 'the agent is stopping: it takes no task');
     if (epoch < this.#journal.epoch) {
+      // Epoch 0 is a single primary's: after standby primaries, what the operator has to do.
+      const back = epoch === 0 ? `; back to one primary? stop this agent and remove ${this.#journal.file}` : '';
       throw new TaskError(
         'ERR_STALE_EPOCH',
-        `task ${taskId} comes from primary epoch ${epoch}, older than epoch ${this.#journal.epoch} seen: refused`,
+        `task ${taskId} comes from primary epoch ${epoch}, older than epoch ${this.#journal.epoch} seen: refused${back}`,
       );
     }
     this.#durably(() => this.#journal.raiseEpoch(epoch));

@@ -212,6 +212,11 @@ describe('TaskRunner', () => {
     assert.deepEqual(await primary.task('e5', 'node.time', {}, { epoch: 5 }), { state: 'running' });
     const stale = await refusal(primary.task('e4', 'node.time', {}, { epoch: 4 }));
     assert.equal(stale.remoteCode, 'ERR_STALE_EPOCH');
+    assert.doesNotMatch(stale.message, /back to one primary/);
+    // A single primary's epoch (0) after standby primaries: the refusal says how to accept it.
+    const single = await refusal(primary.task('e0', 'node.time', {}, { epoch: 0 }));
+    assert.equal(single.remoteCode, 'ERR_STALE_EPOCH');
+    assert.match(single.message, /back to one primary\? stop this agent and remove .*tasks\.jsonl/);
     assert.deepEqual(executor.calls, [], 'nothing touched the machine');
   });
 

@@ -101,12 +101,13 @@ export class RetryPolicy {
       // redirect already (two standbys naming each other, a leader that just stepped down): then
       // back off like any failure, and try the addresses in turn.
       const leader = err.leader === undefined ? undefined : parseLeader(err.leader);
-      if (leader && !this.#redirected && this.#mayRedirect(leader)) {
+      const allowed = leader !== undefined && this.#mayRedirect(leader);
+      if (allowed && !this.#redirected) {
         this.#log.info({ primary: where, leader: err.leader }, 'a standby primary: going to the leader it names');
         this.#redirect = leader;
         return 0;
       }
-      if (leader && !this.#mayRedirect(leader)) {
+      if (leader && !allowed) {
         if (isNew)
           this.#log.warn(
             { primary: where, leader: err.leader },

@@ -10,7 +10,13 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { definedOnly } from '../common/defined-only.js';
 import { type Logger, silentLogger } from '../common/logger.js';
-import { BackpressureError, DisconnectionError, type ProtocolError, RemoteError } from '../protocol/errors.js';
+import {
+  BackpressureError,
+  DisconnectionError,
+  type ProtocolError,
+  RemoteError,
+  wireErrorMessage,
+} from '../protocol/errors.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import type { Message, MessageType, PayloadOf } from '../protocol/messages.js';
 import { type Clock, systemClock, type Timer } from './clock.js';
@@ -280,8 +286,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #onProtocolError(err: ProtocolError): void {
     this.#log.debug({ peer: this.remoteAddress, code: err.code }, err.message);
-    // Tell the peer why, then end politely; the link counts as gone from now on.
-    this.#writer.enqueue({ t: 'error', p: { code: err.code, message: err.message } });
+    // Tell the peer why, then end politely; the link counts as gone from now on. Telling it must
+    // not throw out of the socket's callback, whatever its input made of the message.
+    try {
+      this.#writer.enqueue({ t: 'error', p: { code: err.code, message: wireErrorMessage(err.message) } });
+    } catch (sendErr) {
+      this.#log.debug({ peer: this.remoteAddress, err: sendErr }, 'could not tell the peer why the link closes');
+    }
     this.#writer.end();
     this.#fail(
       new DisconnectionError('ERR_PROTOCOL', `protocol error from ${this.remoteAddress}: ${err.message}`, {

@@ -5,7 +5,7 @@
 // internals). An unknown type gets ERR_UNKNOWN_TYPE and the link stays up.
 
 import type { Logger } from '../common/logger.js';
-import { PiclusterError, RemoteError } from '../protocol/errors.js';
+import { PiclusterError, RemoteError, wireErrorMessage } from '../protocol/errors.js';
 import { type Message, replyTypeOf } from '../protocol/messages.js';
 import type { Connection } from './connection.js';
 import type { RequestHandler } from './connection-options.js';
@@ -70,8 +70,27 @@ export class RequestResponder {
     }
   }
 
+  /** Never throws: an answer that cannot be sent with its detail goes without it, or not at all. */
   #error(id: number, code: string, message: string, detail?: object): void {
-    this.#send({ t: 'error', re: id, p: { ...detail, code, message } });
+    const text = wireErrorMessage(message);
+    try {
+      this.#send({ t: 'error', re: id, p: { ...detail, code, message: text } });
+      return;
+    } catch (err) {
+      if (detail === undefined) {
+        this.#unsent(id, code, err);
+        return;
+      }
+    }
+    try {
+      this.#send({ t: 'error', re: id, p: { code, message: text } });
+    } catch (err) {
+      this.#unsent(id, code, err);
+    }
+  }
+
+  #unsent(id: number, code: string, err: unknown): void {
+    this.#log.warn({ err, peer: this.#peer, re: id, code }, 'could not send an error reply');
   }
 }
 

@@ -73,6 +73,18 @@ export class PiclusterError extends Error {
   }
 }
 
+/**
+ * Longest `message` an `error` frame carries: a message may quote the peer's own input (a schema
+ * path holds its keys), and an error reply must neither outgrow the frame limit of the link (16 KiB
+ * before `welcome`) nor the 4,096 characters its schema allows the peer to accept.
+ */
+export const MAX_WIRE_ERROR_CHARS = 1_024;
+
+/** `message` as an `error` frame carries it: cut to MAX_WIRE_ERROR_CHARS, with an ellipsis. */
+export function wireErrorMessage(message: string): string {
+  return message.length <= MAX_WIRE_ERROR_CHARS ? message : `${message.slice(0, MAX_WIRE_ERROR_CHARS - 1)}…`;
+}
+
 /** A bad frame or message from the peer. The connection that carried it is closed. */
 export class ProtocolError extends PiclusterError {
   declare readonly code: ProtocolErrorCode;

@@ -156,9 +156,13 @@ export function checkNodeNaming(name: string, labels: Record<string, string>): v
   }
 }
 
+const MAX_QUOTED_PATH_CHARS = 200;
+
 /** @param schema the name of the schema in generated/message-checks.ts (a message type, or `envelope`). */
 function invalid(what: string, schema: string, value: unknown): ProtocolError {
   const first = firstIssue(schema, value);
-  const where = first?.instancePath || '/';
+  // The path spells the peer's own keys (a `/` in one doubles as `~1`): quote its start only.
+  const path = first?.instancePath || '/';
+  const where = path.length <= MAX_QUOTED_PATH_CHARS ? path : `${path.slice(0, MAX_QUOTED_PATH_CHARS)}…`;
   return new ProtocolError('ERR_INVALID_MESSAGE', `invalid ${what} at ${where}: ${first?.message ?? 'rejected'}`);
 }

@@ -2,7 +2,9 @@
 // the wrong shape is refused with ERR_INVALID_MESSAGE and closed, counted in /metrics; an honest
 // node beside it keeps reporting, its link untouched.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { it } from 'node:test';
+import { clientProof, MAX_WIRE_ERROR_CHARS } from '../../src/protocol/index.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { tempDir, waitUntil } from '../helpers/cluster.js';
 import { startLibraryPrimary } from '../helpers/library-primary.js';
@@ -55,6 +57,40 @@ it('bad values close only the sender, with ERR_INVALID_MESSAGE, counted', async 
     true,
     'nothing of theirs stored',
   );
+});
+
+it('an auth whose refusal would quote more than a frame before welcome holds is refused, and the primary lives', async (t) => {
+  // The schema path of a label key of 8,200 `/`s (each quoted as `~1`) made the error frame larger
+  // than the 16 KiB limit before `welcome`: the throw from the socket callback ended the primary.
+  const primary = await startLibraryPrimary(t, { token: TOKEN, tls: false });
+  const honest = new Secondary({ primary: `127.0.0.1:${primary.port}`, dataDir: tempDir(t), token: TOKEN, tls: false });
+  await honest.start();
+  t.after(() => honest.stop());
+  await waitUntil(() => primary.node(honest.nodeId)?.state === 'online', 10_000, 'the honest node online');
+  const peer = await RawPeer.connect(primary.port);
+  t.after(() => peer.destroy());
+  const hello = await peer.open();
+  const nodeId = randomUUID();
+  peer.request('auth', {
+    nodeId,
+    name: 'slashes',
+    labels: { ['/'.repeat(8_200)]: 'v' },
+    version: 'raw',
+    protocol: { min: 1, max: 1 },
+    machineId: `raw-${nodeId}`,
+    clientNonce: 'a'.repeat(64),
+    using: 'token',
+    proof: clientProof(TOKEN, String(hello.p?.nonce), nodeId),
+  });
+  const error = await peer.waitFor((m) => m.t === 'error', 5000, 'the refusal');
+  assert.equal(error.p?.code, 'ERR_INVALID_MESSAGE');
+  assert.ok(String(error.p?.message).length <= MAX_WIRE_ERROR_CHARS);
+  await peer.waitClosed(5000);
+  // Still serving: a new node joins, and the honest one never left.
+  const next = await RawPeer.connect(primary.port);
+  t.after(() => next.destroy());
+  await next.handshake(TOKEN, 'after-the-slashes');
+  assert.equal(primary.node(honest.nodeId)?.state, 'online');
 });
 
 it('the library refuses a node name or labels the primary would refuse, at construction', () => {

@@ -7,7 +7,9 @@ import {
   BackpressureError,
   DisconnectionError,
   encodeFrame,
+  MAX_WIRE_ERROR_CHARS,
   type Message,
+  PiclusterError,
   RemoteError,
   TimeoutError,
 } from '../../../src/protocol/index.js';
@@ -215,6 +217,66 @@ describe('Connection', () => {
     await drained;
     await waitFor(() => got.length === accepted, 5000, `${accepted} messages`);
     assert.ok(a.send('x-bulk', payload));
+  });
+
+  it('tells a peer why in a bounded frame when its bad message would be quoted past the frame limit', async (_t) => {
+    // Found by review: a schema path quoting an 8,200-character key of `/`s (each sent as `~1`)
+    // made the error frame larger than the 16 KiB limit before `welcome`, and the throw from the
+    // socket callback ended the process: anyone who could reach the cluster port could stop it.
+    const { a: raw, b } = await socketPair();
+    const conn = new Connection(b, { maxFrameBytes: 16 * 1024 });
+    const seen = disconnects(conn);
+    const received: Buffer[] = [];
+    raw.on('data', (d) => received.push(d));
+    const p = {
+      nodeId: '0'.repeat(32),
+      name: 'n',
+      labels: { ['/'.repeat(8_200)]: 'v' },
+      version: '1',
+      protocol: { min: 1, max: 1 },
+      machineId: 'm',
+      clientNonce: 'a'.repeat(64),
+      using: 'token',
+      proof: '0'.repeat(64),
+    };
+    raw.write(encodeFrame({ t: 'auth', id: 1, p }));
+    await once(raw, 'close');
+    assert.deepEqual(
+      seen.map((e) => [e.code, (e.cause as { code?: string } | undefined)?.code]),
+      [['ERR_PROTOCOL', 'ERR_INVALID_MESSAGE']],
+    );
+    const reply = JSON.parse(Buffer.concat(received).subarray(4).toString()) as Message;
+    const { code, message } = reply.p as { code: string; message: string };
+    assert.equal(code, 'ERR_INVALID_MESSAGE');
+    assert.ok(message.startsWith('invalid "auth" payload at /labels/~1~1'), message);
+    assert.ok(message.length <= MAX_WIRE_ERROR_CHARS, `${message.length} characters`);
+  });
+
+  it('answers with a bounded error when a failing handler says more than a frame holds, and stays up', async (t) => {
+    const { a, b } = await pair(t, {}, { maxFrameBytes: 16 * 1024 });
+    b.handle('x-wordy', () => {
+      throw new PiclusterError('ERR_BAD_REQUEST', `no: ${'x'.repeat(20_000)}`);
+    });
+    b.handle('x-leader', () => {
+      throw Object.assign(new PiclusterError('ERR_NOT_LEADER', 'ask the leader'), {
+        detail: { leader: 'y'.repeat(20_000) },
+      });
+    });
+    await assert.rejects(
+      a.request('x-wordy'),
+      (err) =>
+        err instanceof RemoteError &&
+        err.remoteCode === 'ERR_BAD_REQUEST' &&
+        err.message.length <= MAX_WIRE_ERROR_CHARS &&
+        err.message.startsWith('no: xxx'),
+    );
+    // A detail too large for the frame: the code and message still arrive, without it.
+    await assert.rejects(
+      a.request('x-leader'),
+      (err) => err instanceof RemoteError && err.remoteCode === 'ERR_NOT_LEADER' && err.detail === undefined,
+    );
+    assert.equal(a.state, 'open');
+    assert.equal(b.state, 'open');
   });
 
   it('refuses to send a message over maxFrameBytes, and the link stays up', async (t) => {

@@ -12,7 +12,9 @@
 // `busyGiveUpMs`. A full disk (ERR_STORE_FULL) keeps them waiting for as long as it lasts, retried
 // every `fullRetryMs`, the sessions kept (their agents stop at their in-flight bound and keep the
 // rest in their outboxes). Past `maxWaiting` samples, or on any other failure, the batch fails
-// (onFailed: the sessions of its nodes are closed, and their outboxes resend).
+// (onFailed: the sessions of its nodes are closed, and their outboxes resend), and with it the
+// samples of its nodes that came while it was being written (a store whose commit awaits the
+// network: PostgreSQL).
 
 import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
@@ -175,8 +177,13 @@ export class VitalsWriter {
     } catch (err) {
       if (this.#waitForStore(batch, err)) return;
       this.stats.failures++;
-      this.#options.logger.error({ err, samples: batch.length }, 'storing vitals failed; they stay unacknowledged');
-      this.#options.onFailed(new Set(batch.map((s) => s.nodeId)), err);
+      const nodes = new Set(batch.map((s) => s.nodeId));
+      const later = this.#dropWaitingOf(nodes);
+      this.#options.logger.error(
+        { err, samples: batch.length + later },
+        'storing vitals failed; they stay unacknowledged',
+      );
+      this.#options.onFailed(nodes, err);
       return;
     }
     const waited = this.#waiting;
@@ -195,6 +202,20 @@ export class VitalsWriter {
     this.stats.samples += batch.length;
     this.stats.lastCommitMs = performance.now() - started;
     this.#options.onStored(stored, batch);
+  }
+
+  /**
+   * Takes the waiting samples of `nodes` out of the next batch; returns how many. They came while
+   * a commit of earlier samples of theirs was under way, which failed: stored, they would move the
+   * node's stored seq (and its ack, and `welcome.lastSeq`) past the failed ones, which the node
+   * would then drop from its outbox and the store skip as old. Each node's samples are stored in
+   * seq order or not at all; its outbox resends them all.
+   */
+  #dropWaitingOf(nodes: ReadonlySet<string>): number {
+    const before = this.#batch.length;
+    this.#batch = this.#batch.filter((s) => !nodes.has(s.nodeId));
+    for (const id of nodes) this.#perNode.delete(id);
+    return before - this.#batch.length;
   }
 
   /**

@@ -149,6 +149,50 @@ it('writes again after it gave up on samples that waited for a full disk (no sta
   assert.equal(writer.waitingForRoom, false);
 });
 
+it('fails with a batch the samples of its nodes that came during its commit (none stored past the gap)', async (t) => {
+  // Found by review: on PostgreSQL a commit awaits the network, and samples arrive meanwhile. When
+  // the commit failed, a node's later samples stayed waiting and were stored next: its stored seq,
+  // ack and welcome.lastSeq passed the failed ones, which the node then dropped from its outbox.
+  const commits: string[][] = [];
+  let fail: ((err: Error) => void) | undefined;
+  const store = {
+    insertVitals: (batch: readonly StoredSample[]) => {
+      if (commits.length === 0 && fail === undefined) {
+        return new Promise((_, reject) => {
+          fail = reject;
+        });
+      }
+      commits.push(batch.map((s) => `${s.nodeId}${s.vitals.seq}`));
+      return Promise.resolve(new Map(batch.map((s) => [s.nodeId, s.vitals.seq])));
+    },
+  } as unknown as Store;
+  const failed: string[][] = [];
+  const writer = new VitalsWriter(store, {
+    commitMs: 60_000,
+    logger: silentLogger,
+    onStored: () => {},
+    onFailed: (ids) => failed.push([...ids].sort()),
+  });
+  t.after(() => writer.close());
+  const add = (nodeId: string, seq: number) => writer.add(nodeId, { ...sample(seq), receivedAt: Date.now() });
+  add('a', 1);
+  add('a', 2);
+  const first = writer.flush();
+  await waitUntil(() => fail !== undefined, 5000, 'the first commit under way');
+  add('a', 3); // a's next sample, while a1-a2 are being written
+  add('b', 1); // another node's, which has nothing to do with it
+  fail?.(new StoreError('ERR_STORE', 'cannot execute INSERT in a read-only transaction'));
+  await first;
+  assert.deepEqual(failed, [['a']]);
+  assert.equal(writer.holds('a'), false);
+  await writer.flush();
+  assert.deepEqual(commits, [['b1']]);
+  // a resends 1-3 on its next session: stored in order.
+  for (const seq of [1, 2, 3]) add('a', seq);
+  await writer.flush();
+  assert.deepEqual(commits, [['b1'], ['a1', 'a2', 'a3']]);
+});
+
 /** A store that commits at once and records each batch's seqs by node (`a1`, `b3`). */
 function recordingStore(commits: string[][]): Store {
   return {

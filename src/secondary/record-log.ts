@@ -11,7 +11,9 @@
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { crc32 } from 'node:zlib';
+// The default import, not `{ crc32 }`: on a Node.js without it (before 20.15) a named import fails
+// while modules are linked, before the CLI's version check can say so in one line.
+import zlib from 'node:zlib';
 
 /** The file operations a record log uses (tests put faults in them: a full disk, a crash mid-way). */
 export interface RecordFs {
@@ -160,7 +162,7 @@ export class RecordLog<R extends object> {
 /** One record as a line: CRC-32 of the JSON (8 hex digits), a space, the JSON, a newline. */
 export function encodeRecord(record: object): string {
   const json = JSON.stringify(record);
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+  return `${zlib.crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
 }
 
 /** A record read back; undefined when it is damaged (a bad checksum, or not a JSON object). */
@@ -168,7 +170,7 @@ export function parseRecord<R extends object>(raw: string): R | undefined {
   let json = raw;
   if (/^[0-9a-f]{8} /.test(raw)) {
     json = raw.slice(9);
-    if (crc32(json) !== Number.parseInt(raw.slice(0, 8), 16)) return undefined;
+    if (zlib.crc32(json) !== Number.parseInt(raw.slice(0, 8), 16)) return undefined;
   } else if (!raw.startsWith('{')) {
     return undefined;
   }

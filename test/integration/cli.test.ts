@@ -159,7 +159,21 @@ describe('bin/picluster on an old Node.js', () => {
       );
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^picluster: picluster needs Node\.js 20 or newer; this is Node\.js 18\.19\.1 /);
+    assert.match(result.stderr, /^picluster: picluster needs Node\.js 20\.15 or newer; this is Node\.js 18\.19\.1 /);
     assert.equal(result.stderr.trim().split('\n').length, 1);
+  });
+
+  it('stops a Node.js 20 older than 20.15 (no zlib.crc32) the same way', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'node'), '#!/bin/sh\nif [ "$1" = --version ]; then echo v20.14.0; exit 0; fi\nexit 3\n', {
+      mode: 0o755,
+    });
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(BIN, ['status'], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }, (err, _out, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^picluster: picluster needs Node\.js 20\.15 or newer; this is Node\.js 20\.14\.0 /);
   });
 });

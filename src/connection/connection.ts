@@ -171,6 +171,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   request(type: string, payload: unknown = {}, options: RequestOptions = {}): Promise<unknown> {
     try {
       this.#assertOpen();
+      // A signal aborted already throws here: nothing is registered, nothing is sent.
       const { id, reply } = this.#pending.add(
         type,
         options.timeoutMs ?? this.#options.requestTimeoutMs,

@@ -38,6 +38,7 @@ export class PendingRequests {
   /**
    * Registers a request and returns its id and the promise of its reply.
    * @throws BackpressureError when `maxPending` requests are already in flight.
+   * @throws the signal's reason when it is aborted already (nothing is registered: send nothing).
    */
   add(type: string, timeoutMs: number, signal?: AbortSignal): { id: number; reply: Promise<unknown> } {
     if (this.#pending.size >= this.#max) {
@@ -45,7 +46,7 @@ export class PendingRequests {
         `${this.#pending.size} requests already in flight (connection.maxPendingRequests): wait for replies`,
       );
     }
-    if (signal?.aborted) return { id: 0, reply: Promise.reject(signal.reason) };
+    if (signal?.aborted) throw signal.reason;
     const id = this.#nextId;
     this.#nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
     const deadline = this.#clock.monotonicMs() + timeoutMs;

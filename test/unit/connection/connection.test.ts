@@ -112,6 +112,25 @@ describe('Connection', () => {
     await assert.rejects(reply, /user gave up/);
   });
 
+  it('sends nothing for a request whose signal is aborted already, and the link stays up', async (t) => {
+    // Found by review: it was sent with id 0, which the peer's envelope check refuses (id >= 1),
+    // so the peer closed the link: a caller's cancelled request cost the node its connection.
+    const { a, b } = await pair(t);
+    const seenA = disconnects(a);
+    const seenB = disconnects(b);
+    const asked: unknown[] = [];
+    b.handle('x-echo', (p) => {
+      asked.push(p);
+      return p;
+    });
+    await assert.rejects(a.request('x-echo', { n: 1 }, { signal: AbortSignal.abort(new Error('gave up')) }), /gave up/);
+    assert.deepEqual(await a.request('x-echo', { n: 2 }), { n: 2 });
+    assert.deepEqual(asked, [{ n: 2 }]);
+    await delay(50); // a refusal of the request would close the link by now
+    assert.deepEqual([seenA, seenB], [[], []]);
+    assert.equal(a.pendingRequests, 0);
+  });
+
   it('emits one disconnect and rejects every pending request when the peer goes away', async (t) => {
     const { a, b } = await pair(t);
     b.handle('x-never', () => new Promise(() => {}));

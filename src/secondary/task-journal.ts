@@ -271,11 +271,19 @@ export class TaskJournal {
     }
   }
 
-  /** Compacts once the file holds twice what is live (and some slack). */
+  /**
+   * Compacts once the file holds twice what is live (and some slack). Never throws: it runs after
+   * a record was taken, on the way to sending a result, and a file that cannot be rewritten (an SD
+   * card remounted read-only, an I/O error) keeps its old copy, whole; the next call tries again.
+   */
   #compactIfLong(): void {
     const live = 1 + this.#started.size + this.#keys.size + this.#results.size;
     if (this.#file.lines > 2 * live + 1000 || this.#file.bytes > 2 * this.#resultBytes + COMPACT_SLACK_BYTES) {
-      this.#compact();
+      try {
+        this.#compact();
+      } catch (err) {
+        this.#log.error({ err, file: this.file }, 'cannot compact the task journal: it keeps its old file');
+      }
     }
   }
 

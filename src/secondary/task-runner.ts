@@ -274,6 +274,10 @@ export class TaskRunner {
         if (run.timer !== undefined) this.#clock.clearTimeout(run.timer);
       },
     );
+    // Nothing of a run may end the agent: a failure here is a bug of ours, said in the log.
+    run.done = run.done.catch((err: unknown) => {
+      this.#log.error({ err, taskId, key, kind }, 'the agent failed to see a task through');
+    });
   }
 
   async #execute(run: Run, handler: TaskHandler, args: Record<string, unknown>): Promise<void> {
@@ -356,7 +360,12 @@ export class TaskRunner {
     // Sent once on the disk (one fsync for the results of this turn); a failed fsync was logged,
     // and the results go all the same (they are kept until acknowledged).
     const send = () => {
-      for (const result of results) this.#options.onFinished?.(result);
+      try {
+        for (const result of results) this.#options.onFinished?.(result);
+      } catch (err) {
+        // A listener's bug (the library's `taskFinished` event) must not keep the result from the primary.
+        this.#log.error({ err, taskId: run.taskIds[0] }, 'a task-finished listener failed');
+      }
       this.#send(results);
       if (ending.goingDown) void this.#goDown(results[0] as TaskResultPayload, ending.goingDown);
     };

@@ -147,6 +147,37 @@ describe('TaskJournal', () => {
     assert.equal(journal.outcome('k1')?.state, 'succeeded');
   });
 
+  it('a compaction that fails with an I/O error is logged and tried again later; finishing a task never throws', (t) => {
+    // Found by review: only a full disk was caught; EIO or EROFS (an SD card remounted read-only)
+    // threw out of finished(), through the task's run, and ended the agent (an unhandled rejection).
+    let broken = false; // opening compacts, and may fail the agent's start: not what is tested
+    const fs = {
+      ...realRecordFs,
+      openSync: ((path: string, flags: string, mode?: number) => {
+        if (broken && path.endsWith('.tmp')) throw Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO' });
+        return realRecordFs.openSync(path, flags, mode);
+      }) as typeof realRecordFs.openSync,
+    };
+    const errors: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (_f: object, m: string) => errors.push(m) };
+    const file = journalFile(t);
+    const journal = open(t, file, { fs, logger });
+    broken = true;
+    for (let i = 1; i <= 1_500; i++) {
+      runTo(journal, succeeded(`k${i}`));
+      journal.acknowledged(`id-k${i}`);
+    }
+    assert.ok(errors.length > 0 && errors.every((m) => m === 'cannot compact the task journal: it keeps its old file'));
+    const long = readFileSync(file, 'utf8').split('\n').length;
+    assert.ok(long > 3 * 1_000, `${long} lines: not compacted while broken`);
+    runTo(journal, succeeded('k-next'));
+    assert.equal(journal.outcome('k-next')?.state, 'succeeded');
+    broken = false;
+    journal.acknowledged('id-k-next');
+    const short = readFileSync(file, 'utf8').split('\n').length;
+    assert.ok(short < long / 2, `${short} lines after the disk healed (${long} before)`);
+  });
+
   it('keeps at most maxResults unacknowledged results, dropping the oldest with a warning; keys stay', (t) => {
     const file = journalFile(t);
     const { seen, logger } = warnings();

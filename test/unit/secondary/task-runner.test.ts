@@ -34,6 +34,7 @@ interface Setup {
   executor?: RecordingExecutor;
   /** The journal of an earlier runner (a restart). */
   file?: string;
+  onFinished?: (result: TaskResultPayload) => void;
 }
 
 /** What the primary's end of a link saw. */
@@ -99,6 +100,7 @@ async function setup(t: TestContext, options: Setup = {}) {
     maxConcurrent: options.maxConcurrent ?? 4,
     maxOutputBytes: options.maxOutputBytes ?? MAX_OUTPUT_BYTES,
     logger: silentLogger,
+    ...(options.onFinished ? { onFinished: options.onFinished } : {}),
   });
   t.after(async () => {
     await runner.stop(100);
@@ -165,6 +167,23 @@ describe('TaskRunner', () => {
     assert.equal(typeof time.uptimeS, 'number');
     assert.equal(typeof time.monotonicMs, 'number');
     assert.ok(result.endedAt >= result.startedAt);
+  });
+
+  it('a task-finished listener that throws keeps nothing from the primary, and ends nothing', async (t) => {
+    // Found by review: the throw rejected the promise chain that sends the result (unhandled: the
+    // agent process ended), and the result was never sent.
+    let calls = 0;
+    const { primary } = await setup(t, {
+      onFinished: () => {
+        calls++;
+        throw new Error('a listener bug');
+      },
+    });
+    await primary.task('k1', 'node.time');
+    assert.equal((await primary.result('id-k1')).state, 'succeeded');
+    await primary.task('k2', 'node.time');
+    assert.equal((await primary.result('id-k2')).state, 'succeeded');
+    assert.equal(calls, 2);
   });
 
   it('never runs one key twice: a resend while running, after, under another id, and after a restart', async (t) => {

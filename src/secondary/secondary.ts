@@ -290,16 +290,23 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
       // The primary's frame limit, both ways: a larger message sent would cost the link, so it is
       // refused here with ERR_FRAME_TOO_LARGE (a reply becomes an error reply) and the link stays.
       conn.setMaxFrameBytes(Math.min(result.maxFrameBytes, DEFAULTS.maxFrameBytesCeiling));
-      this.#serve(conn, result.lastSeq);
-      this.#backoff.connected();
-      this.#retry.online();
-      this.#setState('online');
-      this.#log.info({ primary: `${target.host}:${target.port}`, nodeId }, 'online');
-      this.emit('online', {
-        nodeId,
-        primaryId: result.primaryId,
-        address: `${target.host}:${target.port}`,
-      });
+      try {
+        this.#serve(conn, result.lastSeq);
+        this.#backoff.connected();
+        this.#retry.online();
+        this.#setState('online');
+        this.#log.info({ primary: `${target.host}:${target.port}`, nodeId }, 'online');
+        this.emit('online', {
+          nodeId,
+          primaryId: result.primaryId,
+          address: `${target.host}:${target.port}`,
+        });
+      } catch (err) {
+        // The outbox's file, or an `online` listener, failed: this link is given up like any
+        // other, not left open beside the next one (which the loop dials after a backoff).
+        conn.destroy('cannot serve the link');
+        throw err;
+      }
       const err = await gone;
       this.#backoff.disconnected();
       if (this.#abort.signal.aborted || this.#state === 'stopping') return;

@@ -336,9 +336,11 @@ export class TaskScheduler extends TaskBook {
       },
       (err: unknown) => {
         if (row.key !== key || FINAL_STATES.has(row.state) || row.state === 'queued') return;
+        const code = (err as { code?: string }).code;
         if (err instanceof RemoteError) this.#refused(live, err);
-        else if ((err as { code?: string }).code === 'ERR_REQUEST_TIMEOUT' && conn.state === 'open') {
-          // No answer on a live link: asked again (the key makes it safe) until the deadline.
+        else if ((code === 'ERR_REQUEST_TIMEOUT' || code === 'ERR_BACKPRESSURE') && conn.state === 'open') {
+          // No answer on a live link, or not sent at all (its write queue or in-flight requests
+          // full): asked again (the key makes it safe) until the deadline.
           setTimeout(() => row.key === key && row.state === 'assigned' && this.#send(live, conn), 1000).unref();
         }
         // A link down: nodeGone does the rest.

@@ -7,7 +7,7 @@ import { silentLogger } from '../../../src/common/logger.js';
 import type { Connection } from '../../../src/connection/connection.js';
 import { type NodeRecord, Registry } from '../../../src/primary/registry.js';
 import { type TaskRequest, TaskScheduler } from '../../../src/primary/task-scheduler.js';
-import { RemoteError } from '../../../src/protocol/errors.js';
+import { BackpressureError, RemoteError } from '../../../src/protocol/errors.js';
 import { parseTarget, targetMatches } from '../../../src/protocol/task-target.js';
 import type { TaskRunPayload } from '../../../src/protocol/tasks.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
@@ -362,27 +362,34 @@ describe('TaskScheduler, what a review found', () => {
     assert.equal((await scheduler.get(task.id))?.attempt, 1, 'a busy node is not an attempt');
   });
 
-  it('a task request that got no answer on a live link is asked again with the same key', async (t) => {
-    const { registry, scheduler, ready, run } = setup();
-    t.after(() => scheduler.stop());
-    scheduler.start();
-    const a = fakeNode(registry, 'a');
-    let calls = 0;
-    a.answer = async () => {
-      calls++;
-      if (calls === 1) throw Object.assign(new Error('no reply within 15000 ms'), { code: 'ERR_REQUEST_TIMEOUT' });
-      return { state: 'running' };
-    };
-    ready(a);
-    const task = await run({ on: 'a' });
-    await waitUntil(
-      async () => (await scheduler.get(task.id))?.state === 'running',
-      5000,
-      'running after a second ask',
-    );
-    assert.equal(a.requests.length, 2);
-    assert.equal(a.requests[1]?.key, a.requests[0]?.key, 'the same key: the node runs it once');
-  });
+  for (const [why, first] of [
+    ['got no answer', () => Object.assign(new Error('no reply within 15000 ms'), { code: 'ERR_REQUEST_TIMEOUT' })],
+    // Found by review: a request refused before it was sent was taken for a link down, and the
+    // task stayed assigned, never sent, until it timed out.
+    ['could not be sent (a full write queue)', () => new BackpressureError('write queue full')],
+  ] as const) {
+    it(`a task request that ${why} on a live link is asked again with the same key`, async (t) => {
+      const { registry, scheduler, ready, run } = setup();
+      t.after(() => scheduler.stop());
+      scheduler.start();
+      const a = fakeNode(registry, 'a');
+      let calls = 0;
+      a.answer = async () => {
+        calls++;
+        if (calls === 1) throw first();
+        return { state: 'running' };
+      };
+      ready(a);
+      const task = await run({ on: 'a' });
+      await waitUntil(
+        async () => (await scheduler.get(task.id))?.state === 'running',
+        5000,
+        'running after a second ask',
+      );
+      assert.equal(a.requests.length, 2);
+      assert.equal(a.requests[1]?.key, a.requests[0]?.key, 'the same key: the node runs it once');
+    });
+  }
 
   it('a result for a task given up as lost counts only from the node it was given to', async (t) => {
     const { registry, scheduler, ready, run, stored } = setup();

@@ -40,6 +40,12 @@ function mutated(base: Record<string, unknown>): fc.Arbitrary<Record<string, unk
       .tuple(fc.constantFrom('__proto__', 'constructor', 'prototype', 'x'.repeat(300), ''), anyJson)
       .map(([key, value]) => JSON.parse(`{${JSON.stringify(key)}:${JSON.stringify(value)},"seq":1}`)),
     fc.tuple(fc.constantFrom(...keys), fc.double(), fc.integer()).map(([key, d, i]) => ({ ...base, [key]: d, seq: i })),
+    // A field set to an object with a long key of characters a refusal's schema path escapes
+    // (`/` as `~1`, `~` as `~0`): a refusal quoting it once outgrew the 16 KiB frame limit before
+    // `welcome` and the throw ended the primary (`labels` is where such a key is looked at).
+    fc
+      .tuple(fc.constantFrom(...keys), fc.constantFrom('/', '~'), fc.integer({ min: 6_000, max: 12_000 }))
+      .map(([key, char, n]) => ({ ...base, [key]: { [char.repeat(n)]: 'v' } })),
   );
 }
 

@@ -22,7 +22,7 @@
 // /metrics is scraped only at those few points (at 10,000 nodes it is a large text); the admit
 // and recovery waits count agents' `welcome`s, which cost the primary nothing.
 // Targets for 10,000 nodes: RSS/node <= 16 KiB plaintext (issue 7), <= 48 KiB with TLS (the
-// security issue), CPU <= 25%, lag p99 <= 50 ms, recovery <= 30 s. A measurement, not a test: exit 0 when a target is missed (it says so), 1
+// security issue), CPU <= 12% (issue 16; it was 25%), lag p99 <= 50 ms, recovery <= 30 s. A measurement, not a test: exit 0 when a target is missed (it says so), 1
 // when the run itself fails. `--cpu-prof` profiles the first primary of each level (it is then
 // stopped with SIGTERM instead of SIGKILL so the profile gets written) and summarises the steady
 // window. Progress goes to stderr; with --json stdout carries one JSON object only.
@@ -32,7 +32,9 @@
 // states (R/S/D), its write syscalls and disk writes, the load average at each phase, the RSS
 // range over the window (it saws with V8's major GCs). prom-client's lag figures include its
 // 10 ms sampling resolution (an idle loop reads p50 ~10.1 ms). Diagnosis: --keep (keep the
-// logs and database), --primary-node-flags="--trace-gc", --cpu-prof, --skip-build.
+// logs and database), --primary-node-flags="--trace-gc", --cpu-prof, --skip-build. `--floor`: after each
+// level, the floor peer at the same N (bench/scale-floor.ts: what a plain node:net server spends on
+// the same socket traffic and nothing else) and the primary's CPU as a multiple of it.
 
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -43,17 +45,18 @@ import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../src/common/defaults.js';
 import { certificateFingerprint } from '../src/protocol/auth.js';
 import { type AgentStats, type ScaleCommand, type ScaleMessage, SEV } from './scale-common.js';
+import { type FloorResult, formatFloor, runFloor } from './scale-floor.js';
 import { formatProfile, type ProfileSummary, summarizeProfile } from './scale-profile.js';
 import {
   type CpuTicks,
   cleanup,
-  clockTicksPerSecond,
   cpuPercent,
   forkWorker,
   freePort,
   installCleanupHandlers,
   type MemStatus,
   percentile,
+  procIo,
   ROOT,
   readCpu,
   readFileLimits,
@@ -62,6 +65,8 @@ import {
   sleep,
   spawnCli,
   tail,
+  threadCpu,
+  threadTicks,
   trackDir,
   waitHealthy,
 } from './storm-proc.js';
@@ -96,6 +101,11 @@ const { values: opts } = parseArgs({
     'primary-node-flags': { type: 'string', default: '' },
     /** Keep each level's temp dir (primary logs and database) for a look afterwards. */
     keep: { type: 'boolean', default: false },
+    /**
+     * After each level, the floor peer with the same number of nodes (bench/scale-floor.ts: a
+     * plain node:net server with the same socket traffic and nothing else), and the ratio.
+     */
+    floor: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -119,7 +129,8 @@ const HEARTBEAT_MS = DEFAULTS.heartbeatIntervalMs;
 /** Per level: 5.5 min (a level normally takes 1.5 to 3). */
 const LEVEL_WATCHDOG_MS = 330_000;
 
-const TARGETS = { rssPerNodeKiB: 16, rssPerNodeKiBTls: 48, cpuPercent: 25, lagP99Ms: 50, recoveryMs: 30_000 } as const;
+// CPU: issue 16's 12% of one core at 10,000 nodes (it was 25%, issue 7).
+const TARGETS = { rssPerNodeKiB: 16, rssPerNodeKiBTls: 48, cpuPercent: 12, lagP99Ms: 50, recoveryMs: 30_000 } as const;
 
 for (const n of LEVELS) if (!(Number.isInteger(n) && n >= 1)) throw new Error(`--nodes must be a positive integer`);
 if (!(Number.isInteger(WORKERS) && WORKERS >= 1)) throw new Error('--workers must be a positive integer');
@@ -200,51 +211,6 @@ function stateSampler(pid: number, everyMs = 10): { stop(): Record<string, numbe
   };
 }
 
-/**
- * CPU ticks of each of `pid`'s threads, user and system apart, summed by thread name (`node` is
- * the event loop; V8's helpers are "V8 DefaultWorke", libuv's "libuv-worker").
- */
-function threadTicks(pid: number): Map<string, { user: number; system: number }> {
-  const byName = new Map<string, { user: number; system: number }>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = tid === String(pid) ? 'main' : text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      const entry = byName.get(name) ?? { user: 0, system: 0 };
-      entry.user += Number(rest[11]);
-      entry.system += Number(rest[12]);
-      byName.set(name, entry);
-    } catch {
-      // the thread ended
-    }
-  }
-  return byName;
-}
-
-/** % of one core per thread name and user/system between two readings `ms` apart. */
-function threadCpu(
-  from: Map<string, { user: number; system: number }>,
-  to: Map<string, { user: number; system: number }>,
-  ms: number,
-): Record<string, { user: number; system: number }> {
-  const hz = clockTicksPerSecond();
-  const pct = (ticks: number) => round(((ticks / hz) * 1000 * 100) / ms, 1);
-  const out: Record<string, { user: number; system: number }> = {};
-  for (const [name, end] of to) {
-    const start = from.get(name) ?? { user: 0, system: 0 };
-    out[name] = { user: pct(end.user - start.user), system: pct(end.system - start.system) };
-  }
-  return out;
-}
-
-/** /proc/PID/io: write syscalls (sockets included) and bytes sent to the block device. */
-function procIo(pid: number): { syscw: number; wchar: number; writeBytes: number } {
-  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
-  const field = (key: string) => Number(new RegExp(`^${key}: (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return { syscw: field('syscw'), wchar: field('wchar'), writeBytes: field('write_bytes') };
-}
-
 // ---------------------------------------------------------------- /metrics
 
 interface Scrape {
@@ -296,6 +262,8 @@ const metric = (s: Scrape, name: string): number => s.values.get(name) ?? Number
 
 interface LevelResult {
   nodes: number;
+  /** The floor peer at the same N (--floor), measured after the level. */
+  floor?: FloorResult;
   /** TLS on the cluster port. */
   tls: boolean;
   workers: number;
@@ -924,7 +892,7 @@ function print(results: LevelResult[], failures: Array<{ nodes: number; tls: boo
     'nodes',
     'TLS',
     'RSS/node (≤16 KiB; TLS ≤48)',
-    'CPU (≤25%)',
+    'CPU (≤12%)',
     'lag p99 (≤50 ms)',
     'admit',
     'recovery (≤30 s)',
@@ -946,6 +914,12 @@ function print(results: LevelResult[], failures: Array<{ nodes: number; tls: boo
       `  recovery (${r.recovery.how}, restart ${r.recovery.killWaitMs} ms later, healthy at +${r.recovery.healthyAfterKillMs} ms): ${r.recovery.complete ? 'all' : `only ${r.recovery.onlineAtEnd} (/metrics ${r.recovery.connectedAtEnd})`} back ${r.recovery.ms} ms after /healthz (confirmed ${r.recovery.confirmedMs} ms); per node p50/p90/max ${r.recovery.perNodeAfterHealthyMs.p50}/${r.recovery.perNodeAfterHealthyMs.p90}/${r.recovery.perNodeAfterHealthyMs.max} ms; ${r.recovery.attemptsAfterKill} dials; primary CPU ${r.recovery.primaryCpuPercent}% (run-queue wait ${r.recovery.mainThreadRunqueueWaitMs} ms, states ${JSON.stringify(r.recovery.mainThreadStates)}), workers ${r.recovery.workersCpuPercent}%, RSS ${mib(r.recovery.restartedRssBytes)} MiB${r.tls ? `; TLS handshakes ${r.recovery.tlsHandshakes}, ${r.recovery.tlsResumed} resumed` : ''}; load ${r.recovery.loadavg.join(' ')}`,
       `  primary log: ${r.primaryLog.warn} warnings, ${r.primaryLog.error} errors${r.primaryLog.top.length ? `: ${r.primaryLog.top.map(([m, n]) => `${n}× ${m}`).join('; ')}` : ''}`,
     );
+    if (r.floor) {
+      out.push(
+        `  floor peer (plain node:net, the same frames and events, nothing else; measured after the level): ${formatFloor(r.floor)}`,
+        `    the primary's CPU is ${round(r.steady.primaryCpuPercent / r.floor.cpuPercent, 2)}× the floor's${r.tls ? ' (the floor has no TLS)' : ''}`,
+      );
+    }
     if (r.profile) out.push(...formatProfile(r.profile).map((l) => `  ${l}`));
   }
   for (const m of marginal(results))
@@ -970,7 +944,7 @@ const globalWatchdog = setTimeout(
     log('global watchdog: over 15 minutes; cleaning up');
     process.exit(1); // the 'exit' handler kills every child and removes the temp dirs
   },
-  RUNS.length * LEVEL_WATCHDOG_MS + 120_000,
+  RUNS.length * (LEVEL_WATCHDOG_MS + (opts.floor ? 150_000 : 0)) + 120_000,
 );
 globalWatchdog.unref();
 
@@ -991,7 +965,18 @@ try {
   }
   for (const { nodes, tls } of RUNS) {
     try {
-      results.push(await runLevel(nodes, tls, profDir));
+      const result = await runLevel(nodes, tls, profDir);
+      if (opts.floor) {
+        result.floor = await runFloor({
+          nodes,
+          workers: Math.min(4, WORKERS),
+          settleMs: SETTLE_MS,
+          windowMs: WINDOW_MS,
+          workerNice: WORKER_NICE,
+          log,
+        });
+      }
+      results.push(result);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       log(`${nodes} nodes, TLS ${tls ? 'on' : 'off'} FAILED: ${message}`);

@@ -5,7 +5,7 @@
 // success, error, Ctrl-C or exit.
 
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +87,51 @@ export function readFileLimits(pid: number | 'self' = 'self'): { soft: number; h
   );
   const num = (s: string | undefined) => (s === undefined || s === 'unlimited' ? Number.POSITIVE_INFINITY : Number(s));
   return { soft: num(match?.[1]), hard: num(match?.[2]) };
+}
+
+/**
+ * CPU ticks of each of `pid`'s threads, user and system apart, summed by thread name (`node` is
+ * the event loop; V8's helpers are "V8 DefaultWorke", libuv's "libuv-worker").
+ */
+export function threadTicks(pid: number): Map<string, { user: number; system: number }> {
+  const byName = new Map<string, { user: number; system: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const entry = byName.get(name) ?? { user: 0, system: 0 };
+      entry.user += Number(rest[11]);
+      entry.system += Number(rest[12]);
+      byName.set(name, entry);
+    } catch {
+      // the thread ended
+    }
+  }
+  return byName;
+}
+
+/** % of one core per thread name and user/system between two readings `ms` apart. */
+export function threadCpu(
+  from: Map<string, { user: number; system: number }>,
+  to: Map<string, { user: number; system: number }>,
+  ms: number,
+): Record<string, { user: number; system: number }> {
+  const hz = clockTicksPerSecond();
+  const pct = (ticks: number) => round(((ticks / hz) * 1000 * 100) / ms, 1);
+  const out: Record<string, { user: number; system: number }> = {};
+  for (const [name, end] of to) {
+    const start = from.get(name) ?? { user: 0, system: 0 };
+    out[name] = { user: pct(end.user - start.user), system: pct(end.system - start.system) };
+  }
+  return out;
+}
+
+/** /proc/PID/io: write syscalls (sockets included) and bytes sent to the block device. */
+export function procIo(pid: number): { syscw: number; wchar: number; writeBytes: number } {
+  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (key: string) => Number(new RegExp(`^${key}: (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return { syscw: field('syscw'), wchar: field('wchar'), writeBytes: field('write_bytes') };
 }
 
 // ---------------------------------------------------------------- cleanup

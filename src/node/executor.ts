@@ -82,11 +82,22 @@ export class RealExecutor implements Executor {
       child.stdout.on('data', forward('stdout'));
       child.stderr.on('data', forward('stderr'));
       let killTimer: NodeJS.Timeout | undefined;
+      // Runs in an abort listener and a timer, where a throw would end the agent: a group it may
+      // not signal (only a root-owned `sudo` left in it: EPERM) is said in the task's stderr.
+      const signal = (pid: number, name: NodeJS.Signals) => {
+        const err = signalGroup(pid, name);
+        if (err) {
+          options.onOutput(
+            'stderr',
+            `\npicluster: cannot send ${name} to the program's process group (${err.code ?? err.message}): it may still be running\n`,
+          );
+        }
+      };
       const stop = () => {
         if (child.pid === undefined) return;
-        signalGroup(child.pid, 'SIGTERM');
         const pid = child.pid;
-        killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), this.#killGraceMs);
+        signal(pid, 'SIGTERM');
+        killTimer = setTimeout(() => signal(pid, 'SIGKILL'), this.#killGraceMs);
         killTimer.unref();
       };
       const cleanUp = () => {
@@ -144,13 +155,14 @@ export function describeOutcome(outcome: ExecOutcome): string {
   return outcome.exitCode === null ? `signal ${outcome.signal}` : `code ${outcome.exitCode}`;
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals the process group `pid`; the error when that failed (ESRCH, a group gone already, is no error). */
+function signalGroup(pid: number, signal: NodeJS.Signals): NodeJS.ErrnoException | undefined {
   try {
     process.kill(-pid, signal);
   } catch (err) {
-    // ESRCH: the group is gone already, which is what the signal was for.
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') return err as NodeJS.ErrnoException;
   }
+  return undefined;
 }
 
 function groupAlive(pid: number | undefined): boolean {

@@ -94,6 +94,35 @@ describe('RealExecutor', () => {
     assert.ok(performance.now() - started < 12_000);
   });
 
+  it('a process group it may not signal (EPERM: a root-owned sudo in it) is said in stderr, and nothing throws', async (t) => {
+    // Found by review: the error was thrown from the abort listener (and the SIGKILL timer), out
+    // of every catch: the agent ended when a task running `sudo …` timed out or was cancelled.
+    const kill = process.kill.bind(process);
+    t.mock.method(process, 'kill', (pid: number, signal?: string | number) => {
+      if (pid < 0 && signal !== 0) throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+      return kill(pid, signal);
+    });
+    const controller = new AbortController();
+    let stderr = '';
+    let started = false;
+    const run = new RealExecutor({ killGraceMs: 50 }).run(
+      [NODE, '-e', 'console.log("up"); setTimeout(() => {}, 2000)'],
+      {
+        signal: controller.signal,
+        onOutput: (stream, text) => {
+          if (stream === 'stderr') stderr += text;
+          else started = true;
+        },
+      },
+    );
+    await waitFor(() => started, 10_000, 'the program up');
+    controller.abort();
+    await waitFor(() => stderr.includes('SIGKILL'), 5_000, 'the SIGKILL refusal said');
+    assert.match(stderr, /cannot send SIGTERM to the program's process group \(EPERM\): it may still be running/);
+    // The program could not be stopped: it ends by itself.
+    assert.deepEqual(await run, { exitCode: 0, signal: null });
+  });
+
   it('reboots and powers off through systemctl, and restarts the agent by exiting 75', async () => {
     const runs: string[][] = [];
     const exits: number[] = [];

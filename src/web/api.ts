@@ -4,7 +4,7 @@
 
 import type { Context, Hono } from 'hono';
 import { compress } from 'hono/compress';
-import { streamSSE } from 'hono/streaming';
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { ClusterView } from '../primary/cluster-view.js';
 import { RequestError } from '../protocol/errors.js';
 import type { WebStats } from './metrics.js';
@@ -15,6 +15,11 @@ const HOUR_MS = 3_600_000;
 const MAX_RANGE_MS = 2 * 366 * 24 * HOUR_MS;
 /** Messages queued for one slow SSE client before it is sent `reset` instead. */
 const MAX_CLIENT_QUEUE = 1000;
+/**
+ * And characters: at 10,000 nodes a second's `vitals` message is about half a megabyte, so a
+ * client that stops reading held up to 1,000 of them (found by review).
+ */
+export const MAX_CLIENT_QUEUE_CHARS = 4 * 1024 * 1024;
 
 export const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
@@ -73,6 +78,9 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, opt
   });
 
   app.get('/api/stream', (c) => {
+    // A standby has no live stream: reading its history throws NotLeaderError, answered 503 with
+    // the leader (server.ts) before a slot is taken. (The dashboard reopens with backoff.)
+    if (!cluster.history) throw new Error('the cluster view has no history');
     // Each stream holds a socket and a queue: a bounded number of them.
     if (stats.streams >= options.maxStreams) {
       stats.streamsRefused++;
@@ -91,17 +99,28 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, opt
     const header = c.req.header('last-event-id');
     const lastEventId = header && /^\d+$/.test(header) ? Number(header) : undefined;
     return streamSSE(c, async (stream) => {
+      // Whatever happens in here, the slot is given back (a throw would keep it for ever).
+      try {
+        await serve(stream);
+      } finally {
+        release();
+      }
+    });
+    async function serve(stream: SSEStreamingApi): Promise<void> {
       // Reconnect after 1 s, not the browser's default 3 s, when the primary comes back.
       await stream.write('retry: 1000\n\n');
       const queue: StreamMessage[] = [];
+      let queuedChars = 0;
       let wake: (() => void) | undefined;
       const unsubscribe = hub.subscribe((message) => {
-        if (queue.length >= MAX_CLIENT_QUEUE) {
+        if (queue.length >= MAX_CLIENT_QUEUE || queuedChars + message.data.length > MAX_CLIENT_QUEUE_CHARS) {
           // A client this far behind gets a fresh start rather than unbounded memory here.
           queue.length = 0;
           queue.push({ id: message.id, event: 'reset', data: '{}' });
+          queuedChars = 2;
         } else {
           queue.push(message);
+          queuedChars += message.data.length;
         }
         wake?.();
       }, lastEventId);
@@ -114,6 +133,7 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, opt
       while (!stream.aborted && !stream.closed) {
         const message = queue.shift();
         if (message) {
+          queuedChars -= message.data.length;
           await stream.writeSSE({ id: String(message.id), event: message.event, data: message.data });
           lastWrite = performance.now();
           continue;
@@ -132,7 +152,6 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, opt
         });
       }
       unsubscribe();
-      release();
-    });
+    }
   });
 }

@@ -182,18 +182,21 @@ export class StreamHub {
     if (this.#reading) return;
     this.#reading = true;
     const wake = this.#wakes;
-    this.#cluster.history.lastEventId().then(
-      (id) => {
-        this.#reading = false;
-        if (wake === this.#wakes) this.#lastEventId = id;
-        else this.#readLastEventId();
-      },
-      (err: unknown) => {
-        // Read again at the next tick; the vitals and node messages go on meanwhile.
-        this.#reading = false;
-        this.#log.warn({ err }, 'cannot read the events log for the live stream; retrying');
-      },
-    );
+    // Through a promise: a synchronous throw (a standby's history) must end `#reading` too.
+    Promise.resolve()
+      .then(() => this.#cluster.history.lastEventId())
+      .then(
+        (id) => {
+          this.#reading = false;
+          if (wake === this.#wakes) this.#lastEventId = id;
+          else this.#readLastEventId();
+        },
+        (err: unknown) => {
+          // Read again at the next tick; the vitals and node messages go on meanwhile.
+          this.#reading = false;
+          this.#log.warn({ err }, 'cannot read the events log for the live stream; retrying');
+        },
+      );
   }
 
   #tick = (): void => {

@@ -24,11 +24,13 @@ function primaryAs(dir: string, view: LeadershipView | undefined): Primary {
   const primary = new Primary({ ...FAST_COMMIT, dataDir: join(dir, 'p'), port: 0, token: 'x'.repeat(32) });
   Object.defineProperty(primary, 'leadership', { get: () => view });
   const leader = view?.leader?.address;
-  Object.defineProperty(primary, 'admin', {
-    get: () => {
-      throw new NotLeaderError(`this primary is a standby; the leader is at ${leader}`, leader);
-    },
-  });
+  for (const leaderOnly of ['admin', 'history']) {
+    Object.defineProperty(primary, leaderOnly, {
+      get: () => {
+        throw new NotLeaderError(`this primary is a standby; the leader is at ${leader}`, leader);
+      },
+    });
+  }
   return primary;
 }
 
@@ -49,6 +51,21 @@ describe('leadership on the web', () => {
     const { error } = (await refused.json()) as { error: { code: string; leader: string } };
     assert.equal(error.code, 'ERR_NOT_LEADER');
     assert.equal(error.leader, '10.0.0.11:12345');
+  });
+
+  it('a standby answers /api/stream 503 ERR_NOT_LEADER, every time: no stream slot is kept', async (t) => {
+    // Found by review: the stream opened, its hub threw inside it, and the slot was never given
+    // back: a dashboard on a standby (reopening every second) used up all 100 within minutes,
+    // and the stream answered 503 ERR_TOO_MANY_STREAMS for good, after a failover too.
+    const app = createApp(primaryAs(tempDir(t), STANDBY));
+    const seen = new Set<string>();
+    for (let i = 0; i < 101; i++) {
+      const response = await app.request('/api/stream');
+      const body = response.status === 503 ? ((await response.json()) as { error: { code: string } }) : undefined;
+      if (body === undefined) await response.body?.cancel();
+      seen.add(`${response.status} ${body?.error.code ?? ''}`);
+    }
+    assert.deepEqual([...seen], ['503 ERR_NOT_LEADER']);
   });
 
   it('/metrics: the leader flag, epoch, quorum and who leads; nothing of it on a single primary', async (t) => {

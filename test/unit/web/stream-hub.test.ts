@@ -74,3 +74,25 @@ it('a resume with an id of an earlier run of the primary gets reset', (t) => {
     );
   }
 });
+
+it('a history that throws when the hub wakes (a standby that becomes leader) does not stop the events feed', async (t) => {
+  // Found by review: the synchronous throw left the hub "reading" for good: no `event` message
+  // ever went out again, after a failover too.
+  const primary = fakePrimary();
+  const events = [{ id: 1, ts: 1, node: 'n1', type: 'joined' }];
+  let leads = false;
+  Object.defineProperty(primary, 'history', {
+    get: () => {
+      if (!leads) throw new Error('this primary is a standby');
+      return { lastEventId: async () => 0, eventsAfter: async (after: number) => events.filter((e) => e.id > after) };
+    },
+  });
+  const hub = new StreamHub(primary, { coalesceMs: 10, idleMs: 60_000 });
+  hub.start();
+  t.after(() => hub.stop());
+  const got: StreamMessage[] = [];
+  hub.subscribe((m) => got.push(m));
+  await new Promise((r) => setTimeout(r, 50));
+  leads = true;
+  await waitUntil(() => got.some((m) => m.event === 'event'), 5000, 'the stored event on the stream');
+});

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
 import { RequestError } from '../protocol/errors.js';
+import { TASK_ARGS_DEPTH, unsendableWhy } from '../protocol/parse-json.js';
 import { parseTarget } from '../protocol/task-target.js';
 import { TASK_KIND_PATTERN } from '../protocol/tasks.js';
 import type { ScheduleRow } from '../store/store-api.js';
@@ -44,6 +45,8 @@ export function newScheduleRow(input: ScheduleInput, createdBy: string, now: num
   ) {
     throw bad('args must be an object');
   }
+  const unsendable = unsendableWhy(input.args ?? {}, TASK_ARGS_DEPTH);
+  if (unsendable) throw bad(`args: ${unsendable}`);
   if ((input.cron === undefined) === (input.everyMs === undefined)) {
     throw bad(
       input.cron === undefined

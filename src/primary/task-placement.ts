@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { type RemoteError, RequestError } from '../protocol/errors.js';
+import { TASK_ARGS_DEPTH, unsendableWhy } from '../protocol/parse-json.js';
 import { parseTarget, type TaskTarget, targetMatches } from '../protocol/task-target.js';
 import { isReadOnlyKind, type TaskResultPayload, type TaskRunPayload } from '../protocol/tasks.js';
 import type { TaskRow } from '../store/store-api.js';
@@ -40,6 +41,8 @@ export function newTaskRows(
   } catch (err) {
     throw new RequestError('ERR_BAD_REQUEST', (err as Error).message);
   }
+  const unsendable = unsendableWhy(request.args ?? {}, TASK_ARGS_DEPTH);
+  if (unsendable) throw new RequestError('ERR_BAD_REQUEST', `args: ${unsendable}`);
   const base: Omit<TaskRow, 'id'> = {
     parent: null,
     kind: request.kind,

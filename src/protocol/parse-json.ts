@@ -93,6 +93,24 @@ export function parseJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
 }
 
 /**
+ * Why `value`, sent `depthAround` levels deep in a message, would be refused by the receiving
+ * peer's parseJson (nested too deep, a forbidden key), or undefined. For values users give that
+ * the primary stores and sends on (task arguments): a refused frame costs the node its link, at
+ * every resend.
+ */
+export function unsendableWhy(value: unknown, depthAround: number): string | undefined {
+  try {
+    parseJson(JSON.stringify(value) ?? 'null', MAX_JSON_DEPTH - depthAround);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** How deep a task's `args` sit in its message: `{t, id, p: {…, args}}`. */
+export const TASK_ARGS_DEPTH = 2;
+
+/**
  * Longest text whose parsed value is walked for forbidden keys whatever the text says. Below it,
  * one walk of a small value costs less than the four scans of the text that would skip it
  * (issue 16); above it, most texts are skipped by the scans.

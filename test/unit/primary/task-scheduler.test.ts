@@ -7,7 +7,9 @@ import { silentLogger } from '../../../src/common/logger.js';
 import type { Connection } from '../../../src/connection/connection.js';
 import { type NodeRecord, Registry } from '../../../src/primary/registry.js';
 import { type TaskRequest, TaskScheduler } from '../../../src/primary/task-scheduler.js';
-import { BackpressureError, RemoteError } from '../../../src/protocol/errors.js';
+import { BackpressureError, RemoteError, type RequestError } from '../../../src/protocol/errors.js';
+import { FrameDecoder } from '../../../src/protocol/frame-decoder.js';
+import { encodeFrame } from '../../../src/protocol/frame-encoder.js';
 import { parseTarget, targetMatches } from '../../../src/protocol/task-target.js';
 import type { TaskRunPayload } from '../../../src/protocol/tasks.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
@@ -275,6 +277,40 @@ describe('TaskScheduler', () => {
 });
 
 describe('TaskScheduler, what a review found', () => {
+  it("refuses args a node's decoder would refuse (too deep, a forbidden key), up to exactly its limit", async (t) => {
+    // Found by review: such args were stored and sent; the node's decoder closed the link on the
+    // task frame, and the task went to the node again at every reconnect, until its timeout.
+    const { scheduler, run } = setup();
+    t.after(() => scheduler.stop());
+    const nested = (levels: number): Record<string, unknown> => (levels <= 1 ? {} : { a: nested(levels - 1) });
+    const frameOf = (args: Record<string, unknown>) =>
+      encodeFrame({
+        t: 'task',
+        id: 1,
+        p: { taskId: 't', key: 't.1', kind: 'node.time', args, timeoutMs: 1000, epoch: 0 },
+      });
+    // The deepest args accepted are the deepest a node decodes; one level more is refused.
+    let deepest = 0;
+    for (let levels = 1; levels <= 40; levels++) {
+      const accepted = await run({ on: 'any', args: nested(levels) }).then(
+        () => true,
+        (err: unknown) => {
+          assert.equal((err as RequestError).code, 'ERR_BAD_REQUEST');
+          assert.match((err as Error).message, /^args: JSON nested deeper than/);
+          return false;
+        },
+      );
+      if (!accepted) break;
+      deepest = levels;
+    }
+    assert.doesNotThrow(() => new FrameDecoder({}).push(frameOf(nested(deepest))));
+    assert.throws(() => new FrameDecoder({}).push(frameOf(nested(deepest + 1))), { code: 'ERR_TOO_DEEP' });
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      const args = JSON.parse(`{"x":{${JSON.stringify(key)}:0}}`) as Record<string, unknown>;
+      await assert.rejects(run({ on: 'any', args }), /args: forbidden key/);
+    }
+  });
+
   it('a reboot gives its node slot back: the node gets tasks again after it', async (t) => {
     const { registry, scheduler, ready, run, stored } = setup({ perNode: 1 });
     t.after(() => scheduler.stop());

@@ -85,6 +85,8 @@ describe('schedules API', () => {
       [{ kind: 'node.time', on: 'all', cron: '0 3 * * *', timezone: 'Nowhere/Town' }, /unknown time zone/],
       [{ kind: 'No Such', on: 'all', everyMs: 5000 }, /invalid schedule: \/kind/],
       [{ kind: 'node.time', everyMs: 5000 }, /invalid schedule/],
+      // What a node's decoder would refuse, closing its link at every run: refused here.
+      [{ kind: 'node.time', on: 'all', everyMs: 5000, args: { x: { constructor: 0 } } }, /args: forbidden key/],
     ];
     for (const [body, message] of cases) {
       const answer = await call('POST', '/api/schedules', body);

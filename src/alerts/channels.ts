@@ -121,6 +121,11 @@ export function channelConfigOf(name: string, given: unknown): ChannelConfig {
   c.secret = fromFile(c.secret, c.secretFile, 'secret');
   c.token = fromFile(c.token, c.tokenFile, 'token');
   c.password = fromFile(c.password, c.passwordFile, 'password');
+  // Sent in an Authorization header: a character a header may not hold (a line break inside a
+  // token file) would fail every send with an error that quotes the header, token and all.
+  if (c.token !== undefined && !HEADER_VALUE.test(c.token)) {
+    throw new ConfigError(`${what}: the token holds a character an HTTP header cannot carry (a line break?)`);
+  }
   const need = (key: keyof ChannelConfig) => {
     if (c[key] === undefined) throw new ConfigError(`${what}: a ${c.type} channel needs "${key}"`);
   };
@@ -179,11 +184,38 @@ export function scrubbed(text: string): string {
   });
 }
 
+/** What HTTP lets a header value hold (RFC 9110: visible ASCII, space, tab, obs-text), as fetch checks it. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** How much of an answer is read: enough to quote an error, never a receiver's whole body. */
+export const MAX_ANSWER_BYTES = 4096;
+
 async function post(url: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
   const answer = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'error' });
-  // Drained either way: the connection goes back to the pool.
-  const text = await answer.text().catch(() => '');
+  const text = await answerHead(answer).catch(() => '');
   if (!answer.ok) throw new Error(`HTTP ${answer.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+}
+
+/**
+ * The start of an answer's body, read to its end when short (the connection goes back to the
+ * pool) and cut off past MAX_ANSWER_BYTES (a broken or hostile receiver may send gigabytes).
+ */
+async function answerHead(answer: Response): Promise<string> {
+  const reader = answer.body?.getReader();
+  if (reader === undefined) return '';
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    bytes += value.length;
+    if (bytes > MAX_ANSWER_BYTES) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8', 0, Math.min(bytes, MAX_ANSWER_BYTES));
 }
 
 function webhook(name: string, c: ChannelConfig): Channel {

@@ -19,9 +19,15 @@ import { type NodeRecord, toView } from './registry.js';
 /** A legacy node silent this long is lost (it sends a keepalive every ~5 s), ms. */
 export const DEFAULT_LEGACY_SILENCE_MS = 20_000;
 
+/**
+ * Longest legacy message read, bytes (the primary's maxFrameBytes when smaller). What a legacy
+ * node sends is a few hundred bytes; a peer nobody authenticated buffers no more than this.
+ */
+export const LEGACY_MAX_MESSAGE_BYTES = 64 * 1024;
+
 export interface LegacyNodesOptions {
   host: NodeHost;
-  /** Longest message accepted, bytes (the primary's maxFrameBytes). */
+  /** Longest message accepted, bytes (the primary's maxFrameBytes, at most LEGACY_MAX_MESSAGE_BYTES). */
   maxMessageBytes: number;
   /** Silence after which a legacy node is lost, ms. */
   silenceMs: number;
@@ -49,6 +55,10 @@ export async function readLegacyBaseInfo(version: string, log: Logger): Promise<
 export class LegacyNodes {
   readonly #options: LegacyNodesOptions;
   readonly #host: NodeHost;
+  /** Shared by every legacy connection's rate gate. */
+  readonly #onThrottle = (): void => {
+    this.#host.stats.throttled++;
+  };
   /** Live legacy connections, in arrival order. */
   readonly #sessions = new Set<LegacySession>();
   /** Uuids given on the wire to live connections: never given to two at once. */
@@ -89,6 +99,7 @@ export class LegacyNodes {
       silenceMs: this.#options.silenceMs,
       idleMs: this.#options.idleMs,
       releaseHandshake,
+      onThrottle: this.#onThrottle,
     });
     this.#sessions.add(session);
     session.start(head);

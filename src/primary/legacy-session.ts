@@ -5,8 +5,10 @@
 // for is LegacyNodes' decision (legacy-nodes.ts).
 
 import type { Socket } from 'node:net';
+import { systemClock } from '../connection/clock.js';
 import { DEFAULT_CONNECTION } from '../connection/connection-options.js';
 import { formatPeerAddress, ipOfPeerAddress } from '../connection/peer-address.js';
+import { ReadPause, SessionRateGate } from '../connection/rate-gate.js';
 import { disconnectionOf } from '../connection/socket-errors.js';
 import { type DisconnectionCode, ProtocolError } from '../protocol/errors.js';
 import {
@@ -16,12 +18,17 @@ import {
   parseLegacyBaseInfo,
   parseLegacyVitals,
 } from '../protocol/legacy-codec.js';
-import type { VitalsPayload } from '../protocol/messages.js';
+import type { Message, VitalsPayload } from '../protocol/messages.js';
 import type { LegacyNodes } from './legacy-nodes.js';
 import type { NodeHost } from './node-host.js';
 import type { NodeRecord } from './registry.js';
 
 type LegacySessionState = 'opening' | 'open' | 'closed';
+
+// What the rate gate sees of a legacy message: a sample, an ask (answered, so a request), or else.
+const AS_SAMPLE = { t: 'vitals' } as Message;
+const AS_REQUEST = { t: 'info', id: 1 } as Message;
+const AS_OTHER = { t: 'message' } as Message;
 
 export interface LegacySessionOptions {
   decoder: LegacyDecoder;
@@ -30,6 +37,8 @@ export interface LegacySessionOptions {
   /** Closed after this long without vitals, ms. */
   idleMs: number;
   releaseHandshake: () => void;
+  /** Told each time the connection starts to be held back for its rates (shared by all). */
+  onThrottle: () => void;
 }
 
 /** One legacy connection. */
@@ -53,6 +62,12 @@ export class LegacySession {
   /** Refreshed by vitals only: keepalives alone do not hold a connection. */
   readonly #idleTimer: NodeJS.Timeout;
   #handshakeHeld = true;
+  /**
+   * The same rates as a native node's session (limits.*PerSecond): an unauthenticated door must
+   * not let one connection store samples as fast as it can send them.
+   */
+  readonly #gate: SessionRateGate;
+  #pause: ReadPause | undefined;
 
   constructor(nodes: LegacyNodes, host: NodeHost, socket: Socket, options: LegacySessionOptions) {
     this.#nodes = nodes;
@@ -66,6 +81,7 @@ export class LegacySession {
     this.#timer.unref();
     this.#idleTimer = setTimeout(this.#onIdle, options.idleMs);
     this.#idleTimer.unref();
+    this.#gate = new SessionRateGate(host.limits, performance.now(), options.onThrottle);
   }
 
   start(head: Buffer): void {
@@ -86,6 +102,7 @@ export class LegacySession {
     this.#state = 'closed';
     clearTimeout(this.#timer);
     clearTimeout(this.#idleTimer);
+    this.#pause?.stop();
     this.#releaseHandshake();
     this.socket.destroy();
     const record = this.record;
@@ -110,6 +127,12 @@ export class LegacySession {
     for (const message of messages) {
       if (this.#state === 'closed') return;
       try {
+        const seen = message.type === 'vitals' ? AS_SAMPLE : message.type === 'info' ? AS_REQUEST : AS_OTHER;
+        const pauseMs = this.#gate.admit(seen, performance.now());
+        if (pauseMs > 0) {
+          this.#pause ??= new ReadPause(this.socket, systemClock);
+          this.#pause.extend(pauseMs);
+        }
         this.#onMessage(message);
       } catch (err) {
         this.#onError(err);
@@ -143,6 +166,14 @@ export class LegacySession {
 
   #onError(err: unknown): void {
     if (err instanceof ProtocolError) {
+      if (err.code === 'ERR_RATE_LIMITED') {
+        this.#host.stats.rateLimited++;
+        this.#host.limitedLog.warn(
+          'rate limited',
+          { peer: this.address, nodeId: this.record?.id, legacy: true },
+          `disconnected a legacy node that sent past its limits: ${err.message}`,
+        );
+      }
       this.close('ERR_PROTOCOL', `protocol error from ${this.address}: ${err.message}`);
     } else {
       this.#host.log.error({ err, peer: this.address }, 'legacy message handling failed');

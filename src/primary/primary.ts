@@ -30,7 +30,7 @@ import { type DiskSpace, type DiskWatch, watchDataDir } from './disk-watch.js';
 import { FlushedHistory } from './flushed-history.js';
 import { InfluxSink, type InfluxSinkStats } from './influx-sink.js';
 import { JoinCodes } from './join-codes.js';
-import { LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
+import { LEGACY_MAX_MESSAGE_BYTES, LegacyNodes, readLegacyBaseInfo } from './legacy-nodes.js';
 import { type ClusterAdmin, NodeAdmin } from './node-admin.js';
 import { type NodeHost, newPrimaryStats, type PrimaryStats } from './node-host.js';
 import { applyNodeState } from './node-state.js';
@@ -342,7 +342,8 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     if (this.#options.legacy) {
       this.#legacy = new LegacyNodes({
         host,
-        maxMessageBytes: this.#options.maxFrameBytes,
+        // A legacy message is a few hundred bytes: an unauthenticated peer buffers no more than this.
+        maxMessageBytes: Math.min(this.#options.maxFrameBytes, LEGACY_MAX_MESSAGE_BYTES),
         silenceMs: this.#options.legacySilenceMs,
         baseInfo: await readLegacyBaseInfo(this.#options.version, this.#log),
         allow: this.#legacyAllow,

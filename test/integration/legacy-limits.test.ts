@@ -7,7 +7,7 @@ import { it, type TestContext } from 'node:test';
 import type { Primary, PrimaryOptions } from '../../src/index.js';
 import { Secondary } from '../../src/secondary/secondary.js';
 import { createMetrics } from '../../src/web/metrics.js';
-import { DEFAULT_BASEINFO, DEFAULT_VITALS } from '../fixtures/legacy-node.js';
+import { DEFAULT_BASEINFO, DEFAULT_VITALS, legacyMessage } from '../fixtures/legacy-node.js';
 import { tempDir, waitUntil } from '../helpers/cluster.js';
 import { RawLegacyClient } from '../helpers/legacy-client.js';
 import { startLibraryPrimary } from '../helpers/library-primary.js';
@@ -80,6 +80,23 @@ it('legacy.maxConnections and legacy.maxNodes: the connection past either is clo
   assert.equal(await counter(primary, 'picluster_legacy_nodes_refused_total'), 1);
   assert.equal(primary.node(aId)?.state, 'online');
   assert.equal(primary.nodes().filter((n) => n.legacy).length, 1);
+});
+
+it('a legacy connection sending past limits.samplesPerSecond is held back, then closed, counted', async (t) => {
+  // Found by review: legacy connections had no rate limit: one host in legacy.allow could store
+  // samples as fast as it could send them (the disk filled, native nodes' acks stopped).
+  const { primary, nativeId } = await start(t, { limits: { samplesPerSecond: 64 } });
+  const flood = client(t, primary);
+  const id = await legacyNode(flood, 'pi-flood');
+  await waitUntil(() => primary.node(id)?.vitals, 5000, 'pi-flood reporting');
+  flood.socket.write(Buffer.concat(Array.from({ length: 5_000 }, () => legacyMessage('vitals', DEFAULT_VITALS))));
+  await flood.closed;
+  assert.equal(primary.stats.rateLimited, 1);
+  assert.equal(await counter(primary, 'picluster_rate_limited_total'), 1);
+  // A second's worth (64) and as much again while held back, not 5,000.
+  const received = primary.node(id)?.vitals?.seq ?? 0;
+  assert.ok(received <= 2 * 64 + 1, `${received} samples taken`);
+  assert.equal(primary.node(nativeId)?.state, 'online');
 });
 
 it('legacy.idleMs: keepalives alone do not hold a connection; vitals do', async (t) => {

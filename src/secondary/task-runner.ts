@@ -13,21 +13,18 @@ import type { Logger } from '../common/logger.js';
 import { type Clock, systemClock, type Timer } from '../connection/clock.js';
 import type { Connection } from '../connection/connection.js';
 import { TaskError } from '../protocol/errors.js';
-import type { FinalState, TaskErrorCode, TaskResultPayload, TaskRunPayload, TaskState } from '../protocol/tasks.js';
+import type { TaskErrorCode, TaskResultPayload, TaskRunPayload, TaskState } from '../protocol/tasks.js';
 import type { TaskDefinition } from './builtin-tasks.js';
 import { drainOrDisconnect, isTooLarge } from './link-writes.js';
 import type { TaskContext, TaskHandler, TaskStarted } from './secondary-options.js';
 import { INTERRUPTED_MESSAGE, type TaskJournal } from './task-journal.js';
-import { GoingDown, TaskFailure } from './task-outcome.js';
+import { clip, type Ending, endingOf, endingOfError, type GoingDown } from './task-outcome.js';
 import { LiveOutput, OutputTail } from './task-output.js';
 
 /** After an abort, how long the work has to wind down before its result is written anyway, ms (a program gets SIGTERM, SIGKILL 5 s later). */
 export const ABORT_GRACE_MS = 6_000;
 /** How long a going-down task (reboot, power off, agent restart) waits for its result's ack, ms. */
 export const GOING_DOWN_ACK_WAIT_MS = 5_000;
-/** The largest result a task may return, bytes of JSON; a larger one fails the task. */
-export const MAX_RESULT_BYTES = 256 * 1024;
-const MAX_MESSAGE_CHARS = 4096;
 
 export interface TaskRunnerOptions {
   journal: TaskJournal;
@@ -46,14 +43,6 @@ export interface TaskRunnerOptions {
   logger: Logger;
   onStarted?(task: TaskStarted): void;
   onFinished?(result: TaskResultPayload): void;
-}
-
-/** How a task ended, before it is written as a result. */
-interface Ending {
-  state: FinalState;
-  result?: unknown;
-  error?: { code: string; message: string };
-  goingDown?: GoingDown;
 }
 
 interface Run {
@@ -442,40 +431,3 @@ export class TaskRunner {
 }
 
 function noop(): void {}
-
-/** What a handler's value makes: a result, or `goingDown`. */
-function endingOf(value: unknown): Ending {
-  if (value instanceof GoingDown) return { state: 'succeeded', result: { goingDown: true }, goingDown: value };
-  if (value === undefined) return { state: 'succeeded' };
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (err) {
-    return failed('ERR_TASK_FAILED', `the task's result is not JSON: ${(err as Error).message}`);
-  }
-  if (json === undefined) return { state: 'succeeded' };
-  const bytes = Buffer.byteLength(json);
-  if (bytes > MAX_RESULT_BYTES) {
-    return failed('ERR_TASK_FAILED', `the task's result is ${bytes} bytes of JSON, more than ${MAX_RESULT_BYTES}`);
-  }
-  return { state: 'succeeded', result: JSON.parse(json) };
-}
-
-/** What a thrown error makes: a TaskError keeps its code; anything else is ERR_TASK_FAILED. */
-function endingOfError(err: unknown): Ending {
-  const message = err instanceof Error ? err.message : String(err);
-  if (!(err instanceof TaskError)) return failed('ERR_TASK_FAILED', message);
-  const state: FinalState =
-    err.code === 'ERR_TASK_TIMEOUT' ? 'timed_out' : err.code === 'ERR_TASK_CANCELLED' ? 'cancelled' : 'failed';
-  const ending: Ending = { state, error: { code: err.code, message: clip(message) } };
-  if (err instanceof TaskFailure && err.result !== undefined) ending.result = endingOf(err.result).result;
-  return ending;
-}
-
-function failed(code: string, message: string): Ending {
-  return { state: 'failed', error: { code, message: clip(message) } };
-}
-
-function clip(message: string): string {
-  return message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…` : message;
-}

@@ -6,7 +6,7 @@ import type { AlertsApi } from '../alerts/alert-service.js';
 import type { NodeView } from '../protocol/node-view.js';
 import type { TaskOutputPayload } from '../protocol/tasks.js';
 import type { NodeWriter } from '../store/node-writer.js';
-import type { ReceivedVitals, StoreReader, TaskRow } from '../store/store-api.js';
+import type { AlertRow, ReceivedVitals, StoreReader, TaskRow } from '../store/store-api.js';
 import type { VitalsWriter } from '../store/vitals-writer.js';
 import type { DiskSpace } from './disk-watch.js';
 import type { ClusterAdmin } from './node-admin.js';
@@ -28,6 +28,8 @@ export interface ClusterEvents {
   task: [task: TaskRow];
   /** Output of a running task. */
   'task-output': [output: TaskOutputPayload & { nodeId: string }];
+  /** An alert changed (its row as it is now): the alert service's event, forwarded. */
+  alert: [alert: AlertRow];
 }
 
 /** Who leads an HA cluster, as one primary sees it (issue 17). */
@@ -51,11 +53,13 @@ export interface ClusterView {
   on(event: 'removed', listener: (...args: ClusterEvents['removed']) => void): unknown;
   on(event: 'task', listener: (...args: ClusterEvents['task']) => void): unknown;
   on(event: 'task-output', listener: (...args: ClusterEvents['task-output']) => void): unknown;
+  on(event: 'alert', listener: (...args: ClusterEvents['alert']) => void): unknown;
   off(event: 'node', listener: (...args: ClusterEvents['node']) => void): unknown;
   off(event: 'vitals', listener: (...args: ClusterEvents['vitals']) => void): unknown;
   off(event: 'removed', listener: (...args: ClusterEvents['removed']) => void): unknown;
   off(event: 'task', listener: (...args: ClusterEvents['task']) => void): unknown;
   off(event: 'task-output', listener: (...args: ClusterEvents['task-output']) => void): unknown;
+  off(event: 'alert', listener: (...args: ClusterEvents['alert']) => void): unknown;
   /** True once the listener and the store are up (what /healthz reports). */
   readonly ready: boolean;
   /** The primary's data directory (where the web keeps its admin token). */

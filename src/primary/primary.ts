@@ -397,6 +397,7 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
     // Before the first node can arrive: the alerts see every event from here.
     const { alerts: config } = this.#given;
     this.#alerts = await openAlertService({ source: this, store, log: this.#log, config, mayAct: leader?.mayAct });
+    this.#alerts?.on('alert', (alert) => this.emit('alert', alert));
     await this.#listener.listen();
     this.#upkeep = new HistoryUpkeep(store, this.#log);
     this.#upkeep.start(this.#options.pruneIntervalMs);

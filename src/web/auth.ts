@@ -1,5 +1,6 @@
 // Web login (ARCHITECTURE.md, "web login"): off on loopback; on any other bind everything but
-// /healthz and the login page needs the admin token, either as `Authorization: Bearer` (the CLI's
+// /healthz, /api/leadership (who leads an HA cluster: names and addresses, as a standby's /healthz
+// names its leader; registered before the guard in server.ts) and the login page needs the admin token, either as `Authorization: Bearer` (the CLI's
 // --api-token, Prometheus) or through the login form, which sets an HttpOnly, SameSite=Strict
 // session cookie. Cookie-authenticated mutating calls must carry the session's CSRF token and a
 // same-origin Origin. Failed logins are rate-limited per address. Tokens never reach the logs.

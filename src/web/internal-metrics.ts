@@ -15,7 +15,8 @@ export interface WebStats {
 }
 
 export function internalMetrics(cluster: ClusterView, web: Readonly<WebStats>): ScrapeTimeMetric[] {
-  const { stats } = cluster;
+  // Read at each scrape: an HA primary's counters are its term's, and a term begins at a failover.
+  const stats = () => cluster.stats;
   const writer = () => cluster.writerStats;
   const ha = () => cluster.leadership;
   return [
@@ -70,98 +71,103 @@ export function internalMetrics(cluster: ClusterView, web: Readonly<WebStats>): 
       'picluster_frames_received_total',
       'Frames received from authenticated nodes.',
       'counter',
-      () => stats.framesIn,
+      () => stats().framesIn,
     ),
     scalar(
       'picluster_connections_accepted_total',
       'TCP connections accepted on the cluster port.',
       'counter',
-      () => stats.accepted,
+      () => stats().accepted,
     ),
     scalar(
       'picluster_rejected_openings_total',
       'Connections closed before their handshake: no picluster magic, or no opening within the handshake timeout.',
       'counter',
-      () => stats.rejectedOpenings,
+      () => stats().rejectedOpenings,
     ),
     scalar(
       'picluster_handshake_failures_total',
       'Handshakes not finished in time.',
       'counter',
-      () => stats.handshakeFailures,
+      () => stats().handshakeFailures,
     ),
-    scalar('picluster_auth_failures_total', 'Nodes refused for bad credentials.', 'counter', () => stats.authFailures),
+    scalar(
+      'picluster_auth_failures_total',
+      'Nodes refused for bad credentials.',
+      'counter',
+      () => stats().authFailures,
+    ),
     scalar(
       'picluster_invalid_messages_total',
       'Native links closed for a bad frame or message (size, JSON, schema, a value outside realistic ranges).',
       'counter',
-      () => stats.invalidMessages,
+      () => stats().invalidMessages,
     ),
     scalar(
       'picluster_address_handshakes_refused_total',
       'Connections closed at accept: their address had limits.maxHandshakesPerAddress connections in the handshake.',
       'counter',
-      () => stats.addressHandshakesRefused,
+      () => stats().addressHandshakesRefused,
     ),
     scalar(
       'picluster_auth_backoffs_total',
       'Addresses put in backoff after limits.authFailuresPerMinute failed proofs within a minute.',
       'counter',
-      () => stats.authBackoffs,
+      () => stats().authBackoffs,
     ),
     scalar(
       'picluster_auth_backoff_refused_total',
       'Connections closed at accept because their address was in a failed-proof backoff.',
       'counter',
-      () => stats.authBackoffRefused,
+      () => stats().authBackoffRefused,
     ),
     scalar(
       'picluster_sessions_throttled_total',
       "Times a node's session was held back for sending past its frames, requests or samples per second.",
       'counter',
-      () => stats.throttled,
+      () => stats().throttled,
     ),
     scalar(
       'picluster_rate_limited_total',
       'Sessions closed with ERR_RATE_LIMITED: they kept sending past their rates while held back.',
       'counter',
-      () => stats.rateLimited,
+      () => stats().rateLimited,
     ),
     scalar(
       'picluster_nodes_refused_total',
       'New nodes refused at limits.maxNodes or limits.maxPendingNodes (ERR_TOO_MANY_NODES).',
       'counter',
-      () => stats.nodesRefused,
+      () => stats().nodesRefused,
     ),
     scalar(
       'picluster_log_lines_suppressed_total',
       'Warnings a peer caused that the log rate limit left out.',
       'counter',
-      () => stats.logLinesSuppressed,
+      () => stats().logLinesSuppressed,
     ),
     scalar(
       'picluster_legacy_not_allowed_total',
       'Legacy connections closed: their address is outside legacy.allow.',
       'counter',
-      () => stats.legacyNotAllowed,
+      () => stats().legacyNotAllowed,
     ),
     scalar(
       'picluster_legacy_connections_refused_total',
       'Legacy connections closed at legacy.maxConnections.',
       'counter',
-      () => stats.legacyConnectionsRefused,
+      () => stats().legacyConnectionsRefused,
     ),
     scalar(
       'picluster_legacy_nodes_refused_total',
       'Legacy connections closed: a new legacy node past legacy.maxNodes.',
       'counter',
-      () => stats.legacyNodesRefused,
+      () => stats().legacyNodesRefused,
     ),
     scalar(
       'picluster_legacy_idle_closed_total',
       'Legacy connections closed after legacy.idleMs without vitals.',
       'counter',
-      () => stats.legacyIdleClosed,
+      () => stats().legacyIdleClosed,
     ),
     scalar('picluster_web_streams', 'Live-stream (/api/stream) clients now.', 'gauge', () => web.streams),
     scalar(
@@ -174,43 +180,43 @@ export function internalMetrics(cluster: ClusterView, web: Readonly<WebStats>): 
       'picluster_handshakes_waiting',
       'Connections waiting for a handshake slot (all limits.maxHandshakes in use).',
       'gauge',
-      () => stats.handshakesWaiting,
+      () => stats().handshakesWaiting,
     ),
     scalar(
       'picluster_handshake_queue_dropped_total',
       'Connections closed while waiting for a handshake slot: the wait was full, or took half the handshake timeout.',
       'counter',
-      () => stats.handshakeQueueFull + stats.handshakeQueueExpired,
+      () => stats().handshakeQueueFull + stats().handshakeQueueExpired,
     ),
     scalar(
       'picluster_tls_handshakes_total',
       'TLS handshakes finished on the cluster port.',
       'counter',
-      () => stats.tlsHandshakes,
+      () => stats().tlsHandshakes,
     ),
     scalar(
       'picluster_tls_resumed_total',
       'TLS handshakes on the cluster port that resumed a session (no certificate sent, cheaper).',
       'counter',
-      () => stats.tlsResumed,
+      () => stats().tlsResumed,
     ),
     scalar(
       'picluster_tls_failures_total',
       'TLS handshakes on the cluster port that failed (a missing or untrusted node certificate, garbage, a timeout).',
       'counter',
-      () => stats.tlsFailures,
+      () => stats().tlsFailures,
     ),
     scalar(
       'picluster_reconnects_total',
       'Sessions of nodes the primary already knew.',
       'counter',
-      () => stats.reconnects,
+      () => stats().reconnects,
     ),
     scalar(
       'picluster_vitals_duplicates_total',
       'Vitals samples received again after being stored (resends after a reconnect).',
       'counter',
-      () => stats.duplicates,
+      () => stats().duplicates,
     ),
     scalar(
       'picluster_vitals_stored_total',

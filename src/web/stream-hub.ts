@@ -79,7 +79,8 @@ export class StreamHub {
     this.#cluster.on('removed', this.#onRemoved);
     this.#cluster.on('task', this.#onTask);
     this.#cluster.on('task-output', this.#onTaskOutput);
-    this.#cluster.alerts?.on('alert', this.#onAlert);
+    // Through the cluster, not its alert service: an HA primary's service is its term's.
+    this.#cluster.on('alert', this.#onAlert);
     this.#timer = setInterval(this.#tick, this.#coalesceMs);
     this.#timer.unref();
   }
@@ -91,7 +92,7 @@ export class StreamHub {
     this.#cluster.off('removed', this.#onRemoved);
     this.#cluster.off('task', this.#onTask);
     this.#cluster.off('task-output', this.#onTaskOutput);
-    this.#cluster.alerts?.off('alert', this.#onAlert);
+    this.#cluster.off('alert', this.#onAlert);
     this.#listeners.clear();
   }
 

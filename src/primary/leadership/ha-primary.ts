@@ -35,7 +35,7 @@ export interface HaOptions {
   clusterId?: string;
 }
 
-const FORWARDED = ['node', 'vitals', 'removed', 'task', 'task-output'] as const;
+const FORWARDED = ['node', 'vitals', 'removed', 'task', 'task-output', 'alert'] as const;
 
 /** How long a primary whose term could not start stays out of the election. */
 const RETRY_AFTER_FAILED_TERM_MS = 5_000;

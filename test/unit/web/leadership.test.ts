@@ -91,6 +91,26 @@ describe('leadership on the web', () => {
     assert.equal(sampleValue(single, 'picluster_ha_quorum'), undefined);
   });
 
+  it("/metrics after a failover: the new term's counters and alerts, not the ones of the first scrape", async (t) => {
+    // Found by review: the metrics read `stats` and `alerts` once, at the first scrape: a
+    // standby promoted later showed its standby counters and no alert series for good.
+    const primary = primaryAs(tempDir(t), STANDBY);
+    let term: { stats: Record<string, number>; alerts: unknown } | undefined;
+    const standbyStats = { ...primary.stats, rateLimited: 0 };
+    Object.defineProperty(primary, 'stats', { get: () => term?.stats ?? standbyStats });
+    Object.defineProperty(primary, 'alerts', { get: () => term?.alerts });
+    const app = createApp(primary);
+    const scrape = async () => parseExposition(await (await app.request('/metrics')).text());
+    assert.equal(sampleValue(await scrape(), 'picluster_rate_limited_total'), 0);
+    term = {
+      stats: { ...standbyStats, rateLimited: 7 },
+      alerts: { firingByRule: () => new Map([['hot', 2]]), channels: () => [] },
+    };
+    const promoted = await scrape();
+    assert.equal(sampleValue(promoted, 'picluster_rate_limited_total'), 7);
+    assert.equal(sampleValue(promoted, 'picluster_alerts_firing', { rule: 'hot' }), 2);
+  });
+
   it('status says who leads, and plainly that nobody does without an etcd quorum', () => {
     const now = 1_060_000;
     assert.equal(

@@ -96,3 +96,16 @@ it('a history that throws when the hub wakes (a standby that becomes leader) doe
   leads = true;
   await waitUntil(() => got.some((m) => m.event === 'event'), 5000, 'the stored event on the stream');
 });
+
+it('an alert the cluster emits reaches the stream, whichever alert service made it (an HA term begins later)', async (t) => {
+  // Found by review: the hub listened on the alert service the cluster had at start: none on an
+  // HA standby, so after a failover no `alert` message ever went out.
+  const primary = fakePrimary();
+  const hub = new StreamHub(primary, { coalesceMs: 10, idleMs: 60_000 });
+  hub.start();
+  t.after(() => hub.stop());
+  const got: StreamMessage[] = [];
+  hub.subscribe((m) => got.push(m));
+  primary.emit('alert', { id: 'a1', rule: 'hot', state: 'firing' });
+  await waitUntil(() => got.some((m) => m.event === 'alert'), 5000, 'the alert on the stream');
+});

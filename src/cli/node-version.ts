@@ -3,19 +3,21 @@
 // run in import order, so this runs before the rest of the program does.
 
 /**
- * The oldest Node.js picluster runs on (package.json "engines"): 20.15, the first 20 with
- * `zlib.crc32` (the agent's record logs check each line with it).
+ * The Node.js versions picluster runs on (package.json "engines": ^20.15.0 || >=22.2.0): those
+ * with `zlib.crc32`, which the agent's record logs check each line with. It came in 22.2 and was
+ * backported to 20.15; 21 never had it.
  */
-export const MIN_NODE = { major: 20, minor: 15 } as const;
+export const SUPPORTED_NODE = 'Node.js 20.15 or newer (20.15+, or 22.2+)';
 
-/** Why `version` is too old, or undefined. */
+/** Why `version` cannot run picluster, or undefined. */
 export function nodeVersionProblem(version: string = process.versions.node): string | undefined {
-  const [major, minor] = version.split('.').map(Number);
-  if (Number.isInteger(major) && Number.isInteger(minor)) {
-    const m = major as number;
-    if (m > MIN_NODE.major || (m === MIN_NODE.major && (minor as number) >= MIN_NODE.minor)) return undefined;
-  }
-  return `picluster needs Node.js ${MIN_NODE.major}.${MIN_NODE.minor} or newer; this is Node.js ${version} (${process.execPath}): install a newer one (https://nodejs.org, or your distribution's nodejs package)`;
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  const supported =
+    Number.isInteger(major) &&
+    Number.isInteger(minor) &&
+    ((major === 20 && minor >= 15) || (major === 22 && minor >= 2) || major >= 23);
+  if (supported) return undefined;
+  return `picluster needs ${SUPPORTED_NODE}; this is Node.js ${version} (${process.execPath}): install a newer one (https://nodejs.org, or your distribution's nodejs package)`;
 }
 
 const problem = nodeVersionProblem();

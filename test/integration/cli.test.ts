@@ -159,21 +159,49 @@ describe('bin/picluster on an old Node.js', () => {
       );
     });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^picluster: picluster needs Node\.js 20\.15 or newer; this is Node\.js 18\.19\.1 /);
+    assert.match(
+      result.stderr,
+      /^picluster: picluster needs Node\.js 20\.15 or newer \(20\.15\+, or 22\.2\+\); this is Node\.js 18\.19\.1 /,
+    );
     assert.equal(result.stderr.trim().split('\n').length, 1);
   });
 
-  it('stops a Node.js 20 older than 20.15 (no zlib.crc32) the same way', async (t) => {
-    const dir = tempDir(t);
-    writeFileSync(join(dir, 'node'), '#!/bin/sh\nif [ "$1" = --version ]; then echo v20.14.0; exit 0; fi\nexit 3\n', {
-      mode: 0o755,
-    });
-    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(BIN, ['status'], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }, (err, _out, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+  it('lets 20.15, 22.2 and later through to node', async (t) => {
+    for (const ok of ['20.15.0', '22.2.0', '24.0.0']) {
+      const dir = tempDir(t);
+      // Past the check, the launcher execs this `node`, which ends with 3.
+      writeFileSync(join(dir, 'node'), `#!/bin/sh\nif [ "$1" = --version ]; then echo v${ok}; exit 0; fi\nexit 3\n`, {
+        mode: 0o755,
+      });
+      const code = await new Promise<number | null>((resolve) => {
+        execFile(BIN, ['status'], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }, (err) =>
+          resolve(err ? ((err as { code?: number }).code ?? 1) : 0),
+        );
+      });
+      assert.equal(code, 3, ok);
+    }
+  });
+
+  for (const old of ['20.14.0', '21.7.3', '22.1.0'])
+    it(`stops Node.js ${old} (no zlib.crc32) the same way`, async (t) => {
+      const dir = tempDir(t);
+      writeFileSync(join(dir, 'node'), `#!/bin/sh\nif [ "$1" = --version ]; then echo v${old}; exit 0; fi\nexit 3\n`, {
+        mode: 0o755,
+      });
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(
+          BIN,
+          ['status'],
+          { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } },
+          (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+      assert.equal(result.code, 1);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^picluster: picluster needs Node\\.js 20\\.15 or newer \\(20\\.15\\+, or 22\\.2\\+\\); this is Node\\.js ${old.replaceAll('.', '\\.')} `,
+        ),
       );
     });
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /^picluster: picluster needs Node\.js 20\.15 or newer; this is Node\.js 20\.14\.0 /);
-  });
 });

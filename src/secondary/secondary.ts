@@ -218,6 +218,21 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
     return this.#options.version ?? '0.0.0';
   }
 
+  /**
+   * Tells the listeners. What one throws is logged, not thrown into the agent: a listener's bug
+   * must neither end the process (a throw in the reconnect loop was an unhandled rejection) nor
+   * cost the node its link. `error` keeps EventEmitter's meaning.
+   */
+  override emit<K extends keyof SecondaryEvents>(event: K, ...args: SecondaryEvents[K]): boolean {
+    try {
+      return super.emit(event, ...(args as never));
+    } catch (err) {
+      if ((event as string) === 'error') throw err;
+      this.#log.error({ err, event }, 'a listener of the secondary failed');
+      return true;
+    }
+  }
+
   #setState(state: SecondaryState): void {
     if (state === this.#state) return;
     this.#state = state;

@@ -137,7 +137,7 @@ export abstract class TaskBook extends EventEmitter<TaskSchedulerEvents> {
     const wasOut = row.state === 'assigned' || row.state === 'running';
     if (wasOut && row.nodeId && !result && !row.phase && (state === 'cancelled' || state === 'timed_out')) {
       const session = this.o.registry.get(row.nodeId)?.session;
-      if (session?.state === 'open') session.send('task.cancel', { taskId: row.id, reason: error?.message ?? state });
+      if (session?.state === 'open') sendCancel(session, { taskId: row.id, reason: error?.message ?? state });
     }
     this.release(live);
     if (live.output) Object.assign(row, live.output.snapshot());
@@ -173,4 +173,20 @@ export abstract class TaskBook extends EventEmitter<TaskSchedulerEvents> {
     parent.row.reason = outcome.reason;
     this.finish(parent, outcome.state, outcome.error);
   }
+}
+
+/**
+ * Tells a node to stop a task. A full write queue refuses a one-way message (send returns false,
+ * queuing nothing): then it goes when the queue has room ('drain'), or not at all if the link ends
+ * first (the node's result, when it comes, is ignored).
+ */
+function sendCancel(session: Connection, cancel: { taskId: string; reason: string }): void {
+  const send = (): boolean => {
+    try {
+      return session.state !== 'open' || session.send('task.cancel', cancel);
+    } catch {
+      return true; // the link is closing: nothing to wait for
+    }
+  };
+  if (!send()) session.once('drain', send);
 }

@@ -338,7 +338,10 @@ export class TaskScheduler extends TaskBook {
         if (row.key !== key || FINAL_STATES.has(row.state) || row.state === 'queued') return;
         const code = (err as { code?: string }).code;
         if (err instanceof RemoteError) this.#refused(live, err);
-        else if ((code === 'ERR_REQUEST_TIMEOUT' || code === 'ERR_BACKPRESSURE') && conn.state === 'open') {
+        else if (code === 'ERR_FRAME_TOO_LARGE') {
+          // Never sendable (args given through the library, past the frame limit): it fails now.
+          this.finish(live, 'failed', { code: 'ERR_TASK_ARGS', message: (err as Error).message });
+        } else if ((code === 'ERR_REQUEST_TIMEOUT' || code === 'ERR_BACKPRESSURE') && conn.state === 'open') {
           // No answer on a live link, or not sent at all (its write queue or in-flight requests
           // full): asked again (the key makes it safe) until the deadline.
           setTimeout(() => row.key === key && row.state === 'assigned' && this.#send(live, conn), 1000).unref();

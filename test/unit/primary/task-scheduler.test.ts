@@ -277,6 +277,53 @@ describe('TaskScheduler', () => {
 });
 
 describe('TaskScheduler, what a review found', () => {
+  it('a cancel refused by a full write queue goes once the queue drains; args past the frame limit fail the task', async (t) => {
+    const { registry, scheduler, ready, run } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    // The session's queue is full for the first cancel: send returns false and queues nothing.
+    const session = a.record.session as unknown as { send: (t: string, p: unknown) => unknown; once: unknown };
+    const drains: Array<() => void> = [];
+    let full = true;
+    session.send = (type, p) => {
+      if (type === 'task.cancel' && full) return false;
+      a.sent.push({ t: type, p });
+      return true;
+    };
+    session.once = (event: string, listener: () => void) => {
+      if (event === 'drain') drains.push(listener);
+    };
+    ready(a);
+    const task = await run({ on: 'a' });
+    await waitUntil(() => a.requests.length === 1, 2000, 'the task sent');
+    await scheduler.cancel(task.id, 'by test');
+    assert.equal(a.sent.filter((m) => m.t === 'task.cancel').length, 0, 'refused by the full queue');
+    full = false;
+    for (const drain of drains) drain();
+    assert.deepEqual(
+      a.sent.filter((m) => m.t === 'task.cancel').map((m) => (m.p as { taskId: string }).taskId),
+      [task.id],
+      'sent once the queue had room',
+    );
+    // A task whose frame is over the limit (args given through the library) fails at once.
+    a.answer = async () => {
+      throw Object.assign(new Error('message "task" is 2000000 bytes, over maxFrameBytes 1048576'), {
+        code: 'ERR_FRAME_TOO_LARGE',
+      });
+    };
+    const big = await run({ on: 'a' });
+    const ended = await waitUntil(
+      async () => {
+        const row = await scheduler.get(big.id);
+        return row?.state === 'failed' ? row : undefined;
+      },
+      5000,
+      'the too-large task failed',
+    );
+    assert.equal(ended.error?.code, 'ERR_TASK_ARGS');
+  });
+
   it("refuses args a node's decoder would refuse (too deep, a forbidden key), up to exactly its limit", async (t) => {
     // Found by review: such args were stored and sent; the node's decoder closed the link on the
     // task frame, and the task went to the node again at every reconnect, until its timeout.

@@ -35,14 +35,24 @@ const submit = (primary: PrimaryProcess, body: Record<string, unknown>) =>
 const getTask = (primary: PrimaryProcess, id: string) => api<Task>(primary, 'GET', `/api/tasks/${id}`);
 
 async function finished(primary: PrimaryProcess, id: string, timeoutMs = 20_000): Promise<Task> {
-  return waitUntil(
-    async () => {
-      const task = await getTask(primary, id);
-      return FINAL.has(task.state) ? task : undefined;
-    },
-    timeoutMs,
-    `task ${id} to finish`,
-  );
+  let last: Task | undefined;
+  try {
+    return await waitUntil(
+      async () => {
+        last = await getTask(primary, id);
+        return FINAL.has(last.state) ? last : undefined;
+      },
+      timeoutMs,
+      `task ${id} to finish`,
+    );
+  } catch (err) {
+    // Where it stood, and what the nodes were, for a failure on a loaded CI machine to be read.
+    const { state, nodeId, reason, attempt, assignedAt, startedAt } = last ?? ({} as Partial<Task>);
+    const nodes = await api(primary, 'GET', '/api/nodes').catch(() => undefined);
+    throw new Error(
+      `${(err as Error).message}; last seen ${JSON.stringify({ state, nodeId, reason, attempt, assignedAt, startedAt })}; nodes ${JSON.stringify(nodes)?.slice(0, 600)}`,
+    );
+  }
 }
 
 async function cluster(t: TestContext, names: string[], options: { primaryArgs?: string[]; nodeArgs?: string[] } = {}) {

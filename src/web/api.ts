@@ -99,14 +99,19 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, opt
     const header = c.req.header('last-event-id');
     const lastEventId = header && /^\d+$/.test(header) ? Number(header) : undefined;
     return streamSSE(c, async (stream) => {
-      // Whatever happens in here, the slot is given back (a throw would keep it for ever).
+      // Whatever happens in here, the slot and the hub's subscription are given back (a throw
+      // would keep them for ever).
+      let unsubscribe = (): void => {};
       try {
-        await serve(stream);
+        await serve(stream, (stop) => {
+          unsubscribe = stop;
+        });
       } finally {
+        unsubscribe();
         release();
       }
     });
-    async function serve(stream: SSEStreamingApi): Promise<void> {
+    async function serve(stream: SSEStreamingApi, subscribed: (unsubscribe: () => void) => void): Promise<void> {
       // Reconnect after 1 s, not the browser's default 3 s, when the primary comes back.
       await stream.write('retry: 1000\n\n');
       const queue: StreamMessage[] = [];
@@ -124,6 +129,7 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, opt
         }
         wake?.();
       }, lastEventId);
+      subscribed(unsubscribe);
       stream.onAbort(() => {
         unsubscribe();
         release();

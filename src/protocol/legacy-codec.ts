@@ -91,7 +91,7 @@ export class LegacyDecoder {
     if (total > this.maxMessageBytes) {
       throw new ProtocolError(
         'ERR_FRAME_TOO_LARGE',
-        `legacy message of more than ${total} bytes without "\\r" exceeds maxFrameBytes ${this.maxMessageBytes}`,
+        `legacy message of more than ${total} bytes without "\\r" exceeds the legacy limit of ${this.maxMessageBytes} bytes`,
       );
     }
   }

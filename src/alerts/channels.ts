@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
+import { readBodyHead } from '../common/http-body.js';
 import { ConfigError } from '../protocol/errors.js';
 import type { AlertMessage } from './message.js';
 import type { QuietHoursInput } from './quiet-hours.js';
@@ -192,30 +193,8 @@ export const MAX_ANSWER_BYTES = 4096;
 
 async function post(url: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
   const answer = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'error' });
-  const text = await answerHead(answer).catch(() => '');
+  const { text } = await readBodyHead(answer, MAX_ANSWER_BYTES).catch(() => ({ text: '' }));
   if (!answer.ok) throw new Error(`HTTP ${answer.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-}
-
-/**
- * The start of an answer's body, read to its end when short (the connection goes back to the
- * pool) and cut off past MAX_ANSWER_BYTES (a broken or hostile receiver may send gigabytes).
- */
-async function answerHead(answer: Response): Promise<string> {
-  const reader = answer.body?.getReader();
-  if (reader === undefined) return '';
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    bytes += value.length;
-    if (bytes > MAX_ANSWER_BYTES) {
-      await reader.cancel();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8', 0, Math.min(bytes, MAX_ANSWER_BYTES));
 }
 
 function webhook(name: string, c: ChannelConfig): Channel {

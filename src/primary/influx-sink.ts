@@ -5,6 +5,7 @@
 // Grafana boards read.
 
 import { deadline } from '../common/deadline.js';
+import { readBodyHead } from '../common/http-body.js';
 import { type Logger, silentLogger } from '../common/logger.js';
 import { Backoff } from '../connection/backoff.js';
 import { type Clock, systemClock, type Timer } from '../connection/clock.js';
@@ -81,9 +82,13 @@ export const DEFAULT_INFLUX_SINK: Readonly<ResolvedOptions> = Object.freeze({
   retryMaxDelayMs: 30_000,
 });
 
+/** What is read of an answer: an error's text, a query's JSON (SHOW RETENTION POLICIES is small). */
+const MAX_ERROR_BYTES = 4096;
+const MAX_QUERY_ANSWER_BYTES = 1024 * 1024;
+
 async function readError(res: Response): Promise<InfluxError> {
   // InfluxDB repeats the body's {"error"} in a header; a proxy in front may send only a text page.
-  const text = await res.text();
+  const { text } = await readBodyHead(res, MAX_ERROR_BYTES);
   const message = res.headers.get('x-influxdb-error') || text.trim() || res.statusText;
   return new InfluxError(res.status, message.slice(0, 500));
 }
@@ -345,7 +350,9 @@ export class InfluxSink {
       signal,
     });
     if (!res.ok) throw await readError(res);
-    const body = (await res.json()) as {
+    const answer = await readBodyHead(res, MAX_QUERY_ANSWER_BYTES);
+    if (answer.cut) throw new InfluxError(200, `${q}: the answer is over ${MAX_QUERY_ANSWER_BYTES} bytes`);
+    const body = JSON.parse(answer.text) as {
       results?: Array<{ error?: string; series?: Array<{ values?: unknown[][] }> }>;
     };
     const failed = body.results?.find((r) => r.error !== undefined);
@@ -391,7 +398,7 @@ export class InfluxSink {
       const url = `${this.#baseUrl}/write?db=${encodeURIComponent(this.database)}&precision=ms`;
       const res = await this.#fetch(url, { method: 'POST', body, signal });
       if (res.ok) {
-        await res.arrayBuffer(); // read to the end, so the connection is reused
+        await readBodyHead(res, MAX_ERROR_BYTES); // read to the end (a 204 has none), so the connection is reused
       } else {
         const err = await readError(res);
         // 400: InfluxDB refused lines (bad line, field type conflict): sending them again would fail again.

@@ -377,6 +377,31 @@ describe('InfluxSink', () => {
     await sink.stop();
   });
 
+  it('reads no more of an error answer than it quotes: a server that sends without end is cut off', async () => {
+    // Found by review: res.text() read the whole answer into a Pi primary's memory.
+    const { clock, influx, log, sink } = setup();
+    let cancelled = false;
+    influx.writeAnswers.push(() => {
+      const body = new ReadableStream<Uint8Array>({
+        pull: (controller) => controller.enqueue(new Uint8Array(64 * 1024).fill(0x65)),
+        cancel: () => {
+          cancelled = true;
+        },
+      });
+      return new Response(body, { status: 500 });
+    });
+    sink.start();
+    writeSamples(sink, 1);
+    await advance(clock, 300);
+    assert.equal(cancelled, true);
+    assert.deepEqual(
+      log.at('warn').map((e) => e.fields.kind),
+      ['write: HTTP 500'],
+    );
+    assert.deepEqual(influx.writtenSeqs().at(-1), [1], 'written on the retry');
+    await sink.stop();
+  });
+
   it('bounds the buffer: past maxBufferedLines the oldest lines go and the dropped counter grows', async () => {
     const { clock, influx, log, sink } = setup({ maxBufferedLines: 10 });
     influx.writeAnswers.push(refused);

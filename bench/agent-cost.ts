@@ -11,15 +11,28 @@
 // headline; dist/ is rebuilt first when older than src/) and `tsx` (node --import tsx
 // src/cli/main.ts, as the tests run it: a compile step and a loader in memory on top).
 // The primary runs with TLS on (the default); the agent trusts its certificate on first use, as a
-// node joined without --primary-fingerprint would.
+// node joined without --primary-fingerprint would. A third flavor, `floor` (bench/agent-floor.mjs,
+// started as the launcher starts the agent: `node --no-turbofan`), is the honest peer for the RSS
+// target: the least a Node.js process can be and still be a node (one ES module, Node's own modules
+// only, one TLS link, the handshake, a sample every 10 s, heartbeats); `--flavors dist,floor`
+// prints the agent's RSS beside it.
 // Targets (issue 16): agent RSS <= 45 MB, CPU <= 0.1% of one core at the default period, no
 // process forked (children read from /proc/PID/task/*/children every 200 ms, and cutime+cstime).
 // A measurement, not a test: exits 0 when a target is missed (it says so), 1 when the run fails.
 // Progress goes to stderr; with --json stdout carries one JSON object only.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +56,7 @@ import {
   sleep,
   spawnCli,
   tail,
+  track,
   trackDir,
   waitHealthy,
 } from './storm-proc.js';
@@ -70,9 +84,12 @@ const TARGET_RSS_BYTES = 45 * 1024 * 1024;
 const TARGET_CPU_PERCENT = 0.1;
 if (!(WINDOW_S > 0)) throw new Error(`--seconds must be > 0, got ${opts.seconds}`);
 if (!(SETTLE_S >= 0)) throw new Error(`--settle must be >= 0, got ${opts.settle}`);
-const wanted = opts.flavors.split(',').map((f) => f.trim()) as Flavor[];
+type AgentFlavor = Flavor | 'floor';
+const wanted = opts.flavors.split(',').map((f) => f.trim()) as AgentFlavor[];
 for (const f of wanted)
-  if (f !== 'dist' && f !== 'tsx') throw new Error(`--flavors: unknown flavor "${f}" (dist, tsx)`);
+  if (f !== 'dist' && f !== 'tsx' && f !== 'floor')
+    throw new Error(`--flavors: unknown flavor "${f}" (dist, tsx, floor)`);
+const FLOOR_SCRIPT = join(ROOT, 'bench/agent-floor.mjs');
 
 const log = (line: string): void => {
   process.stderr.write(`agent-cost: ${line}\n`);
@@ -184,6 +201,17 @@ async function run() {
 
   const agents = flavors.map((flavor) => {
     const logFile = join(dir, `agent-${flavor}.log`);
+    if (flavor === 'floor') {
+      const fd = openSync(logFile, 'a');
+      const child = track(
+        spawn(process.execPath, ['--no-turbofan', FLOOR_SCRIPT, `127.0.0.1:${port}`, tokenFile, 'agent-floor'], {
+          cwd: ROOT,
+          stdio: ['ignore', fd, fd],
+        }),
+      );
+      closeSync(fd);
+      return { flavor, name: 'agent-floor', child, pid: child.pid as number, logFile, spawnedAt: Date.now() };
+    }
     const child = spawnCli(
       flavor,
       [
@@ -277,7 +305,11 @@ async function run() {
     return {
       flavor: a.flavor,
       command:
-        a.flavor === 'dist' ? 'node dist/cli/main.js secondary ...' : 'node --import tsx src/cli/main.ts secondary ...',
+        a.flavor === 'dist'
+          ? 'node dist/cli/main.js secondary ...'
+          : a.flavor === 'floor'
+            ? 'node --no-turbofan bench/agent-floor.mjs (the floor peer)'
+            : 'node --import tsx src/cli/main.ts secondary ...',
       spawnToOnlineMs: (onlineAt.get(a.name) as number) - a.spawnedAt,
       windowSeconds: round(wallS, 2),
       rss: {
@@ -323,6 +355,8 @@ async function run() {
     build,
     /** The figures users get (dist), else the first flavor measured. */
     headline: results.find((r) => r.flavor === 'dist') ?? results[0],
+    /** The floor peer, when measured. */
+    floor: results.find((r) => r.flavor === 'floor'),
     agents: results,
   };
 }
@@ -345,6 +379,14 @@ function print(r: Result): void {
       `  CPU: ${a.cpu.seconds} s in ${a.windowSeconds} s = ${a.cpu.percentOfOneCore}% of one core (target <= ${TARGET_CPU_PERCENT}%: ${ok(a.targets.cpu)})`,
       `  forks: ${a.cpu.childrenSeen} child processes seen, children's CPU ${a.cpu.childrenSeconds} s (target none: ${ok(a.targets.noForks)})`,
       `  CPU per ${r.config.vitalsPeriodMs / 1000} s period: ${a.cpu.perPeriodPercent.join(' ')} % (median ${a.cpu.medianPeriodPercent}%)`,
+    );
+  }
+  const { headline, floor } = r;
+  if (floor && headline && headline !== floor) {
+    lines.push(
+      '',
+      `${headline.flavor} over the floor peer: RSS ${mb(headline.rss.maxBytes - floor.rss.maxBytes)} MB more (max ${mb(headline.rss.maxBytes)} against ${mb(floor.rss.maxBytes)} MB), ` +
+        `CPU ${round(headline.cpu.percentOfOneCore - floor.cpu.percentOfOneCore, 3)} points`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -219,18 +219,21 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   }
 
   /**
-   * Tells the listeners. What one throws is logged, not thrown into the agent: a listener's bug
-   * must neither end the process (a throw in the reconnect loop was an unhandled rejection) nor
-   * cost the node its link. `error` keeps EventEmitter's meaning.
+   * Tells the listeners, each on its own: what one throws is logged, not thrown into the agent (a
+   * listener's bug must neither end the process, as a throw in the reconnect loop did, nor cost
+   * the node its link) and not kept from the listeners after it. `error` keeps EventEmitter's meaning.
    */
   override emit<K extends keyof SecondaryEvents>(event: K, ...args: SecondaryEvents[K]): boolean {
-    try {
-      return super.emit(event, ...(args as never));
-    } catch (err) {
-      if ((event as string) === 'error') throw err;
-      this.#log.error({ err, event }, 'a listener of the secondary failed');
-      return true;
+    if ((event as string) === 'error') return super.emit(event, ...(args as never));
+    const listeners = this.rawListeners(event as string);
+    for (const listener of listeners) {
+      try {
+        Reflect.apply(listener, this, args); // a `once` wrapper removes itself
+      } catch (err) {
+        this.#log.error({ err, event }, 'a listener of the secondary failed');
+      }
     }
+    return listeners.length > 0;
   }
 
   #setState(state: SecondaryState): void {
@@ -317,8 +320,8 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
           address: `${target.host}:${target.port}`,
         });
       } catch (err) {
-        // The outbox's file, or an `online` listener, failed: this link is given up like any
-        // other, not left open beside the next one (which the loop dials after a backoff).
+        // The outbox's file failed (attach writes to it): this link is given up like any other,
+        // not left open beside the next one (which the loop dials after a backoff).
         conn.destroy('cannot serve the link');
         throw err;
       }

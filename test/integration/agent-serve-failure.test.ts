@@ -46,10 +46,13 @@ it('listeners that throw are logged; the agent stays online on its first link', 
     vitalsPeriodMs: 100,
     logger,
   });
+  const heard: string[] = [];
   for (const event of ['state', 'online', 'sample'] as const) {
     node.on(event, () => {
       throw new Error(`a bug in a ${event} listener`);
     });
+    // A listener after the failing one still hears the event.
+    node.on(event, () => heard.push(event));
   }
   await node.start();
   t.after(() => node.stop());
@@ -57,4 +60,5 @@ it('listeners that throw are logged; the agent stays online on its first link', 
   assert.equal(node.state, 'online');
   assert.deepEqual(states, ['online'], 'one link, never lost');
   assert.ok(errors.includes('a listener of the secondary failed'), errors.join(' | '));
+  assert.deepEqual(new Set(heard), new Set(['state', 'online', 'sample']));
 });

@@ -175,18 +175,45 @@ export abstract class TaskBook extends EventEmitter<TaskSchedulerEvents> {
   }
 }
 
+/** Cancels a full write queue refused, per link, in order, waiting for its next 'drain'. */
+const refusedCancels = new WeakMap<Connection, Array<{ taskId: string; reason: string }>>();
+
 /**
  * Tells a node to stop a task. A full write queue refuses a one-way message (send returns false,
- * queuing nothing): then it goes when the queue has room ('drain'), or not at all if the link ends
- * first (the node's result, when it comes, is ignored).
+ * queuing nothing): then the cancel waits with the link's other refused ones and they go, in
+ * order, as the queue has room ('drain', as often as it takes), or not at all if the link ends
+ * first (the node's result, when it comes, is ignored). One 'drain' listener per link at most.
  */
 function sendCancel(session: Connection, cancel: { taskId: string; reason: string }): void {
-  const send = (): boolean => {
-    try {
-      return session.state !== 'open' || session.send('task.cancel', cancel);
-    } catch {
-      return true; // the link is closing: nothing to wait for
-    }
+  const waiting = refusedCancels.get(session);
+  if (waiting) {
+    waiting.push(cancel);
+    return;
+  }
+  if (trySendCancel(session, cancel)) return;
+  const queue = [cancel];
+  refusedCancels.set(session, queue);
+  const done = (): void => {
+    session.off('drain', onDrain);
+    session.off('disconnect', done);
+    refusedCancels.delete(session);
   };
-  if (!send()) session.once('drain', send);
+  const onDrain = (): void => {
+    while (queue.length > 0) {
+      if (!trySendCancel(session, queue[0] as { taskId: string; reason: string })) return; // refused again
+      queue.shift();
+    }
+    done();
+  };
+  session.on('drain', onDrain);
+  session.once('disconnect', done);
+}
+
+/** Sent, or nothing left to wait for (the link is closing); false: refused by a full queue. */
+function trySendCancel(session: Connection, cancel: { taskId: string; reason: string }): boolean {
+  try {
+    return session.state !== 'open' || session.send('task.cancel', cancel);
+  } catch {
+    return true;
+  }
 }

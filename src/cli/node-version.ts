@@ -7,7 +7,7 @@
  * with `zlib.crc32`, which the agent's record logs check each line with. It came in 22.2 and was
  * backported to 20.15; 21 never had it.
  */
-export const SUPPORTED_NODE = 'Node.js 20.15 or newer (20.15+, or 22.2+)';
+export const SUPPORTED_NODE = 'Node.js 20.15+ (20.x) or 22.2+';
 
 /** Why `version` cannot run picluster, or undefined. */
 export function nodeVersionProblem(version: string = process.versions.node): string | undefined {

@@ -161,7 +161,7 @@ describe('bin/picluster on an old Node.js', () => {
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /^picluster: picluster needs Node\.js 20\.15 or newer \(20\.15\+, or 22\.2\+\); this is Node\.js 18\.19\.1 /,
+      /^picluster: picluster needs Node\.js 20\.15\+ \(20\.x\) or 22\.2\+; this is Node\.js 18\.19\.1 /,
     );
     assert.equal(result.stderr.trim().split('\n').length, 1);
   });
@@ -200,7 +200,7 @@ describe('bin/picluster on an old Node.js', () => {
       assert.match(
         result.stderr,
         new RegExp(
-          `^picluster: picluster needs Node\\.js 20\\.15 or newer \\(20\\.15\\+, or 22\\.2\\+\\); this is Node\\.js ${old.replaceAll('.', '\\.')} `,
+          `^picluster: picluster needs Node\\.js 20\\.15\\+ \\(20\\.x\\) or 22\\.2\\+; this is Node\\.js ${old.replaceAll('.', '\\.')} `,
         ),
       );
     });

@@ -11,9 +11,7 @@ it('names the Node.js it needs and the one it found', () => {
     const escaped = old.replaceAll('.', '\\.');
     assert.match(
       nodeVersionProblem(old) ?? '',
-      new RegExp(
-        `^picluster needs Node\\.js 20\\.15 or newer \\(20\\.15\\+, or 22\\.2\\+\\); this is Node\\.js ${escaped} `,
-      ),
+      new RegExp(`^picluster needs Node\\.js 20\\.15\\+ \\(20\\.x\\) or 22\\.2\\+; this is Node\\.js ${escaped} `),
       old,
     );
   }

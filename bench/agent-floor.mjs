@@ -1,11 +1,12 @@
-// The floor peer of bench:agent (`--flavors dist,floor`): the least a Node.js process can be and
-// still be a node of the cluster. Plain JavaScript, one ES module, Node's own modules only (no
+// The floor peer of bench:agent (`--flavors dist,floor`): a lower bound of a Node.js node, one TLS
+// link and the token handshake. Plain JavaScript, one ES module, Node's own modules only (no
 // program code, no dependencies, no loader): it dials the primary over TLS (trusting any
 // certificate, as a first use does), sends the opening magic, answers `hello` with a token `auth`
-// (the contract's HMAC proof), sends `info` once and a sample every 10 s read from `os` and
-// /proc/stat, pings after an interval of silence, answers `ping`, and reads `ack`s. No outbox, no
-// data dir, no logging, no argument parser, no schema checks, no reconnection: what is left is
-// Node, its TLS stack and one link. Run as the launcher runs the agent: `node --no-turbofan`.
+// (the contract's HMAC proof), checks the primary's `serverProof`, sends `info` once and a sample
+// every 10 s read from `os`, /proc/stat and /proc/meminfo, pings after an interval of silence,
+// answers `ping`, and reads `ack`s. Less than the contract asks of a node: no persisted outbox, no
+// node secret kept, no dead-primary detection or reconnection, no answers to other requests, seq
+// from 1; what is left is Node, its TLS stack and one link. Run as the launcher runs the agent.
 // Usage: node bench/agent-floor.mjs HOST:PORT TOKEN_FILE NAME
 
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -17,8 +18,11 @@ const [address, tokenFile, name] = process.argv.slice(2);
 const [host, port] = address.split(':');
 const token = readFileSync(tokenFile, 'utf8').trim();
 const nodeId = randomUUID();
+const clientNonce = randomBytes(32).toString('hex');
+const proofOf = (message) => createHmac('sha256', token).update(message).digest('hex');
 const PERIOD_MS = 10_000;
 let heartbeatMs = 5_000;
+let primaryId = '';
 let seq = 0;
 let lastSentAt = performance.now();
 let rest = Buffer.alloc(0);
@@ -37,6 +41,13 @@ function send(message) {
   lastSentAt = performance.now();
 }
 
+/** kB fields of /proc/meminfo, in bytes. */
+function meminfo() {
+  const bytes = (key) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
+  return { available: bytes('MemAvailable'), swapFree: bytes('SwapFree'), swapTotal: bytes('SwapTotal') };
+}
+
 let cpuBefore = readCpu();
 function readCpu() {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
@@ -50,14 +61,15 @@ function sample() {
   const cpuPercent = total > 0 ? Math.round((1 - (cpu.idle - cpuBefore.idle) / total) * 1000) / 10 : 0;
   cpuBefore = cpu;
   const [load1, load5, load15] = os.loadavg();
+  const memory = meminfo();
   send({
     t: 'vitals',
     p: {
       seq: ++seq,
       ts: Date.now(),
       cpuPercent,
-      ramAvailableBytes: os.freemem(),
-      swapFreeBytes: 0,
+      ramAvailableBytes: memory.available,
+      swapFreeBytes: memory.swapFree,
       load1,
       load5,
       load15,
@@ -71,9 +83,7 @@ function sample() {
 function onMessage(message) {
   if (message.t === 'hello') {
     heartbeatMs = message.p.heartbeatMs ?? heartbeatMs;
-    const proof = createHmac('sha256', token)
-      .update(message.p.nonce + nodeId)
-      .digest('hex');
+    primaryId = message.p.primaryId;
     send({
       t: 'auth',
       id: 1,
@@ -84,12 +94,16 @@ function onMessage(message) {
         version: 'floor',
         protocol: { min: 1, max: 1 },
         machineId: '',
-        clientNonce: randomBytes(32).toString('hex'),
+        clientNonce,
         using: 'token',
-        proof,
+        proof: proofOf(message.p.nonce + nodeId),
       },
     });
   } else if (message.t === 'welcome') {
+    if (message.p.serverProof !== proofOf(clientNonce + primaryId)) {
+      process.stderr.write('agent-floor: the primary did not prove it knows the token\n');
+      process.exit(1);
+    }
     const cpus = os.cpus();
     send({
       t: 'info',
@@ -101,7 +115,7 @@ function onMessage(message) {
         cpuModel: cpus[0]?.model ?? 'unknown',
         cpuCores: cpus.length,
         ramTotalBytes: os.totalmem(),
-        swapTotalBytes: 0,
+        swapTotalBytes: meminfo().swapTotal,
         version: 'floor',
       },
     });

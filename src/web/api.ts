@@ -118,7 +118,9 @@ export function registerApi(app: Hono, cluster: ClusterView, hub: StreamHub, opt
       let queuedChars = 0;
       let wake: (() => void) | undefined;
       const unsubscribe = hub.subscribe((message) => {
-        if (queue.length >= MAX_CLIENT_QUEUE || queuedChars + message.data.length > MAX_CLIENT_QUEUE_CHARS) {
+        // (A message alone is queued whatever its size: a client that keeps up never gets reset.)
+        const tooMuch = queue.length > 0 && queuedChars + message.data.length > MAX_CLIENT_QUEUE_CHARS;
+        if (queue.length >= MAX_CLIENT_QUEUE || tooMuch) {
           // A client this far behind gets a fresh start rather than unbounded memory here.
           queue.length = 0;
           queue.push({ id: message.id, event: 'reset', data: '{}' });

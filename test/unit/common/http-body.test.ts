@@ -20,7 +20,9 @@ function endless(status = 500): { answer: Response; pulled: () => number; cancel
   return { answer: new Response(body, { status }), pulled: () => pulled, cancelled: () => cancelled };
 }
 
-it('reads a short answer whole, and at most maxBytes of an endless one, cancelling the rest', async () => {
+it('reads a short answer whole, and at most maxBytes of an endless one, cancelling the rest', {
+  timeout: 15_000,
+}, async () => {
   assert.deepEqual(await readBodyHead(new Response('{"error":"overloaded"}'), 4096), {
     text: '{"error":"overloaded"}',
     cut: false,

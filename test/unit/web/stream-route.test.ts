@@ -9,7 +9,10 @@ import { createApp } from '../../../src/web/server.js';
 import type { StreamHub, StreamMessage } from '../../../src/web/stream-hub.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
-it('a client that stops reading gets reset once its queue passes MAX_CLIENT_QUEUE_CHARS', async () => {
+// Bounded: a regression here would wait for a message for ever.
+it('a client that stops reading gets reset once its queue passes MAX_CLIENT_QUEUE_CHARS', {
+  timeout: 15_000,
+}, async () => {
   // Found by review: bounded by count only, one stalled client at 10,000 nodes held ~500 MB.
   let publish: ((message: StreamMessage) => void) | undefined;
   const hub = {
@@ -43,4 +46,41 @@ it('a client that stops reading gets reset once its queue passes MAX_CLIENT_QUEU
   assert.ok(events.includes('reset'), `events: ${events.join(' ')}`);
   // What the client was sent in all stays under the bound (plus the one in flight when it stalled).
   assert.ok(text.length < MAX_CLIENT_QUEUE_CHARS + 2 * big.length, `${text.length} characters sent`);
+});
+
+it('a message larger than the bound still reaches a client that keeps up (no reset loop)', {
+  timeout: 15_000,
+}, async () => {
+  let publish: ((message: StreamMessage) => void) | undefined;
+  const hub = {
+    start() {},
+    stop() {},
+    subscribe(listener: (message: StreamMessage) => void) {
+      publish = listener;
+      return () => {};
+    },
+  } as unknown as StreamHub;
+  const cluster = { ready: true, history: {} } as unknown as ClusterView;
+  const response = await createApp(cluster, { hub }).request('/api/stream');
+  await waitUntil(() => publish, 2000, 'the client subscribed');
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const readUntil = async (marker: string) => {
+    while (!text.includes(marker)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  };
+  await readUntil('retry:');
+  publish?.({ id: 1, event: 'vitals', data: `"${'x'.repeat(MAX_CLIENT_QUEUE_CHARS + 1024)}"` });
+  await readUntil('x"\n'); // the client reads it (keeps up) before the next comes
+  publish?.({ id: 2, event: 'vitals', data: '{"small":true}' });
+  await readUntil('"small":true');
+  await reader.cancel();
+  assert.deepEqual(
+    [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]),
+    ['vitals', 'vitals'],
+  );
 });

@@ -77,4 +77,9 @@ export interface Live {
   notBefore?: number;
   /** Its result is being stored: a copy sent again waits for that, then is acknowledged. */
   storing?: Promise<void>;
+  /**
+   * The key of the assignment whose result came (being stored, or stored): a `running` reply
+   * handled after it changes nothing (the reply and the result may come in one read).
+   */
+  resultFor?: string;
 }

@@ -190,6 +190,7 @@ export class TaskScheduler extends TaskBook {
   async result(record: NodeRecord, result: TaskResultPayload, conn: Connection): Promise<void> {
     const live = this.live.get(result.taskId);
     if (live && live.row.nodeId === record.id && live.row.key === result.key) {
+      live.resultFor = result.key;
       if (live.storing) {
         await live.storing; // a copy sent again: acknowledged once the first is stored
       } else if (live.row.phase) {
@@ -328,7 +329,9 @@ export class TaskScheduler extends TaskBook {
       (reply) => {
         if (row.key !== key || FINAL_STATES.has(row.state)) return;
         if (!checkTaskRunReply.Check(reply)) return;
-        if (reply.state === 'running' && row.state === 'assigned') {
+        // Not once its result came: the result can come first (both in one read of a plaintext
+        // link), and a 'running' row posted then would be stored over the final one.
+        if (reply.state === 'running' && row.state === 'assigned' && live.resultFor !== key) {
           row.state = 'running';
           row.startedAt ??= Date.now();
           this.changed(row);

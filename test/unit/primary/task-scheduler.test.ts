@@ -277,6 +277,26 @@ describe('TaskScheduler', () => {
 });
 
 describe('TaskScheduler, what a review found', () => {
+  it("a result handled before the node's 'running' reply is what is stored (the task never goes back to running)", async (t) => {
+    // Found by CI (now and then, plaintext links): the reply and the result came in one read; the
+    // result was being stored when the reply's handler marked the task running and posted that
+    // row, which was stored after the final one: the task stayed 'running' for good.
+    const { registry, scheduler, ready, run, result, stored } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    a.answer = (p) => {
+      void result(a, p); // the result first: its row is being stored...
+      return Promise.resolve({ state: 'running' }); // ...when the reply is handled
+    };
+    ready(a);
+    const task = await run({ on: 'a' });
+    await waitUntil(async () => (await stored(task.id)).state !== 'queued' && a.sent.length > 0, 5000, 'the ack');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // what the reply posted is stored by now
+    assert.equal((await stored(task.id)).state, 'succeeded');
+    assert.equal((await scheduler.get(task.id))?.state, 'succeeded');
+  });
+
   it('a cancel refused by a full write queue goes once the queue drains; args past the frame limit fail the task', async (t) => {
     const { registry, scheduler, ready, run } = setup();
     t.after(() => scheduler.stop());

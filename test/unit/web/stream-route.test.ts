@@ -9,30 +9,36 @@ import { createApp } from '../../../src/web/server.js';
 import type { StreamHub, StreamMessage } from '../../../src/web/stream-hub.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
-// Bounded: a regression here would wait for a message for ever.
-it('a client that stops reading gets reset once its queue passes MAX_CLIENT_QUEUE_CHARS', {
-  timeout: 15_000,
-}, async () => {
-  // Found by review: bounded by count only, one stalled client at 10,000 nodes held ~500 MB.
-  let publish: ((message: StreamMessage) => void) | undefined;
+/** A client of /api/stream on an app whose hub the test drives: `publish` reaches that client. */
+async function streamClient(): Promise<{ response: Response; publish: (message: StreamMessage) => void }> {
+  let listener: ((message: StreamMessage) => void) | undefined;
   const hub = {
     start() {},
     stop() {},
-    subscribe(listener: (message: StreamMessage) => void) {
-      publish = listener;
+    subscribe(subscriber: (message: StreamMessage) => void) {
+      listener = subscriber;
       return () => {
-        publish = undefined;
+        listener = undefined;
       };
     },
   } as unknown as StreamHub;
   const cluster = { ready: true, history: {} } as unknown as ClusterView;
   const response = await createApp(cluster, { hub }).request('/api/stream');
+  await waitUntil(() => listener, 2000, 'the client subscribed');
+  return { response, publish: (message) => listener?.(message) };
+}
+
+// Bounded: a regression here would wait for a message for ever.
+it('a client that stops reading gets reset once its queue passes MAX_CLIENT_QUEUE_CHARS', {
+  timeout: 15_000,
+}, async () => {
+  // Found by review: bounded by count only, one stalled client at 10,000 nodes held ~500 MB.
+  const { response, publish } = await streamClient();
   assert.equal(response.status, 200);
-  await waitUntil(() => publish, 2000, 'the client subscribed');
   // Six messages of 1 MiB while nothing is read: the fifth passes the bound.
   const big = 'x'.repeat(1024 * 1024);
-  for (let id = 1; id <= 6; id++) publish?.({ id, event: 'vitals', data: big });
-  publish?.({ id: 7, event: 'vitals', data: '{"small":true}' });
+  for (let id = 1; id <= 6; id++) publish({ id, event: 'vitals', data: big });
+  publish({ id: 7, event: 'vitals', data: '{"small":true}' });
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let text = '';
@@ -51,18 +57,7 @@ it('a client that stops reading gets reset once its queue passes MAX_CLIENT_QUEU
 it('a message larger than the bound still reaches a client that keeps up (no reset loop)', {
   timeout: 15_000,
 }, async () => {
-  let publish: ((message: StreamMessage) => void) | undefined;
-  const hub = {
-    start() {},
-    stop() {},
-    subscribe(listener: (message: StreamMessage) => void) {
-      publish = listener;
-      return () => {};
-    },
-  } as unknown as StreamHub;
-  const cluster = { ready: true, history: {} } as unknown as ClusterView;
-  const response = await createApp(cluster, { hub }).request('/api/stream');
-  await waitUntil(() => publish, 2000, 'the client subscribed');
+  const { response, publish } = await streamClient();
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let text = '';
@@ -74,9 +69,9 @@ it('a message larger than the bound still reaches a client that keeps up (no res
     }
   };
   await readUntil('retry:');
-  publish?.({ id: 1, event: 'vitals', data: `"${'x'.repeat(MAX_CLIENT_QUEUE_CHARS + 1024)}"` });
+  publish({ id: 1, event: 'vitals', data: `"${'x'.repeat(MAX_CLIENT_QUEUE_CHARS + 1024)}"` });
   await readUntil('x"\n'); // the client reads it (keeps up) before the next comes
-  publish?.({ id: 2, event: 'vitals', data: '{"small":true}' });
+  publish({ id: 2, event: 'vitals', data: '{"small":true}' });
   await readUntil('"small":true');
   await reader.cancel();
   assert.deepEqual(

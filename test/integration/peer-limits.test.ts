@@ -221,16 +221,32 @@ describe('frames and log lines', () => {
     const primary = await startPrimary(t, { requestsPerSecond: 5 });
     const lines: Array<{ code?: string; message: string }> = [];
     const keep = (fields: object, message: string) => void lines.push({ ...(fields as { code?: string }), message });
+    const all: string[] = [];
+    const log = (level: string) => (fields: object, message: string) => {
+      all.push(`${level} ${message} ${JSON.stringify(fields)}`);
+      if (level === 'warn' || level === 'error') keep(fields, message);
+    };
     const agent = new Secondary({
       primary: `127.0.0.1:${primary.port}`,
       dataDir: tempDir(t),
       token: TOKEN,
       tls: false,
-      logger: { debug: () => {}, info: () => {}, warn: keep, error: keep },
+      logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    });
+    t.after(() => {
+      if (!lines.some((l) => l.code === 'ERR_RATE_LIMITED')) {
+        console.error(`DIAG agent log:\n${all.join('\n')}\nprimary stats ${JSON.stringify(primary.stats)}`);
+      }
     });
     await agent.start();
     t.after(() => agent.stop());
-    await waitUntil(() => primary.node(agent.nodeId)?.state === 'online', 10_000, 'the agent online');
+    // Online on both sides: the primary marks the node online before the agent has read `welcome`,
+    // and a query made before that fails at once, never reaching the primary.
+    await waitUntil(
+      () => agent.state === 'online' && primary.node(agent.nodeId)?.state === 'online',
+      10_000,
+      'the agent online',
+    );
     // A plugin asking far more than its rate at once, without waiting for the answers.
     const asked = Array.from({ length: 50 }, () => agent.query('primary').catch((err: Error) => err));
     const line = await waitUntil(() => lines.find((l) => l.code === 'ERR_RATE_LIMITED'), 10_000, "the agent's line");

@@ -38,7 +38,9 @@ export async function runJoinCommand(config: Config, options: JoinCommandOptions
     if (options.ttl !== undefined && ttlMs === undefined)
       throw new ApiCallError(`--ttl ${options.ttl}: a duration like "1h" or "30m"`);
     const grant = await callApi<Grant>(config, 'POST', '/api/join-codes', { ttlMs, uses: options.uses });
-    const flags = ['--primary', `${options.host ?? grant.host}:${grant.port}`];
+    const host = options.host ?? grant.host;
+    // An IPv6 address in brackets, as --primary reads it ("fd00::10:12345" would be one address).
+    const flags = ['--primary', `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${grant.port}`];
     flags.push(...(grant.fingerprint ? ['--primary-fingerprint', grant.fingerprint] : ['--no-tls']));
     flags.push('--token', grant.code);
     if (options.name) flags.push('--name', options.name);

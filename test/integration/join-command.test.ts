@@ -103,6 +103,9 @@ it('a node started with exactly the printed line joins; the line pasted twice is
   const service = await runCli([...asked, '--install-service', '--uses', '3', '--ttl', '30m']);
   assert.match(service.stdout, /^sudo picluster install-service secondary -- --primary 127\.0\.0\.1:\d+ /);
   assert.match(service.stderr, /lets 3 nodes join/);
+  // An IPv6 host is bracketed, as --primary reads it.
+  const v6 = await runCli([...asked, '--host', 'fd00::10']);
+  assert.match(v6.stdout, / --primary '\[fd00::10\]:\d+' /);
   const bad = await runCli(['join-command', '--ttl', 'soon', '--api', primary.api]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--ttl soon: a duration like "1h"/);

@@ -24,6 +24,8 @@ export interface UnitOptions {
   args: readonly string[];
   /** systemd's version: RestartSteps (a growing delay) came in 254. */
   systemdVersion: number;
+  /** Groups the service's user joins for the service (`video` for vcgencmd on a Pi), existing ones only. */
+  groups?: readonly string[];
 }
 
 /** One word of ExecStart, quoted for systemd when it needs to be (`%` and `$` doubled: specifiers, variables). */
@@ -48,7 +50,8 @@ export function serviceUnit(o: UnitOptions): string {
       ? ['RestartSec=1s', 'RestartSteps=6', 'RestartMaxDelaySec=60s']
       : // Before systemd 254 the delay cannot grow: a steady 5 s, never given up on.
         ['RestartSec=5s'];
-  const who = o.machineTasks ? ['User=root'] : [`User=${o.user}`, `Group=${o.user}`];
+  const groups = o.machineTasks || !o.groups?.length ? [] : [`SupplementaryGroups=${o.groups.join(' ')}`];
+  const who = o.machineTasks ? ['User=root'] : [`User=${o.user}`, `Group=${o.user}`, ...groups];
   const hardening = o.machineTasks
     ? [
         '# --machine-tasks: root, /usr and /home writable (apt upgrades, reboots, git pulls).',
@@ -97,24 +100,74 @@ export function serviceUnit(o: UnitOptions): string {
 }
 
 export const unitPath = (role: ServiceRole) => `/etc/systemd/system/picluster-${role}.service`;
-/** Where a `--token` given to install-service goes instead of the unit (which every user can read). */
-export const tokenPath = (role: ServiceRole) => `/etc/picluster/${role}.token`;
 
 /**
- * The role's flags with a `--token VALUE` (or `--token=VALUE`) taken out and replaced by
- * `--token-file` on a file of its own: a unit file, `systemctl show` and `ps` are readable by every
- * local user, a 0600 file only by the service's user.
+ * The flags holding a secret that install-service takes out of the unit into a 0600 file of its
+ * own, read back through the flag's `-file` twin: a unit file, `systemctl show` and `ps` are
+ * readable by every local user, the file only by the service's user.
  */
-export function withoutToken(args: readonly string[], role: ServiceRole): { args: string[]; token?: string } {
+const SECRET_FLAGS = [
+  { flag: '--token', fileFlag: '--token-file', file: 'token' },
+  { flag: '--admin-token', fileFlag: '--admin-token-file', file: 'admin-token' },
+] as const;
+
+/** URL flags whose value may carry a password (`user:password@`), which has no `-file` twin. */
+const URL_FLAGS = ['--store', '--influx-url'] as const;
+
+/** Where a secret flag given to install-service goes instead of the unit. */
+export const secretPath = (role: ServiceRole, file: string) => `/etc/picluster/${role}.${file}`;
+
+export interface SecretFile {
+  /** The flag it was given with (`--token`). */
+  flag: string;
+  path: string;
+  value: string;
+}
+
+/**
+ * The role's flags with every secret (`--token VALUE`, `--token=VALUE`, `--admin-token …`) taken
+ * out and replaced by its `-file` twin on a file of its own.
+ * @throws Error when a URL flag carries a password: it has no file twin (a config file has).
+ */
+export function withoutSecrets(args: readonly string[], role: ServiceRole): { args: string[]; secrets: SecretFile[] } {
   const out: string[] = [];
-  let token: string | undefined;
+  const found = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    if (arg === '--token' && i + 1 < args.length) token = args[++i];
-    else if (arg.startsWith('--token=')) token = arg.slice('--token='.length);
-    else out.push(arg);
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = name === arg ? undefined : arg.slice(eq + 1);
+    const value = inline ?? (i + 1 < args.length ? args[i + 1] : undefined);
+    if (SECRET_FLAGS.some((s) => s.flag === name) && value !== undefined) {
+      found.set(name, value);
+      if (inline === undefined) i++;
+      continue;
+    }
+    if ((URL_FLAGS as readonly string[]).includes(name) && value !== undefined && urlPassword(value)) {
+      throw new Error(
+        `${name} holds a password, and the unit is readable by every local user: put it in a TOML config file only the service's user can read and pass --config FILE instead`,
+      );
+    }
+    out.push(arg);
   }
-  return token === undefined ? { args: out } : { args: [...out, '--token-file', tokenPath(role)], token };
+  const secrets: SecretFile[] = [];
+  for (const s of SECRET_FLAGS) {
+    const value = found.get(s.flag);
+    if (value === undefined) continue;
+    const path = secretPath(role, s.file);
+    out.push(s.fileFlag, path);
+    secrets.push({ flag: s.flag, path, value });
+  }
+  return { args: out, secrets };
+}
+
+/** True when `value` is a URL with a password in it. */
+function urlPassword(value: string): boolean {
+  try {
+    return new URL(value).password !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** The built CLI beside this file's package (dist/cli/main.js), whether run built or from source. */
@@ -155,7 +208,13 @@ export function runInstallService(role: ServiceRole, o: InstallOptions): number 
   const main = mainPath();
   const missing = o.dryRun ? undefined : systemdMissing();
   if (missing) return fail(missing);
-  const { args, token } = withoutToken(o.args, role);
+  let args: string[];
+  let secrets: SecretFile[];
+  try {
+    ({ args, secrets } = withoutSecrets(o.args, role));
+  } catch (err) {
+    return fail((err as Error).message);
+  }
   const unit = serviceUnit({
     role,
     nodePath: process.execPath,
@@ -164,6 +223,9 @@ export function runInstallService(role: ServiceRole, o: InstallOptions): number 
     machineTasks: o.machineTasks,
     args,
     systemdVersion: systemdVersion(),
+    // On Raspberry Pi OS /dev/vchiq (vcgencmd: throttling flags on boards without the sysfs file)
+    // is root:video 0660. A group that does not exist would stop the service from starting.
+    groups: role === 'secondary' && groupExists('video') ? ['video'] : [],
   });
   // With ProtectHome (and a user of its own) the service cannot run node or picluster from a home.
   const inHome = [process.execPath, main].find((p) => /^\/(home|root)(\/|$)/.test(p));
@@ -174,9 +236,9 @@ export function runInstallService(role: ServiceRole, o: InstallOptions): number 
   if (o.dryRun) {
     process.stdout.write(unit);
     const notes = [
-      token === undefined
-        ? ''
-        : `the token would go to ${tokenPath(role)} (0600, the service user's), not into the unit`,
+      ...secrets.map(
+        (f) => `the ${f.flag.slice(2)} would go to ${f.path} (0600, the service user's), not into the unit`,
+      ),
       homeProblem ?? '',
       existsSync(main) ? '' : `${main} is not built yet (npm run build)`,
     ];
@@ -199,11 +261,11 @@ export function runInstallService(role: ServiceRole, o: InstallOptions): number 
       ]);
       process.stdout.write(`made the system user ${o.user}\n`);
     }
-    if (token !== undefined) {
+    for (const secret of secrets) {
       mkdirSync('/etc/picluster', { recursive: true, mode: 0o755 });
-      writeFileSync(tokenPath(role), `${token}\n`, { mode: 0o600 });
-      chmodSync(tokenPath(role), 0o600);
-      if (!o.machineTasks) run('chown', [`${o.user}:`, tokenPath(role)]);
+      writeFileSync(secret.path, `${secret.value}\n`, { mode: 0o600 });
+      chmodSync(secret.path, 0o600);
+      if (!o.machineTasks) run('chown', [`${o.user}:`, secret.path]);
     }
     writeFileSync(unitPath(role), unit, { mode: 0o644 });
     run('systemctl', ['daemon-reload']);
@@ -236,6 +298,15 @@ export function runUninstallService(role: ServiceRole, o: { dryRun: boolean }): 
   }
   process.stdout.write(`picluster-${role} stopped and removed; its data stays in /var/lib/picluster/${role}\n`);
   return 0;
+}
+
+function groupExists(group: string): boolean {
+  try {
+    execFileSync('getent', ['group', group], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function userExists(user: string): boolean {

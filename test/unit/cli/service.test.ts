@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { serviceUnit, unitWord, withoutToken } from '../../../src/cli/service.js';
+import { serviceUnit, unitWord, withoutSecrets } from '../../../src/cli/service.js';
 import { requirePrograms } from '../../helpers/require-tool.js';
 
 const base = {
@@ -68,12 +68,51 @@ describe('install-service unit', () => {
   });
 
   it('takes a token out of the unit (readable by every user) into a 0600 file of its own', () => {
-    assert.deepEqual(withoutToken(['--primary', 'pi0:1', '--token', 's3cret', '--name', 'n'], 'secondary'), {
+    assert.deepEqual(withoutSecrets(['--primary', 'pi0:1', '--token', 's3cret', '--name', 'n'], 'secondary'), {
       args: ['--primary', 'pi0:1', '--name', 'n', '--token-file', '/etc/picluster/secondary.token'],
-      token: 's3cret',
+      secrets: [{ flag: '--token', path: '/etc/picluster/secondary.token', value: 's3cret' }],
     });
-    assert.deepEqual(withoutToken(['--token=abc'], 'primary').token, 'abc');
-    assert.deepEqual(withoutToken(['--token-file', '/etc/t'], 'primary'), { args: ['--token-file', '/etc/t'] });
+    assert.deepEqual(withoutSecrets(['--token=abc'], 'primary').secrets, [
+      { flag: '--token', path: '/etc/picluster/primary.token', value: 'abc' },
+    ]);
+    assert.deepEqual(withoutSecrets(['--token-file', '/etc/t'], 'primary'), {
+      args: ['--token-file', '/etc/t'],
+      secrets: [],
+    });
+  });
+
+  it('takes the admin token out of the unit too; refuses a store URL holding a password', () => {
+    const admin = 'A'.repeat(24);
+    for (const args of [
+      ['--web-bind', '0.0.0.0', '--admin-token', admin],
+      ['--web-bind', '0.0.0.0', `--admin-token=${admin}`],
+    ]) {
+      const out = withoutSecrets(args, 'primary');
+      assert.deepEqual(out.args, ['--web-bind', '0.0.0.0', '--admin-token-file', '/etc/picluster/primary.admin-token']);
+      assert.deepEqual(out.secrets, [
+        { flag: '--admin-token', path: '/etc/picluster/primary.admin-token', value: admin },
+      ]);
+      assert.ok(!serviceUnit({ ...base, role: 'primary', args: out.args }).includes(admin));
+    }
+    assert.throws(
+      () => withoutSecrets(['--store', 'postgres://pc:hunter2@db/pc'], 'primary'),
+      /--store holds a password.*--config FILE/,
+    );
+    assert.throws(
+      () => withoutSecrets(['--influx-url=http://u:p@influx:8086'], 'primary'),
+      /--influx-url holds a password/,
+    );
+    assert.deepEqual(withoutSecrets(['--store', 'postgres://db/pc'], 'primary').args, ['--store', 'postgres://db/pc']);
+  });
+
+  it('lets the agent join the video group (vcgencmd) when asked, never as root', () => {
+    const unit = serviceUnit({ ...base, role: 'secondary', groups: ['video'] });
+    assert.deepEqual(line(unit, 'SupplementaryGroups'), ['SupplementaryGroups=video']);
+    assert.deepEqual(line(serviceUnit({ ...base, role: 'secondary' }), 'SupplementaryGroups'), []);
+    assert.deepEqual(
+      line(serviceUnit({ ...base, role: 'secondary', machineTasks: true, groups: ['video'] }), 'SupplementaryGroups'),
+      [],
+    );
   });
 
   it('passes systemd-analyze verify', (t) => {

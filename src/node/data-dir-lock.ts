@@ -4,11 +4,25 @@
 // ends (SIGKILL, a power cut), so a stale lock can never block a restart and there is no file to
 // clean up. A second process finds the name taken, asks the holder who it is (the socket answers
 // with one JSON line) and refuses to start. The abstract namespace belongs to a network namespace:
-// two processes in different network namespaces (containers) are not kept apart by it.
+// two processes in different network namespaces (containers) are not kept apart by it. Abstract
+// names have no permissions, so the name is also keyed by a random key kept in the data dir
+// (0600): another local user cannot work it out and bind it first to keep the daemon from starting.
 
-import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { DataDirLockedError } from '../protocol/errors.js';
 
 /** Who holds a data dir: what the lock's socket answers (`since`: when it took it, epoch ms). */
@@ -32,7 +46,7 @@ export class DataDirLock {
    */
   static async acquire(dataDir: string, role: string): Promise<DataDirLock> {
     const real = realpathSync(dataDir);
-    const name = lockNameOf(real);
+    const name = lockNameOf(real, lockKeyOf(real));
     const holder: LockHolder = { pid: process.pid, role, dataDir: real, since: Date.now() };
     const answer = `${JSON.stringify(holder)}\n`;
     const server = net.createServer((socket) => {
@@ -63,9 +77,51 @@ export class DataDirLock {
   }
 }
 
-/** The abstract socket name of a data dir: its real path, hashed (names are at most 107 bytes). */
-export function lockNameOf(realDataDir: string): string {
-  return `\0picluster-data-dir-${createHash('sha256').update(realDataDir).digest('hex').slice(0, 40)}`;
+/** The abstract socket name of a data dir: its real path and key, hashed (names are at most 107 bytes). */
+export function lockNameOf(realDataDir: string, key: string): string {
+  const hash = createHash('sha256').update(`${realDataDir}\0${key}`).digest('hex');
+  return `\0picluster-data-dir-${hash.slice(0, 40)}`;
+}
+
+/** The file in a data dir holding its lock key. */
+export const LOCK_KEY_FILE = '.lock-key';
+
+/**
+ * The data dir's lock key, made on first use. Two processes starting at once agree on one: the
+ * key is written and synced to a file of its own, then linked into place (link fails when the
+ * name exists). An empty key file (a power cut on a file system that lost its data) is replaced.
+ */
+export function lockKeyOf(realDataDir: string): string {
+  const path = join(realDataDir, LOCK_KEY_FILE);
+  const read = (): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8').trim() || undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  };
+  const existing = read();
+  if (existing !== undefined) return existing;
+  const draft = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const fd = openSync(draft, 'wx', 0o600);
+  try {
+    writeSync(fd, `${randomBytes(16).toString('hex')}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    if (existsSync(path)) renameSync(draft, path);
+    else linkSync(draft, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    rmSync(draft, { force: true });
+  }
+  const key = read();
+  if (key === undefined) throw new Error(`cannot keep a lock key in ${path}: the file stays empty`);
+  return key;
 }
 
 /** What the holder of `name` says it is; undefined when it does not answer (stopped, or not ours). */

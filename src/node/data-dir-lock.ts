@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  fchownSync,
   fsyncSync,
   linkSync,
   openSync,
@@ -19,6 +20,7 @@ import {
   realpathSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import net from 'node:net';
@@ -108,6 +110,11 @@ export function lockKeyOf(realDataDir: string): string {
   try {
     writeSync(fd, `${randomBytes(16).toString('hex')}\n`);
     fsyncSync(fd);
+    // Made by root (`sudo picluster backup`): the daemon's user, who owns the dir, must read it.
+    if (process.getuid?.() === 0) {
+      const dir = statSync(realDataDir);
+      fchownSync(fd, dir.uid, dir.gid);
+    }
   } finally {
     closeSync(fd);
   }

@@ -46,6 +46,15 @@ it('backs up a live primary; the copy restores into a primary with the same node
   copyFileSync(file, join(restored, 'primary.db'));
   for (const name of ['token', 'primary-id']) copyFileSync(join(primary.dataDir, name), join(restored, name));
   cpSync(join(primary.dataDir, 'tls'), join(restored, 'tls'), { recursive: true });
+  // A backup of a stopped primary's data dir leaves nothing behind there or beside the copy, and
+  // lets go of the dir (the primary then starts on it).
+  const cold = join(dir, 'cold.db');
+  const coldBackup = await runCli(['backup', cold, '--data-dir', restored]);
+  assert.equal(coldBackup.code, 0, coldBackup.stderr);
+  for (const leftover of ['primary.db-wal', 'primary.db-shm'])
+    assert.equal(existsSync(join(restored, leftover)), false);
+  for (const leftover of ['.partial', '.partial-wal', '.partial-shm'])
+    assert.equal(existsSync(`${cold}${leftover}`), false);
   const second = await startPrimary(t, { dataDir: restored });
   const after = await getNodes(second.api);
   const shape = (nodes: NodeView[]) => nodes.map((n) => [n.id, n.name, n.info?.hostname]).sort();

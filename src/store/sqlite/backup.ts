@@ -21,6 +21,16 @@ export interface BackupResult {
  */
 const PAGES_PER_STEP = 0x7fffffff;
 
+export interface BackupOptions {
+  onProgress?: (copiedPages: number, totalPages: number) => void;
+  /**
+   * No other process can open the database meanwhile (the caller holds the data dir's lock): the
+   * `-wal` and `-shm` files the read-only open makes are removed afterwards. Without it they stay:
+   * a primary that started meanwhile would be writing its log into them.
+   */
+  exclusive?: boolean;
+}
+
 /**
  * Copies the database at `source` to `destination` (which must not exist), mode 0600: it holds
  * the node secrets.
@@ -29,8 +39,9 @@ const PAGES_PER_STEP = 0x7fffffff;
 export async function backupDatabase(
   source: string,
   destination: string,
-  onProgress?: (copiedPages: number, totalPages: number) => void,
+  options: BackupOptions = {},
 ): Promise<BackupResult> {
+  const { onProgress, exclusive = false } = options;
   if (!existsSync(source)) {
     throw new StoreError('ERR_STORE', `no database at ${source}: is --data-dir the primary's data directory?`);
   }
@@ -39,8 +50,9 @@ export async function backupDatabase(
   rmSync(partial, { force: true });
   // Made empty and private first: the copy holds node secrets from its first page on.
   closeSync(openSync(partial, 'wx', 0o600));
-  // A read-only open makes -wal and -shm files when the primary is not running: they go again.
-  const made = ['-wal', '-shm'].filter((suffix) => !existsSync(`${source}${suffix}`));
+  // A read-only open makes -wal and -shm files when the primary is not running: they go again,
+  // but only when no primary can have started meanwhile (it would be using them).
+  const made = exclusive ? ['-wal', '-shm'].filter((suffix) => !existsSync(`${source}${suffix}`)) : [];
   let db: Database.Database;
   try {
     db = new Database(source, { readonly: true, fileMustExist: true });
@@ -64,6 +76,8 @@ export async function backupDatabase(
       check = copy.pragma('quick_check', { simple: true }) as string;
     } finally {
       copy.close();
+      // The check's own -wal and -shm: nobody else opens the copy.
+      for (const suffix of ['-wal', '-shm']) rmSync(`${partial}${suffix}`, { force: true });
     }
     if (check !== 'ok') throw new StoreError('ERR_STORE_CORRUPT', `the copy fails SQLite's quick check: ${check}`);
     renameSync(partial, destination);
@@ -74,7 +88,7 @@ export async function backupDatabase(
     throw new StoreError('ERR_STORE', `backup of ${source} failed: ${(err as Error).message}`);
   } finally {
     db.close();
-    // Absent before: no primary had the database open, and none is using these now.
+    // Absent before, and no primary could start meanwhile: nobody is using these.
     for (const suffix of made) rmSync(`${source}${suffix}`, { force: true });
   }
 }

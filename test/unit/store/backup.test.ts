@@ -31,6 +31,7 @@ it('copies a database written every few milliseconds, privately, and leaves noth
   t.after(() => clearInterval(writer));
   const file = join(dir, 'copy.db');
   const result = await backupDatabase(join(dir, 'primary.db'), file);
+  for (const suffix of ['-wal', '-shm']) assert.equal(existsSync(`${file}.partial${suffix}`), false);
   clearInterval(writer);
   assert.equal(result.check, 'ok');
   assert.ok(result.pages > 100, `${result.pages} pages`);
@@ -40,4 +41,26 @@ it('copies a database written every few milliseconds, privately, and leaves noth
   const copy = new SqliteStore(file);
   t.after(() => copy.close());
   assert.equal((await copy.latestVitals('n1'))?.seq, 20_000);
+});
+
+it('a primary that opens the database during a copy keeps its -wal and -shm (and what it wrote)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'backup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const source = join(dir, 'primary.db');
+  const first = new SqliteStore(source);
+  await first.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+  first.close(); // no primary runs: no -wal, no -shm
+  assert.equal(existsSync(`${source}-wal`), false);
+  let late: SqliteStore | undefined;
+  t.after(() => late?.close());
+  // Not exclusive (the caller could not take the data dir's lock): a primary may start meanwhile.
+  await backupDatabase(source, join(dir, 'copy.db'), {
+    onProgress: () => {
+      late ??= new SqliteStore(source);
+    },
+  });
+  assert.ok(late);
+  await late.insertVitals([{ nodeId: 'n1', vitals: { ...sample(1, Date.now()), receivedAt: Date.now() } }]);
+  assert.equal(existsSync(`${source}-wal`), true, "the late primary's log is still there");
+  assert.equal((await late.latestVitals('n1'))?.seq, 1);
 });

@@ -108,7 +108,11 @@ export class HaPrimary extends EventEmitter<PrimaryEvents> implements ClusterVie
     );
   }
 
-  /** Ends the term (its last samples committed and acknowledged), then resigns: another primary leads within milliseconds. */
+  /**
+   * Ends the term (its links closed first, then its last samples committed: not acknowledged, so
+   * the nodes send them again to the next leader, which skips the seqs it has), then resigns:
+   * another primary leads within milliseconds.
+   */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;

@@ -3,18 +3,9 @@
 // each its own id; and the per-primary node secrets (mode 0600) issued at the first token join.
 
 import { randomUUID } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeAtomic } from '../node/index.js';
 
 export interface NodeIdentity {
   nodeId: string;
@@ -70,25 +61,5 @@ export class SecretStore {
   set(primaryId: string, nodeId: string, secret: string): void {
     this.#entries = { ...this.#entries, [primaryId]: { nodeId, secret } };
     writeAtomic(this.file, JSON.stringify(this.#entries), 0o600);
-  }
-}
-
-/** Write, fsync, rename, fsync the directory: a power cut leaves the old file or the new one. */
-function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, mode);
-  renameSync(tmp, file);
-  const dir = openSync(dirname(file), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
   }
 }

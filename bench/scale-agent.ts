@@ -152,7 +152,7 @@ class Agent {
     const { host, port, token, heartbeatIntervalMs } = this.options;
     totals.attempts++;
     event(SEV.connecting, this.index);
-    const socket = await this.dialer.connect({ host, port }, HANDSHAKE_TIMEOUT_MS, abort.signal);
+    const { socket, proven } = await this.dialer.connect({ host, port }, HANDSHAKE_TIMEOUT_MS, abort.signal);
     socket.write(OPENING_MAGIC);
     const conn = new Connection(socket, { heartbeat: { intervalMs: heartbeatIntervalMs } });
     this.conn = conn;
@@ -172,6 +172,7 @@ class Agent {
       conn.destroy('handshake failed');
       throw err;
     });
+    proven(); // as the agent does (a pin here: nothing to write)
     if (result.nodeSecret) {
       this.secret = { primaryId: result.primaryId, value: result.nodeSecret };
       this.secretRejected = false;

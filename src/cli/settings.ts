@@ -158,7 +158,7 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'boolean',
     roles: ['secondary'],
     description:
-      'trust the first certificate the primary presents, and pin it in DATA/primary-fingerprint (as SSH does)',
+      "trust the certificate of the first primary that proves the cluster's credentials, and pin it in DATA/primary-fingerprint (as SSH does)",
   },
   {
     key: 'legacy',

@@ -1,14 +1,18 @@
 // Which primary this node trusts on the cluster port (TLS): the certificate whose fingerprint it
 // pins (`--primary-fingerprint sha256:…`, printed by the primary at start), one signed by a CA it
-// is given (`--tls-ca-file`), or, with `--trust-first-use`, the first certificate it sees, pinned
-// from then on in DATA/primary-fingerprint (as SSH does). Every check given must pass; with none,
-// the node refuses to talk rather than trust whatever answers. A refusal names both fingerprints.
+// is given (`--tls-ca-file`), or, with `--trust-first-use`, the first certificate of a primary that
+// proved it holds the cluster's credentials (the handshake's serverProof), pinned from then on in
+// DATA/primary-fingerprint (as SSH does). A peer that only completes TLS (a wrong address, another
+// cluster's primary) pins nothing: otherwise the node would refuse its real primary for good.
+// Every check given must pass; with none, the node refuses to talk rather than trust whatever
+// answers. A refusal names both fingerprints.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import type { Logger } from '../common/logger.js';
 import type { TlsClient, TlsClientOptions } from '../connection/tls-client.js';
+import { writeAtomic } from '../node/index.js';
 import { parseFingerprint, readPemFile } from '../protocol/auth.js';
 import { ConfigError, TlsError } from '../protocol/errors.js';
 
@@ -17,7 +21,10 @@ export interface SecondaryTlsOptions {
   fingerprint?: string;
   /** A CA (PEM file) whose signature makes the primary trusted. */
   caFile?: string;
-  /** Trust the first certificate seen and pin it in DATA/primary-fingerprint. Default false. */
+  /**
+   * Trust the certificate of the first primary that proves the cluster's credentials, and pin it
+   * in DATA/primary-fingerprint. Default false.
+   */
   trustFirstUse?: boolean;
   /** This node's certificate and key (PEM files), for a primary that wants one (mutual TLS). */
   certFile?: string;
@@ -65,10 +72,12 @@ export class PrimaryTrust {
   }
 
   /**
-   * Whether the primary at `where` is the one this node trusts.
+   * Whether the primary at `where` is the one this node trusts. On first use (nothing pinned yet)
+   * its certificate is only a candidate: returned, to be given to `pin` once the handshake has
+   * checked the primary's proof; undefined when the certificate is trusted already.
    * @throws TlsError ERR_TLS_UNTRUSTED saying what it presented and what was expected
    */
-  verify(tls: TlsClient, where: string): void {
+  verify(tls: TlsClient, where: string): string | undefined {
     const pinned = this.#given ?? this.#savedPin();
     const source = this.#given ? '--primary-fingerprint' : this.#pinFile;
     if (pinned !== undefined && tls.fingerprint !== pinned) {
@@ -83,17 +92,26 @@ export class PrimaryTrust {
         `the primary at ${where} presented certificate ${tls.fingerprint}, which the CA of tlsCaFile did not sign (${tls.authorizationError ?? 'not authorized'})`,
       );
     }
-    if (pinned !== undefined || this.client.checksCa) return;
+    if (pinned !== undefined || this.client.checksCa) return undefined;
     if (!this.#trustFirstUse) {
       throw new TlsError(
         'ERR_TLS_UNTRUSTED',
         `nothing to trust the primary at ${where} by (it presented ${tls.fingerprint}): give --primary-fingerprint (the primary prints it at start), --tls-ca-file, or --trust-first-use`,
       );
     }
-    writeFileSync(this.#pinFile, `${tls.fingerprint}\n`, { mode: 0o600 });
+    return tls.fingerprint;
+  }
+
+  /**
+   * Pins `fingerprint`, a candidate of `verify`, now that its primary has proven the cluster's
+   * credentials. Written whole or not at all: a power cut leaves no pin or this one.
+   * @throws the file system's error when it cannot be written
+   */
+  pin(fingerprint: string, where: string): void {
+    writeAtomic(this.#pinFile, `${fingerprint}\n`, 0o600);
     this.#log.warn(
-      { primary: where, fingerprint: tls.fingerprint, pinFile: this.#pinFile },
-      "trusting the primary's certificate on first use; it is pinned from now on",
+      { primary: where, fingerprint, pinFile: this.#pinFile },
+      "trusting the primary's certificate on first use (it proved the cluster's credentials); it is pinned from now on",
     );
   }
 

@@ -269,7 +269,8 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
   /** One life of the link: dial, open, hand-shake, serve until it drops. */
   async #session(target: PrimaryAddress): Promise<void> {
     const handshakeMs = this.#options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
-    const socket = await this.#dialer.connect(target, handshakeMs, this.#abort.signal);
+    const link = await this.#dialer.connect(target, handshakeMs, this.#abort.signal);
+    const { socket } = link;
     socket.write(OPENING_MAGIC);
     const conn = new Connection(socket, {
       heartbeat: { intervalMs: this.#options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs },
@@ -295,15 +296,14 @@ export class Secondary extends EventEmitter<SecondaryEvents> {
         conn.destroy('handshake failed');
         throw err;
       });
-      if (result.nodeSecret) {
-        try {
-          secrets.set(result.primaryId, nodeId, result.nodeSecret);
-        } catch (err) {
-          conn.destroy('cannot keep the node secret');
-          throw err;
-        }
-        this.#retry.secretIssued();
+      try {
+        link.proven(); // a first-use certificate is pinned only now, its primary's proof checked
+        if (result.nodeSecret) secrets.set(result.primaryId, nodeId, result.nodeSecret);
+      } catch (err) {
+        conn.destroy('cannot keep the pin or the node secret');
+        throw err;
       }
+      if (result.nodeSecret) this.#retry.secretIssued();
       conn.setHeartbeatInterval(result.heartbeatMs);
       // The primary's frame limit, both ways: a larger message sent would cost the link, so it is
       // refused here with ERR_FRAME_TOO_LARGE (a reply becomes an error reply) and the link stays.

@@ -3,7 +3,8 @@
 // with --no-tls, does see the secret: the tap works); a wrong pin is refused naming both
 // fingerprints; plaintext gets ERR_TLS_REQUIRED; a CA makes a primary trusted; mutual TLS keeps out
 // a node without a certificate the cluster CA signed; trust on first use pins, then refuses a
-// changed certificate; a restarted primary resumes the nodes' TLS sessions.
+// changed certificate, and pins no peer that has not proven the cluster's credentials; a restarted
+// primary resumes the nodes' TLS sessions.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import {
   waitUntil,
 } from '../helpers/cluster.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
+import { startImpostorPrimary } from '../helpers/impostor-primary.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 
 async function metric(primary: PrimaryProcess, name: string): Promise<number> {
@@ -256,6 +258,34 @@ describe('TLS on the cluster port', () => {
     );
     assert.ok(!(await onlineNames(second)).includes('tofu'));
   });
+
+  for (const mode of ['silent', 'wrong proof'] as const) {
+    it(`trust on first use pins nothing from a peer that does not prove the cluster's credentials (${mode}), then pins the real primary`, async (t) => {
+      const dir = tempDir(t);
+      const primary = await startPrimary(t, { dataDir: join(dir, 'primary') });
+      const impostor = await startImpostorPrimary(t, mode);
+      const nodeDir = join(dir, 'node');
+      // The impostor is tried first: a wrong address, another cluster's primary.
+      startSecondary(t, primary, {
+        dataDir: nodeDir,
+        name: 'tofu',
+        args: [
+          '--trust-first-use',
+          '--handshake-timeout-ms',
+          '1000',
+          '--primary',
+          `127.0.0.1:${impostor.port},127.0.0.1:${primary.port}`,
+        ],
+      });
+      await waitUntil(
+        async () => (await onlineNames(primary)).includes('tofu'),
+        20_000,
+        'online with the real primary',
+      );
+      assert.ok(impostor.connections >= 1, 'the impostor was dialled first');
+      assert.equal(readFileSync(join(nodeDir, 'primary-fingerprint'), 'utf8').trim(), fingerprintOf(primary.dataDir));
+    });
+  }
 
   it('nodes resume their TLS sessions after a primary restart (no full handshake)', async (t) => {
     const dir = tempDir(t);

@@ -4,12 +4,26 @@
 // oldest sample goes and the dropped counter grows.
 //
 // The file is a RecordLog (record-log.ts): one checksummed line per record. {"s": sample} a new
-// sample; {"a": seq} acknowledged up to seq; {"h": {lastSeq, dropped}} the header a compaction
-// writes first. A damaged record costs that record only; a compaction is a rewrite by rename, so a
-// crash at any point leaves either the old file or the new one, both whole. On a full disk
-// (ENOSPC, or a write cut short) the samples stay in memory, within the same bound, the records
-// already in the file stay as they are, and the next append tries a compaction, which puts
-// everything back on disk once there is room.
+// sample; {"a": seq} acknowledged up to seq; {"h": {lastSeq, dropped, neverSentAfter?}} the header
+// a compaction writes first. `neverSentAfter` marks the samples no link has seen: set when the
+// outbox opens (to the last seq, or kept lower from a life that never reached a primary), cleared
+// at the first `welcome`, which renumbers them past the primary's lastSeq when it has those seqs
+// already (our outbox was lost or rolled back): they are never taken for duplicates and dropped,
+// however many restarts came before the first welcome. A last header without it (a welcome since,
+// or an older picluster) leaves the mark at the last seq at open.
+//
+// A damaged record costs that record only; a compaction is a rewrite by rename, so a crash at any
+// point leaves either the old file or the new one, both whole. On a full disk (ENOSPC, or a write
+// cut short) the samples stay in memory, within the same bound, the records already in the file
+// stay as they are, and the next append tries a compaction, which puts everything back on disk
+// once there is room.
+//
+// Appends are not fsynced: a sample is sent as soon as it is taken, and it is the primary's ack
+// that says "stored". A power cut loses at most the tail the kernel had not written yet (the last
+// few samples of a node that was losing power, or acks, whose loss only resends samples the primary
+// ignores), and a lost tail is what the never-sent mark and the renumbering are for; an fsync
+// every sample would block the agent's event loop for as long as the SD card takes, every period.
+// The one append that is fsynced is the cleared mark (see `welcomed`).
 
 import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
@@ -17,7 +31,14 @@ import { silentLogger } from '../common/logger.js';
 import type { VitalsPayload } from '../protocol/messages.js';
 import { isNoSpace, type RecordFs, RecordLog } from './record-log.js';
 
-type Line = { s: VitalsPayload } | { a: number } | { h: { lastSeq: number; dropped: number } };
+interface Header {
+  lastSeq: number;
+  dropped: number;
+  /** Samples with a higher seq were never sent on any link (absent: none of the samples read). */
+  neverSentAfter?: number;
+}
+
+type Line = { s: VitalsPayload } | { a: number } | { h: Header };
 
 /** The file operations the outbox uses (tests put faults in them: a full disk, a crash mid-way). */
 export type OutboxFs = RecordFs;
@@ -35,6 +56,8 @@ export class Outbox {
   #samples: VitalsPayload[] = [];
   #lastSeq = 0;
   #dropped = 0;
+  /** Samples with a higher seq were never sent on any link; undefined after the first welcome. */
+  #neverSentAfter: number | undefined;
   #damaged = 0;
   /** True while the file lacks what memory holds (a write failed): the next append compacts. */
   #behind = false;
@@ -47,7 +70,9 @@ export class Outbox {
     if (!(this.maxSamples >= 1)) throw new RangeError(`outbox maxSamples must be >= 1, got ${this.maxSamples}`);
     this.#log = options.logger ?? silentLogger;
     this.#file = new RecordLog(file, options.fs);
-    this.#load();
+    const kept = this.#load();
+    // What this process samples is unsent too, as is what an earlier life never sent.
+    this.#neverSentAfter = Math.min(kept ?? this.#lastSeq, this.#lastSeq);
     try {
       this.#compact();
     } catch (err) {
@@ -114,25 +139,39 @@ export class Outbox {
   }
 
   /**
-   * Renumbers the samples made after `startSeq` (this process's, never sent) to follow
-   * `primaryLastSeq`, when the primary already has seqs up to there. Rewrites the file.
+   * A primary welcomed this node and has stored its samples up to `primaryLastSeq`. At the first
+   * welcome since the outbox opened, the samples no link has seen are renumbered to follow
+   * `primaryLastSeq` if the primary has their seqs already (our outbox lost its tail or was
+   * rolled back), and that is on the disk before any of them is sent. Then those up to
+   * `primaryLastSeq` are forgotten and numbering continues past it.
    */
-  renumberUnsent(startSeq: number, primaryLastSeq: number): void {
-    if (primaryLastSeq <= startSeq) return;
-    const fresh = this.#samples.filter((s) => s.seq > startSeq);
-    if (fresh.length === 0) return;
-    for (const s of fresh) s.seq += primaryLastSeq - startSeq;
-    this.#lastSeq = Math.max(this.#lastSeq, ...fresh.map((s) => s.seq));
-    this.#rewrite();
+  welcomed(primaryLastSeq: number): void {
+    const mark = this.#neverSentAfter;
+    if (mark === undefined) {
+      this.ack(primaryLastSeq);
+      this.advanceTo(primaryLastSeq);
+      return;
+    }
+    this.#neverSentAfter = undefined;
+    const shift = primaryLastSeq - mark;
+    if (shift > 0) {
+      for (const s of this.#samples) if (s.seq > mark) s.seq += shift;
+      this.#lastSeq += shift; // mark <= lastSeq: at least primaryLastSeq
+      this.#forget(primaryLastSeq);
+      this.#rewrite();
+      return;
+    }
+    this.#forget(primaryLastSeq);
+    this.#lastSeq = Math.max(this.#lastSeq, primaryLastSeq);
+    // The cleared mark must be on the disk before these samples go out: a restart reading the old
+    // mark would renumber, and send twice, samples the primary has stored.
+    this.#write({ a: primaryLastSeq });
+    this.#write({ h: this.#header() }, true);
   }
 
   /** The primary stored everything up to `seq`: forget those samples. */
   ack(seq: number): void {
-    const first = this.#samples[0];
-    if (first === undefined || first.seq > seq) return;
-    let n = 0;
-    while (n < this.#samples.length && (this.#samples[n] as VitalsPayload).seq <= seq) n++;
-    this.#samples.splice(0, n);
+    if (!this.#forget(seq)) return;
     if (this.#behind || this.#file.lines > 2 * this.maxSamples + 1000) this.#rewrite();
     else this.#write({ a: seq });
   }
@@ -141,7 +180,7 @@ export class Outbox {
   advanceTo(seq: number): void {
     if (seq > this.#lastSeq) {
       this.#lastSeq = seq;
-      this.#write({ h: { lastSeq: seq, dropped: this.#dropped } });
+      this.#write({ h: this.#header() });
     }
   }
 
@@ -149,11 +188,26 @@ export class Outbox {
     this.#file.close();
   }
 
-  /** Appends one record; on a full disk the outbox falls behind (memory only) instead of failing. */
-  #write(line: Line): void {
+  /** Forgets the samples up to `seq` (in memory); false when there were none. */
+  #forget(seq: number): boolean {
+    let n = 0;
+    while (n < this.#samples.length && (this.#samples[n] as VitalsPayload).seq <= seq) n++;
+    this.#samples.splice(0, n);
+    return n > 0;
+  }
+
+  #header(): Header {
+    return { lastSeq: this.#lastSeq, dropped: this.#dropped, neverSentAfter: this.#neverSentAfter };
+  }
+
+  /**
+   * Appends one record (with `sync`, on the disk before it returns); on a full disk the outbox
+   * falls behind (memory only) instead of failing.
+   */
+  #write(line: Line, sync = false): void {
     if (this.#behind) return; // the next compaction writes it
     try {
-      this.#file.append(line);
+      this.#file.append(line, sync);
     } catch (err) {
       if (!isNoSpace(err)) throw err;
       this.#fellBehind(err);
@@ -170,7 +224,9 @@ export class Outbox {
     this.#behind = true;
   }
 
-  #load(): void {
+  /** Reads the file; returns the never-sent mark of its last header. */
+  #load(): number | undefined {
+    let neverSentAfter: number | undefined;
     const { records, damaged } = this.#file.read();
     this.#damaged = damaged;
     // Samples are kept in seq order, each once. Compared with the highest sample read, not with
@@ -192,6 +248,7 @@ export class Outbox {
       } else if ('h' in line) {
         this.#lastSeq = Math.max(this.#lastSeq, line.h.lastSeq);
         this.#dropped = Math.max(this.#dropped, line.h.dropped);
+        neverSentAfter = typeof line.h.neverSentAfter === 'number' ? line.h.neverSentAfter : undefined;
       }
     }
     if (this.#damaged > 0) {
@@ -200,14 +257,12 @@ export class Outbox {
         'skipped damaged outbox records (a crash mid-write, or damage on the disk); every other record was read',
       );
     }
+    return neverSentAfter;
   }
 
   /** Writes the live state to a new file and swaps it in: the old file stays whole until the rename. */
   #compact(): void {
-    this.#file.rewrite([
-      { h: { lastSeq: this.#lastSeq, dropped: this.#dropped } },
-      ...this.#samples.map((s) => ({ s })),
-    ]);
+    this.#file.rewrite([{ h: this.#header() }, ...this.#samples.map((s) => ({ s }))]);
   }
 
   #rewrite(): void {

@@ -45,11 +45,6 @@ export class VitalsSender {
   #pumping: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
-  /**
-   * The outbox's last seq when this process started, until a primary first welcomes it: samples
-   * taken since then are renumbered past the primary's `lastSeq` if it has those seqs already.
-   */
-  #unsentSince: number | undefined;
   /** Warnings given once per process. */
   readonly #warned = new Set<string>();
   /** Who waits for the next ack (stop() flushing the outbox). */
@@ -59,7 +54,6 @@ export class VitalsSender {
     this.#options = options;
     this.#outbox = options.outbox;
     this.#log = options.logger;
-    this.#unsentSince = options.outbox.lastSeq;
   }
 
   /** Takes a sample now and then every period. */
@@ -81,19 +75,12 @@ export class VitalsSender {
 
   /**
    * A primary welcomed this node on `conn` and has stored its samples up to `lastSeq`: forget
-   * those, number the next ones past it, and send the rest.
+   * those, number the next ones past it, and send the rest. Samples no link has seen yet (taken
+   * offline, in this process or an earlier one) are renumbered past `lastSeq` if the primary has
+   * their seqs already (our outbox was lost or rolled back), not dropped as duplicates.
    */
   attach(conn: Connection, lastSeq: number): void {
-    const outbox = this.#outbox;
-    if (this.#unsentSince !== undefined) {
-      // Samples taken since start, before any primary saw them, carry seqs from our own outbox;
-      // if the primary already has those seqs (our outbox lost its tail, e.g. a power cut), they
-      // are renumbered past its lastSeq instead of being dropped as duplicates.
-      outbox.renumberUnsent(this.#unsentSince, lastSeq);
-      this.#unsentSince = undefined;
-    }
-    outbox.ack(lastSeq);
-    outbox.advanceTo(lastSeq);
+    this.#outbox.welcomed(lastSeq);
     this.#link = { conn, sentSeq: lastSeq, ackedSeq: lastSeq };
     void this.#pump();
   }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import type { VitalsPayload } from '../../../src/protocol/messages.js';
 import { Outbox } from '../../../src/secondary/outbox.js';
+import { encodeRecord } from '../../../src/secondary/record-log.js';
 
 const reading = (ts: number): Omit<VitalsPayload, 'seq'> => ({
   ts,
@@ -116,13 +117,60 @@ describe('Outbox', () => {
 
 describe('Outbox after losing its tail (a power cut)', () => {
   it('renumbers the samples of this run past what the primary already stored', (t) => {
-    const o = new Outbox(outboxFile(t));
-    const startSeq = o.lastSeq; // 0: the file was lost
+    const o = new Outbox(outboxFile(t)); // the file was lost
     for (let i = 0; i < 3; i++) o.append(reading(i));
-    o.renumberUnsent(startSeq, 29); // the primary has seqs up to 29
-    o.ack(29);
+    o.welcomed(29); // the primary has seqs up to 29
     assert.deepEqual(seqs(o), [30, 31, 32]);
     assert.equal(o.append(reading(9)).seq, 33);
+    o.close();
+  });
+
+  it('keeps the mark of the samples never sent across restarts, until a primary welcomes it', (t) => {
+    const file = outboxFile(t);
+    const a = new Outbox(file); // the file was lost
+    for (let i = 1; i <= 3; i++) a.append(reading(i));
+    a.close(); // restarted before it ever connected
+    const b = new Outbox(file);
+    for (let i = 4; i <= 5; i++) b.append(reading(i));
+    b.welcomed(500);
+    assert.deepEqual(
+      b.after(0).map((s) => [s.seq, s.ts]),
+      [
+        [501, 1],
+        [502, 2],
+        [503, 3],
+        [504, 4],
+        [505, 5],
+      ],
+    );
+    assert.equal(b.dropped, 0);
+    b.close(); // 501..505 went out on that link: after a restart they are not taken for unsent
+    const c = new Outbox(file);
+    c.append(reading(6));
+    c.welcomed(600); // the primary stored 501..505 and more of an older life
+    assert.deepEqual(
+      c.after(0).map((s) => [s.seq, s.ts]),
+      [[601, 6]],
+    );
+    c.close();
+  });
+
+  it('opens an outbox written without the mark (an older picluster): its samples count as sent', (t) => {
+    const file = outboxFile(t);
+    writeFileSync(
+      file,
+      [{ h: { lastSeq: 3, dropped: 0 } }, ...[1, 2, 3].map((seq) => ({ s: { ...reading(seq), seq } }))]
+        .map(encodeRecord)
+        .join(''),
+    );
+    const o = new Outbox(file);
+    assert.deepEqual(seqs(o), [1, 2, 3]);
+    o.append(reading(4));
+    o.welcomed(500);
+    assert.deepEqual(
+      o.after(0).map((s) => [s.seq, s.ts]),
+      [[501, 4]],
+    );
     o.close();
   });
 });

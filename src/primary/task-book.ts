@@ -1,11 +1,13 @@
 // The scheduler's book of open tasks (task-scheduler.ts builds on it): what is open, how many tasks
-// each node holds, and the ways a task changes state: requeued, finished (a broadcast's parent
-// summed up, a rolling run moved on), stored and told to the listeners. A change nobody waits for is
-// posted to the writer, which holds it through a locked or full store and writes it in order.
+// each node holds, and the ways a task changes state: requeued, its node lost, its result stored
+// while it stays open, finished (a broadcast's parent summed up, a rolling run moved on), stored
+// and told to the listeners. A change nobody waits for is posted to the writer, which holds it
+// through a locked or full store and writes it in order. A result being stored decides its task: a
+// lost link, a cancel or a deadline in that window change nothing (unless the store refuses it).
 
 import { EventEmitter } from 'node:events';
 import type { Connection } from '../connection/connection.js';
-import { FINAL_STATES, type FinalState, type TaskResultPayload } from '../protocol/tasks.js';
+import { FINAL_STATES, type FinalState, isReadOnlyKind, type TaskResultPayload } from '../protocol/tasks.js';
 import type { TaskRow } from '../store/store-api.js';
 import type { Live, TaskSchedulerEvents, TaskSchedulerOptions } from './task-options.js';
 import { broadcastOutcome, cancelledError, outcomeOf, safeTarget, timeLeft } from './task-placement.js';
@@ -121,6 +123,60 @@ export abstract class TaskBook extends EventEmitter<TaskSchedulerEvents> {
     live.deadline = this.now() + row.ttlMs;
     live.notBefore = notBeforeMs > 0 ? this.now() + notBeforeMs : undefined;
     this.changed(row);
+  }
+
+  /** The node of a task out on it is gone: the task waits for it, is retried, or fails. */
+  protected lost(live: Live, name: string, why: string): void {
+    const { row } = live;
+    if (live.target.kind === 'node') {
+      if (isReadOnlyKind(row.kind)) {
+        // It asks again when the node is back; the node answers from its journal.
+        row.reason = `node ${name} ${why}; waiting for it to come back`;
+        this.emit('task', this.view(live));
+      } else {
+        this.finish(live, 'failed', { code: 'ERR_NODE_LOST', message: `node ${name} ${why} while the task ran` });
+      }
+    } else if (row.attempt < row.maxAttempts) {
+      this.requeue(live, `node ${name} ${why}; retrying on another node`);
+    } else {
+      const why2 = row.maxAttempts > 1 ? 'no attempts left' : 'not retried: it may have changed the machine';
+      this.finish(live, 'failed', {
+        code: 'ERR_NODE_LOST',
+        message: `node ${name} ${why} while the task ran (${why2})`,
+      });
+    }
+  }
+
+  /**
+   * Stores a row while the task stays open, then `stored` runs, before what waits on `live.storing`
+   * (a copy of the result, a cancel). Its node lost meanwhile counts only if the store refuses it.
+   */
+  protected async storeFirst(live: Live, row: TaskRow, stored?: () => void): Promise<void> {
+    live.storing = this.o.write([{ op: 'task', task: row }]).then(
+      () => {
+        live.storing = live.lostMeanwhile = undefined;
+        stored?.();
+      },
+      (err: unknown) => {
+        const lost = live.lostMeanwhile;
+        live.storing = live.lostMeanwhile = undefined;
+        if (lost && this.live.get(row.id) === live && live.row.key === row.key) this.lost(live, lost.name, lost.why);
+        throw err;
+      },
+    );
+    await live.storing;
+  }
+
+  /** The results of a task (a broadcast: of its children too) being stored now. */
+  protected resultsStoring(id: string): Promise<void>[] {
+    const live = this.live.get(id);
+    const lives = live?.open === undefined ? [live] : [live, ...this.childrenOf(id)];
+    return lives.flatMap((l) => (l && this.resultInHand(l) ? [l.storing as Promise<void>] : []));
+  }
+
+  /** The node's result for the task's current assignment is being stored: it decides the task. */
+  protected resultInHand(live: Live): boolean {
+    return live.storing !== undefined && live.resultFor === live.row.key;
   }
 
   /**

@@ -82,4 +82,6 @@ export interface Live {
    * handled after it changes nothing (the reply and the result may come in one read).
    */
   resultFor?: string;
+  /** Its node was lost while its result was being stored: acted on only if the store refuses it. */
+  lostMeanwhile?: { name: string; why: string };
 }

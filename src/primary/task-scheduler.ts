@@ -9,13 +9,7 @@
 
 import type { Connection } from '../connection/connection.js';
 import { RemoteError, RequestError } from '../protocol/errors.js';
-import {
-  checkTaskRunReply,
-  FINAL_STATES,
-  isReadOnlyKind,
-  type TaskOutputPayload,
-  type TaskResultPayload,
-} from '../protocol/tasks.js';
+import { checkTaskRunReply, FINAL_STATES, type TaskOutputPayload, type TaskResultPayload } from '../protocol/tasks.js';
 import type { TaskQuery, TaskRow } from '../store/store-api.js';
 import type { NodeRecord } from './registry.js';
 import { TaskBook } from './task-book.js';
@@ -109,6 +103,10 @@ export class TaskScheduler extends TaskBook {
 
   /** Cancels a task (a broadcast: every open child) at any state short of final. */
   async cancel(id: string, reason: string): Promise<TaskRow> {
+    // A result being stored decides its task (a cancel stored after it would undo it): wait for it.
+    for (let storing = this.resultsStoring(id); storing.length > 0; storing = this.resultsStoring(id)) {
+      await Promise.allSettled(storing);
+    }
     const live = this.live.get(id);
     if (!live) {
       const stored = await this.o.getStored(id);
@@ -134,6 +132,7 @@ export class TaskScheduler extends TaskBook {
     for (const live of [...this.live.values()]) {
       const { row } = live;
       if (row.nodeId !== record.id || (row.state !== 'assigned' && row.state !== 'running')) continue;
+      live.lostMeanwhile = undefined; // back before its result's store failed: asked again below
       if (row.phase) {
         // Back from going down (its first message on a new session: its info is in).
         const outcome = backFrom(row, record.info?.bootId);
@@ -162,23 +161,10 @@ export class TaskScheduler extends TaskBook {
         // Down on purpose, as the task said it would go: done (a shutdown), or wait for it.
         if (wentDown(row, name) === 'done') this.finish(live, 'succeeded', null);
         else this.changed(row);
-      } else if (live.target.kind === 'node') {
-        if (isReadOnlyKind(row.kind)) {
-          // It asks again when the node is back; the node answers from its journal.
-          row.reason = `node ${name} ${why}; waiting for it to come back`;
-          this.emit('task', this.view(live));
-        } else {
-          this.finish(live, 'failed', { code: 'ERR_NODE_LOST', message: `node ${name} ${why} while the task ran` });
-        }
-      } else if (row.attempt < row.maxAttempts) {
-        this.requeue(live, `node ${name} ${why}; retrying on another node`);
-      } else {
-        const why2 = row.maxAttempts > 1 ? 'no attempts left' : 'not retried: it may have changed the machine';
-        this.finish(live, 'failed', {
-          code: 'ERR_NODE_LOST',
-          message: `node ${name} ${why} while the task ran (${why2})`,
-        });
-      }
+      } else if (this.resultInHand(live)) {
+        // Its result decides (a requeue or failure stored after it would undo it), once stored.
+        live.lostMeanwhile = { name, why };
+      } else this.lost(live, name, why);
     }
   }
 
@@ -200,16 +186,16 @@ export class TaskScheduler extends TaskBook {
         // no longer holds a slot there: the node is going away.
         goingDown(live.row, record);
         this.release(live);
-        await this.#storeFirst(live, { ...live.row });
+        await this.storeFirst(live, { ...live.row });
         this.emit('task', this.view(live));
       } else {
         const endedAt = Date.now();
         const row = { ...live.row, ...outcomeOf(result), state: result.state, error: result.error ?? null, endedAt };
-        await this.#storeFirst(live, row);
-        if (this.live.get(result.taskId) === live) {
+        await this.storeFirst(live, row, () => {
+          if (this.live.get(result.taskId) !== live || live.row.key !== result.key) return;
           live.row.endedAt = endedAt;
           this.finish(live, result.state, result.error ?? null, result);
-        }
+        });
       }
     } else if (!live) {
       // Final already: a result for that node's attempt, after it was given up for lost, is the truth.
@@ -228,16 +214,6 @@ export class TaskScheduler extends TaskBook {
     }
     // Unknown, stale (an earlier attempt's) or stored now: the node may forget it.
     if (conn.state === 'open') conn.send('task.ack', { taskId: result.taskId, key: result.key });
-  }
-
-  /** Stores a row while the task stays open; a copy of the result that comes meanwhile waits for it. */
-  async #storeFirst(live: Live, row: TaskRow): Promise<void> {
-    live.storing = this.o.write([{ op: 'task', task: row }]);
-    try {
-      await live.storing;
-    } finally {
-      live.storing = undefined;
-    }
   }
 
   output(record: NodeRecord, output: TaskOutputPayload): void {
@@ -382,7 +358,7 @@ export class TaskScheduler extends TaskBook {
   #expire(): void {
     const now = this.now();
     for (const live of [...this.live.values()]) {
-      if (live.deadline > now || live.open !== undefined) continue;
+      if (live.deadline > now || live.open !== undefined || this.resultInHand(live)) continue;
       const { row } = live;
       if (row.phase) {
         this.finish(live, 'failed', notBack(row));

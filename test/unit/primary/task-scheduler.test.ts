@@ -11,9 +11,10 @@ import { BackpressureError, RemoteError, type RequestError } from '../../../src/
 import { FrameDecoder } from '../../../src/protocol/frame-decoder.js';
 import { encodeFrame } from '../../../src/protocol/frame-encoder.js';
 import { parseTarget, targetMatches } from '../../../src/protocol/task-target.js';
-import type { TaskRunPayload } from '../../../src/protocol/tasks.js';
+import { FINAL_STATES, type TaskRunPayload } from '../../../src/protocol/tasks.js';
+import { NodeWriter } from '../../../src/store/node-writer.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
-import type { TaskRow } from '../../../src/store/store-api.js';
+import type { NodeChange, Store, TaskRow } from '../../../src/store/store-api.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
 interface FakeNode {
@@ -61,18 +62,59 @@ function fakeNode(registry: Registry, id: string, labels: Record<string, string>
   return node;
 }
 
-function setup(options: { perNode?: number; now?: () => number; ownMachineId?: string } = {}) {
+/**
+ * The tasks' writer as the primary has it (a NodeWriter, flushMs 0) over `store`, a store a network
+ * round trip away (PostgreSQL): its commits wait while the test holds them, and may be refused.
+ */
+function remoteWriter(store: SqliteStore) {
+  let gate: Promise<void> = Promise.resolve();
+  let open: (err?: Error) => void = () => {};
+  const held = { commits: 0 };
+  const remote = {
+    applyNodeChanges: async (changes: readonly NodeChange[]) => {
+      held.commits++;
+      try {
+        await gate;
+      } finally {
+        held.commits--;
+      }
+      return store.applyNodeChanges(changes);
+    },
+  } as unknown as Store;
+  const writer = new NodeWriter(remote, { logger: silentLogger, flushMs: 0, busyPauseMs: 50 });
+  return {
+    writer,
+    held,
+    /** Commits wait from now on, until `release`. */
+    hold(): void {
+      gate = new Promise((resolve, reject) => {
+        open = (err) => (err ? reject(err) : resolve());
+      });
+      gate.catch(() => {}); // refused for the commits that come; nobody else waits on it
+    },
+    /** The held commits go on (or, given `err`, are refused with it); those after them are not held. */
+    release(err?: Error): void {
+      open(err);
+      gate = Promise.resolve();
+    },
+    /** Everything given to the writer so far is stored (or refused). */
+    flush: () => writer.flush(),
+  };
+}
+
+function setup(options: { perNode?: number; now?: () => number; ownMachineId?: string; remote?: boolean } = {}) {
   const store = new SqliteStore(':memory:');
   const registry = new Registry();
   /** Set to make every awaited write fail (a locked or full store). */
   const faults = { storeRefuses: false };
+  const remote = options.remote ? remoteWriter(store) : undefined;
   const scheduler = new TaskScheduler({
     registry,
     write: (changes) =>
       faults.storeRefuses
         ? Promise.reject(Object.assign(new Error('locked'), { code: 'ERR_STORE_BUSY' }))
-        : store.applyNodeChanges(changes),
-    post: (changes) => void store.applyNodeChanges(changes),
+        : (remote?.writer.write(changes) ?? store.applyNodeChanges(changes)),
+    post: (changes) => (remote ? remote.writer.post(changes) : void store.applyNodeChanges(changes)),
     getStored: (id) => store.getTask(id),
     listStored: (query) => store.listTasks(query),
     log: silentLogger,
@@ -94,7 +136,7 @@ function setup(options: { perNode?: number; now?: () => number; ownMachineId?: s
       node.record.session as Connection,
     );
   const stored = (id: string) => store.getTask(id) as Promise<TaskRow>;
-  return { store, registry, scheduler, ready, run, result, stored, faults };
+  return { store, registry, scheduler, ready, run, result, stored, faults, commits: remote };
 }
 
 describe('TaskScheduler', () => {
@@ -522,6 +564,114 @@ describe('TaskScheduler, what a review found', () => {
     const forged = { taskId: sent.taskId, key: sent.key, state: 'succeeded' as const, startedAt: 1, endedAt: 2 };
     await scheduler.result(b.record, forged, b.record.session as Connection);
     assert.equal((await stored(shell.id)).state, 'failed', "b cannot write a's result");
+  });
+
+  // Found by review: a result and a link loss in the same moment (before the result's commit; with
+  // PostgreSQL a network round trip) left the wrong state in the store. The result decides.
+  it('a link lost while results are stored: a retried task is not queued again, a machine-changing one not failed', async (t) => {
+    const { registry, scheduler, ready, run, result, stored, commits } = setup({ remote: true });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    const b = fakeNode(registry, 'b');
+    ready(a);
+    const retried = await run(); // `any`, read-only: retries left
+    const shell = await run({ kind: 'shell', on: 'a', args: { argv: ['true'] } });
+    await waitUntil(async () => (await stored(retried.id)).state === 'running', 2000, 'the retried one running');
+    await waitUntil(async () => (await stored(shell.id)).state === 'running', 2000, 'the shell one running');
+    ready(b); // where the retried task would go again
+    commits?.hold();
+    const results = a.requests.map((p) => result(a, p));
+    a.record.state = 'lost';
+    scheduler.nodeGone(a.record, 'was lost'); // the link dies (RST, kill, heartbeat) before the commit
+    commits?.release();
+    await Promise.all(results);
+    await commits?.flush();
+    for (const task of [retried, shell]) {
+      const row = await stored(task.id);
+      assert.equal(row.state, 'succeeded', `${task.kind}: ${row.state} ${row.reason ?? ''} ${row.error?.code ?? ''}`);
+      assert.equal((await scheduler.get(task.id))?.state, 'succeeded');
+      await assert.rejects(scheduler.cancel(task.id, 'by test'), { code: 'ERR_CONFLICT' });
+    }
+    assert.equal(b.requests.length, 0, 'not run again elsewhere');
+  });
+
+  it('a cancel while the result is stored: the result decides, and the cancel is refused as too late', async (t) => {
+    const { registry, scheduler, ready, run, result, stored, commits } = setup({ remote: true });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    ready(a);
+    const task = await run({ kind: 'shell', on: 'a', args: { argv: ['true'] } });
+    const sent = await waitUntil(() => a.requests[0], 2000, 'sent');
+    await waitUntil(async () => (await stored(task.id)).state === 'running', 2000, 'running');
+    commits?.hold();
+    const storing = result(a, sent);
+    const cancelled = scheduler.cancel(task.id, 'by test');
+    commits?.release();
+    await storing;
+    await assert.rejects(cancelled, { code: 'ERR_CONFLICT', message: /is succeeded already/ });
+    await commits?.flush();
+    assert.equal((await stored(task.id)).state, 'succeeded');
+    assert.equal(a.sent.filter((m) => m.t === 'task.cancel').length, 0, 'the node is not told to stop it');
+  });
+
+  it('a task past its deadline while its result is stored does not time out: the result decides', async (t) => {
+    let now = 0;
+    const { registry, scheduler, ready, run, result, stored, commits } = setup({ remote: true, now: () => now });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    const offline = fakeNode(registry, 'z');
+    offline.record.state = 'lost';
+    ready(a);
+    const task = await run({ on: 'a', timeoutMs: 1000 });
+    const sent = await waitUntil(() => a.requests[0], 2000, 'sent');
+    await waitUntil(async () => (await stored(task.id)).state === 'running', 2000, 'running');
+    // Expires in the sweep that would time the task out: the sign that the sweep ran.
+    const marker = await run({ on: 'z', ttlMs: 500 });
+    const ended = new Set<string>();
+    scheduler.on('task', (row) => FINAL_STATES.has(row.state) && ended.add(row.id));
+    commits?.hold();
+    const storing = result(a, sent);
+    now = 5000;
+    await waitUntil(() => ended.has(marker.id), 2000, 'a sweep past both deadlines');
+    commits?.release();
+    await storing;
+    await commits?.flush();
+    assert.equal((await stored(task.id)).state, 'succeeded');
+    assert.equal(a.sent.filter((m) => m.t === 'task.cancel').length, 0, 'the node is not told to stop it');
+  });
+
+  it('a link lost while a result is stored that the store then refuses: the loss counts (retried elsewhere)', async (t) => {
+    const { registry, scheduler, ready, run, result, stored, commits } = setup({ remote: true });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    const b = fakeNode(registry, 'b');
+    ready(a);
+    const task = await run();
+    const sent = await waitUntil(() => a.requests[0], 2000, 'sent');
+    await waitUntil(async () => (await stored(task.id)).state === 'running', 2000, 'running');
+    ready(b);
+    commits?.hold();
+    const storing = result(a, sent);
+    a.record.state = 'lost';
+    scheduler.nodeGone(a.record, 'was lost');
+    await waitUntil(() => commits?.held.commits === 1, 2000, 'the commit under way');
+    commits?.release(Object.assign(new Error('locked'), { code: 'ERR_STORE_BUSY' }));
+    await assert.rejects(storing, { code: 'ERR_STORE_BUSY' });
+    const again = await waitUntil(() => b.requests[0], 5000, 'retried on b');
+    assert.notEqual(again.key, sent.key, 'a new attempt');
+    const row = await waitUntil(
+      async () => {
+        const now = await stored(task.id);
+        return now.nodeId === 'b' ? now : undefined;
+      },
+      5000,
+      'stored as given to b',
+    );
+    assert.equal(row.attempt, 2);
   });
 });
 

@@ -83,6 +83,6 @@ export const TASK_SETTINGS: readonly Setting[] = [
     roles: ['primary'],
     arg: 'MS',
     description:
-      'how long a task waits for its node (or any eligible node) to be online when its submitter gives no ttl; then it fails (ERR_TASK_EXPIRED)',
+      'how long a task waits for its node (or any eligible node) to be online and take it when its submitter gives no ttl, from its queueing (a busy node does not start it over); then it fails (ERR_TASK_EXPIRED)',
   },
 ];

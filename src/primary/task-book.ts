@@ -114,14 +114,19 @@ export abstract class TaskBook extends EventEmitter<TaskSchedulerEvents> {
     else this.slots.delete(nodeId);
   }
 
-  protected requeue(live: Live, reason: string, notBeforeMs = 0): void {
+  /**
+   * Back to the queue (not dispatched for `afterMs`). Its ttl counts from its queueing: a requeue
+   * that was no attempt (a busy node, a refused store, a refusal) keeps the deadline it had, else
+   * a node answering busy forever would keep it forever; one after a lost attempt starts it `anew`.
+   */
+  protected requeue(live: Live, reason: string, how: { afterMs?: number; anew?: boolean } = {}): void {
     const { row } = live;
     this.release(live);
     row.state = 'queued';
     row.nodeId = live.target.kind === 'node' ? row.nodeId : null;
     row.reason = reason;
-    live.deadline = this.now() + row.ttlMs;
-    live.notBefore = notBeforeMs > 0 ? this.now() + notBeforeMs : undefined;
+    live.deadline = !how.anew && live.queuedUntil !== undefined ? live.queuedUntil : this.now() + row.ttlMs;
+    live.notBefore = how.afterMs ? this.now() + how.afterMs : undefined;
     this.changed(row);
   }
 
@@ -137,7 +142,7 @@ export abstract class TaskBook extends EventEmitter<TaskSchedulerEvents> {
         this.finish(live, 'failed', { code: 'ERR_NODE_LOST', message: `node ${name} ${why} while the task ran` });
       }
     } else if (row.attempt < row.maxAttempts) {
-      this.requeue(live, `node ${name} ${why}; retrying on another node`);
+      this.requeue(live, `node ${name} ${why}; retrying on another node`, { anew: true });
     } else {
       const why2 = row.maxAttempts > 1 ? 'no attempts left' : 'not retried: it may have changed the machine';
       this.finish(live, 'failed', {

@@ -75,6 +75,8 @@ export interface Live {
   holds?: boolean;
   /** Not dispatched before this (monotonic): a node answered busy. */
   notBefore?: number;
+  /** Monotonic: its deadline while queued (its ttl from its queueing), kept by a requeue that was no attempt. */
+  queuedUntil?: number;
   /** Its result is being stored: a copy sent again waits for that, then is acknowledged. */
   storing?: Promise<void>;
   /**

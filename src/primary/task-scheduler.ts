@@ -273,6 +273,7 @@ export class TaskScheduler extends TaskBook {
     row.key = `${row.id}.${row.assignments}`;
     row.assignedAt = Date.now();
     row.reason = null;
+    live.queuedUntil = live.deadline;
     live.deadline = this.now() + row.timeoutMs + this.grace;
     this.hold(live);
     this.given.set(node.id, (this.given.get(node.id) ?? 0) + 1);
@@ -291,7 +292,7 @@ export class TaskScheduler extends TaskBook {
         if (row.key !== key || row.state !== 'assigned') return;
         this.o.log.warn({ err, taskId: row.id }, 'cannot store a task assignment; it waits in the queue');
         row.attempt -= 1;
-        this.requeue(live, 'the store refused its assignment; waiting', BUSY_BACKOFF_MS);
+        this.requeue(live, 'the store refused its assignment; waiting', { afterMs: BUSY_BACKOFF_MS });
       },
     );
   }
@@ -337,7 +338,7 @@ export class TaskScheduler extends TaskBook {
     if (err.remoteCode === 'ERR_TASK_BUSY') {
       // Not an attempt; offered again in a while (the node's own limit may be below ours).
       row.attempt -= 1;
-      this.requeue(live, `node busy: ${err.message}`, BUSY_BACKOFF_MS);
+      this.requeue(live, `node ${nodeId} is busy: ${err.message}`, { afterMs: BUSY_BACKOFF_MS });
       return;
     }
     const { code, message } = refusalOf(err);
@@ -365,7 +366,12 @@ export class TaskScheduler extends TaskBook {
         this.o.notBack?.(row.nodeId as string);
       } else if (row.state === 'queued') {
         const where = live.target.kind === 'node' ? `node ${row.nodeId} stayed offline` : 'no eligible node was online';
-        this.finish(live, 'failed', { code: 'ERR_TASK_EXPIRED', message: `${where} for its ttl (${row.ttlMs} ms)` });
+        // Tried later (a busy node): not offline, and the last answer says why.
+        const message =
+          live.notBefore === undefined
+            ? `${where} for its ttl (${row.ttlMs} ms)`
+            : `not taken within its ttl (${row.ttlMs} ms): ${row.reason}`;
+        this.finish(live, 'failed', { code: 'ERR_TASK_EXPIRED', message });
       } else {
         this.finish(live, 'timed_out', {
           code: 'ERR_TASK_TIMEOUT',

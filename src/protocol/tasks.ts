@@ -64,7 +64,7 @@ export const checkTaskRunReply = {
  * it), ERR_TASK_BUSY (the node runs its limit of tasks), ERR_STALE_EPOCH (an older primary's
  * order), ERR_TASK_ARGS (bad arguments), ERR_TASK_FAILED (the work failed), ERR_TASK_INTERRUPTED
  * (the agent stopped while it ran), ERR_TASK_TIMEOUT, ERR_TASK_CANCELLED; on the primary also
- * ERR_NODE_LOST, ERR_TASK_EXPIRED (the target stayed offline past the task's ttl), ERR_NOT_BACK
+ * ERR_NODE_LOST, ERR_TASK_EXPIRED (the target stayed offline or busy past the task's ttl), ERR_NOT_BACK
  * (a node a task took down did not come back in time) and ERR_NO_NODE (no node matches a broadcast).
  */
 export type TaskErrorCode =

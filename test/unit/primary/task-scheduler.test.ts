@@ -521,6 +521,36 @@ describe('TaskScheduler, what a review found', () => {
     assert.equal((await scheduler.get(task.id))?.attempt, 1, 'a busy node is not an attempt');
   });
 
+  it('a node that answers busy every time does not keep a task past its ttl, which counts from its queueing', async (t) => {
+    // Found by review: each busy reply requeued the task with its ttl started over (a node that
+    // cannot write its task journal, e.g. a full SD card, kept a task with ttlMs 2000 for good).
+    let now = 0;
+    const { registry, scheduler, ready, run } = setup({ now: () => now });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    a.answer = async () => {
+      throw new RemoteError('ERR_TASK_BUSY', 'this node cannot write its task journal (ENOSPC)');
+    };
+    ready(a);
+    const task = await run({ on: 'a', ttlMs: 2000 });
+    const queued = async () => (await scheduler.get(task.id))?.state === 'queued';
+    await waitUntil(async () => a.requests.length === 1 && (await queued()), 2000, 'refused once');
+    now = 1500;
+    await waitUntil(async () => a.requests.length === 2 && (await queued()), 2000, 'refused again');
+    now = 2100; // past its ttl from the queueing, not from the last refusal
+    const expired = await waitUntil(
+      async () => {
+        const row = await scheduler.get(task.id);
+        return row?.state === 'failed' ? row : undefined;
+      },
+      2000,
+      'expired',
+    );
+    assert.equal(expired.error?.code, 'ERR_TASK_EXPIRED');
+    assert.match(expired.error?.message ?? '', /^not taken within its ttl \(2000 ms\): node a is busy: .*ENOSPC/);
+  });
+
   for (const [why, first] of [
     ['got no answer', () => Object.assign(new Error('no reply within 15000 ms'), { code: 'ERR_REQUEST_TIMEOUT' })],
     // Found by review: a request refused before it was sent was taken for a link down, and the

@@ -240,8 +240,12 @@ export class TaskScheduler extends TaskBook {
     // The sweep pumps every second: with no task due, the fleet is not listed (at 10,000 nodes the
     // list cost 1–2% of a core for nothing).
     if (!this.#anyLive(due)) return;
+    // Not a node that said a task takes it down: what it took would be cut off. Once back, it is
+    // on a new link (its phase ends in nodeReady).
+    const down = new Set<string>();
+    for (const { row } of this.live.values()) if (row.phase && row.nodeId) down.add(row.nodeId);
     const nodes = [...this.o.registry.all()].filter(
-      (r) => r.state === 'online' && r.session !== undefined && this.ready.has(r.session),
+      (r) => r.state === 'online' && r.session !== undefined && this.ready.has(r.session) && !down.has(r.id),
     );
     if (nodes.length === 0) return;
     const byId = new Map(nodes.map((n) => [n.id, n]));

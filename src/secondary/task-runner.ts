@@ -7,7 +7,9 @@
 // A task runs with an AbortSignal that fires on its timeout (monotonic clock), a `task.cancel`,
 // or the agent stopping; its result says which (timed_out, cancelled, failed
 // ERR_TASK_INTERRUPTED). Results go into the journal before they are sent, and are sent again on
-// every new link until the primary acknowledges them (`task.ack`).
+// every new link until the primary acknowledges them (`task.ack`). Once a result says the node
+// goes down (a reboot), new tasks are refused as busy: cut off partway, they would leave the
+// machine half changed. Only a failed attempt to go down ends that (the node stays up).
 
 import type { Logger } from '../common/logger.js';
 import { type Clock, systemClock, type Timer } from '../connection/clock.js';
@@ -75,7 +77,9 @@ export class TaskRunner {
   readonly #runs = new Map<string, Run>();
   readonly #ackWaiters = new Map<string, () => void>();
   #conn: Connection | undefined;
-  #state: 'open' | 'stopping' | 'stopped' = 'open';
+  /** `going-down`: a task's result said it takes the node down (`#downBy`, its kind); no new task. */
+  #state: 'open' | 'going-down' | 'stopping' | 'stopped' = 'open';
+  #downBy = '';
   /** Results are written to the link one after another, in order. */
   #sending: Promise<void> = Promise.resolve();
 
@@ -103,7 +107,9 @@ export class TaskRunner {
   /** The `task` request: answers `running` or a key's final state; throws TaskError to refuse. */
   take(request: TaskRunPayload): { state: TaskState } | Promise<{ state: TaskState }> {
     const { taskId, key, kind, epoch } = request;
-    if (this.#state !== 'open') throw new TaskError('ERR_TASK_BUSY', 'the agent is stopping: it takes no task');
+    if (this.#state === 'stopping' || this.#state === 'stopped') {
+      throw new TaskError('ERR_TASK_BUSY', 'the agent is stopping: it takes no task');
+    }
     if (epoch < this.#journal.epoch) {
       // Epoch 0 is a single primary's: after standby primaries, what the operator has to do.
       const back = epoch === 0 ? `; back to one primary? stop this agent and remove ${this.#journal.file}` : '';
@@ -122,6 +128,10 @@ export class TaskRunner {
     if (replayed !== undefined) {
       this.#send([replayed]);
       return { state: replayed.state };
+    }
+    if (this.#state === 'going-down') {
+      // Cut off partway by the reboot, it would leave the machine half changed: after it, then.
+      throw new TaskError('ERR_TASK_BUSY', `this node is going down (${this.#downBy}): it takes tasks once it is back`);
     }
     const definition = this.#definition(kind);
     definition.check?.(request.args);
@@ -171,7 +181,7 @@ export class TaskRunner {
    * then are journaled as failed ERR_TASK_INTERRUPTED all the same. Takes no task after.
    */
   async stop(timeoutMs: number): Promise<void> {
-    if (this.#state !== 'open') return;
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
     const runs = [...this.#runs.values()];
     const interrupted: Ending = {
@@ -341,6 +351,10 @@ export class TaskRunner {
       this.#journal.finished(result);
       return result;
     });
+    if (ending.goingDown && this.#state === 'open') {
+      this.#state = 'going-down';
+      this.#downBy = run.kind;
+    }
     const { error } = ending;
     this.#log.info(
       { taskId: run.taskIds[0], key: run.key, kind: run.kind, state: ending.state, code: error?.code },
@@ -374,7 +388,11 @@ export class TaskRunner {
       await goingDown.act();
     } catch (err) {
       // Too late for the result (it said succeeded and is acknowledged): the log says why.
-      this.#log.error({ err, taskId: result.taskId }, `the node did not go down: ${(err as Error).message}`);
+      this.#log.error(
+        { err, taskId: result.taskId },
+        `the node did not go down: ${(err as Error).message}; it takes tasks again`,
+      );
+      if (this.#state === 'going-down') this.#state = 'open';
     }
   }
 

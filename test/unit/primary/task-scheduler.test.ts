@@ -467,6 +467,40 @@ describe('TaskScheduler, what a review found', () => {
     await waitUntil(() => a.requests.some((r) => r.taskId === after.id), 2000, 'a task after three reboots');
   });
 
+  it('a node that said it is going down gets no new task until it is back on a new link', async (t) => {
+    // Found by review: an os.upgrade submitted once pi-3 said it reboots was sent at once, taken,
+    // and killed partway by the reboot (ERR_NODE_LOST, a half-upgraded machine).
+    const { registry, scheduler, ready, run } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    a.record.info = { bootId: 'boot-1' } as NodeRecord['info'];
+    const b = fakeNode(registry, 'b');
+    ready(a);
+    ready(b);
+    const reboot = await run({ kind: 'node.reboot', on: 'a' });
+    const sent = await waitUntil(() => a.requests.find((r) => r.taskId === reboot.id), 2000, 'the reboot sent');
+    const goingDown = { taskId: sent.taskId, key: sent.key, state: 'succeeded' as const, startedAt: 1, endedAt: 2 };
+    await scheduler.result(a.record, { ...goingDown, result: { goingDown: true } }, a.record.session as Connection);
+    const upgrade = await run({ kind: 'os.upgrade', on: 'a' });
+    const elsewhere = await run(); // `any`: b, not a
+    await waitUntil(() => b.requests.some((r) => r.taskId === elsewhere.id), 2000, 'the task for any on b');
+    assert.deepEqual(
+      a.requests.map((r) => r.taskId),
+      [reboot.id],
+      'nothing more for a while it goes down',
+    );
+    assert.equal((await scheduler.get(upgrade.id))?.state, 'queued');
+    // Down, and back with a new boot id on a new link: the upgrade goes then.
+    a.record.state = 'lost';
+    scheduler.nodeGone(a.record, 'was lost');
+    a.record.state = 'online';
+    a.record.info = { bootId: 'boot-2' } as NodeRecord['info'];
+    ready(a);
+    assert.equal((await scheduler.get(reboot.id))?.state, 'succeeded');
+    await waitUntil(() => a.requests.some((r) => r.taskId === upgrade.id), 2000, 'the upgrade once a is back');
+  });
+
   it('while the primary stops, the sessions it closes change no task', async (t) => {
     const { registry, scheduler, ready, run, stored } = setup();
     scheduler.start();

@@ -425,6 +425,36 @@ describe('TaskRunner', () => {
     assert.deepEqual(executor.calls, [{ method: 'reboot' }]);
   });
 
+  it('once it has said it goes down, it refuses new tasks as busy (its own key still answered); a reboot that fails ends that', async (t) => {
+    // Found by review: an os.upgrade sent once the node said it reboots was taken, and the reboot
+    // killed apt partway: the machine was left half-upgraded.
+    const executor = new RecordingExecutor();
+    const { primary } = await setup(t, { allow: ['node.reboot'], executor });
+    await primary.task('reboot', 'node.reboot');
+    await primary.result('id-reboot');
+    const busy = await refusal(primary.task('upgrade', 'node.time'));
+    assert.equal(busy.remoteCode, 'ERR_TASK_BUSY');
+    assert.match(busy.message, /going down \(node\.reboot\)/);
+    assert.deepEqual(await primary.task('reboot', 'node.reboot'), { state: 'succeeded' }, 'its key from the journal');
+    primary.ack('id-reboot');
+    await waitFor(() => executor.calls.length === 1, 5_000, 'the reboot');
+    assert.equal((await refusal(primary.task('upgrade', 'node.time'))).remoteCode, 'ERR_TASK_BUSY', 'still going down');
+
+    // A reboot that fails leaves the node up: it takes tasks again.
+    const failing = new RecordingExecutor();
+    failing.reboot = async () => {
+      failing.calls.push({ method: 'reboot' });
+      throw new Error('systemctl reboot ended with code 1');
+    };
+    const up = await setup(t, { allow: ['node.reboot'], executor: failing });
+    await up.primary.task('reboot', 'node.reboot');
+    await up.primary.result('id-reboot');
+    assert.equal((await refusal(up.primary.task('upgrade', 'node.time'))).remoteCode, 'ERR_TASK_BUSY');
+    up.primary.ack('id-reboot');
+    await waitFor(() => failing.calls.length === 1, 5_000, 'the reboot tried');
+    assert.deepEqual(await up.primary.task('after', 'node.time'), { state: 'running' });
+  });
+
   it('built-in kinds run their commands through the executor, and only when allowed', async (t) => {
     const executor = new RecordingExecutor({
       script: (argv) => (argv.includes('log') ? { stdout: `${'a'.repeat(40)} 1700000000\n` } : { stdout: 'done\n' }),

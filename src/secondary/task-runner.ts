@@ -27,6 +27,8 @@ import { LiveOutput, OutputTail } from './task-output.js';
 export const ABORT_GRACE_MS = 6_000;
 /** How long a going-down task (reboot, power off, agent restart) waits for its result's ack, ms. */
 export const GOING_DOWN_ACK_WAIT_MS = 5_000;
+/** A node still up this long after it set out to go down takes tasks again, ms. */
+export const STILL_UP_AFTER_MS = 10 * 60_000;
 
 export interface TaskRunnerOptions {
   journal: TaskJournal;
@@ -393,7 +395,19 @@ export class TaskRunner {
         `the node did not go down: ${(err as Error).message}; it takes tasks again`,
       );
       if (this.#state === 'going-down') this.#state = 'open';
+      return;
     }
+    // A command that said yes and did nothing (a reboot held off by an inhibitor lock): not for good.
+    this.#clock
+      .setTimeout(() => {
+        if (this.#state !== 'going-down') return;
+        this.#state = 'open';
+        this.#log.error(
+          { taskId: result.taskId },
+          `the node was to go down (${this.#downBy}) but still runs: it takes tasks again`,
+        );
+      }, STILL_UP_AFTER_MS)
+      .unref?.();
   }
 
   #link(): Connection | undefined {

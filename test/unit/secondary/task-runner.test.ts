@@ -18,14 +18,16 @@ import { builtinTasks } from '../../../src/secondary/builtin-tasks.js';
 import { AGENT_MESSAGES, AGENT_REQUESTS, type AgentSession } from '../../../src/secondary/handlers/index.js';
 import type { TaskHandler } from '../../../src/secondary/secondary-options.js';
 import { TaskJournal } from '../../../src/secondary/task-journal.js';
-import { TaskRunner } from '../../../src/secondary/task-runner.js';
+import { STILL_UP_AFTER_MS, TaskRunner } from '../../../src/secondary/task-runner.js';
 import type { VitalsSender } from '../../../src/secondary/vitals-sender.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
 import { processAlive } from '../../helpers/process-alive.js';
 import { connectionPair, waitFor } from '../../helpers/socket-pair.js';
 
 const NODE = process.execPath;
 
 interface Setup {
+  clock?: FakeClock;
   allow?: string[];
   commands?: string[];
   maxConcurrent?: number;
@@ -101,6 +103,7 @@ async function setup(t: TestContext, options: Setup = {}) {
     maxOutputBytes: options.maxOutputBytes ?? MAX_OUTPUT_BYTES,
     logger: silentLogger,
     ...(options.onFinished ? { onFinished: options.onFinished } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   t.after(async () => {
     await runner.stop(100);
@@ -453,6 +456,21 @@ describe('TaskRunner', () => {
     up.primary.ack('id-reboot');
     await waitFor(() => failing.calls.length === 1, 5_000, 'the reboot tried');
     assert.deepEqual(await up.primary.task('after', 'node.time'), { state: 'running' });
+  });
+
+  it('a node still up long after its reboot said yes takes tasks again', async (t) => {
+    const clock = new FakeClock();
+    const executor = new RecordingExecutor();
+    const { primary } = await setup(t, { allow: ['node.reboot'], executor, clock });
+    await primary.task('reboot', 'node.reboot');
+    await primary.result('id-reboot');
+    primary.ack('id-reboot');
+    await waitFor(() => executor.calls.length === 1, 5_000, 'the reboot');
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(STILL_UP_AFTER_MS - 1);
+    assert.equal((await refusal(primary.task('early', 'node.time'))).remoteCode, 'ERR_TASK_BUSY');
+    clock.advance(1);
+    assert.deepEqual(await primary.task('after', 'node.time'), { state: 'running' });
   });
 
   it('built-in kinds run their commands through the executor, and only when allowed', async (t) => {

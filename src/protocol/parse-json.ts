@@ -95,8 +95,8 @@ export function parseJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
 /**
  * Why `value`, sent `depthAround` levels deep in a message, would be refused by the receiving
  * peer's parseJson (nested too deep, a forbidden key), or undefined. For values users give that
- * the primary stores and sends on (task arguments): a refused frame costs the node its link, at
- * every resend.
+ * a peer stores and sends on (task arguments, a task's result): a refused frame costs the node its
+ * link, at every resend.
  */
 export function unsendableWhy(value: unknown, depthAround: number): string | undefined {
   try {
@@ -109,6 +109,13 @@ export function unsendableWhy(value: unknown, depthAround: number): string | und
 
 /** How deep a task's `args` sit in its message: `{t, id, p: {…, args}}`. */
 export const TASK_ARGS_DEPTH = 2;
+
+/**
+ * How deep a task's `result` sits in its `task.result` message: `{t, p: {…, result}}`. A node
+ * checks what its handler returned at this depth (task-outcome.ts): a result the primary's decoder
+ * refuses would cost the node its link at every resend of the unacknowledged result.
+ */
+export const TASK_RESULT_DEPTH = 2;
 
 /**
  * Longest text whose parsed value is walked for forbidden keys whatever the text says. Below it,

@@ -17,6 +17,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { FinalState, TaskResultPayload } from '../protocol/tasks.js';
 import { encodeRecord, isNoSpace, type RecordFs, RecordLog } from './record-log.js';
+import { sendableResult } from './task-outcome.js';
 
 /** What is remembered of a finished key once its result is acknowledged. */
 export interface KeyOutcome {
@@ -210,7 +211,7 @@ export class TaskJournal {
     for (const record of records) {
       if ('e' in record) this.#epoch = Math.max(this.#epoch, record.e);
       else if ('s' in record) this.#started.set(record.s.key, record.s);
-      else if ('r' in record) this.#keep(record.r);
+      else if ('r' in record) this.#keep(this.#sendable(record.r));
       else if ('a' in record) this.#forget(record.a);
       else if ('k' in record) this.#remember(record.k);
     }
@@ -232,6 +233,21 @@ export class TaskJournal {
       });
     }
     this.#bound();
+  }
+
+  /**
+   * A result read from the file as the primary takes it: one kept by a version that did not check
+   * (a `constructor` key, nesting too deep) would cost the node its link at every resend.
+   */
+  #sendable(result: TaskResultPayload): TaskResultPayload {
+    const sendable = sendableResult(result);
+    if (sendable !== result) {
+      this.#log.warn(
+        { taskId: result.taskId, key: result.key },
+        `a task result in the journal cannot be sent to the primary: reported as failed instead (${sendable.error?.message})`,
+      );
+    }
+    return sendable;
   }
 
   /** Keeps a result as unacknowledged, and its key as finished. */

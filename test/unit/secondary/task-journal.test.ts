@@ -223,6 +223,28 @@ describe('TaskJournal', () => {
     );
     assert.equal(journal.replay('never', 'x'), undefined);
   });
+
+  it("a result kept by a version that did not check, which the primary's decoder refuses, is loaded as failed without it", (t) => {
+    // Sent first on every new link until acknowledged, it cut the node's link each time, forever:
+    // what an agent upgraded with such a result in its journal would still do.
+    const file = journalFile(t);
+    const before = new TaskJournal(file);
+    runTo(before, { ...succeeded('bad'), result: { name: 'x', constructor: 'Foo' } });
+    runTo(before, succeeded('good'));
+    before.close();
+    const { seen, logger } = warnings();
+    const after = open(t, file, { logger });
+    const [bad, good] = after.unacknowledged();
+    assert.deepEqual(good, succeeded('good'));
+    assert.equal(bad?.state, 'failed');
+    assert.equal(bad?.result, undefined);
+    assert.equal(bad?.error?.code, 'ERR_TASK_FAILED');
+    assert.match(bad?.error?.message ?? '', /forbidden key "constructor"/);
+    assert.equal(bad?.stdout, 'out of bad\n');
+    assert.equal(after.replay('bad', 'other')?.state, 'failed', 'its key replays as the result sent');
+    assert.equal(seen.length, 1);
+    assert.match(seen[0] as string, /cannot be sent to the primary: reported as failed/);
+  });
 });
 
 it('puts what a turn of the event loop wrote on the disk with one fsync, and none before durable() runs', async (t) => {

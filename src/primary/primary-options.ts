@@ -5,6 +5,7 @@ import type { AlertsConfig } from '../alerts/alerts-config.js';
 import { DEFAULTS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import { ConfigError } from '../protocol/errors.js';
+import { MAX_TASK_TIMEOUT_MS } from '../protocol/tasks.js';
 import type { Retention, StoreFactory } from '../store/store-api.js';
 import type { InfluxSinkOptions } from './influx-sink.js';
 import { DEFAULT_LEGACY_SILENCE_MS } from './legacy-nodes.js';
@@ -182,7 +183,12 @@ export function resolveOptions(options: PrimaryOptions): ResolvedOptions {
     taskTimeoutMs: options.taskTimeoutMs ?? DEFAULTS.taskTimeoutMs,
     taskTtlMs: options.taskTtlMs ?? DEFAULTS.taskTtlMs,
   };
-  const { maxFrameBytes, vitalsCommitMs } = resolved;
+  const { maxFrameBytes, vitalsCommitMs, taskTimeoutMs } = resolved;
+  // Every task without a timeout of its own gets it: past a node's limit, each would be refused.
+  if (!Number.isInteger(taskTimeoutMs) || taskTimeoutMs < 1 || taskTimeoutMs > MAX_TASK_TIMEOUT_MS)
+    throw new ConfigError(
+      `taskTimeoutMs must be an integer from 1 to ${MAX_TASK_TIMEOUT_MS} (7 days), got ${taskTimeoutMs}`,
+    );
   if (!Number.isInteger(vitalsCommitMs) || vitalsCommitMs < 1 || vitalsCommitMs > 3_600_000)
     throw new ConfigError(`vitalsCommitMs must be an integer from 1 to 3600000 (1 h), got ${vitalsCommitMs}`);
   if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024 || maxFrameBytes > DEFAULTS.maxFrameBytesCeiling) {

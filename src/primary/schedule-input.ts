@@ -7,7 +7,7 @@ import { Cron } from 'croner';
 import { RequestError } from '../protocol/errors.js';
 import { TASK_ARGS_DEPTH, unsendableWhy } from '../protocol/parse-json.js';
 import { parseTarget } from '../protocol/task-target.js';
-import { TASK_KIND_PATTERN } from '../protocol/tasks.js';
+import { MAX_TASK_TIMEOUT_MS, TASK_KIND_PATTERN, taskRunIssue } from '../protocol/tasks.js';
 import type { ScheduleRow } from '../store/store-api.js';
 import type { TaskRequest } from './task-scheduler.js';
 
@@ -73,6 +73,22 @@ export function newScheduleRow(input: ScheduleInput, createdBy: string, now: num
       throw bad(`${field} must be an integer >= ${min}, got ${value}`);
     }
   }
+  if (input.timeoutMs !== undefined && input.timeoutMs > MAX_TASK_TIMEOUT_MS) {
+    throw bad(`timeoutMs must be at most ${MAX_TASK_TIMEOUT_MS} (7 days), got ${input.timeoutMs}`);
+  }
+  // Each run's `task` frame as a node's decoder checks it (at most 64 args, ...): a schedule it
+  // refuses would cost every target node its link at every run. Without a timeoutMs of its own,
+  // a run takes the primary's default (checked when the run is submitted).
+  const probe = randomUUID();
+  const issue = taskRunIssue({
+    taskId: probe,
+    key: `${probe}.1`,
+    kind: input.kind,
+    args: input.args ?? {},
+    timeoutMs: input.timeoutMs ?? 1,
+    epoch: 0,
+  });
+  if (issue) throw bad(`invalid task: ${issue}`);
   if (input.name !== undefined && typeof input.name !== 'string') throw bad('name must be a string');
   const name = (input.name ?? `${input.kind} on ${input.on}`).trim().slice(0, MAX_NAME_LENGTH);
   return {

@@ -6,7 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { type RemoteError, RequestError } from '../protocol/errors.js';
 import { TASK_ARGS_DEPTH, unsendableWhy } from '../protocol/parse-json.js';
 import { parseTarget, type TaskTarget, targetMatches } from '../protocol/task-target.js';
-import { isReadOnlyKind, type TaskResultPayload, type TaskRunPayload } from '../protocol/tasks.js';
+import {
+  checkTaskRun,
+  isReadOnlyKind,
+  type TaskResultPayload,
+  type TaskRunPayload,
+  taskRunIssue,
+} from '../protocol/tasks.js';
 import type { TaskRow } from '../store/store-api.js';
 import type { NodeRecord, Registry } from './registry.js';
 import type { TaskRequest } from './task-scheduler.js';
@@ -57,6 +63,11 @@ export function newTaskRows(
     submittedBy,
     ...NOT_RUN,
   };
+  // What a node's decoder checks, before anything is stored: a `task` frame it refuses costs the
+  // node its link, at every resend until the task's timeout (up to 7 days).
+  const probe = randomUUID();
+  const issue = taskRunIssue(runPayload({ ...base, id: probe, key: `${probe}.1` }, 0));
+  if (issue) throw new RequestError('ERR_BAD_REQUEST', `invalid task: ${issue}`);
   if (target.kind === 'all') {
     const { selector } = target;
     const nodes = [...registry.all()].filter((r) => r.state === 'online' && !r.legacy && targetMatches(selector, r));
@@ -208,4 +219,15 @@ export function timeLeft(row: TaskRow, graceMs: number, wallNow: number): number
 /** The `task` request of a task's current attempt. */
 export function runPayload(row: TaskRow, epoch: number): TaskRunPayload {
   return { taskId: row.id, key: row.key, kind: row.kind, args: row.args, timeoutMs: row.timeoutMs, epoch };
+}
+
+/**
+ * Why a node would refuse this `task` request (invalid task: ...), or undefined. Submissions are
+ * checked before they are stored (newTaskRows); this catches a task stored by a version that did
+ * not check, which would otherwise cost its node the link at every resend. Cheap when it is fine.
+ */
+export function refusedRunWhy(payload: TaskRunPayload): string | undefined {
+  if (checkTaskRun.Check(payload)) return undefined;
+  const issue = taskRunIssue(payload);
+  return issue === undefined ? undefined : `a node would refuse this task (invalid task: ${issue}): never sent`;
 }

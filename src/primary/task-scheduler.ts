@@ -23,6 +23,7 @@ import {
   outcomeOf,
   pickNode,
   refusalOf,
+  refusedRunWhy,
   runPayload,
 } from './task-placement.js';
 import { healthChecks, type RollingRun, startRolling } from './task-rolling.js';
@@ -306,7 +307,13 @@ export class TaskScheduler extends TaskBook {
     const key = row.key;
     // A leader past its lease sends nothing: the new leader reconciles the task with the node.
     if (this.o.mayAct?.() === false) return;
-    conn.request('task', runPayload(row, this.o.epoch ?? 0), { timeoutMs: 15_000 }).then(
+    const payload = runPayload(row, this.o.epoch ?? 0);
+    const refused = refusedRunWhy(payload);
+    if (refused) {
+      this.finish(live, 'failed', { code: 'ERR_TASK_ARGS', message: refused });
+      return;
+    }
+    conn.request('task', payload, { timeoutMs: 15_000 }).then(
       (reply) => {
         if (row.key !== key || FINAL_STATES.has(row.state)) return;
         if (!checkTaskRunReply.Check(reply)) return;

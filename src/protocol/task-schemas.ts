@@ -4,7 +4,7 @@
 // scripts/gen-validators.ts` (a unit test fails while its output is stale).
 
 import Type from 'typebox';
-import { MAX_OUTPUT_BYTES, TASK_ID_PATTERN, TASK_KIND_PATTERN } from './tasks.js';
+import { MAX_OUTPUT_BYTES, MAX_TASK_TIMEOUT_MS, TASK_ID_PATTERN, TASK_KIND_PATTERN } from './tasks.js';
 
 const TaskId = Type.String({ pattern: TASK_ID_PATTERN });
 const Time = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
@@ -15,7 +15,7 @@ export const TaskRun = Type.Object({
   key: Type.String({ minLength: 1, maxLength: 128 }),
   kind: Type.String({ maxLength: 64, pattern: TASK_KIND_PATTERN }),
   args: Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 64 }),
-  timeoutMs: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 * 1000 }),
+  timeoutMs: Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS }),
   /** The assigning primary's epoch: a node refuses one lower than the highest it has seen. */
   epoch: Time,
 });

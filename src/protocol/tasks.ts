@@ -12,7 +12,8 @@
 // that key before (its result is sent again). A node never runs one key twice.
 
 import type { Static } from 'typebox';
-import { TASK_RUN_REPLY_CHECK } from './generated/message-checks.js';
+import { PAYLOAD_CHECKS, TASK_RUN_REPLY_CHECK } from './generated/message-checks.js';
+import { firstIssue } from './schema-issue.js';
 import type { TaskCancel, TaskOutput, TaskResult, TaskRun, TaskRunReply } from './task-schemas.js';
 
 /** A task id: 1-64 of letters, digits, `.`, `_`, `-` (the primary makes UUIDs). */
@@ -24,6 +25,9 @@ export const TASK_STATES = ['queued', 'assigned', 'running', 'succeeded', 'faile
 export type TaskState = (typeof TASK_STATES)[number];
 export const FINAL_STATES: ReadonlySet<TaskState> = new Set(['succeeded', 'failed', 'timed_out', 'cancelled']);
 export type FinalState = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+/** The longest timeout a task may have, ms (7 days): a node refuses a `task` request past it. */
+export const MAX_TASK_TIMEOUT_MS = 7 * 24 * 3_600_000;
 
 /** Largest output a node keeps per stream of one task (the tail is kept, the head goes). */
 export const MAX_OUTPUT_BYTES = 64 * 1024;
@@ -57,6 +61,31 @@ export type TaskCancelPayload = Static<typeof TaskCancel>;
 export const checkTaskRunReply = {
   Check: TASK_RUN_REPLY_CHECK as (value: unknown) => value is TaskRunReplyPayload,
 };
+
+const TASK_RUN_CHECK = PAYLOAD_CHECKS.get('task') as (value: unknown) => boolean;
+
+/** Checks a `task` request's payload as a node does (TypeBox's compiled check of TaskRun), in memory. */
+export const checkTaskRun = { Check: TASK_RUN_CHECK as (value: unknown) => value is TaskRunPayload };
+
+/**
+ * Why a node would refuse a `task` request carrying `payload`, by the check its decoder runs
+ * (TypeBox's compiled TaskRun: the kind's pattern, at most 64 args, a timeout from 1 ms to 7 days),
+ * or undefined: `/path message`, the first problem. For what the primary stores and sends again
+ * at every link (a refused frame costs the node its link each time). The value is checked as it
+ * goes on the wire (through JSON): run unsendableWhy on the args first, it says what JSON and the
+ * decoder refuse.
+ */
+export function taskRunIssue(payload: TaskRunPayload): string | undefined {
+  let wire: unknown;
+  try {
+    wire = JSON.parse(JSON.stringify(payload));
+  } catch (err) {
+    return `/ ${(err as Error).message}`;
+  }
+  if (TASK_RUN_CHECK(wire)) return undefined;
+  const issue = firstIssue('task', wire);
+  return `${issue?.instancePath || '/'} ${issue?.message ?? 'is not a task'}`;
+}
 
 /**
  * Error codes a node answers a `task` request with (in an `error` reply, or a result's `error`):

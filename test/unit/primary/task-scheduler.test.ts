@@ -434,6 +434,86 @@ describe('TaskScheduler, what a review found', () => {
     }
   });
 
+  it("refuses a submission whose task frame a node's schema check would refuse, before anything is stored", async (t) => {
+    // Found by review: the library (and library-made schedules) skipped the API's checks. A
+    // timeout over 7 days or a kind like "Node Time" was stored and sent; every node refused the
+    // frame as a protocol error and closed its link, and the task went again at every reconnect.
+    const { registry, scheduler, ready, run, store } = setup();
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    ready(a);
+    const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i]));
+    const cases: Array<[Partial<TaskRequest>, RegExp]> = [
+      [{ timeoutMs: 8 * 86_400_000 }, /^invalid task: \/timeoutMs must be <= 604800000$/],
+      [{ timeoutMs: 0 }, /^invalid task: \/timeoutMs must be >= 1$/],
+      [{ timeoutMs: Number.NaN }, /^invalid task: \/timeoutMs must be integer$/],
+      [{ kind: 'Node Time' }, /^invalid task: \/kind must match pattern/],
+      [{ kind: 7 as never }, /^invalid task: \/kind must be string$/],
+      [{ args: tooMany }, /^invalid task: \/args must not have more than 64 properties$/],
+    ];
+    for (const on of ['any', 'a', 'all']) {
+      for (const [request, message] of cases) {
+        await assert.rejects(
+          run({ on, ...request }),
+          (err: RequestError) => err.code === 'ERR_BAD_REQUEST' && message.test(err.message),
+          `${on} ${JSON.stringify(request)}`,
+        );
+      }
+    }
+    assert.deepEqual(await store.listTasks({ limit: 100 }), [], 'nothing stored');
+    assert.equal(a.requests.length, 0, 'nothing sent');
+    // At the limits: accepted, and sent as the node's check takes it.
+    const atLimits = await run({ on: 'a', timeoutMs: 7 * 86_400_000, args: { ...tooMany, k64: undefined } });
+    const sent = await waitUntil(() => a.requests.find((r) => r.taskId === atLimits.id), 2000, 'sent');
+    assert.equal(sent.timeoutMs, 7 * 86_400_000);
+  });
+
+  it('a stored task a node would refuse (stored by a version that did not check) fails at once, never sent', async (t) => {
+    const { registry, scheduler, ready, store, stored } = setup();
+    t.after(() => scheduler.stop());
+    const row: TaskRow = {
+      id: 'old-task',
+      parent: null,
+      kind: 'node.time',
+      args: {},
+      on: 'a',
+      nodeId: 'a',
+      reason: null,
+      maxAttempts: 1,
+      timeoutMs: 8 * 86_400_000,
+      ttlMs: 3_600_000,
+      createdAt: Date.now(),
+      submittedBy: 'test',
+      state: 'queued',
+      attempt: 0,
+      assignments: 0,
+      key: '',
+      assignedAt: null,
+      startedAt: null,
+      endedAt: null,
+      result: null,
+      error: null,
+      stdout: null,
+      stderr: null,
+      truncated: false,
+      phase: null,
+    };
+    await store.applyNodeChanges([{ op: 'task', task: row }]);
+    scheduler.load([row]);
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    ready(a);
+    const ended = await waitUntil(
+      async () => ((await stored(row.id)).state === 'failed' ? stored(row.id) : undefined),
+      2000,
+      'failed',
+    );
+    assert.equal(ended.error?.code, 'ERR_TASK_ARGS');
+    assert.match(ended.error?.message ?? '', /invalid task: \/timeoutMs must be <= 604800000\): never sent$/);
+    assert.equal(a.requests.length, 0);
+  });
+
   it('a reboot gives its node slot back: the node gets tasks again after it', async (t) => {
     const { registry, scheduler, ready, run, stored } = setup({ perNode: 1 });
     t.after(() => scheduler.stop());

@@ -248,6 +248,14 @@ describe('TaskSchedules', () => {
       [{ ...base, on: 'a=b=c', everyMs: 5000 }, /./],
       [{ ...base, everyMs: 5000, timeoutMs: 0 }, /timeoutMs must be an integer >= 1/],
       [{ ...base, everyMs: 5000, args: [1] }, /args must be an object/],
+      // What every target node would refuse at every run, closing its link (found by review).
+      [{ ...base, everyMs: 5000, timeoutMs: 8 * 86_400_000 }, /timeoutMs must be at most 604800000 \(7 days\)/],
+      [{ ...base, everyMs: 5000, timeoutMs: 1.5 }, /timeoutMs must be an integer >= 1/],
+      [{ ...base, kind: 'Node Time', everyMs: 5000 }, /invalid task kind "Node Time"/],
+      [
+        { ...base, everyMs: 5000, args: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])) },
+        /^invalid task: \/args must not have more than 64 properties$/,
+      ],
     ];
     for (const [input, message] of cases) {
       await assert.rejects(

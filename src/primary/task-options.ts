@@ -1,10 +1,11 @@
 // The options, events and requests of the task scheduler (task-scheduler.ts).
 
 import type { Logger } from '../common/logger.js';
+import type { Connection } from '../connection/connection.js';
 import type { TaskTarget } from '../protocol/task-target.js';
-import type { TaskOutputPayload } from '../protocol/tasks.js';
+import type { TaskOutputPayload, TaskResultPayload } from '../protocol/tasks.js';
 import type { NodeChange, TaskQuery, TaskRow } from '../store/store-api.js';
-import type { Registry } from './registry.js';
+import type { NodeRecord, Registry } from './registry.js';
 import type { TaskOutputTail } from './task-output.js';
 import type { RollingRun } from './task-rolling.js';
 
@@ -86,4 +87,9 @@ export interface Live {
   resultFor?: string;
   /** Its node was lost while its result was being stored: acted on only if the store refuses it. */
   lostMeanwhile?: { name: string; why: string };
+  /**
+   * Its node's result, which the store refused: stored again by the sweep while its link stays up
+   * (the node sends it again only on a new link), and meanwhile the task does not time out.
+   */
+  unstored?: { record: NodeRecord; result: TaskResultPayload; conn: Connection };
 }

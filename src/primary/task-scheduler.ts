@@ -42,6 +42,7 @@ export class TaskScheduler extends TaskBook {
   start(): void {
     this.#sweep ??= setInterval(() => {
       for (const live of this.live.values()) if (live.rolling) healthChecks(this.rollingHost, live.rolling);
+      this.#storeRefusedAgain();
       this.#expire();
       this.schedule();
     }, this.o.sweepMs ?? 1000).unref();
@@ -192,7 +193,7 @@ export class TaskScheduler extends TaskBook {
       } else {
         const endedAt = Date.now();
         const row = { ...live.row, ...outcomeOf(result), state: result.state, error: result.error ?? null, endedAt };
-        await this.storeFirst(live, row, () => {
+        await this.#storeResult(live, { record, result, conn }, row, () => {
           if (this.live.get(result.taskId) !== live || live.row.key !== result.key) return;
           live.row.endedAt = endedAt;
           this.finish(live, result.state, result.error ?? null, result);
@@ -215,6 +216,32 @@ export class TaskScheduler extends TaskBook {
     }
     // Unknown, stale (an earlier attempt's) or stored now: the node may forget it.
     if (conn.state === 'open') conn.send('task.ack', { taskId: result.taskId, key: result.key });
+  }
+
+  /** storeFirst for a node's result; one the store refuses is kept for the sweep to store again. */
+  async #storeResult(live: Live, unstored: NonNullable<Live['unstored']>, row: TaskRow, stored?: () => void) {
+    try {
+      await this.storeFirst(live, row, stored);
+      live.unstored = undefined;
+    } catch (err) {
+      live.unstored = unstored;
+      throw err;
+    }
+  }
+
+  /** Results the store refused, stored again while their links stay up (a new link resends them). */
+  #storeRefusedAgain(): void {
+    for (const live of this.live.values()) {
+      const { unstored } = live;
+      if (!unstored || live.storing) continue;
+      if (unstored.conn.state !== 'open') {
+        live.unstored = undefined;
+        continue;
+      }
+      this.result(unstored.record, unstored.result, unstored.conn).catch((err: unknown) => {
+        this.o.log.debug({ err, taskId: unstored.result.taskId }, 'the store still refuses a task result');
+      });
+    }
   }
 
   output(record: NodeRecord, output: TaskOutputPayload): void {
@@ -370,7 +397,7 @@ export class TaskScheduler extends TaskBook {
   #expire(): void {
     const now = this.now();
     for (const live of [...this.live.values()]) {
-      if (live.deadline > now || live.open !== undefined || this.resultInHand(live)) continue;
+      if (live.deadline > now || live.open !== undefined || this.resultInHand(live) || live.unstored) continue;
       const { row } = live;
       if (row.phase) {
         this.finish(live, 'failed', notBack(row));

@@ -106,14 +106,15 @@ function setup(options: { perNode?: number; now?: () => number; ownMachineId?: s
   const store = new SqliteStore(':memory:');
   const registry = new Registry();
   /** Set to make every awaited write fail (a locked or full store). */
-  const faults = { storeRefuses: false };
+  const faults = { storeRefuses: false, refused: 0 };
   const remote = options.remote ? remoteWriter(store) : undefined;
   const scheduler = new TaskScheduler({
     registry,
-    write: (changes) =>
-      faults.storeRefuses
-        ? Promise.reject(Object.assign(new Error('locked'), { code: 'ERR_STORE_BUSY' }))
-        : (remote?.writer.write(changes) ?? store.applyNodeChanges(changes)),
+    write: (changes) => {
+      if (!faults.storeRefuses) return remote?.writer.write(changes) ?? store.applyNodeChanges(changes);
+      faults.refused++;
+      return Promise.reject(Object.assign(new Error('locked'), { code: 'ERR_STORE_BUSY' }));
+    },
     post: (changes) => (remote ? remote.writer.post(changes) : void store.applyNodeChanges(changes)),
     getStored: (id) => store.getTask(id),
     listStored: (query) => store.listTasks(query),
@@ -611,6 +612,28 @@ describe('TaskScheduler, what a review found', () => {
     faults.storeRefuses = false;
     await result(a, sent);
     assert.equal((await stored(task.id)).state, 'succeeded');
+    assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id, key: sent.key } });
+  });
+
+  it('a result the store refused is stored by the sweep once it can be, on a link that stays up; it never times out meanwhile', async (t) => {
+    // Found by review: the node sends a result again only on a new link; with the link up the task
+    // timed out although its node had succeeded, and the result it sent later was ignored.
+    let now = 0;
+    const { registry, scheduler, ready, run, result, stored, faults } = setup({ now: () => now });
+    t.after(() => scheduler.stop());
+    scheduler.start();
+    const a = fakeNode(registry, 'a');
+    ready(a);
+    const task = await run({ timeoutMs: 1000 });
+    const sent = await waitUntil(() => a.requests[0], 2000, 'sent');
+    faults.storeRefuses = true;
+    await assert.rejects(result(a, sent), { code: 'ERR_STORE_BUSY' });
+    now = 60_000; // long past its deadline
+    const tries = faults.refused;
+    await waitUntil(() => faults.refused >= tries + 3, 2000, 'the sweep trying again');
+    assert.equal((await scheduler.get(task.id))?.state, 'running', 'not timed out: its result is in hand');
+    faults.storeRefuses = false;
+    await waitUntil(async () => (await stored(task.id)).state === 'succeeded', 2000, 'stored by the sweep');
     assert.deepEqual(a.sent.at(-1), { t: 'task.ack', p: { taskId: task.id, key: sent.key } });
   });
 

@@ -74,9 +74,11 @@ export class VitalsIngest {
    * A sample from `record`'s node, received now. One whose seq is stored already (a resend after a
    * reconnect) is acknowledged again so the node drops it; others are stored, then acknowledged,
    * and shown at once if newer than the latest received. Takes `sample` over (a fresh object made
-   * from the message): it gets `receivedAt` and is kept.
+   * from the message): it gets `receivedAt` and is kept. `clockOffsetMs`: the link's clock offset
+   * when the node sent it (`sentAt` − `receivedAt`; undefined when it did not say), which decides
+   * where the store files it: it goes beside the sample, not into it.
    */
-  receive(record: NodeRecord, sample: VitalsPayload, receivedAt = Date.now()): void {
+  receive(record: NodeRecord, sample: VitalsPayload, receivedAt = Date.now(), clockOffsetMs?: number): void {
     // A node being forgotten (out of the registry, its session not closed yet): a sample stored
     // after the forget would bring back the history just removed.
     if (this.#registry.get(record.id) !== record) return;
@@ -89,7 +91,7 @@ export class VitalsIngest {
     vitals.receivedAt = receivedAt;
     // Stored even when it is no newer than the latest shown (a resend of samples still waiting, or
     // of a batch that failed): the store skips a seq it has, and only a commit brings the ack.
-    this.#writer.add(record.id, vitals);
+    this.#writer.add(record.id, vitals, clockOffsetMs);
     if (vitals.seq <= (record.vitals?.seq ?? 0)) return;
     record.vitals = vitals;
     this.#onLatest(record.id, vitals);

@@ -253,6 +253,12 @@ export interface NodeSecret {
 export interface StoredSample {
   nodeId: string;
   vitals: ReceivedVitals;
+  /**
+   * The link's clock offset when the node sent the sample: its `sentAt` minus `receivedAt`, ms
+   * (undefined: the node did not say). Decides the time the sample is filed under (sample-time.ts);
+   * neither stored nor served.
+   */
+  clockOffsetMs?: number | undefined;
 }
 
 export interface EventRow {
@@ -283,7 +289,10 @@ export interface Retention {
   hourMs: number;
 }
 
-/** A sample's node clock may be off (a Pi without a real-time clock): trust it within a day. */
+/**
+ * A node's clock may be off (a Pi without a real-time clock): trusted within a day of ours, past
+ * that a sample is filed at its time translated by the link's offset (sample-time.ts).
+ */
 export const MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000;
 
 export const MINUTE_MS = 60_000;

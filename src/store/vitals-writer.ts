@@ -100,10 +100,11 @@ export class VitalsWriter {
     return this.#waiting?.reason === 'full';
   }
 
-  add(nodeId: string, vitals: ReceivedVitals): void {
+  /** Queues a sample for the next commit, with the link's clock offset if the node sent one (StoredSample). */
+  add(nodeId: string, vitals: ReceivedVitals, clockOffsetMs?: number): void {
     if (this.#closed) return; // not acknowledged: the node still has it
     if (this.#batch.length === 0) this.#firstAt = performance.now();
-    this.#batch.push({ nodeId, vitals });
+    this.#batch.push({ nodeId, vitals, clockOffsetMs });
     const ofNode = (this.#perNode.get(nodeId) ?? 0) + 1;
     this.#perNode.set(nodeId, ofNode);
     // While the store is busy or full the retry timer is set: no flush before it. None is set once

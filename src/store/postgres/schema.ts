@@ -96,8 +96,8 @@ export const MIGRATIONS: readonly Migration[] = [
         key integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         id  text NOT NULL UNIQUE
       );
-      -- t: the time a sample is filed under (the node's clock, or the receive time when that is
-      -- more than MAX_CLOCK_SKEW_MS off); ts: the node's clock as sent.
+      -- t: the time a sample is filed under (the node's clock, translated by the link's offset or
+      -- the receive time when that is far off: sample-time.ts); ts: the node's clock as sent.
       CREATE TABLE vitals (
         node_key    integer NOT NULL,
         seq         bigint NOT NULL,

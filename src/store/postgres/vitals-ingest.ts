@@ -11,8 +11,11 @@
 // The rollup job (vitals-rollup.ts) and this take the `history` advisory lock, it exclusive, this
 // shared: an insert reads how far rollups are final after the job's last step committed, so a
 // sample is either in the raw rows a step aggregates or merged here, never lost between the two.
+// A step builds only from `until` on, where nothing is pruned yet: a sample days late (filed by
+// sample-time.ts) is added to rollups whose raw rows are gone, never replaces them.
 
-import { MAX_CLOCK_SKEW_MS, type StoredSample } from '../store-api.js';
+import { computeSampleTime } from '../sample-time.js';
+import type { StoredSample } from '../store-api.js';
 import { COLUMN_KEYS, floorSql, ROLLUP_COLUMNS, type Sql, VITAL_COLUMNS } from './schema.js';
 
 const MINUTE_SQL = '60000::bigint';
@@ -92,19 +95,19 @@ export async function insertVitals(sql: Sql, batch: readonly StoredSample[]): Pr
   const push = (values: unknown[]) => {
     for (let i = 0; i < values.length; i++) columns[i]?.push(values[i]);
   };
-  for (const { nodeId, vitals } of batch) {
+  for (const { nodeId, vitals, clockOffsetMs } of batch) {
     const node = nodes.get(nodeId);
     if (node === undefined) throw new Error(`node ${nodeId} has no key after it was made`);
     if (vitals.seq <= node.newest) continue;
     node.newest = vitals.seq;
-    // Filed under the node's clock unless it is more than a day off ours (a Pi without RTC).
-    const skewed = Math.abs(vitals.ts - vitals.receivedAt) > MAX_CLOCK_SKEW_MS;
+    // Filed under the node's clock, or translated by the link's offset when far off (sample-time.ts).
+    const { t, skewed } = computeSampleTime(vitals.ts, vitals.receivedAt, clockOffsetMs);
     const extra: Record<string, unknown> = {};
     for (const [k, value] of Object.entries(vitals)) if (!COLUMN_KEYS.has(k)) extra[k] = value;
     push([
       node.key,
       vitals.seq,
-      skewed ? vitals.receivedAt : vitals.ts,
+      t,
       vitals.ts,
       vitals.receivedAt,
       skewed,

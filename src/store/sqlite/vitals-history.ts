@@ -9,13 +9,15 @@
 // Rolled-up samples then move from the log into chunks. `rollup_state.until` says up to where each rollup is final. A sample
 // that arrives later than that (resent from an outbox after a long disconnect) is merged into its
 // buckets at insert time; one that arrives for the interval being rolled up, between its steps,
-// gets its node's buckets rebuilt at the end. The job and the pruning run in small chunks, with
-// the event loop turning in between.
+// gets its node's buckets rebuilt at the end. Only that interval is ever rebuilt, and its raw rows
+// (minutes, for an hour) are kept until it is final: a sample days late (sample-time.ts) is added
+// to a rollup whose raw rows are gone, never replaces it. The job and the pruning run in small
+// chunks, with the event loop turning in between.
 
 import type Database from 'better-sqlite3';
+import { computeSampleTime } from '../sample-time.js';
 import {
   HOUR_MS,
-  MAX_CLOCK_SKEW_MS,
   MINUTE_MS,
   type ReceivedVitals,
   type Retention,
@@ -70,12 +72,6 @@ interface PendingRollup {
   next: number;
   /** Nodes that got a late sample in the interval meanwhile: rebuilt once more at the end. */
   late: Set<number>;
-}
-
-/** The time a sample is filed under: the node's clock when it is within a day of ours. */
-export function effectiveTime(ts: number, receivedAt: number): { t: number; skewed: boolean } {
-  const skewed = Math.abs(ts - receivedAt) > MAX_CLOCK_SKEW_MS;
-  return { t: skewed ? receivedAt : ts, skewed };
 }
 
 // Not in `extra` either: the receive time has a column of its own.
@@ -138,12 +134,12 @@ export class VitalsHistory {
     const newest = new Map<number, number>();
     try {
       this.#db.transaction(() => {
-        for (const { nodeId, vitals } of batch) {
+        for (const { nodeId, vitals, clockOffsetMs } of batch) {
           stored.set(nodeId, Math.max(stored.get(nodeId) ?? 0, vitals.seq));
           const key = this.#keys.keyOf(nodeId);
           if (vitals.seq <= (newest.get(key) ?? this.#raw.newestSeq(key))) continue;
           newest.set(key, vitals.seq);
-          staged.push(this.#insert(key, vitals));
+          staged.push(this.#insert(key, vitals, clockOffsetMs));
         }
       })();
     } catch (err) {
@@ -169,9 +165,9 @@ export class VitalsHistory {
     this.#checkpointPages = pages;
   }
 
-  #insert(key: number, sample: ReceivedVitals): Staged {
+  #insert(key: number, sample: ReceivedVitals, clockOffsetMs: number | undefined): Staged {
     const { receivedAt } = sample;
-    const { t, skewed } = effectiveTime(sample.ts, receivedAt);
+    const { t, skewed } = computeSampleTime(sample.ts, receivedAt, clockOffsetMs);
     const values = ROLLUP_FIELDS.map((f) => sample[f.key] ?? null);
     const extra: Record<string, unknown> = {};
     for (const [k, value] of Object.entries(sample)) if (!COLUMN_KEY_SET.has(k)) extra[k] = value;

@@ -1,7 +1,7 @@
 // The primary's vitals ingest: duplicates acknowledged again without a write, samples shown at
 // receipt but acknowledged only once committed (a resend before the commit shown once), nothing
 // taken from a node being forgotten, and a node's clock marked off past the threshold and
-// unmarked once back within half of it.
+// unmarked once back within half of it; the link's clock offset goes to the store beside each sample.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { silentLogger } from '../../../src/common/logger.js';
@@ -133,6 +133,26 @@ it('shows a sample received twice before its commit (a resend after a reconnect)
   );
   ingest.receive(record, sample(7));
   assert.deepEqual([acks, stats.duplicates, latest], [[7, 7], 1, [6, 7]], 'stored now: acknowledged again, not shown');
+  await ingest.close();
+});
+
+it("hands the store each sample's link clock offset beside it, never in the sample served", async () => {
+  const { ingest, record, committed, writing, commit } = setup();
+  const threeDaysBehind = -3 * 86_400_000;
+  ingest.receive(record, sample(6), 1234, threeDaysBehind);
+  ingest.receive(record, sample(7), 1235); // a node that did not say (no sentAt)
+  const flushed = ingest.flushNode('n1');
+  await waitUntil(writing, 2000, 'the commit under way');
+  commit();
+  await flushed;
+  assert.deepEqual(
+    committed.flat().map((s) => [s.vitals.seq, s.clockOffsetMs]),
+    [
+      [6, threeDaysBehind],
+      [7, undefined],
+    ],
+  );
+  assert.equal(Object.hasOwn(record.vitals ?? {}, 'clockOffsetMs'), false, 'not part of the sample');
   await ingest.close();
 });
 

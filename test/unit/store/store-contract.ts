@@ -39,10 +39,11 @@ export function sample(seq: number, ts: number, fields: Partial<VitalsPayload> =
   };
 }
 
-/** A stored sample of `nodeId` received at `receivedAt`. */
-export const stored = (nodeId: string, receivedAt: number, s: VitalsPayload): StoredSample => ({
+/** A stored sample of `nodeId` received at `receivedAt`; with the link's clock offset if the node sent one. */
+export const stored = (nodeId: string, receivedAt: number, s: VitalsPayload, clockOffsetMs?: number): StoredSample => ({
   nodeId,
   vitals: { ...s, receivedAt },
+  ...(clockOffsetMs === undefined ? {} : { clockOffsetMs }),
 });
 
 export const upsert = (id: string, fields: Partial<NodeUpsert> = {}): NodeUpsert => ({
@@ -428,6 +429,117 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const series = await store.vitalsSeries('n1', now - HOUR_MS, now + HOUR_MS, undefined, now);
       assert.equal(series.points.length, 1);
       assert.ok(Math.abs((series.points[0]?.ts ?? 0) - now) < 10_000);
+    });
+
+    it('files a backlog resent after the primary was down 26 h at its own times when the link says the clock is right', async (t) => {
+      const store = await open(t);
+      const down = Date.UTC(2026, 10, 25, 10);
+      const now = down + 26 * HOUR_MS;
+      // An hour of samples, a minute apart, before the primary went down.
+      const at = (i: number) => down + (i - 60) * MINUTE_MS;
+      await store.insertVitals(Array.from({ length: 60 }, (_, i) => stored('n1', at(i), sample(i + 1, at(i)))));
+      // The primary is back 26 h later: its rollup job skips the empty stretch, then the node
+      // resends its outbox at once (one sample a minute), with its clock right (the link's offset
+      // is the transit time).
+      await rollUp(store, now);
+      const backlog = Array.from({ length: 26 * 60 }, (_, i) => stored('n1', now + i, sample(61 + i, at(60 + i)), -40));
+      for (let i = 0; i < backlog.length; i += 500) await store.insertVitals(backlog.slice(i, i + 500));
+      const later = now + 3 * HOUR_MS;
+      await rollUp(store, later);
+      const hours = await store.vitalsSeries('n1', down - HOUR_MS, now + HOUR_MS, HOUR_MS, later);
+      assert.equal(hours.resolution, '1h');
+      assert.deepEqual(
+        hours.points.map((p) => [p.ts, p.n]),
+        Array.from({ length: 27 }, (_, i) => [down + (i - 1) * HOUR_MS, 60]),
+      );
+      const minutes = await store.vitalsSeries('n1', down, down + HOUR_MS, MINUTE_MS, later);
+      assert.equal(minutes.resolution, '1m');
+      assert.deepEqual(
+        minutes.points.map((p) => [p.ts, p.n]),
+        Array.from({ length: 60 }, (_, i) => [down + i * MINUTE_MS, 1]),
+      );
+      // Nothing is filed at the reconnect: the last 10 minutes hold their own samples only.
+      const reconnect = await store.vitalsSeries('n1', now - 10 * MINUTE_MS, now + 10 * MINUTE_MS, MINUTE_MS, later);
+      assert.deepEqual(
+        reconnect.points.map((p) => [p.ts, p.n]),
+        Array.from({ length: 10 }, (_, i) => [now + (i - 10) * MINUTE_MS, 1]),
+      );
+    });
+
+    it('files the samples of a node whose clock is days off at their times translated by the link offset', async (t) => {
+      const store = await open(t);
+      await store.applyNodeChanges([{ op: 'upsert', node: upsert('n2') }]);
+      const now = Date.UTC(2026, 10, 26, 12);
+      // n1's clock is 3 days behind (a Pi without RTC after a power cut), n2's 10 years ahead;
+      // each resends 5 samples taken a minute apart, the last one 5 minutes ago by our clock.
+      for (const [id, offsetMs] of [
+        ['n1', -3 * 24 * HOUR_MS],
+        ['n2', 3650 * 24 * HOUR_MS],
+      ] as const) {
+        await store.insertVitals(
+          Array.from({ length: 5 }, (_, i) =>
+            stored(id, now + i, sample(i + 1, now + offsetMs + (i - 9) * MINUTE_MS + 30), offsetMs + 25),
+          ),
+        );
+        const series = await store.vitalsSeries(id, now - HOUR_MS, now + HOUR_MS, MINUTE_MS, now);
+        assert.deepEqual(
+          series.points.map((p) => [p.ts, p.n]),
+          Array.from({ length: 5 }, (_, i) => [now + (i - 9) * MINUTE_MS, 1]),
+          id,
+        );
+        assert.equal((await store.latestVitals(id))?.ts, now + offsetMs - 5 * MINUTE_MS + 30, 'served as sent');
+      }
+    });
+
+    it('files a sample implausible even with the link offset, and one without an offset a day off, under the primary time', async (t) => {
+      const store = await open(t);
+      const now = Date.UTC(2026, 10, 26, 12);
+      const cases: Array<[ts: number, offsetMs: number | undefined]> = [
+        [5_000, 10], // taken before NTP set the clock, sent after
+        [now - 8 * 24 * HOUR_MS, 10], // older than any outbox holds
+        [now + 2 * 24 * HOUR_MS, 10], // two days ahead of when it was sent
+        [now - 3 * 24 * HOUR_MS - 8 * 24 * HOUR_MS, -3 * 24 * HOUR_MS], // days off, and far older still
+        [now - 26 * HOUR_MS, undefined], // no offset (a legacy node, an older agent): a day off is the clock
+      ];
+      await store.insertVitals(
+        cases.map(([ts, offsetMs], i) => stored('n1', now + i * MINUTE_MS, sample(i + 1, ts), offsetMs)),
+      );
+      const series = await store.vitalsSeries('n1', now - HOUR_MS, now + HOUR_MS, MINUTE_MS, now);
+      assert.deepEqual(
+        series.points.map((p) => [p.ts, p.n]),
+        cases.map((_, i) => [now + i * MINUTE_MS, 1]),
+      );
+    });
+
+    it('merges a late sample into a minute and an hour rolled up, their raw samples (and minutes) pruned: never replaces them', async (t) => {
+      for (const minuteMs of [7 * 24 * HOUR_MS, 2 * HOUR_MS]) {
+        const store = await open(t, { rawMs: HOUR_MS, minuteMs });
+        const hour = Date.UTC(2026, 0, 1, 10);
+        const at = (i: number) => hour + i * MINUTE_MS + 5_000;
+        await store.insertVitals(Array.from({ length: 60 }, (_, i) => stored('n1', at(i), sample(i + 1, at(i)))));
+        const now = hour + 26 * HOUR_MS;
+        await rollUp(store, now);
+        while ((await store.pruneChunk(now, 50)) > 0) {}
+        assert.deepEqual(await store.storedSeqs('n1'), [], 'raw samples pruned');
+        // That hour's 31st minute gets a sample 26 h late, from a node whose clock is right.
+        await store.insertVitals([
+          stored('n1', now, sample(61, hour + 30 * MINUTE_MS + 30_000, { cpuPercent: 70 }), 15),
+        ]);
+        await rollUp(store, now + HOUR_MS);
+        while ((await store.pruneChunk(now + HOUR_MS, 50)) > 0) {}
+        const hours = await store.vitalsSeries('n1', hour, hour + HOUR_MS, HOUR_MS, now + HOUR_MS);
+        assert.deepEqual(
+          hours.points.map((p) => [hours.resolution, p.ts, p.n, p.min.cpuPercent, p.max.cpuPercent]),
+          [['1h', hour, 61, 10, 70]],
+          `minutes kept ${minuteMs} ms`,
+        );
+        if (minuteMs < now - hour) continue;
+        const minute = await store.vitalsSeries('n1', hour + 30 * MINUTE_MS, hour + 31 * MINUTE_MS, MINUTE_MS, now);
+        assert.deepEqual(
+          minute.points.map((p) => [minute.resolution, p.n, p.cpuPercent]),
+          [['1m', 2, 40]],
+        );
+      }
     });
 
     it('rollups agree with the raw samples they replace, before and after pruning (property)', async (t) => {

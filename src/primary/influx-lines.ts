@@ -3,7 +3,7 @@
 // Pure formatting, no I/O.
 
 import type { VitalsPayload } from '../protocol/messages.js';
-import { MAX_CLOCK_SKEW_MS } from '../store/store-api.js';
+import { computeSampleTime } from '../store/sample-time.js';
 
 export type InfluxLayout = 'native' | 'legacy';
 
@@ -64,20 +64,22 @@ export function formatLine(
 }
 
 /**
- * The sample's own time if its clock looks right (within MAX_CLOCK_SKEW_MS of its arrival, the
- * SQLite store's rule too), else the time the primary received it: a Pi without RTC says 1970.
+ * The time the stores file the sample under (store/sample-time.ts): its own when its clock is
+ * right (a backlog days old too, given the link's clock offset), translated by the offset when
+ * the clock is far off, else the time the primary received it (a Pi without RTC says 1970).
  */
-export function sampleTimeMs(sample: { ts: number; receivedAt: number }): number {
-  return Math.abs(sample.ts - sample.receivedAt) <= MAX_CLOCK_SKEW_MS ? sample.ts : sample.receivedAt;
+export function sampleTimeMs(sample: { ts: number; receivedAt: number }, clockOffsetMs?: number): number {
+  return computeSampleTime(sample.ts, sample.receivedAt, clockOffsetMs).t;
 }
 
-/** The lines of one sample in the given layout. */
+/** The lines of one sample in the given layout; `clockOffsetMs`: the link's, see sampleTimeMs. */
 export function formatVitalsLines(
   layout: InfluxLayout,
   node: { id: string; name: string },
   sample: VitalsPayload & { receivedAt: number },
+  clockOffsetMs?: number,
 ): string[] {
-  const at = sampleTimeMs(sample);
+  const at = sampleTimeMs(sample, clockOffsetMs);
   const lines =
     layout === 'legacy'
       ? // The original wrote Python floats for cpu and ints (`i`) for free bytes; same types here,

@@ -207,11 +207,15 @@ export class InfluxSink {
     });
   }
 
-  /** Buffers the sample's lines; never throws, never waits. */
-  write(node: { id: string; name: string }, sample: VitalsPayload & { receivedAt: number }): void {
+  /** Buffers the sample's lines (at its time by the link's clock offset, if given); never throws, never waits. */
+  write(
+    node: { id: string; name: string },
+    sample: VitalsPayload & { receivedAt: number },
+    clockOffsetMs?: number,
+  ): void {
     let lines: string[];
     try {
-      lines = formatVitalsLines(this.layout, node, sample);
+      lines = formatVitalsLines(this.layout, node, sample, clockOffsetMs);
     } catch (err) {
       // The caller is a message handler that must not fail over a sink: the sample is dropped.
       this.#dropped++;

@@ -95,7 +95,7 @@ export class VitalsIngest {
     if (vitals.seq <= (record.vitals?.seq ?? 0)) return;
     record.vitals = vitals;
     this.#onLatest(record.id, vitals);
-    this.#influx?.write({ id: record.id, name: record.name }, vitals);
+    this.#influx?.write({ id: record.id, name: record.name }, vitals, clockOffsetMs);
   }
 
   /** Resolves once the samples of `nodeId` waiting for a commit are committed (before a read of its history). */

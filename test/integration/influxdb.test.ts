@@ -90,11 +90,14 @@ test('InfluxSink writes to a real influxd', { timeout: 60_000 }, async (t) => {
     }
     // A Pi without RTC: its ts is from 1970, so the primary's receivedAt stands in.
     sink.write(nodes[0]!, sample(11, { ts: 4_000, receivedAt: BASE_MS + 5_000 }));
+    // A backlog resent after a day-long outage, the node's clock right (the link's offset says so):
+    // at its own time, as the stores file it.
+    sink.write(nodes[0]!, sample(12, { ts: BASE_MS - 26 * 3_600_000, receivedAt: BASE_MS + 6_000 }), -40);
     await sink.stop();
-    assert.deepEqual(sink.stats, { written: 21, dropped: 0, failures: 0, buffered: 0 });
+    assert.deepEqual(sink.stats, { written: 22, dropped: 0, failures: 0, buffered: 0 });
 
     const { rows } = await influxd.query('native_it', 'SELECT * FROM picluster_vitals');
-    assert.equal(rows.length, 21);
+    assert.equal(rows.length, 22);
     const row = rows.find((r) => r.node_id === 'n,2' && r.seq === 3);
     assert.deepEqual(row, {
       time: BASE_MS + 3,
@@ -113,6 +116,7 @@ test('InfluxSink writes to a real influxd', { timeout: 60_000 }, async (t) => {
       dropped: 4,
     });
     assert.equal(rows.find((r) => r.seq === 11)?.time, BASE_MS + 5_000);
+    assert.equal(rows.find((r) => r.seq === 12)?.time, BASE_MS - 26 * 3_600_000);
     const names = await influxd.query('native_it', 'SHOW TAG VALUES FROM picluster_vitals WITH KEY = "node_name"');
     assert.deepEqual(names.rows.map((r) => r.value).sort(), ['pi one', 'rack=2,pi 2']);
     assert.deepEqual(await fieldTypes(influxd, 'native_it', 'picluster_vitals'), {

@@ -81,6 +81,17 @@ describe('formatVitalsLines', () => {
     const [line] = formatVitalsLines('native', NODE, sample({ ts: 12_000, receivedAt: NOW + 7 }));
     assert.match(line ?? '', / 1700000000007$/);
   });
+
+  it("with the link's clock offset: a backlog days old at its ts, a clock days off translated (the stores' rule)", () => {
+    const receivedAt = NOW;
+    assert.equal(sampleTimeMs({ ts: receivedAt - 26 * 3_600_000, receivedAt }, -40), receivedAt - 26 * 3_600_000);
+    assert.equal(sampleTimeMs({ ts: receivedAt - 3 * DAY_MS - 5_000, receivedAt }, -3 * DAY_MS), receivedAt - 5_000);
+    assert.equal(sampleTimeMs({ ts: 5_000, receivedAt }, 12), receivedAt, 'sampled before NTP set the clock');
+    const old = sample({ ts: NOW - 26 * 3_600_000, receivedAt: NOW + 7 });
+    for (const layout of ['native', 'legacy'] as const) {
+      for (const line of formatVitalsLines(layout, NODE, old, 0)) assert.match(line, / 1699906400000$/, layout);
+    }
+  });
 });
 
 describe('formatLine', () => {

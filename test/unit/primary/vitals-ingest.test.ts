@@ -5,13 +5,14 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { silentLogger } from '../../../src/common/logger.js';
+import type { InfluxSink } from '../../../src/primary/influx-sink.js';
 import type { PrimaryStats } from '../../../src/primary/node-host.js';
 import { type NodeRecord, Registry } from '../../../src/primary/registry.js';
 import { VitalsIngest } from '../../../src/primary/vitals-ingest.js';
 import type { Store, StoredSample } from '../../../src/store/store-api.js';
 import { waitUntil } from '../../helpers/cluster.js';
 
-function setup(options: { commitMs?: number } = {}) {
+function setup(options: { commitMs?: number; influx?: InfluxSink } = {}) {
   const committed: StoredSample[][] = [];
   let release: (() => void) | undefined;
   const store = {
@@ -153,6 +154,26 @@ it("hands the store each sample's link clock offset beside it, never in the samp
     ],
   );
   assert.equal(Object.hasOwn(record.vitals ?? {}, 'clockOffsetMs'), false, 'not part of the sample');
+  await ingest.close();
+});
+
+it("hands InfluxDB the link's clock offset with a sample it copies, to file it where the stores do", async () => {
+  const written: Array<[number, number | undefined]> = [];
+  const influx = {
+    write: (_node: unknown, vitals: { seq: number }, clockOffsetMs?: number) =>
+      written.push([vitals.seq, clockOffsetMs]),
+  } as unknown as InfluxSink;
+  const { ingest, record, writing, commit } = setup({ influx });
+  ingest.receive(record, sample(6), 1234, -40);
+  ingest.receive(record, sample(7), 1235);
+  assert.deepEqual(written, [
+    [6, -40],
+    [7, undefined],
+  ]);
+  const flushed = ingest.flushNode('n1');
+  await waitUntil(writing, 2000, 'the commit under way');
+  commit();
+  await flushed;
   await ingest.close();
 });
 

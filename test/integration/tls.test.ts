@@ -7,7 +7,7 @@
 // primary resumes the nodes' TLS sessions.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { generate } from 'selfsigned';
@@ -277,13 +277,15 @@ describe('TLS on the cluster port', () => {
           `127.0.0.1:${impostor.port},127.0.0.1:${primary.port}`,
         ],
       });
+      // The primary lists the node online before the node has checked its proof and pinned it.
+      const pin = join(nodeDir, 'primary-fingerprint');
       await waitUntil(
-        async () => (await onlineNames(primary)).includes('tofu'),
+        async () => existsSync(pin) && (await onlineNames(primary)).includes('tofu'),
         20_000,
-        'online with the real primary',
+        'online with the real primary, and pinned',
       );
       assert.ok(impostor.connections >= 1, 'the impostor was dialled first');
-      assert.equal(readFileSync(join(nodeDir, 'primary-fingerprint'), 'utf8').trim(), fingerprintOf(primary.dataDir));
+      assert.equal(readFileSync(pin, 'utf8').trim(), fingerprintOf(primary.dataDir));
     });
   }
 

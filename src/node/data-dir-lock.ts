@@ -11,7 +11,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
-  existsSync,
   fchownSync,
   fsyncSync,
   linkSync,
@@ -119,10 +118,12 @@ export function lockKeyOf(realDataDir: string): string {
     closeSync(fd);
   }
   try {
-    if (existsSync(path)) renameSync(draft, path);
-    else linkSync(draft, path);
+    linkSync(draft, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Another first start linked its key meanwhile (it may hold the lock by it already): that
+    // one stands. Only an empty file is replaced.
+    if (read() === undefined) renameSync(draft, path);
   } finally {
     rmSync(draft, { force: true });
   }

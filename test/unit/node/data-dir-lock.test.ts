@@ -2,12 +2,13 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import fs, { mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { DataDirLock, LOCK_KEY_FILE } from '../../../src/node/data-dir-lock.js';
+import { DataDirLock, LOCK_KEY_FILE, lockKeyOf } from '../../../src/node/data-dir-lock.js';
 import { DataDirLockedError } from '../../../src/protocol/errors.js';
 
 function dataDir(t: { after(fn: () => void): void }): string {
@@ -52,4 +53,28 @@ it('two processes starting on a new dir at once agree on one key; an empty key f
   assert.match(readFileSync(join(dir, LOCK_KEY_FILE), 'utf8'), /^[0-9a-f]{32}\n$/);
   await assert.rejects(DataDirLock.acquire(dir, 'secondary'), DataDirLockedError);
   await lock.release();
+});
+
+it('a first start whose key is slow to reach the disk takes the key another one linked meanwhile', (t) => {
+  // Found by review: B found no key, wrote its own; during its fsync A linked a key and locked by
+  // it; B then renamed its key over A's, and the two ran on one dir under two names.
+  const dir = dataDir(t);
+  const fsync = fs.fsyncSync;
+  let keyA: string | undefined;
+  fs.fsyncSync = (fd: number) => {
+    fsync(fd);
+    if (keyA === undefined) {
+      keyA = '';
+      keyA = lockKeyOf(dir); // A's whole first start, inside B's fsync
+    }
+  };
+  syncBuiltinESMExports();
+  t.after(() => {
+    fs.fsyncSync = fsync;
+    syncBuiltinESMExports();
+  });
+  const keyB = lockKeyOf(dir);
+  assert.ok(keyA);
+  assert.equal(keyB, keyA);
+  assert.equal(readFileSync(join(dir, LOCK_KEY_FILE), 'utf8').trim(), keyA);
 });

@@ -82,6 +82,8 @@ export class TaskRunner {
   /** `going-down`: a task's result said it takes the node down (`#downBy`, its kind); no new task. */
   #state: 'open' | 'going-down' | 'stopping' | 'stopped' = 'open';
   #downBy = '';
+  /** Ends a `going-down` that lasts past STILL_UP_AFTER_MS. */
+  #stillUp: Timer | undefined;
   /** Results are written to the link one after another, in order. */
   #sending: Promise<void> = Promise.resolve();
 
@@ -185,6 +187,7 @@ export class TaskRunner {
   async stop(timeoutMs: number): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
+    if (this.#stillUp !== undefined) this.#clock.clearTimeout(this.#stillUp);
     const runs = [...this.#runs.values()];
     const interrupted: Ending = {
       state: 'failed',
@@ -382,6 +385,18 @@ export class TaskRunner {
 
   /** Reboot, power off, restart: once the primary has the result (or a few seconds passed). */
   async #goDown(result: TaskResultPayload, goingDown: GoingDown): Promise<void> {
+    // A reboot that says yes and does nothing (an inhibitor lock) or hangs (D-Bus): not for good.
+    if (this.#stillUp !== undefined) this.#clock.clearTimeout(this.#stillUp);
+    this.#stillUp = this.#clock.setTimeout(() => {
+      this.#stillUp = undefined;
+      if (this.#state !== 'going-down') return;
+      this.#state = 'open';
+      this.#log.error(
+        { taskId: result.taskId },
+        `the node was to go down (${this.#downBy}) but still runs: it takes tasks again`,
+      );
+    }, STILL_UP_AFTER_MS);
+    this.#stillUp.unref?.();
     const acked = new Promise<void>((resolve) => this.#ackWaiters.set(result.taskId, resolve));
     if (this.#journal.result(result.taskId) !== undefined) await this.#within(acked, GOING_DOWN_ACK_WAIT_MS);
     this.#ackWaiters.delete(result.taskId);
@@ -395,19 +410,7 @@ export class TaskRunner {
         `the node did not go down: ${(err as Error).message}; it takes tasks again`,
       );
       if (this.#state === 'going-down') this.#state = 'open';
-      return;
     }
-    // A command that said yes and did nothing (a reboot held off by an inhibitor lock): not for good.
-    this.#clock
-      .setTimeout(() => {
-        if (this.#state !== 'going-down') return;
-        this.#state = 'open';
-        this.#log.error(
-          { taskId: result.taskId },
-          `the node was to go down (${this.#downBy}) but still runs: it takes tasks again`,
-        );
-      }, STILL_UP_AFTER_MS)
-      .unref?.();
   }
 
   #link(): Connection | undefined {

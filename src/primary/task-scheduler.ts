@@ -224,7 +224,9 @@ export class TaskScheduler extends TaskBook {
       await this.storeFirst(live, row, stored);
       live.unstored = undefined;
     } catch (err) {
-      live.unstored = unstored;
+      // Only while it is the task's current assignment on that node (a lost link may have moved it).
+      const { row } = live;
+      if (row.key === unstored.result.key && row.nodeId === unstored.record.id) live.unstored = unstored;
       throw err;
     }
   }
@@ -234,7 +236,7 @@ export class TaskScheduler extends TaskBook {
     for (const live of this.live.values()) {
       const { unstored } = live;
       if (!unstored || live.storing) continue;
-      if (unstored.conn.state !== 'open') {
+      if (unstored.conn.state !== 'open' || live.row.key !== unstored.result.key) {
         live.unstored = undefined;
         continue;
       }

@@ -436,8 +436,10 @@ export interface Store extends StoreReader {
    * claimEpoch raises the stored epoch to `epoch`, waiting for every write under a lower one to
    * end, and from then on each write transaction of this store checks, inside the transaction, that
    * the stored epoch is still `epoch`: if a newer leader raised it, the write fails whole with
-   * ERR_STORE_FENCED. Fails with ERR_STORE_FENCED when a higher epoch is stored already. Absent on
-   * an embedded store (one primary, nothing to fence).
+   * ERR_STORE_FENCED. Fails with ERR_STORE_FENCED when a higher epoch is stored already. Epoch 0 is
+   * a single primary's (no HA), which every one claims alike: the store is then held for this one
+   * until close, and the claim fails with ERR_STORE_BUSY, naming the holder, while another holds it.
+   * Absent on an embedded store (one primary, nothing to fence; its data dir is locked).
    */
   claimEpoch?(epoch: number): Promise<void>;
 

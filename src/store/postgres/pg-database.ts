@@ -1,13 +1,15 @@
 // The PostgreSQL store's access to its server: a pool of connections (npm pg), reads on any of
 // them, writes in one transaction each, fenced by the HA leader's epoch once this store claimed one
-// (leader_epoch, see Store.claimEpoch), the schema migrated at open, and every failure turned into
-// a StoreError (pg-errors.ts). A connection that dies while idle is logged and replaced, never an
+// (leader_epoch, see Store.claimEpoch) and, for a single primary (epoch 0), by its hold on the
+// database (primary-lock.ts), the schema migrated at open, and every failure turned into a
+// StoreError (pg-errors.ts). A connection that dies while idle is logged and replaced, never an
 // unhandled 'error' event.
 
 import pg from 'pg';
 import type { Logger } from '../../common/logger.js';
 import { StoreError } from '../../protocol/errors.js';
 import { isConnectionLost, maskUrl, storeErrorOf } from './pg-errors.js';
+import { type ClaimMark, heldSql, PrimaryLock } from './primary-lock.js';
 import { LOCKS, MIGRATIONS, SCHEMA_TABLE, SCHEMA_VERSION, type Sql } from './schema.js';
 
 /** How long a connection attempt may take before the call fails with ERR_STORE_BUSY. */
@@ -58,19 +60,22 @@ export class PgDatabase {
   /** The server's URL with its password masked. */
   readonly where: string;
   readonly #pool: pg.Pool;
+  /** The settings of every connection: the pool's, and a single primary's hold. */
+  readonly #config: pg.ClientConfig;
   readonly #log: Logger;
   #state: 'open' | 'closed' = 'open';
   /** The epoch this store claimed (undefined: none, its writes are not fenced). */
   #epoch: number | undefined;
+  /** A single primary's hold on the database (claimed epoch 0): another one is refused meanwhile. */
+  #lock: PrimaryLock | undefined;
   /** Clients whose connection broke during the call under way. */
   readonly #broken = new WeakSet<pg.PoolClient>();
 
   constructor(options: PgDatabaseOptions) {
     this.where = maskUrl(options.url);
     this.#log = options.logger;
-    this.#pool = new pg.Pool({
+    this.#config = {
       connectionString: options.url,
-      max: options.poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
       // A server that vanished without a reset (a cable pulled, a black hole) fails a call within
@@ -80,7 +85,8 @@ export class PgDatabase {
       keepAliveInitialDelayMillis: 10_000,
       application_name: 'picluster',
       types,
-    });
+    };
+    this.#pool = new pg.Pool({ ...this.#config, max: options.poolSize });
     this.#pool.on('error', this.#poolOnError);
   }
 
@@ -115,13 +121,19 @@ export class PgDatabase {
    * Runs `fn` in one transaction: all or nothing. Once an epoch is claimed, the transaction first
    * takes a share lock on the stored epoch and fails with ERR_STORE_FENCED if it is not this
    * store's: a claim of a newer one waits for this transaction to end, so no write of the old
-   * leader commits after the new one's claim returns.
+   * leader commits after the new one's claim returns. A single primary's transaction then checks
+   * that its hold's connection still holds the database (else ERR_STORE_BUSY while it is taken
+   * again): another primary can take it only once that connection is gone, and claims after it,
+   * so no write of this one commits after that claim returns either.
    */
   write<T>(fn: (sql: Sql) => Promise<T>, locks: WriteLocks = {}): Promise<T> {
     return this.#withClient(async (client) => {
       const epoch = this.#epoch;
+      const lock = this.#lock;
+      const holder = lock?.holder();
       const head = ['BEGIN'];
       if (epoch !== undefined) head.push(FENCE_SQL);
+      if (holder !== undefined) head.push(heldSql(holder));
       if (locks.history === 'shared') head.push(`SELECT pg_advisory_xact_lock_shared(${LOCKS.history})`);
       if (locks.history === 'exclusive') head.push(`SELECT pg_advisory_xact_lock(${LOCKS.history})`);
       if (locks.events) head.push(`SELECT pg_advisory_xact_lock(${LOCKS.events})`);
@@ -130,21 +142,51 @@ export class PgDatabase {
           const stored = results[1]?.rows[0]?.epoch as number | undefined;
           if (stored !== epoch) throw fenced(epoch, stored);
         }
+        if (lock && holder !== undefined && results[epoch === undefined ? 1 : 2]?.rows[0]?.held !== 1) {
+          throw lock.notHeld(holder);
+        }
         return fn(client);
       });
     });
   }
 
-  /** See Store.claimEpoch. */
-  claimEpoch(epoch: number): Promise<void> {
+  /**
+   * See Store.claimEpoch. Epoch 0 is a single primary's: it first takes its hold on the database
+   * (primary-lock.ts), refused with ERR_STORE_BUSY while another primary has it, and keeps it
+   * until close.
+   */
+  async claimEpoch(epoch: number): Promise<void> {
     if (!Number.isSafeInteger(epoch) || epoch < 0) {
-      return Promise.reject(new StoreError('ERR_STORE', `claimEpoch: epoch must be an integer >= 0, got ${epoch}`));
+      throw new StoreError('ERR_STORE', `claimEpoch: epoch must be an integer >= 0, got ${epoch}`);
     }
+    if (epoch !== 0 || this.#lock) {
+      const mark = await this.#claimEpoch(epoch);
+      this.#lock?.claimed(mark);
+      return;
+    }
+    await this.ensureOpen();
+    const lock = await PrimaryLock.take({
+      connect: () => new pg.Client({ ...this.#config, application_name: 'picluster-hold' }),
+      where: this.where,
+      logger: this.#log,
+    }).catch((err: unknown) => {
+      throw storeErrorOf(err, this.where);
+    });
+    try {
+      lock.claimed(await this.#claimEpoch(0));
+      await this.ensureOpen(); // closed meanwhile: the hold goes with it
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    this.#lock = lock;
+  }
+
+  #claimEpoch(epoch: number): Promise<ClaimMark> {
     return this.#withClient(async (client) => {
       for (let takeover = 0; ; takeover++) {
         try {
-          await this.#claim(client, epoch);
-          return;
+          return await this.#claim(client, epoch);
         } catch (err) {
           if ((err as { code?: unknown }).code !== '55P03' || takeover >= CLAIM_TAKEOVERS) throw err;
         }
@@ -163,25 +205,27 @@ export class PgDatabase {
     });
   }
 
-  /** One try of a claim: waits CLAIM_WAIT_MS at most for the writes under way. */
-  async #claim(client: pg.PoolClient, epoch: number): Promise<void> {
+  /** One try of a claim: waits CLAIM_WAIT_MS at most for the writes under way. The epoch row as it left it. */
+  async #claim(client: pg.PoolClient, epoch: number): Promise<ClaimMark> {
     // EXCLUSIVE conflicts with the ROW SHARE lock of every fenced write (FOR SHARE), so the claim
     // waits for those under way, and later ones queue behind it (a steady stream of writes
     // cannot starve it), then read the new epoch and fail.
     const head = `BEGIN; SET LOCAL lock_timeout = ${CLAIM_WAIT_MS}; LOCK TABLE leader_epoch IN EXCLUSIVE MODE`;
-    await this.#inTransaction(client, head, async () => {
-      const raised = await client.query(
+    const mark = await this.#inTransaction(client, head, async () => {
+      const raised = await client.query<ClaimMark>(
         `INSERT INTO leader_epoch (id, epoch) VALUES (1, $1)
          ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch WHERE leader_epoch.epoch <= excluded.epoch
-         RETURNING epoch`,
+         RETURNING epoch, xmin::text AS version`,
         [epoch],
       );
       if (raised.rowCount === 0) {
         const stored = await client.query('SELECT epoch FROM leader_epoch WHERE id = 1');
         throw fenced(epoch, stored.rows[0]?.epoch as number | undefined);
       }
+      return raised.rows[0] as ClaimMark;
     });
     this.#epoch = epoch;
+    return mark;
   }
 
   /**
@@ -216,11 +260,12 @@ export class PgDatabase {
     );
   }
 
-  /** Ends every connection (waiting for calls under way); later calls fail with ERR_STORE_CLOSED. */
+  /** Ends every connection (waiting for calls under way), the hold's last; later calls fail with ERR_STORE_CLOSED. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     await this.#pool.end();
+    await this.#lock?.release();
   }
 
   #closedError(): StoreError {

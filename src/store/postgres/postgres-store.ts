@@ -45,7 +45,7 @@ export interface PostgresStoreOptions extends StoreOptions {
   poolSize?: number;
 }
 
-/** Connections per store by default: ingest, the upkeep, the API's reads and a spare. */
+/** Connections per store by default: ingest, the upkeep, the API's reads and a spare (a single primary's hold has one more). */
 export const DEFAULT_POOL_SIZE = 5;
 /** Nodes quiet this long get their newest seq written at the next catch-up (see catchUpNodes). */
 const QUIET_MS = 10 * 60_000;

@@ -57,6 +57,8 @@ export const LOCKS = {
   history: 7_061_001,
   /** Held by a transaction that appends events until it commits: ids commit in order (eventsAfter). */
   events: 7_061_002,
+  /** Held by a single primary (no HA) for its life, on a connection of its own (primary-lock.ts). */
+  primary: 7_061_003,
 } as const;
 
 const rollupTable = (name: string) => `

@@ -1,22 +1,27 @@
 // The PostgreSQL store against a real server (one for the file, test/helpers/postgres.ts): the
 // store contract (store-contract.ts) with a database per data dir, then what is PostgreSQL's own:
-// fencing by the leader's epoch, errors (closed, the server gone, a newer schema, the URL's
-// password), migrations on reopen, and a batch of 5,000 samples with resends.
+// fencing by the leader's epoch, a single primary's hold on its database, errors (closed, the
+// server gone, a newer schema, the URL's password), migrations on reopen, and a batch of 5,000
+// samples with resends.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import pg from 'pg';
+import { silentLogger } from '../../../src/common/logger.js';
 import type { StoreError } from '../../../src/protocol/errors.js';
 import { isMissingPgDriver, openPostgresStore, postgresStoreFactory } from '../../../src/store/postgres/open.js';
 import { maskUrl, storeErrorOf } from '../../../src/store/postgres/pg-errors.js';
-import { SCHEMA_VERSION } from '../../../src/store/postgres/schema.js';
+import { LOCKS, SCHEMA_VERSION } from '../../../src/store/postgres/schema.js';
 import { HOUR_MS, MINUTE_MS, type Store, type StoredSample, type StoreFactory } from '../../../src/store/store-api.js';
 import { freePort, waitUntil } from '../../helpers/cluster.js';
 import { findPostgres, type PostgresServer, startPostgres } from '../../helpers/postgres.js';
 import { skipOrFail } from '../../helpers/require-tool.js';
 import { sample, storeContract, stored, upsert } from './store-contract.js';
 
+/** The key of a single primary's hold on its database (what another primary would take). */
+const PRIMARY_LOCK = LOCKS.primary;
 const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
 
 describe('PostgreSQL store errors, pure', () => {
@@ -114,6 +119,14 @@ if (typeof found === 'string') {
     await client.connect();
     t.after(() => client.end());
     return client;
+  }
+
+  /** The session holding a single primary's lock on the database (see primary-lock.ts), if any. */
+  async function primaryLockHolder(client: pg.Client): Promise<number | undefined> {
+    const { rows } = await client.query(
+      `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = ${PRIMARY_LOCK} AND objsubid = 1 AND granted`,
+    );
+    return rows[0]?.pid as number | undefined;
   }
 
   describe('PostgresStore', () => {
@@ -234,6 +247,170 @@ if (typeof found === 'string') {
         isCode('ERR_STORE_FENCED'),
       );
       assert.deepEqual(await b.events(), []);
+    });
+
+    it('one single primary (epoch 0) at a time: a second is refused while the first holds the database, and claims it once the first is closed', async (t) => {
+      const db = freshDatabase(t);
+      const a = await db.open();
+      const b = await db.open();
+      assert.ok(a.claimEpoch && b.claimEpoch);
+      await a.claimEpoch(0);
+      await a.applyNodeChanges([{ op: 'upsert', node: upsert('n1') }]);
+      await assert.rejects(b.claimEpoch(0), (err: StoreError) => {
+        assert.equal(err.code, 'ERR_STORE_BUSY');
+        assert.match(
+          err.message,
+          /^another primary is using the PostgreSQL database at postgres:\/\/\*\*\*@127\.0\.0\.1:\d+\/c_[0-9a-f]+ \(its connection \d+ from 127\.0\.0\.1, since .+\): stop it, or run the primaries in HA mode \(ha\.etcd\) for standbys/,
+        );
+        return true;
+      });
+      // The first one's data and writes are untouched.
+      await a.applyNodeChanges([{ op: 'event', ts: 1, nodeId: 'n1', type: 'by-a' }]);
+      assert.equal((await a.getNode('n1'))?.state, 'online');
+      await a.close();
+      // Its connection gone, the hold is gone with it: the next primary claims the database.
+      await b.claimEpoch(0);
+      assert.equal(await b.markOnlineNodesLost(), 1);
+      assert.deepEqual(
+        (await b.events()).map((e) => e.type),
+        ['by-a'],
+      );
+    });
+
+    it("a single primary whose hold's connection ends waits (ERR_STORE_BUSY), then holds the database again and writes", async (t) => {
+      const db = freshDatabase(t);
+      const a = await db.open();
+      await a.claimEpoch?.(0);
+      const raw = await rawClient(t, await db.url());
+      const holder = await primaryLockHolder(raw);
+      assert.ok(holder !== undefined, 'the hold is a session lock');
+      await raw.query('SELECT pg_terminate_backend($1)', [holder]);
+      await waitUntil(
+        () =>
+          raw
+            .query('SELECT pid FROM pg_stat_activity WHERE pid = $1', [holder])
+            .then((r) => r.rowCount === 0 || undefined),
+        5000,
+        'the connection holding the database gone',
+      );
+      // Every write either waits for the hold (ERR_STORE_BUSY) or commits once it is back.
+      await waitUntil(
+        () =>
+          a.applyNodeChanges([{ op: 'event', ts: 1, nodeId: null, type: 'after' }]).then(
+            () => true,
+            (err: StoreError) => {
+              assert.equal(err.code, 'ERR_STORE_BUSY');
+              return undefined;
+            },
+          ),
+        10_000,
+        'a write once the hold is back',
+      );
+      const again = await primaryLockHolder(raw);
+      assert.ok(again !== undefined && again !== holder, `held by ${again}, was ${holder}`);
+      assert.deepEqual(
+        (await a.events()).map((e) => e.type),
+        ['after'],
+      );
+    });
+
+    it('a single primary whose hold broke on its side only ends its own stale session and holds the database again', async (t) => {
+      const url = new URL(await freshDatabase(t).url());
+      // A TCP relay to the server that can drop the primary's side of one link and keep the
+      // server's: the server still lists that session (and its lock), as after a break it missed.
+      const links: Array<{ near: net.Socket; far: net.Socket }> = [];
+      const relay = net.createServer((near) => {
+        const far = net.connect(Number(url.port), url.hostname);
+        near.pipe(far).pipe(near);
+        near.on('error', () => far.destroy());
+        far.on('error', () => near.destroy());
+        links.push({ near, far });
+      });
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      t.after(() => {
+        for (const link of links) {
+          link.near.destroy();
+          link.far.destroy();
+        }
+        relay.close();
+      });
+      const warnings: string[] = [];
+      const logger = { ...silentLogger, warn: (_fields: object, message: string) => warnings.push(message) };
+      const viaRelay = new URL(url);
+      viaRelay.port = String((relay.address() as net.AddressInfo).port);
+      const a = await openPostgresStore({ dataDir: tmpdir(), url: viaRelay.toString(), logger });
+      t.after(() => a.close());
+      await a.claimEpoch?.(0);
+      const raw = await rawClient(t, url.toString());
+      const holder = await primaryLockHolder(raw);
+      const { rows } = await raw.query('SELECT client_port FROM pg_stat_activity WHERE pid = $1', [holder]);
+      const link = links.find((l) => l.far.localPort === rows[0].client_port);
+      assert.ok(link, 'the link of the hold');
+      link.near.unpipe();
+      link.far.unpipe();
+      link.near.destroy();
+      const lost = "the connection that holds this primary's claim";
+      await waitUntil(() => warnings.some((w) => w.includes(lost)) || undefined, 5000, 'the break noticed');
+      await waitUntil(
+        () =>
+          a.applyNodeChanges([{ op: 'event', ts: 1, nodeId: null, type: 'after' }]).then(
+            () => true,
+            () => undefined,
+          ),
+        10_000,
+        'a write once the hold is back',
+      );
+      const again = await primaryLockHolder(raw);
+      assert.ok(again !== undefined && again !== holder, `held by ${again}, was ${holder}`);
+      const old = await raw.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [holder]);
+      assert.equal(old.rowCount, 0, 'the stale session was ended');
+      assert.deepEqual(
+        (await a.events()).map((e) => e.type),
+        ['after'],
+      );
+    });
+
+    it('a single primary whose hold was taken by another meanwhile is fenced off for good, and lets go of the database', async (t) => {
+      const db = freshDatabase(t);
+      const a = await db.open();
+      await a.claimEpoch?.(0);
+      const raw = await rawClient(t, await db.url());
+      const other = await rawClient(t, await db.url());
+      const holder = await primaryLockHolder(raw);
+      // Another primary waits for the hold; A's connection ends: the other has it at once.
+      const taken = other.query(`SELECT pg_advisory_lock(${PRIMARY_LOCK})`);
+      await waitUntil(
+        () =>
+          raw
+            .query(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_lock%'",
+            )
+            .then((r) => r.rows[0].n > 0 || undefined),
+        5000,
+        'the other primary waiting for the hold',
+      );
+      await raw.query('SELECT pg_terminate_backend($1)', [holder]);
+      await taken;
+      // From now on, nothing of A's commits.
+      await assert.rejects(a.applyNodeChanges([{ op: 'event', ts: 1, nodeId: null, type: 'late' }]));
+      // The other one claims (a new row version) and goes.
+      await other.query('UPDATE leader_epoch SET epoch = 0 WHERE id = 1');
+      await other.query(`SELECT pg_advisory_unlock(${PRIMARY_LOCK})`);
+      await waitUntil(
+        () =>
+          a.applyNodeChanges([{ op: 'event', ts: 2, nodeId: null, type: 'late' }]).then(
+            () => assert.fail('a write of a primary whose hold was taken committed'),
+            (err: StoreError) => (err.code === 'ERR_STORE_FENCED' ? err : undefined),
+          ),
+        10_000,
+        'A fenced off',
+      );
+      await assert.rejects(a.markOnlineNodesLost(), isCode('ERR_STORE_FENCED'));
+      assert.deepEqual(await a.events(), []);
+      // A holds nothing: a new primary claims the database.
+      const c = await db.open();
+      await c.claimEpoch?.(0);
+      assert.ok((await primaryLockHolder(raw)) !== undefined);
     });
 
     it('stores 5,000 samples in one insertVitals, a resent half once, and skips seqs the node row records', async (t) => {

@@ -1,6 +1,7 @@
 // Runs the daemons of `picluster primary`, `secondary` and `up`: builds them from the config,
 // starts them in order, and on SIGINT/SIGTERM stops them in reverse order (a secondary says
 // goodbye and flushes its outbox; the primary closes links and flushes storage), then exits 0.
+// A primary that stops by itself (fenced off its shared store) stops the rest too, then exit 1.
 
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -112,7 +113,11 @@ export async function runDaemons(config: Config, roles: DaemonRoles): Promise<vo
     process.exitCode = err instanceof ConfigError ? 2 : 1;
     return;
   }
-  await waitForSignal(log);
+  const signalled = await Promise.race([waitForSignal(log).then(() => true), stoppedByItself(primary)]);
+  if (!signalled) {
+    log.fatal({}, 'the primary stopped (see above); stopping');
+    process.exitCode = 1;
+  }
   const timer = setTimeout(() => {
     log.error({}, `shutdown took longer than ${STOP_TIMEOUT_MS} ms; exiting`);
     process.exit(1);
@@ -219,6 +224,15 @@ function secondaryTlsOf(from: Primary | Config): SecondaryTlsOptions | false {
     certFile: from.tlsCertFile,
     keyFile: from.tlsKeyFile,
   };
+}
+
+/** Resolves false when `primary` stops without being told to (never without one). */
+function stoppedByItself(primary: Primary | undefined): Promise<false> {
+  return new Promise((resolve) => {
+    primary?.on('state', (state) => {
+      if (state === 'stopped') resolve(false);
+    });
+  });
 }
 
 /** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */

@@ -259,7 +259,10 @@ export class Primary extends EventEmitter<PrimaryEvents> implements ClusterView 
       this.#given.token === undefined
         ? loadOrCreateToken(this.tokenFile, this.#log)
         : checkedToken(this.#given.token, 'the token given');
-    const { store, nodes } = await openPrimaryStore(this.#given, this.dataDir, this.#log);
+    // A single primary refused by its shared store for good stops (state 'stopped'), once started.
+    const stop = () => void this.stop().catch((err) => this.#log.error({ err }, 'cannot stop'));
+    const fenced = () => (this.#state === 'starting' ? this.once('listening', stop) : stop());
+    const { store, nodes } = await openPrimaryStore(this.#given, this.dataDir, this.#log, fenced);
     this.#store = store;
     const leader = this.#given.leader;
     warnLoosePrimaryFiles(this.dataDir, this.tokenFile, this.#log);

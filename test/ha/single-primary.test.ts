@@ -2,11 +2,13 @@
 // database for as long as it runs, as the data-dir lock does for SQLite; a second one started on
 // it (another host, a forgotten old primary) is refused in one clear line (exit 1) and writes
 // nothing (the first one's nodes stay online in the database); once the first stops, the next one
-// starts. Skipped with a reason where PostgreSQL is missing (never under CI=true). Every wait is
+// starts. One fenced off its database while it runs stops rather than run on without a store.
+// Skipped with a reason where PostgreSQL is missing (never under CI=true). Every wait is
 // bounded.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import pg from 'pg';
+import { postgresStoreFactory } from '../../src/store/postgres/open.js';
 import { spawnChild } from '../helpers/child.js';
 import { CLI, exitOf, freePort, nodesOnline, startPrimary, startSecondary, tempDir } from '../helpers/cluster.js';
 import { startPostgres } from '../helpers/postgres.js';
@@ -53,5 +55,25 @@ describe('single primaries on one PostgreSQL database', () => {
     const next = await startPrimary(t, { dataDir: secondDir, env });
     assert.equal(next.child.alive, true);
     assert.deepEqual(await storedStates(t, url), { 'pi-a': 'lost' }, 'the next one marks the last run’s nodes lost');
+  });
+
+  it('one fenced off its database while it runs (an HA leader claimed it) stops, exit 1, saying why', async (t) => {
+    const server = await startPostgres(t);
+    if (!server) return;
+    const url = await server.createDatabase('fenced');
+    const primary = await startPrimary(t, { dataDir: tempDir(t), env: { PICLUSTER_STORE: url } });
+    startSecondary(t, primary, { dataDir: tempDir(t), name: 'pi-a' });
+    await nodesOnline(primary.api, ['pi-a']);
+    const leader = await postgresStoreFactory(url)({ dataDir: tempDir(t) });
+    t.after(() => leader.close());
+    await leader.claimEpoch?.(5);
+    // Its next write (the node's vitals, committed every 250 ms) is refused: it stops.
+    assert.equal(await exitOf(primary.child, 20_000), 1);
+    const said = primary.child.stderr.join('');
+    assert.match(
+      said,
+      /this primary no longer holds its PostgreSQL database, so it stops \(a newer leader holds the store: epoch 5 is stored, this primary claimed 0/,
+    );
+    assert.match(said, /the primary stopped \(see above\); stopping/);
   });
 });

@@ -1,7 +1,7 @@
 // openPrimaryStore: the store a primary runs on, claimed for its epoch before anything uses it. A
 // single primary on an HA cluster's store, or an HA leader on a store that cannot be claimed, is
 // refused with a ConfigError, and the store it opened is closed again; else the last run's online
-// nodes come back lost.
+// nodes come back lost. A single primary's shared store that fences it off later stops it.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { silentLogger } from '../../../src/common/logger.js';
@@ -11,8 +11,8 @@ import { openSqliteStore } from '../../../src/store/sqlite/open.js';
 import type { Store, StoreFactory } from '../../../src/store/store-api.js';
 import { tempDir } from '../../helpers/cluster.js';
 
-/** A real SQLite store whose claim does what `claim` says; counts its closes. */
-function factory(claim: ((epoch: number) => Promise<void>) | undefined) {
+/** A real SQLite store whose claim does what `claim` says, and whose node writes fail with `writeError`; counts its closes. */
+function factory(claim: ((epoch: number) => Promise<void>) | undefined, writeError?: Error) {
   const seen = { closes: 0, claims: [] as number[] };
   const open: StoreFactory = async (options) => {
     const store = await openSqliteStore(options);
@@ -26,6 +26,7 @@ function factory(claim: ((epoch: number) => Promise<void>) | undefined) {
           };
         }
         if (key === 'claimEpoch') return undefined;
+        if (key === 'applyNodeChanges' && writeError) return () => Promise.reject(writeError);
         if (key === 'close') {
           return () => {
             seen.closes++;
@@ -73,5 +74,22 @@ describe('openPrimaryStore', () => {
     t.after(() => store.close());
     assert.deepEqual(nodes, []);
     assert.deepEqual(seen, { closes: 0, claims: [7] });
+  });
+
+  it('a single primary on a shared store is stopped by the first call fenced off, once; an HA leader’s store is not watched', async (t: TestContext) => {
+    const fenced = new StoreError('ERR_STORE_FENCED', 'epoch 5 holds this store');
+    const write = [{ op: 'event' as const, ts: 1, nodeId: null, type: 'x' }];
+    const single = factory(() => Promise.resolve(), fenced);
+    let stops = 0;
+    const opened = await openPrimaryStore({ store: single.open }, tempDir(t), silentLogger, () => stops++);
+    t.after(() => opened.store.close());
+    await assert.rejects(opened.store.applyNodeChanges(write), (err) => err === fenced);
+    await assert.rejects(opened.store.applyNodeChanges(write), (err) => err === fenced);
+    assert.equal(stops, 1);
+    const ha = factory(() => Promise.resolve(), fenced);
+    const term = await openPrimaryStore({ store: ha.open, leader }, tempDir(t), silentLogger, () => stops++);
+    t.after(() => term.store.close());
+    await assert.rejects(term.store.applyNodeChanges(write), (err) => err === fenced);
+    assert.equal(stops, 1, 'an HA term ends by its own watch (ha-primary.ts)');
   });
 });

@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger.js';
 import { ConfigError } from '../protocol/errors.js';
 import { openSqliteStore } from '../store/sqlite/open.js';
 import { isStoreFenced, type Store, type StoredNode } from '../store/store-api.js';
+import { watchRejections } from '../store/watch-store.js';
 import type { PrimaryOptions } from './primary-options.js';
 
 /**
@@ -58,15 +59,5 @@ function watchFence(store: Store, log: Logger, onFenced: () => void): Store {
     );
     onFenced();
   };
-  return new Proxy(store, {
-    get(target, key) {
-      const value = Reflect.get(target, key, target);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        if (result instanceof Promise) result.catch(onError);
-        return result;
-      };
-    },
-  });
+  return watchRejections(store, onError);
 }

@@ -14,6 +14,7 @@ import { DEFAULTS } from '../../common/defaults.js';
 import { type Logger, silentLogger } from '../../common/logger.js';
 import { ConfigError, NotLeaderError } from '../../protocol/errors.js';
 import { isStoreFenced, type Store, type StoreFactory, type StoreReader } from '../../store/store-api.js';
+import { watchRejections } from '../../store/watch-store.js';
 import type { ClusterView, LeadershipView } from '../cluster-view.js';
 import { loadOrCreatePrimaryId } from '../credentials.js';
 import { newPrimaryStats } from '../node-host.js';
@@ -188,17 +189,7 @@ export class HaPrimary extends EventEmitter<PrimaryEvents> implements ClusterVie
       this.#log.warn({ epoch }, 'a newer leader holds the store: ending the term');
       this.#reconcile();
     };
-    return new Proxy(store, {
-      get(target, key) {
-        const value = Reflect.get(target, key, target);
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-          if (result instanceof Promise) result.catch(onFenced);
-          return result;
-        };
-      },
-    });
+    return watchRejections(store, onFenced);
   }
 
   /** Transitions run one at a time, in order. */

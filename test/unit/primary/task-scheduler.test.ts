@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { silentLogger } from '../../../src/common/logger.js';
 import type { Connection } from '../../../src/connection/connection.js';
 import { type NodeRecord, Registry } from '../../../src/primary/registry.js';
+import { NOT_RUN } from '../../../src/primary/task-placement.js';
 import { type TaskRequest, TaskScheduler } from '../../../src/primary/task-scheduler.js';
 import { BackpressureError, RemoteError, type RequestError } from '../../../src/protocol/errors.js';
 import { FrameDecoder } from '../../../src/protocol/frame-decoder.js';
@@ -486,19 +487,7 @@ describe('TaskScheduler, what a review found', () => {
       ttlMs: 3_600_000,
       createdAt: Date.now(),
       submittedBy: 'test',
-      state: 'queued',
-      attempt: 0,
-      assignments: 0,
-      key: '',
-      assignedAt: null,
-      startedAt: null,
-      endedAt: null,
-      result: null,
-      error: null,
-      stdout: null,
-      stderr: null,
-      truncated: false,
-      phase: null,
+      ...NOT_RUN,
     };
     await store.applyNodeChanges([{ op: 'task', task: row }]);
     scheduler.load([row]);

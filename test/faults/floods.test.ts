@@ -278,7 +278,9 @@ describe('floods and resource attacks', () => {
       // fill, so how soon that is varies from run to run.
       let unread = 0;
       let lastGrowth = startedAt;
-      while (!peer.closed && Date.now() - startedAt < 14 * H) {
+      // Until 12H after the last growth (the deadline is 10H), within a bound: the kernel's buffers
+      // grew for 7 s once (805 KB unread, still growing when a fixed 14H window ended).
+      while (!peer.closed && Date.now() - lastGrowth < 12 * H && Date.now() - startedAt < 60 * H) {
         // ~2,000 queries per H, each answered with the whole node list.
         for (let i = 0; i < 200 && !peer.closed; i++, requests++) peer.request('query', { what: 'nodes' });
         rssMax = Math.max(rssMax, rssBytes(pid));
@@ -301,7 +303,7 @@ describe('floods and resource attacks', () => {
       assert.ok(witness?.vitals && Date.now() - witness.vitals.receivedAt < 3 * H, 'the witness stopped reporting');
       assert.ok(
         cutAfterStall !== undefined && cutAfterStall <= 11 * H,
-        `a peer that never reads is kept for ${cutAfterStall ?? '> 14H'} ms after the primary's writes stopped moving`,
+        `a peer that never reads is kept for ${cutAfterStall ?? `> 12H (${Date.now() - lastGrowth})`} ms after the primary's writes stopped moving`,
       );
     }),
   );
